@@ -1,0 +1,167 @@
+"""The benchmark registry: what can run, in which configurations, per profile.
+
+Each benchmark package declares a light `SPECS` list (no heavy imports at
+module level) in one of SPEC_MODULES. The heavy code is named by
+`BenchmarkSpec.entry` ("module:function") and imported only inside the worker.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+# Modules that hold SPECS lists. A module that does not exist yet is skipped,
+# so the registry grows as benchmark packages land.
+SPEC_MODULES = (
+    "kernels.specs",
+    "workloads.compile.specs",
+    "workloads.tools.specs",
+    "workloads.db.specs",
+    "workloads.corun",
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How deep a run goes. Benchmarks scale their own sizes from `name`."""
+
+    name: str
+    min_runs: int  # measured repetitions at least (warm-up excluded)
+    max_runs: int  # cap when the samples do not settle
+    # Keep adding repetitions while the coefficient of variation is above
+    # this. 5% is pyperf's "unstable" warning level (pyperf/_cli.py).
+    cv_target: float
+    stream_ntimes: int  # STREAM trials (first is dropped)
+
+
+PROFILES: Mapping[str, Profile] = {
+    "quick": Profile("quick", min_runs=3, max_runs=8, cv_target=0.05, stream_ntimes=6),
+    "standard": Profile("standard", min_runs=5, max_runs=20, cv_target=0.03, stream_ntimes=11),
+    "full": Profile("full", min_runs=10, max_runs=50, cv_target=0.02, stream_ntimes=21),
+}
+DEFAULT_PROFILE = "quick"
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """What a spec needs to decide its configurations, in the parent process."""
+
+    profile: Profile
+    system: Mapping[str, Any]  # the sysinfo dict (suite.sysinfo.collect())
+    options: Mapping[str, Any]  # benchmark options from the CLI (see RunOptions)
+    threads: tuple | None = None  # explicit --threads list, or None
+
+    @property
+    def topology(self):
+        from suite.sysinfo import Topology
+
+        return Topology.from_system(self.system)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One benchmark configuration, as handed to the worker process."""
+
+    benchmark: str
+    params: Mapping[str, Any]
+    profile: Profile
+    system: Mapping[str, Any]
+    options: Mapping[str, Any]
+    timeout: float
+    cpus: tuple | None = None  # CPU affinity applied before the entry runs
+
+    @property
+    def topology(self):
+        from suite.sysinfo import Topology
+
+        return Topology.from_system(self.system)
+
+    def to_dict(self) -> dict:
+        return {
+            "benchmark": self.benchmark,
+            "params": dict(self.params),
+            "profile": self.profile.name,
+            "system": dict(self.system),
+            "options": dict(self.options),
+            "timeout": self.timeout,
+            "cpus": list(self.cpus) if self.cpus is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Job":
+        return cls(
+            benchmark=d["benchmark"],
+            params=d["params"],
+            profile=PROFILES[d["profile"]],
+            system=d["system"],
+            options=d["options"],
+            timeout=float(d["timeout"]),
+            cpus=tuple(d["cpus"]) if d.get("cpus") is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class Config:
+    """One planned child-process run of a benchmark."""
+
+    params: Mapping[str, Any]
+    env: Mapping[str, str] = field(default_factory=dict)  # extra environment
+    cpus: tuple | None = None  # affinity for the whole child
+
+
+def _single_config(ctx: PlanContext) -> list:
+    return [Config(params={})]
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    id: str  # dotted, e.g. "stream.triad"
+    category: str  # memory | compile | tools | agent | db | corun | sandbox ...
+    description: str  # one line for `factorybench list`
+    entry: str  # "package.module:function", called as function(job) -> Outcome
+    plan: Callable[[PlanContext], Sequence[Config]] = _single_config
+    timeout: float = 300.0  # seconds per configuration (overridable with --timeout)
+    profiles: frozenset = frozenset({"quick", "standard", "full"})
+
+
+def registry() -> list:
+    """Every registered spec, in declaration order."""
+    specs: list = []
+    for name in SPEC_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue  # that package has not landed
+            raise
+        specs.extend(getattr(module, "SPECS", ()))
+    seen: set = set()
+    for s in specs:
+        if s.id in seen:
+            raise RuntimeError(f"benchmark id registered twice: {s.id}")
+        seen.add(s.id)
+    return specs
+
+
+class SelectionError(ValueError):
+    """A selection word matched no benchmark."""
+
+
+def select(specs: Sequence[BenchmarkSpec], words: Sequence[str], profile: str) -> list:
+    """Benchmarks chosen by id, dotted id prefix or category; none = profile."""
+    if not words:
+        return [s for s in specs if profile in s.profiles]
+    chosen: list = []
+    for word in words:
+        hits = [
+            s for s in specs
+            if s.id == word or s.id.startswith(word + ".") or s.category == word
+        ]
+        if not hits:
+            accepted = sorted({s.id for s in specs} | {s.category for s in specs})
+            raise SelectionError(
+                f"unknown benchmark or category {word!r}; accepted: "
+                + (", ".join(accepted) if accepted else "(none registered)")
+            )
+        chosen.extend(h for h in hits if h not in chosen)
+    return chosen

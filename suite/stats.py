@@ -1,0 +1,76 @@
+"""Pure statistics over samples. No I/O, no state."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+
+def median(xs: Sequence[float]) -> float:
+    s = sorted(xs)
+    n = len(s)
+    if n == 0:
+        raise ValueError("median of no samples")
+    mid = n // 2
+    return s[mid] if n % 2 else (s[mid - 1] + s[mid]) / 2.0
+
+
+def mean(xs: Sequence[float]) -> float:
+    return math.fsum(xs) / len(xs)
+
+
+def stdev(xs: Sequence[float]) -> float:
+    """Sample standard deviation (n-1); 0.0 for fewer than two samples."""
+    n = len(xs)
+    if n < 2:
+        return 0.0
+    m = mean(xs)
+    return math.sqrt(math.fsum((x - m) ** 2 for x in xs) / (n - 1))
+
+
+def cv(xs: Sequence[float]) -> float | None:
+    """Coefficient of variation stdev/mean; None when undefined."""
+    if len(xs) < 2:
+        return None
+    m = mean(xs)
+    return None if m == 0 else stdev(xs) / abs(m)
+
+
+def percentile(xs: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile, q in [0, 100] (numpy's default method)."""
+    s = sorted(xs)
+    if not s:
+        raise ValueError("percentile of no samples")
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile q={q} outside [0, 100]")
+    pos = (len(s) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def mad(xs: Sequence[float]) -> float:
+    """Median absolute deviation (unscaled)."""
+    m = median(xs)
+    return median([abs(x - m) for x in xs])
+
+
+def geometric_mean(xs: Sequence[float]) -> float:
+    if not xs or any(x <= 0 for x in xs):
+        raise ValueError("geometric mean needs positive values")
+    return math.exp(math.fsum(math.log(x) for x in xs) / len(xs))
+
+
+def summarize(xs: Sequence[float]) -> dict:
+    """The `stats` block of a result record."""
+    if not xs:
+        return {"n": 0, "min": None, "median": None, "mean": None, "max": None,
+                "stdev": None, "cv": None}
+    return {
+        "n": len(xs),
+        "min": min(xs),
+        "median": median(xs),
+        "mean": mean(xs),
+        "max": max(xs),
+        "stdev": stdev(xs),
+        "cv": cv(xs),
+    }
