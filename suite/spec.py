@@ -53,7 +53,7 @@ class PlanContext:
 
     @property
     def topology(self):
-        from suite.sysinfo import Topology
+        from suite.topology import Topology
 
         return Topology.from_system(self.system)
 
@@ -72,7 +72,7 @@ class Job:
 
     @property
     def topology(self):
-        from suite.sysinfo import Topology
+        from suite.topology import Topology
 
         return Topology.from_system(self.system)
 
