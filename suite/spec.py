@@ -14,8 +14,10 @@ from typing import Any, Callable, Mapping, Sequence
 # so the registry grows as benchmark packages land.
 SPEC_MODULES = (
     "kernels.specs",
+    "workloads.sandbox",
     "workloads.compile.specs",
     "workloads.tools.specs",
+    "workloads.agent",
     "workloads.db.specs",
     "workloads.corun",
 )
@@ -122,6 +124,11 @@ class BenchmarkSpec:
     plan: Callable[[PlanContext], Sequence[Config]] = _single_config
     timeout: float = 300.0  # seconds per configuration (overridable with --timeout)
     profiles: frozenset = frozenset({"quick", "standard", "full"})
+    # Optional "module:function" run in the parent after every configuration
+    # of this spec finished: function(records, ctx: PlanContext) -> Outcome
+    # with extra summary records (e.g. STREAM saturation point across the
+    # per-thread-count children). Must not re-measure anything.
+    summarize: str | None = None
 
 
 def registry() -> list:
