@@ -1,0 +1,302 @@
+"""Utilization of a benchmark child while it runs: CPU busy %, context
+switches, peak memory.
+
+The runner wraps every benchmark child process in a UtilizationMonitor; the
+summary goes into each record's `info["utilization"]`, so a reader can see
+whether a figure came from a busy or an idle machine and how much memory the
+configuration really used.
+
+Sampling runs in a background thread of the parent at about 10 Hz. When the
+child is pinned, the thread pins itself to the other CPUs (Linux applies
+`sched_setaffinity(0, ...)` to the calling thread only), so the observer does
+not steal time from the measured cores; on a machine where the child uses
+every CPU that is impossible and the summary says so.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Iterable
+
+import psutil
+
+PROC_STAT = "/proc/stat"
+
+
+# -- per-CPU busy time --------------------------------------------------------
+def _cpu_times() -> dict:
+    """{cpu id: (busy ticks, total ticks)} for every online CPU.
+
+    /proc/stat names each line with its CPU id, which stays right when some
+    CPUs are offline; psutil's per-CPU list is only positional, so it is the
+    fallback for systems without /proc.
+    """
+    try:
+        with open(PROC_STAT) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        lines = []
+    out: dict = {}
+    for line in lines:
+        head, _, rest = line.partition(" ")
+        if not head.startswith("cpu") or head == "cpu":
+            continue
+        fields = [int(x) for x in rest.split()]
+        # user nice system idle iowait irq softirq steal (guest is inside user)
+        total = sum(fields[:8])
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        out[int(head[3:])] = (total - idle, total)
+    if out:
+        return out
+    for i, t in enumerate(psutil.cpu_times(percpu=True)):
+        idle = t.idle + getattr(t, "iowait", 0.0)
+        total = sum(t)
+        out[i] = (total - idle, total)
+    return out
+
+
+def _busy_pct(first: dict, last: dict) -> dict:
+    pct: dict = {}
+    for cpu, (busy1, total1) in last.items():
+        busy0, total0 = first.get(cpu, (busy1, total1))
+        span = total1 - total0
+        pct[cpu] = round(100.0 * (busy1 - busy0) / span, 1) if span > 0 else None
+    return pct
+
+
+# -- the child's process tree -------------------------------------------------
+def _thread_ctx_switches(pid: int) -> tuple | None:
+    """(voluntary, involuntary) summed over every thread of `pid`.
+
+    /proc/<pid>/status counts the main thread only; worker threads (Numba,
+    thread pools) switch too, so sum /proc/<pid>/task/*/status.
+    """
+    task_dir = f"/proc/{pid}/task"
+    try:
+        tids = os.listdir(task_dir)
+    except OSError:
+        return None
+    vol = invol = 0
+    for tid in tids:
+        try:
+            with open(f"{task_dir}/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        vol += int(line.split()[1])
+                    elif line.startswith("nonvoluntary_ctxt_switches:"):
+                        invol += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # thread exited between listdir and open
+    return vol, invol
+
+
+class _ProcessTree:
+    """Latest counters of every process seen in the child's tree.
+
+    Processes that exit between samples keep their last observed counts, so
+    short-lived grandchildren (compiler passes, tool calls) still count
+    as far as sampling caught them.
+    """
+
+    def __init__(self, pid: int):
+        self.root = psutil.Process(pid)
+        self.baseline: dict = {}  # key -> (vol, invol) at first sight, if already running
+        self.latest: dict = {}  # key -> dict(vol, invol, cpu_s)
+        self.peak_rss = 0
+        self.root_hwm = 0
+        self.root_cpus: tuple | None = None  # affinity as last seen (the worker pins itself)
+        self.first = True
+
+    def _members(self) -> list:
+        try:
+            return [self.root] + self.root.children(recursive=True)
+        except psutil.Error:
+            return []
+
+    def sample(self) -> None:
+        rss_sum = 0
+        for proc in self._members():
+            try:
+                key = (proc.pid, proc.create_time())
+                with proc.oneshot():
+                    rss = proc.memory_info().rss
+                    times = proc.cpu_times()
+                    if proc is self.root:
+                        self.root_cpus = tuple(sorted(proc.cpu_affinity()))
+                    ctx = _thread_ctx_switches(proc.pid)
+                    if ctx is None:
+                        c = proc.num_ctx_switches()
+                        ctx = (c.voluntary, c.involuntary)
+            except psutil.Error:
+                continue
+            rss_sum += rss
+            if self.first:
+                self.baseline[key] = ctx
+            self.latest[key] = {"vol": ctx[0], "invol": ctx[1],
+                                "cpu_s": times.user + times.system}
+        self.first = False
+        self.peak_rss = max(self.peak_rss, rss_sum)
+        self.root_hwm = max(self.root_hwm, _vm_hwm(self.root.pid))
+
+    def summary(self) -> dict:
+        vol = invol = 0
+        cpu_s = 0.0
+        for key, c in self.latest.items():
+            b_vol, b_invol = self.baseline.get(key, (0, 0))
+            vol += c["vol"] - b_vol
+            invol += c["invol"] - b_invol
+            cpu_s += c["cpu_s"]
+        return {
+            "ctx_switches": vol + invol,
+            "ctx_switches_voluntary": vol,
+            "ctx_switches_involuntary": invol,
+            # The root's kernel high-water mark catches peaks between samples.
+            "peak_rss_bytes": max(self.peak_rss, self.root_hwm),
+            "processes_seen": len(self.latest),
+            "process_cpu_seconds": round(cpu_s, 3),
+        }
+
+
+def _vm_hwm(pid: int) -> int:
+    """Kernel peak RSS (VmHWM) of one process in bytes; 0 when unknown."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _system_ctx_switches() -> int | None:
+    try:
+        return int(psutil.cpu_stats().ctx_switches)
+    except (psutil.Error, OSError, AttributeError):
+        return None
+
+
+# -- the monitor --------------------------------------------------------------
+class UtilizationMonitor:
+    """Sample a child process tree and the machine's CPUs in the background.
+
+    >>> mon = UtilizationMonitor(pid=child.pid, interval_s=0.1, exclude_cpus=(1,))
+    >>> mon.start(); ...; summary = mon.stop()
+    """
+
+    def __init__(self, pid: int | None = None, interval_s: float = 0.1,
+                 exclude_cpus: Iterable[int] | None = None):
+        if interval_s <= 0:
+            raise ValueError(f"interval_s must be > 0, got {interval_s}")
+        self.pid = pid
+        self.interval_s = float(interval_s)
+        # CPUs the sampler must stay off (the child's CPUs).
+        self.exclude_cpus = None if exclude_cpus is None else frozenset(exclude_cpus)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._samples = 0
+        self._monitor_cpus: tuple | None = None
+        self._monitor_cpu_s = 0.0
+        self._tree: _ProcessTree | None = None
+        self._tree_error: str | None = None
+
+    # The thread samples once right away, then every interval until stopped;
+    # stop() takes the closing sample itself so the window ends exactly then.
+    def start(self) -> "UtilizationMonitor":
+        if self._thread is not None:
+            raise RuntimeError("monitor already started")
+        if self.pid is not None:
+            try:
+                self._tree = _ProcessTree(self.pid)
+            except psutil.Error as exc:
+                self._tree_error = f"process {self.pid} not observable: {exc}"
+                self._tree = None
+        self._t0 = time.monotonic()
+        self._cpu0 = _cpu_times()
+        self._ctx0 = _system_ctx_switches()
+        self._sample_tree()
+        self._thread = threading.Thread(target=self._run, name="utilization-monitor",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        self._monitor_cpus = _pin_off(self.exclude_cpus)
+        t_cpu = time.thread_time()
+        while not self._stop.wait(self.interval_s):
+            self._sample_tree()
+        self._monitor_cpu_s = time.thread_time() - t_cpu
+
+    def _sample_tree(self) -> None:
+        with self._lock:
+            if self._tree is not None:
+                self._tree.sample()
+            self._samples += 1
+
+    def stop(self) -> dict:
+        if self._thread is None:
+            raise RuntimeError("monitor not started")
+        self._stop.set()
+        self._thread.join()
+        self._sample_tree()
+        seconds = time.monotonic() - self._t0
+        per_cpu = _busy_pct(self._cpu0, _cpu_times())
+        ctx1 = _system_ctx_switches()
+        return self._summary(seconds, per_cpu, ctx1)
+
+    def _summary(self, seconds: float, per_cpu: dict, ctx1: int | None) -> dict:
+        cpus = sorted(per_cpu)
+        known = [per_cpu[c] for c in cpus if per_cpu[c] is not None]
+        busy: dict = {
+            "cpus": cpus,
+            "per_cpu": [per_cpu[c] for c in cpus],
+            "mean": round(sum(known) / len(known), 1) if known else None,
+        }
+        child_cpus = self._tree.root_cpus if self._tree is not None else None
+        if child_cpus:
+            mine = [per_cpu[c] for c in child_cpus if per_cpu.get(c) is not None]
+            busy["child_cpus"] = list(child_cpus)
+            busy["child_cpus_mean"] = round(sum(mine) / len(mine), 1) if mine else None
+        out = {
+            "interval_s": self.interval_s,
+            "samples": self._samples,
+            "seconds": round(seconds, 3),
+            "cpu_busy_pct": busy,
+            "system_ctx_switches": (ctx1 - self._ctx0
+                                    if ctx1 is not None and self._ctx0 is not None else None),
+            "monitor_cpus": list(self._monitor_cpus) if self._monitor_cpus else None,
+            "monitor_off_measured_cpus": bool(
+                self._monitor_cpus and self.exclude_cpus
+                and not set(self._monitor_cpus) & self.exclude_cpus),
+            "monitor_cpu_seconds": round(self._monitor_cpu_s, 4),
+        }
+        if self._tree is not None:
+            out.update(self._tree.summary())
+        else:
+            out.update({"ctx_switches": None, "peak_rss_bytes": None})
+            if self._tree_error:
+                out["process_unavailable"] = self._tree_error
+        return out
+
+
+def _pin_off(exclude: frozenset | None) -> tuple | None:
+    """Pin the calling thread to the allowed CPUs outside `exclude`.
+
+    Returns the CPUs the thread may run on afterwards (None when affinity is
+    not supported on this platform).
+    """
+    try:
+        allowed = set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
+    if exclude:
+        free = allowed - exclude
+        if free:
+            try:
+                os.sched_setaffinity(0, free)
+                allowed = free
+            except OSError:
+                pass
+    return tuple(sorted(allowed))
