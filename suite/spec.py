@@ -7,6 +7,7 @@ module level) in one of SPEC_MODULES. The heavy code is named by
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -131,10 +132,18 @@ class BenchmarkSpec:
     summarize: str | None = None
 
 
+def spec_modules() -> tuple:
+    """SPEC_MODULES plus plug-in modules named in FACTORYBENCH_SPEC_MODULES
+    (comma-separated), which is how out-of-tree benchmarks and the tests'
+    fixture benchmarks register."""
+    extra = [m.strip() for m in os.environ.get("FACTORYBENCH_SPEC_MODULES", "").split(",")]
+    return SPEC_MODULES + tuple(m for m in extra if m)
+
+
 def registry() -> list:
     """Every registered spec, in declaration order."""
     specs: list = []
-    for name in SPEC_MODULES:
+    for name in spec_modules():
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

@@ -1,0 +1,274 @@
+"""The `factorybench` command line."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from suite import __version__
+from suite.errors import UserError
+from suite.spec import DEFAULT_PROFILE, PROFILES
+
+# Subcommands that live in their own modules, loaded only when used.
+LAZY_COMMANDS = {
+    "validate": "suite.commands.validate",
+    "compare": "suite.commands.compare",
+    "report": "suite.commands.report",
+    "history": "suite.commands.history",
+    "export": "suite.commands.export",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        lazy = [n for n, m in LAZY_COMMANDS.items() if importlib.util.find_spec(m)]
+        return sorted(set(super().list_commands(ctx)) | set(lazy))
+
+    def get_command(self, ctx, name):
+        if name in LAZY_COMMANDS and importlib.util.find_spec(LAZY_COMMANDS[name]):
+            return importlib.import_module(LAZY_COMMANDS[name]).command
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="factorybench")
+def cli():
+    """factorybench: memory kernels and agent-runtime workloads on one CPU."""
+
+
+# -- sysinfo / list ---------------------------------------------------------
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the full system dict as JSON.")
+def sysinfo(as_json):
+    """Describe this machine as a result file records it."""
+    import json
+
+    from suite.sysinfo import collect
+
+    info = collect()
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    for key in ("hostname", "arch", "vendor", "model_name", "physical_cores",
+                "logical_cpus", "sockets", "smt", "page_size_bytes", "kernel", "os",
+                "virtualization"):
+        click.echo(f"{key:16} {info.get(key)}")
+    click.echo(f"{'microarch':16} {(info.get('microarchitecture') or {}).get('name')}")
+    for c in info.get("caches") or []:
+        if c.get("cpus") and c["cpus"][0] == (info.get("cpus") or [{}])[0].get("cpu", 0):
+            click.echo(f"{'L%d %s' % (c['level'], c['type']):16} {c['size_bytes'] // 1024} KiB")
+    mem = info.get("memory") or {}
+    if mem.get("total_bytes"):
+        click.echo(f"{'memory':16} {mem['total_bytes'] / 2**30:.1f} GiB")
+    for w in info.get("warnings") or []:
+        click.echo(f"warning: {w}")
+
+
+@cli.command(name="list")
+def list_benchmarks():
+    """Every benchmark with its category and what it measures."""
+    from suite.spec import registry
+
+    for spec in registry():
+        profiles = ",".join(p for p in PROFILES if p in spec.profiles)
+        click.echo(f"{spec.id:24} {spec.category:10} {spec.description}  [{profiles}]")
+
+
+# -- run ------------------------------------------------------------------
+
+_TAG = re.compile(r"^([A-Za-z0-9_.\-]+)=(.*)$")
+
+
+def parse_threads(text: str | None, logical_cpus: int) -> tuple | None:
+    """--threads: '1,2,4', '1-8', 'all' (every logical CPU); None when absent."""
+    if text is None:
+        return None
+    accepted = "comma-separated counts and ranges such as 1,2,4 or 1-8, or 'all'"
+    counts: list = []
+    for part in text.split(","):
+        part = part.strip()
+        if part == "all":
+            counts.append(logical_cpus)
+            continue
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise UserError(f"--threads: bad value {text!r}; accepted: {accepted}")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if lo < 1 or hi < lo:
+            raise UserError(f"--threads: bad range {part!r}; accepted: {accepted}")
+        counts.extend(range(lo, hi + 1))
+    too_many = [c for c in counts if c > logical_cpus]
+    if too_many:
+        raise UserError(f"--threads: {too_many[0]} exceeds the {logical_cpus} logical CPUs "
+                        f"of this machine; accepted: 1..{logical_cpus}")
+    return tuple(sorted(set(counts)))
+
+
+def parse_tags(values) -> dict:
+    tags = {}
+    for v in values:
+        m = _TAG.match(v)
+        if not m:
+            raise UserError(f"--tag: malformed {v!r}; accepted: KEY=VALUE with KEY of "
+                            "letters, digits, '_', '.', '-'")
+        tags[m.group(1)] = m.group(2)
+    return tags
+
+
+def writable_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out: cannot create directory {str(path)!r} ({exc.strerror}); "
+                        "accepted: a writable directory") from None
+    if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"--out: {str(path)!r} is not a writable directory; "
+                        "accepted: a writable directory")
+    return path
+
+
+def _positive(ctx, param, value):
+    if value is not None and value <= 0:
+        raise click.BadParameter(f"{value} is not > 0; accepted: a positive number")
+    return value
+
+
+@cli.command()
+@click.argument("selection", nargs=-1)
+@click.option("--profile", type=click.Choice(list(PROFILES)), default=DEFAULT_PROFILE,
+              show_default=True, help="How deep to go.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("results"),
+              show_default=True, help="Directory for the result file.")
+@click.option("--threads", "threads_spec", metavar="SPEC",
+              help="Thread counts for sweeps: 1,2,4 or 1-8 or all.")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Label the run.")
+@click.option("--timeout", type=float, callback=_positive, metavar="SECONDS",
+              help="Per-configuration timeout (overrides each benchmark's own).")
+@click.option("--array-mib", type=float, callback=_positive,
+              help="STREAM array size in MiB (default: 4 x LLC, at least 1M elements).")
+@click.option("--peak-gbs", type=float, callback=_positive,
+              help="Theoretical peak memory bandwidth in GB/s, for efficiency.")
+@click.option("--bind", type=click.Choice(["spread", "close"]), default="spread",
+              show_default=True, help="Thread placement over cores (OMP_PROC_BIND).")
+@click.option("--rate", type=float, callback=_positive,
+              help="Open-loop tool-call arrival rate (calls/s, Poisson).")
+@click.option("--slo-ms", type=float, callback=_positive, default=250.0, show_default=True,
+              help="p99 step-latency SLO for the agents-per-core search.")
+@click.option("--db-url", metavar="postgresql://...", help="Also run db.* on PostgreSQL.")
+@click.option("--source", type=click.Path(path_type=Path), metavar="DIR",
+              help="A real source tree to build (compile.source).")
+@click.option("--build", metavar="CMD", default="make -j{jobs}", show_default=True,
+              help="Build command for --source; {jobs} is replaced.")
+@click.option("--cost-per-hour", type=float, callback=_positive,
+              help="Server price per hour, for cost per unit of work.")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="Seed for generated inputs (same seed, same bytes everywhere).")
+@click.option("--report/--no-report", default=False,
+              help="Write the HTML report beside the result file.")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+def run(selection, profile, out_dir, threads_spec, tags, timeout, array_mib, peak_gbs, bind,
+        rate, slo_ms, db_url, source, build, cost_per_hour, seed, report, quiet):
+    """Run benchmarks: ids, dotted prefixes or categories (none: the profile)."""
+    from rich.console import Console
+
+    from suite.progress import make_progress
+    from suite.runner import RunOptions, default_result_path, execute
+    from suite.spec import SelectionError, registry, select
+    from suite.summary import render
+    from suite.sysinfo import collect
+
+    try:
+        specs = select(registry(), selection, profile)
+    except SelectionError as exc:
+        raise UserError(str(exc)) from None
+    if db_url is not None and not re.match(r"^postgres(ql)?://", db_url):
+        raise UserError(f"--db-url: {db_url!r} is not a PostgreSQL URL; accepted: "
+                        "postgresql://[user[:password]@]host[:port]/dbname")
+    if source is not None and not source.is_dir():
+        raise UserError(f"--source: {str(source)!r} is not a directory; accepted: "
+                        "a source tree to build")
+    tag_map = parse_tags(tags)
+    system = collect()
+    threads = parse_threads(threads_spec, int(system.get("logical_cpus") or os.cpu_count()))
+    out_dir = writable_dir(out_dir)
+    opts = RunOptions(
+        profile=PROFILES[profile],
+        out_path=default_result_path(out_dir, profile),
+        threads=threads,
+        tags=tag_map,
+        timeout=timeout,
+        bench_options={
+            "array_mib": array_mib, "peak_gbs": peak_gbs, "bind": bind, "rate": rate,
+            "slo_ms": slo_ms, "db_url": db_url,
+            "source": str(source.resolve()) if source else None, "build": build,
+            "cost_per_hour": cost_per_hour, "seed": seed, "out_dir": str(out_dir.resolve()),
+        },
+        argv=tuple(sys.argv),
+    )
+    console = Console(stderr=False)
+    try:
+        doc = execute(specs, opts, system, progress=make_progress(quiet))
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted; partial results kept in {opts.out_path}", err=True)
+        sys.exit(130)
+    render(doc, console, full=False)
+    click.echo(f"result: {opts.out_path}")
+    if report:
+        _write_report(opts.out_path)
+
+
+def _write_report(result_path: Path) -> None:
+    if importlib.util.find_spec("suite.report") is None:
+        return
+    from suite.report import write_report
+
+    html = result_path.with_suffix(".html")
+    try:
+        write_report([result_path], html)
+    except Exception as exc:  # the result file is the product; the report is a view
+        click.echo(f"report not written: {exc}", err=True)
+        return
+    click.echo(f"report: {html}")
+
+
+@cli.command()
+@click.argument("result", type=click.Path(path_type=Path))
+def show(result):
+    """Summarize a result file."""
+    from rich.console import Console
+
+    from suite.results import load
+    from suite.summary import render
+
+    render(load(result), Console(), full=True)
+
+
+def main(argv=None) -> None:
+    """Console entry point: bad input is one line on stderr and exit status 2."""
+    from suite.results import ResultFileError
+
+    try:
+        rv = cli.main(args=argv, prog_name="factorybench", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        sys.exit(2)
+    except click.ClickException as exc:
+        where = f"factorybench {exc.ctx.info_name}" if getattr(exc, "ctx", None) and \
+            exc.ctx.info_name != "factorybench" else "factorybench"
+        click.echo(f"{where}: error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code if exc.exit_code != 1 else 2)
+    except (UserError, ResultFileError) as exc:
+        click.echo(f"factorybench: error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,1 @@
+"""Subcommands loaded lazily by suite.cli (one module each)."""

@@ -1,0 +1,187 @@
+"""The results file (schema 1): build, write atomically, load and validate.
+
+A result file is written after every finished benchmark configuration
+(temp file, fsync, rename), so an interrupted run leaves a valid file with
+status `partial` holding every completed record.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from suite.model import ErrorRecord, Record
+
+SCHEMA_VERSION = 1
+RUN_STATUSES = ("complete", "partial", "failed")
+_TOP_KEYS = ("schema_version", "suite", "run", "system", "results", "errors")
+_RECORD_KEYS = ("benchmark", "params", "metric", "unit", "higher_is_better", "value",
+                "samples", "stats", "validated")
+
+
+class ResultFileError(ValueError):
+    """A file that is not a loadable factorybench result."""
+
+
+@dataclass(frozen=True)
+class RunDocument:
+    schema_version: int
+    suite: dict
+    run: dict
+    system: dict
+    results: tuple = ()
+    errors: tuple = ()
+    warnings: tuple = ()
+    path: str | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "schema_version": self.schema_version,
+            "suite": self.suite,
+            "run": self.run,
+            "system": self.system,
+            "results": [r.to_dict() for r in self.results],
+            "errors": [e.to_dict() for e in self.errors],
+            "warnings": list(self.warnings),
+        }
+
+    def with_run(self, **changes: Any) -> "RunDocument":
+        return replace(self, run={**self.run, **changes})
+
+    def adding(self, records=(), errors=(), warnings=()) -> "RunDocument":
+        new_warnings = tuple(w for w in warnings if w not in self.warnings)
+        return replace(
+            self,
+            results=self.results + tuple(records),
+            errors=self.errors + tuple(errors),
+            warnings=self.warnings + new_warnings,
+        )
+
+
+def write_atomic(path: str | os.PathLike, doc: RunDocument) -> Path:
+    """Write `doc` so that readers only ever see a whole file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(doc.to_dict(), f, indent=1, allow_nan=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+# Migrations from older schema versions: {from_version: function(dict) -> dict
+# of from_version + 1}. Schema 1 is the first; the table is where schema 2
+# will teach load() to read schema-1 files.
+MIGRATIONS: Mapping[int, Any] = {}
+
+
+def _migrate(data: dict, where: str) -> dict:
+    version = data["schema_version"]
+    while version < SCHEMA_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise ResultFileError(f"{where}: schema_version {version} is not supported "
+                                  f"(this factorybench reads 1..{SCHEMA_VERSION})")
+        data = step(data)
+        version = data["schema_version"]
+    return data
+
+
+def parse(data: Any, where: str = "<result>") -> RunDocument:
+    """Validate a decoded JSON object and build a RunDocument."""
+    if not isinstance(data, dict) or "schema_version" not in data or "results" not in data:
+        raise ResultFileError(f"{where}: not a factorybench result file "
+                              "(no schema_version/results keys)")
+    version = data["schema_version"]
+    if not isinstance(version, int):
+        raise ResultFileError(f"{where}: schema_version {version!r} is not an integer")
+    if version > SCHEMA_VERSION:
+        raise ResultFileError(
+            f"{where}: written with result schema {version}, newer than this factorybench "
+            f"reads (up to {SCHEMA_VERSION}); upgrade factorybench")
+    data = _migrate(data, where)
+    missing = [k for k in _TOP_KEYS if k not in data]
+    if missing:
+        raise ResultFileError(f"{where}: result file lacks keys {', '.join(missing)}")
+    if data["run"].get("status") not in RUN_STATUSES:
+        raise ResultFileError(f"{where}: run.status {data['run'].get('status')!r} is not one of "
+                              + ", ".join(RUN_STATUSES))
+    records = []
+    for i, r in enumerate(data["results"]):
+        lacking = [k for k in _RECORD_KEYS if not isinstance(r, dict) or k not in r]
+        if lacking:
+            raise ResultFileError(f"{where}: results[{i}] lacks {', '.join(lacking)}")
+        records.append(Record.from_dict(r))
+    try:
+        errors = tuple(ErrorRecord.from_dict(e) for e in data["errors"])
+    except (KeyError, TypeError) as exc:
+        raise ResultFileError(f"{where}: malformed errors list ({exc})") from None
+    return RunDocument(
+        schema_version=SCHEMA_VERSION,
+        suite=data["suite"],
+        run=data["run"],
+        system=data["system"],
+        results=tuple(records),
+        errors=errors,
+        warnings=tuple(data.get("warnings") or ()),
+        path=None if where == "<result>" else where,
+    )
+
+
+def load(path: str | os.PathLike) -> RunDocument:
+    """Load and validate a result file; one clear ResultFileError otherwise."""
+    where = str(path)
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise ResultFileError(f"{where}: no such file") from None
+    except IsADirectoryError:
+        raise ResultFileError(f"{where}: is a directory, not a result file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultFileError(f"{where}: cannot read ({exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        hint = "truncated" if exc.pos >= len(text.rstrip()) else "not valid JSON"
+        raise ResultFileError(f"{where}: {hint} (JSON error at line {exc.lineno} "
+                              f"column {exc.colno}: {exc.msg})") from None
+    return parse(data, where)
+
+
+def to_frame(doc: RunDocument):
+    """A pandas DataFrame with one row per record."""
+    import pandas as pd
+
+    rows = []
+    for r in doc.results:
+        rows.append({
+            "run_id": doc.run.get("id"),
+            "hostname": doc.system.get("hostname"),
+            "benchmark": r.benchmark,
+            "params": json.dumps(r.params, sort_keys=True),
+            **{f"param.{k}": v for k, v in r.params.items()},
+            "metric": r.metric,
+            "unit": r.unit,
+            "higher_is_better": r.higher_is_better,
+            "value": r.value,
+            "validated": r.validated,
+            **{f"stats.{k}": v for k, v in r.stats.items()},
+        })
+    return pd.DataFrame(rows)

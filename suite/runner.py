@@ -1,0 +1,289 @@
+"""Runs the selected benchmarks, one child process per configuration.
+
+The parent plans configurations, starts each in a fresh interpreter
+(`suite.worker`) with its own environment and affinity, enforces the
+timeout on the whole process group, turns crashes, hangs and OOM kills into
+that configuration's ErrorRecord, and rewrites the result file after every
+configuration so that nothing finished is ever lost.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from suite import __version__
+from suite.model import ErrorRecord, Outcome
+from suite.results import SCHEMA_VERSION, RunDocument, write_atomic
+from suite.spec import BenchmarkSpec, Config, Job, PlanContext, Profile
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    profile: Profile
+    out_path: Path
+    threads: tuple | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    timeout: float | None = None  # overrides every spec's timeout
+    bench_options: Mapping[str, Any] = field(default_factory=dict)
+    argv: tuple = ()
+
+
+@dataclass(frozen=True)
+class PlannedConfig:
+    spec: BenchmarkSpec
+    config: Config
+
+    @property
+    def label(self) -> str:
+        params = " ".join(f"{k}={v}" for k, v in self.config.params.items())
+        return f"{self.spec.id} {params}".strip()
+
+
+class Progress:
+    """Progress callbacks; the CLI supplies a rich-based one."""
+
+    def start(self, total: int) -> None: ...
+    def begin(self, index: int, item: PlannedConfig) -> None: ...
+    def end(self, index: int, item: PlannedConfig, outcome: Outcome, seconds: float) -> None: ...
+    def stop(self) -> None: ...
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def git_commit() -> str | None:
+    if not (PROJECT_ROOT / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"],
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def default_result_path(out_dir: Path, profile: str, now: datetime | None = None) -> Path:
+    now = now or datetime.now(timezone.utc)
+    host = socket.gethostname().split(".")[0] or "host"
+    return out_dir / f"{now.strftime('%Y%m%dT%H%M%SZ')}-{host}-{profile}.json"
+
+
+def new_document(opts: RunOptions, system: Mapping[str, Any]) -> RunDocument:
+    return RunDocument(
+        schema_version=SCHEMA_VERSION,
+        suite={"name": "factorybench", "version": __version__, "git_commit": git_commit()},
+        run={
+            "id": uuid.uuid4().hex,
+            "started_at": utc_now(),
+            "finished_at": None,
+            "status": "partial",
+            "profile": opts.profile.name,
+            "argv": list(opts.argv),
+            "tags": dict(opts.tags),
+            "options": {k: v for k, v in opts.bench_options.items() if v is not None},
+            "threads": list(opts.threads) if opts.threads else None,
+        },
+        system=dict(system),
+        warnings=tuple(system.get("warnings") or ()),
+    )
+
+
+def plan(specs: Sequence[BenchmarkSpec], ctx: PlanContext) -> tuple:
+    """Every configuration to run, plus errors of specs that could not plan."""
+    planned, errors = [], []
+    for spec in specs:
+        try:
+            configs = list(spec.plan(ctx))
+        except Exception as exc:  # a spec that cannot plan here is its own error
+            errors.append(ErrorRecord(spec.id, {}, "skipped" if isinstance(exc, LookupError)
+                                      else "error", f"planning failed: {exc}"))
+            continue
+        planned.extend(PlannedConfig(spec, c) for c in configs)
+    return planned, errors
+
+
+# -- one child -------------------------------------------------------------
+
+def _child_env(config: Config) -> dict:
+    env = dict(os.environ)
+    env.setdefault("NUMBA_CACHE_DIR", str(PROJECT_ROOT / ".cache" / "numba"))
+    # The child must import this checkout even when not installed.
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)
+    env.update({k: str(v) for k, v in config.env.items()})
+    return env
+
+
+def _exit_error(item: PlannedConfig, returncode: int, stderr_tail: str) -> ErrorRecord:
+    params = dict(item.config.params)
+    if returncode < 0:
+        sig = signal.Signals(-returncode)
+        if sig == signal.SIGKILL:
+            return ErrorRecord(item.spec.id, params, "oom",
+                               "killed by SIGKILL (most likely the out-of-memory killer)")
+        return ErrorRecord(item.spec.id, params, "crash", f"killed by {sig.name}: {stderr_tail}")
+    return ErrorRecord(item.spec.id, params, "crash",
+                       f"worker exited with status {returncode}: {stderr_tail}")
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _stderr_tail(path: Path, limit: int = 400) -> str:
+    try:
+        text = path.read_text(errors="replace").strip()
+    except OSError:
+        return ""
+    lines = [l for l in text.splitlines() if l.strip()]
+    return (lines[-1] if lines else "")[-limit:]
+
+
+def _observers(pid: int):
+    """Utilization monitor and energy meter when those modules are present."""
+    observers = []
+    try:
+        from suite.monitor import UtilizationMonitor
+        observers.append(("utilization", UtilizationMonitor(pid=pid, interval_s=0.1)))
+    except ImportError:
+        pass
+    try:
+        from suite.energy import EnergyMeter
+        observers.append(("energy", EnergyMeter(root="/")))
+    except ImportError:
+        pass
+    return observers
+
+
+def run_config(item: PlannedConfig, opts: RunOptions, system: Mapping[str, Any]) -> Outcome:
+    """Run one configuration in a fresh interpreter; never raises for its failures."""
+    timeout = opts.timeout or item.spec.timeout
+    job = Job(benchmark=item.spec.id, params=dict(item.config.params), profile=opts.profile,
+              system=system, options=dict(opts.bench_options), timeout=timeout,
+              cpus=item.config.cpus)
+    with tempfile.TemporaryDirectory(prefix="factorybench-job-") as tmp:
+        job_path, outcome_path, err_path = (Path(tmp) / n for n in
+                                            ("job.json", "outcome.json", "stderr.txt"))
+        job_path.write_text(json.dumps({"entry": item.spec.entry, "job": job.to_dict()}))
+        with open(err_path, "wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "suite.worker", str(job_path), str(outcome_path)],
+                env=_child_env(item.config), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=err, cwd=str(PROJECT_ROOT),
+                start_new_session=True)  # own group: timeout kills every descendant
+        observers = _observers(proc.pid)
+        for _, o in observers:
+            o.start()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            return Outcome(errors=(ErrorRecord(item.spec.id, dict(item.config.params),
+                                               "timeout", f"no result after {timeout:g} s; "
+                                               "process group killed"),))
+        except BaseException:  # Ctrl-C: leave nothing behind
+            _kill_group(proc)
+            raise
+        finally:
+            readings = {name: _stop(o) for name, o in observers}
+        # Reap descendants a benchmark may have left behind.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if proc.returncode != 0 or not outcome_path.exists():
+            return Outcome(errors=(_exit_error(item, proc.returncode, _stderr_tail(err_path)),))
+        outcome = Outcome.from_dict(json.loads(outcome_path.read_text()))
+    return _annotate(outcome, readings)
+
+
+def _stop(observer) -> dict:
+    try:
+        return observer.stop()
+    except Exception as exc:  # an observer must never sink a measurement
+        return {"available": False, "reason": f"observer failed: {exc}"}
+
+
+def _annotate(outcome: Outcome, readings: Mapping[str, dict]) -> Outcome:
+    if not readings:
+        return outcome
+    records = tuple(replace(r, info={**r.info, **{k: v for k, v in readings.items()
+                                                  if k not in r.info}})
+                    for r in outcome.records)
+    return replace(outcome, records=records)
+
+
+def _summarize(spec: BenchmarkSpec, doc: RunDocument, ctx: PlanContext) -> Outcome:
+    from suite.worker import load_entry
+
+    mine = [r for r in doc.results if r.benchmark == spec.id
+            or r.benchmark.startswith(spec.id + ".")]
+    try:
+        out = load_entry(spec.summarize)(mine, ctx)
+    except Exception as exc:
+        return Outcome(errors=(ErrorRecord(spec.id, {}, "error", f"summary failed: {exc}"),))
+    return Outcome(records=tuple(out)) if isinstance(out, (list, tuple)) else out
+
+
+# -- the whole run ---------------------------------------------------------
+
+def execute(specs: Sequence[BenchmarkSpec], opts: RunOptions, system: Mapping[str, Any],
+            progress: Progress | None = None,
+            on_write: Callable[[RunDocument], None] | None = None) -> RunDocument:
+    """Run everything; the result file is rewritten after each configuration.
+
+    KeyboardInterrupt leaves a `partial` file and propagates.
+    """
+    progress = progress or Progress()
+    ctx = PlanContext(profile=opts.profile, system=system, options=dict(opts.bench_options),
+                      threads=opts.threads)
+    doc = new_document(opts, system)
+    planned, plan_errors = plan(specs, ctx)
+    doc = doc.adding(errors=plan_errors)
+
+    def save(d: RunDocument) -> RunDocument:
+        write_atomic(opts.out_path, d)
+        if on_write:
+            on_write(d)
+        return d
+
+    doc = save(doc)
+    progress.start(len(planned))
+    remaining = {s.id: sum(1 for p in planned if p.spec is s) for s in specs}
+    try:
+        for i, item in enumerate(planned):
+            progress.begin(i, item)
+            t0 = time.monotonic()
+            outcome = run_config(item, opts, system)
+            progress.end(i, item, outcome, time.monotonic() - t0)
+            doc = doc.adding(outcome.records, outcome.errors, outcome.warnings)
+            remaining[item.spec.id] -= 1
+            if remaining[item.spec.id] == 0 and item.spec.summarize:
+                s = _summarize(item.spec, doc, ctx)
+                doc = doc.adding(s.records, s.errors, s.warnings)
+            doc = save(doc)
+    except KeyboardInterrupt:
+        progress.stop()
+        save(doc.with_run(finished_at=utc_now(), status="partial", interrupted=True))
+        raise
+    progress.stop()
+    status = "complete" if doc.results or not doc.errors else "failed"
+    return save(doc.with_run(finished_at=utc_now(), status=status))

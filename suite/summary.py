@@ -1,0 +1,80 @@
+"""Terminal rendering of a run: the end-of-run summary and `show`."""
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from suite.results import RunDocument
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _params(params: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in params.items())
+
+
+def headline_table(doc: RunDocument) -> Table | None:
+    try:
+        from suite.headline import headline
+    except ImportError:
+        return None
+    rows = headline(doc)
+    table = Table(title="Headline", title_justify="left")
+    for col in ("figure", "value", "unit", "source"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(str(row.get("label", "")), _fmt(row.get("value")),
+                      str(row.get("unit") or ""), str(row.get("source") or row.get("note") or ""))
+    return table
+
+
+def records_table(doc: RunDocument) -> Table:
+    table = Table(title="Records", title_justify="left")
+    for col, just in (("benchmark", "left"), ("params", "left"), ("metric", "left"),
+                      ("value", "right"), ("unit", "left"), ("cv", "right"), ("ok", "center")):
+        table.add_column(col, justify=just, overflow="fold")
+    for r in doc.results:
+        table.add_row(r.benchmark, _params(r.params), r.metric, _fmt(r.value), r.unit,
+                      _fmt(r.stats.get("cv")), "yes" if r.validated else "[red]NO[/red]")
+    return table
+
+
+def errors_table(doc: RunDocument) -> Table:
+    table = Table(title="Errors", title_justify="left")
+    for col in ("benchmark", "params", "kind", "message"):
+        table.add_column(col, overflow="fold")
+    for e in doc.errors:
+        table.add_row(e.benchmark, _params(e.params), e.kind, e.message)
+    return table
+
+
+def render(doc: RunDocument, console: Console, *, full: bool) -> None:
+    run, system = doc.run, doc.system
+    console.print(
+        f"[bold]factorybench[/bold] {doc.suite.get('version')} run {run.get('id', '')[:12]} "
+        f"profile={run.get('profile')} status={run.get('status')} "
+        f"{run.get('started_at')} .. {run.get('finished_at') or '-'}")
+    console.print(
+        f"system: {system.get('hostname')} {system.get('arch')} {system.get('model_name')} "
+        f"({(system.get('microarchitecture') or {}).get('name')}), "
+        f"{system.get('physical_cores')} cores / {system.get('logical_cpus')} CPUs")
+    head = headline_table(doc)
+    if head is not None:
+        console.print(head)
+    if full:
+        console.print(records_table(doc))
+    invalid = sum(1 for r in doc.results if not r.validated)
+    console.print(f"{len(doc.results)} records ({invalid} not validated), "
+                  f"{len(doc.errors)} errors")
+    if doc.errors:
+        console.print(errors_table(doc))
+    for w in doc.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")

@@ -1,0 +1,60 @@
+"""Child process that runs one benchmark configuration.
+
+    python -m suite.worker JOB.json OUTCOME.json
+
+The parent writes the Job, sets the environment (thread counts, OpenMP
+binding) before this interpreter starts, and reads the Outcome back from a
+file. Affinity is applied here, before the benchmark module (and Numba) is
+imported, so thread pools inherit it.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import traceback
+
+from suite.model import ErrorRecord, Outcome
+from suite.spec import Job
+
+
+def load_entry(entry: str):
+    module_name, _, func_name = entry.partition(":")
+    return getattr(importlib.import_module(module_name), func_name)
+
+
+def run_job(job: Job, entry: str) -> Outcome:
+    if job.cpus is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, job.cpus)
+    try:
+        outcome = load_entry(entry)(job)
+    except Exception as exc:  # the benchmark's failure, not the worker's
+        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return Outcome(errors=(ErrorRecord(job.benchmark, dict(job.params), "error", last),))
+    if isinstance(outcome, (list, tuple)):
+        outcome = Outcome(records=tuple(outcome))
+    return outcome
+
+
+def write_json_atomic(path: str, payload: dict) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(payload, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def main(argv: list) -> int:
+    job_path, outcome_path = argv
+    with open(job_path) as f:
+        spec = json.load(f)
+    job = Job.from_dict(spec["job"])
+    outcome = run_job(job, spec["entry"])
+    write_json_atomic(outcome_path, outcome.to_dict())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
