@@ -1,0 +1,20 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture
+def fake_specs_env(monkeypatch):
+    """Register the fixture benchmarks (tests/fixtures/dummy_bench.py)."""
+    monkeypatch.setenv("FACTORYBENCH_SPEC_MODULES", "tests.fixtures.dummy_bench")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    return dict(os.environ)
+
+
+def cli_argv(*args):
+    return [sys.executable, "-m", "suite", *args]

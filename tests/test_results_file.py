@@ -1,0 +1,90 @@
+"""The results file contract: atomic writes, load() on good and broken inputs."""
+import json
+
+import pytest
+
+from suite.model import ErrorRecord, measurement
+from suite.results import (SCHEMA_VERSION, ResultFileError, RunDocument, load, to_frame,
+                           write_atomic)
+
+
+def _doc(**run):
+    return RunDocument(
+        schema_version=SCHEMA_VERSION,
+        suite={"name": "factorybench", "version": "0", "git_commit": None},
+        run={"id": "r1", "started_at": "2026-01-01T00:00:00Z", "finished_at": None,
+             "status": "partial", "profile": "quick", "argv": [], "tags": {}, **run},
+        system={"hostname": "h"},
+    ).adding(
+        [measurement("stream.triad", {"threads": 1}, "bandwidth", "GB/s", [10.0, 11.0, 12.0],
+                     higher_is_better=True, value=12.0)],
+        [ErrorRecord("db.point", {"clients": 1}, "timeout", "no result")],
+        ["virtual machine"],
+    )
+
+
+def test_round_trip(tmp_path):
+    path = write_atomic(tmp_path / "r.json", _doc())
+    doc = load(path)
+    assert doc.results[0].value == 12.0
+    assert doc.results[0].stats["n"] == 3
+    assert doc.errors[0].kind == "timeout"
+    assert doc.warnings == ("virtual machine",)
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temp file left
+
+
+def test_to_frame_one_row_per_record(tmp_path):
+    frame = to_frame(load(write_atomic(tmp_path / "r.json", _doc())))
+    assert len(frame) == 1
+    assert frame.loc[0, "param.threads"] == 1
+    assert frame.loc[0, "metric"] == "bandwidth"
+
+
+def test_truncated_file(tmp_path):
+    path = write_atomic(tmp_path / "r.json", _doc())
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])
+    with pytest.raises(ResultFileError, match="truncated"):
+        load(path)
+
+
+def test_foreign_json(tmp_path):
+    path = tmp_path / "package.json"
+    path.write_text(json.dumps({"name": "left-pad", "version": "1.0.0"}))
+    with pytest.raises(ResultFileError, match="not a factorybench result"):
+        load(path)
+
+
+def test_not_json(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello\nworld\n")
+    with pytest.raises(ResultFileError, match="not valid JSON"):
+        load(path)
+
+
+def test_future_schema(tmp_path):
+    data = _doc().to_dict()
+    data["schema_version"] = SCHEMA_VERSION + 1
+    path = tmp_path / "future.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ResultFileError, match="newer"):
+        load(path)
+
+
+def test_record_missing_fields(tmp_path):
+    data = _doc().to_dict()
+    del data["results"][0]["unit"]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ResultFileError, match=r"results\[0\] lacks unit"):
+        load(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ResultFileError, match="no such file"):
+        load(tmp_path / "nope.json")
+
+
+def test_non_finite_value_is_invalid():
+    rec = measurement("x", {}, "m", "u", [float("nan")], higher_is_better=True)
+    assert rec.value is None and rec.validated is False

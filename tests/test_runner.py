@@ -1,0 +1,83 @@
+"""The runner: isolation, failures as records, atomic writes, Ctrl-C."""
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from suite.results import load
+from suite.runner import RunOptions, execute
+from suite.spec import PROFILES, select
+from tests.conftest import ROOT, cli_argv
+from tests.fixtures import dummy_bench
+
+SYSTEM = {"logical_cpus": 2, "hostname": "test"}
+
+
+def _run(tmp_path, ids, **kw):
+    specs = select(dummy_bench.SPECS, ids, "quick")
+    opts = RunOptions(profile=PROFILES["quick"], out_path=tmp_path / "r.json", **kw)
+    return execute(specs, opts, SYSTEM)
+
+
+def test_each_config_in_its_own_process_with_env_and_affinity(tmp_path):
+    doc = _run(tmp_path, ["fake.ok"])
+    per_config = [r for r in doc.results if r.params]
+    assert [r.info["env"] for r in per_config] == ["one", "two"]
+    assert per_config[0].info["affinity"] == [0]
+    summary = [r for r in doc.results if r.metric == "total"]
+    assert summary and summary[0].value == 4.0  # the spec's summarize hook ran
+    assert doc.run["status"] == "complete"
+    assert load(tmp_path / "r.json").to_dict() == doc.to_dict()
+
+
+def test_failures_become_errors_and_the_run_goes_on(tmp_path):
+    doc = _run(tmp_path, ["fake.raises", "fake.crashes", "fake.hangs", "fake.invalid", "fake.ok"])
+    kinds = {e.benchmark: e.kind for e in doc.errors}
+    assert kinds == {"fake.raises": "error", "fake.crashes": "crash",
+                     "fake.hangs": "timeout", "fake.invalid": "invalid"}
+    assert "deliberate failure" in next(e.message for e in doc.errors if e.kind == "error")
+    assert any(r.benchmark == "fake.ok" for r in doc.results)
+    invalid = [r for r in doc.results if r.benchmark == "fake.invalid"]
+    assert invalid and not invalid[0].validated
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path):
+    before = {p.pid for p in psutil.process_iter()}
+    _run(tmp_path, ["fake.hangs"], timeout=0.5)
+    time.sleep(0.2)
+    left = [p for p in psutil.process_iter(["cmdline"])
+            if p.pid not in before and "suite.worker" in " ".join(p.info["cmdline"] or [])]
+    assert not left
+
+
+def test_sigint_between_benchmarks_leaves_a_valid_partial_file(tmp_path, fake_specs_env):
+    out = tmp_path / "out"
+    proc = subprocess.Popen(cli_argv("run", "fake.sleepy", "--out", str(out), "--quiet"),
+                            cwd=ROOT, env=fake_specs_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        files = list(out.glob("*.json")) if out.exists() else []
+        if files:
+            try:
+                if len(json.loads(files[0].read_text())["results"]) >= 2:
+                    break
+            except (ValueError, OSError):
+                pass
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("run produced no records in time")
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    doc = load(files[0])
+    assert doc.run["status"] == "partial"
+    done = [r for r in doc.results if r.benchmark == "fake.sleepy"]
+    assert 2 <= len(done) < 8
+    assert all(r.validated for r in done)
