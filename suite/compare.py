@@ -1,0 +1,290 @@
+"""Put runs side by side: matched records, oriented ratios, significance,
+geometric means. Returns data; the exporters in suite/export render it.
+
+Records match on (benchmark, params, metric). A ratio is oriented so that
+> 1 means better than the baseline whatever the metric's direction. Geometric
+means follow the Phoronix rule: only rows every system has count, so a
+system is never flattered by the benchmarks it failed to run.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from suite import stats
+from suite.significance import ALPHA, MIN_EFFECT, mann_whitney_u, smallest_p_value
+
+# Verdicts of a cell against the baseline.
+BASELINE = "baseline"
+BETTER = "better"
+WORSE = "worse"
+SAME = "same"  # no significant difference of at least MIN_EFFECT
+TOO_FEW = "too few samples"
+INVALID = "invalid"
+MISSING = "missing"
+NO_BASELINE = "no baseline"  # the baseline run lacks this row
+
+
+class CompareError(ValueError):
+    """Runs that cannot be compared (one clear line)."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One system's figure in a row."""
+
+    value: float | None
+    ratio: float | None = None  # oriented: > 1 better than the baseline
+    verdict: str = SAME
+    p_value: float | None = None
+    n: int = 0  # samples
+
+
+@dataclass(frozen=True)
+class Row:
+    benchmark: str
+    params: dict
+    metric: str
+    unit: str
+    higher_is_better: bool
+    category: str
+    cells: tuple  # one Cell per system, in system order
+
+    @property
+    def label(self) -> str:
+        p = ",".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.benchmark}[{p}] {self.metric}" if p else f"{self.benchmark} {self.metric}"
+
+    @property
+    def complete(self) -> bool:
+        """Every system has a valid, positive figure (geomean-eligible)."""
+        return all(c.verdict not in (MISSING, INVALID) and c.value is not None and c.value > 0
+                   for c in self.cells)
+
+
+@dataclass(frozen=True)
+class SystemSummary:
+    label: str
+    path: str | None
+    fields: dict  # display name -> text, in display order
+    warnings: tuple = ()
+
+
+@dataclass(frozen=True)
+class Comparison:
+    systems: tuple  # SystemSummary per run
+    baseline: int  # index into systems
+    rows: tuple
+    geomeans: dict  # category -> tuple of oriented geomean ratio per system
+    overall: tuple  # geomean ratio per system over every complete row
+    common_rows: int
+    warnings: tuple = field(default=())
+
+    def regressions(self, pct: float) -> list:
+        """(row, system index, cell) for significant regressions worse than pct %."""
+        limit = 1.0 - pct / 100.0
+        return [
+            (row, i, c)
+            for row in self.rows
+            for i, c in enumerate(row.cells)
+            if c.verdict == WORSE and c.ratio is not None and c.ratio < limit
+        ]
+
+    def to_dict(self) -> dict:
+        return {
+            "baseline": self.baseline,
+            "systems": [
+                {"label": s.label, "path": s.path, "fields": s.fields, "warnings": list(s.warnings)}
+                for s in self.systems
+            ],
+            "rows": [
+                {
+                    "benchmark": r.benchmark, "params": r.params, "metric": r.metric,
+                    "unit": r.unit, "higher_is_better": r.higher_is_better,
+                    "category": r.category,
+                    "cells": [c.__dict__.copy() for c in r.cells],
+                }
+                for r in self.rows
+            ],
+            "geomeans": {k: list(v) for k, v in self.geomeans.items()},
+            "overall": list(self.overall),
+            "common_rows": self.common_rows,
+            "warnings": list(self.warnings),
+        }
+
+
+def category_of(record) -> str:
+    """The record's own category if it names one, else its id's first component."""
+    return str(record.info.get("category") or record.benchmark.split(".", 1)[0])
+
+
+def record_key(record) -> tuple:
+    return (record.benchmark, json.dumps(record.params, sort_keys=True), record.metric)
+
+
+def oriented_ratio(value: float, base: float, higher_is_better: bool) -> float | None:
+    if value is None or base is None or value <= 0 or base <= 0:
+        return None
+    return value / base if higher_is_better else base / value
+
+
+def judge(record, base) -> Cell:
+    """A cell for `record` against the baseline record `base`."""
+    if record is None:
+        return Cell(None, verdict=MISSING)
+    n = len(record.samples)
+    if not record.validated or record.value is None:
+        return Cell(record.value, verdict=INVALID, n=n)
+    if base is None or not base.validated or base.value is None:
+        return Cell(record.value, verdict=NO_BASELINE, n=n)
+    ratio = oriented_ratio(record.value, base.value, record.higher_is_better)
+    if smallest_p_value(n, len(base.samples)) >= ALPHA:
+        return Cell(record.value, ratio, TOO_FEW, None, n)
+    p = mann_whitney_u(record.samples, base.samples).p_value
+    effect = abs((ratio or 1.0) - 1.0)
+    if p < ALPHA and ratio is not None and effect >= MIN_EFFECT:
+        return Cell(record.value, ratio, BETTER if ratio > 1 else WORSE, p, n)
+    return Cell(record.value, ratio, SAME, p, n)
+
+
+def _fmt_bytes(n: Any) -> str | None:
+    if not isinstance(n, (int, float)) or n <= 0:
+        return None
+    for unit, size in (("TiB", 2 ** 40), ("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} B"
+
+
+def _isa_text(isa: dict) -> str | None:
+    flags = [name for name in ("asimd", "sve", "sve2", "avx2", "avx512f") if isa.get(name)]
+    vl = isa.get("sve_vector_length_bytes")
+    if vl:
+        flags.append(f"SVE VL {int(vl) * 8} bit")
+    return " ".join(flags) or None
+
+
+def bandwidth_per_core(records: Sequence) -> tuple:
+    """(1-core, all-core) STREAM Triad GB/s per core from the thread sweep."""
+    sweep = [r for r in records
+             if r.metric == "bandwidth_per_core" and "triad" in r.benchmark
+             and r.validated and r.value is not None
+             and isinstance(r.params.get("threads"), int)]
+    if not sweep:
+        return None, None
+    by_threads = sorted(sweep, key=lambda r: r.params["threads"])
+    return by_threads[0].value, by_threads[-1].value
+
+
+def summarize_system(doc, label: str) -> SystemSummary:
+    s = doc.system
+    micro = (s.get("microarchitecture") or {}).get("name")
+    part = s.get("cpu_part_name")
+    one, allc = bandwidth_per_core(doc.results)
+    bw = None
+    if one is not None:
+        bw = f"{one:.1f} GB/s (1 core), {allc:.1f} GB/s (all cores)"
+    fields = {
+        "CPU": s.get("model_name"),
+        "arch": s.get("arch"),
+        "microarchitecture": " / ".join(x for x in (micro, part) if x) or None,
+        "cores": (f"{s.get('physical_cores')} cores, {s.get('logical_cpus')} threads, "
+                  f"{s.get('sockets')} socket(s)") if s.get("logical_cpus") else None,
+        "memory": _fmt_bytes((s.get("memory") or {}).get("total_bytes")),
+        "page size": _fmt_bytes(s.get("page_size_bytes")),
+        "ISA": _isa_text(s.get("isa") or {}),
+        "JIT target": (s.get("numba_target") or {}).get("cpu_name"),
+        "kernel": s.get("kernel"),
+        "bandwidth per core": bw or "not in this run",
+        "suite": (doc.suite or {}).get("version"),
+        "profile": doc.run.get("profile"),
+        "run": f"{doc.run.get('started_at')} ({doc.run.get('status')})",
+    }
+    fields = {k: (str(v) if v is not None else "unknown") for k, v in fields.items()}
+    return SystemSummary(label, doc.path, fields, tuple(s.get("warnings") or ()) + tuple(doc.warnings))
+
+
+def _labels(docs: Sequence) -> list:
+    """Short distinct names: hostname, then the file name when hosts repeat."""
+    hosts = [str(d.system.get("hostname") or f"run{i + 1}") for i, d in enumerate(docs)]
+    labels = []
+    for i, (h, d) in enumerate(zip(hosts, docs)):
+        if hosts.count(h) > 1:
+            stem = Path(d.path).stem if d.path else f"run{i + 1}"
+            h = f"{h}:{stem}"
+        labels.append(h)
+    for i, lab in enumerate(labels):  # same host, same stem: number them
+        if labels.count(lab) > 1:
+            labels[i] = f"{lab}#{i + 1}"
+    return labels
+
+
+def _run_warnings(docs: Sequence, labels: Sequence) -> list:
+    warnings = []
+    for what, get in (("suite version", lambda d: (d.suite or {}).get("version")),
+                      ("profile", lambda d: d.run.get("profile")),
+                      ("schema version", lambda d: d.schema_version)):
+        values = [get(d) for d in docs]
+        if len(set(map(str, values))) > 1:
+            detail = ", ".join(f"{lab}={v}" for lab, v in zip(labels, values))
+            warnings.append(f"runs differ in {what} ({detail}); figures may not be comparable")
+    for lab, d in zip(labels, docs):
+        if d.run.get("status") != "complete":
+            warnings.append(f"{lab}: run status is {d.run.get('status')}, not complete")
+        if d.errors:
+            warnings.append(f"{lab}: {len(d.errors)} benchmark configuration(s) gave no figure "
+                            f"({', '.join(sorted({e.kind for e in d.errors}))})")
+    return warnings
+
+
+def _geomean(ratios: list) -> float | None:
+    return stats.geometric_mean(ratios) if ratios else None
+
+
+def compare(docs: Sequence, baseline: int = 0, require_common: bool = True) -> Comparison:
+    """Compare loaded RunDocuments against docs[baseline]."""
+    if not docs:
+        raise CompareError("nothing to compare: give at least one result file")
+    if not 0 <= baseline < len(docs):
+        raise CompareError(f"baseline index {baseline} outside 0..{len(docs) - 1}")
+    labels = _labels(docs)
+    indexed = [{record_key(r): r for r in d.results} for d in docs]
+    keys: list = []
+    seen: set = set()
+    for idx in indexed:
+        for k in idx:
+            if k not in seen:
+                seen.add(k)
+                keys.append(k)
+    rows = []
+    for k in keys:
+        present = [idx.get(k) for idx in indexed]
+        first = next(r for r in present if r is not None)
+        base = present[baseline]
+        cells = []
+        for i, rec in enumerate(present):
+            if i == baseline:
+                cell = judge(rec, None)
+                if cell.verdict == NO_BASELINE:
+                    cell = Cell(rec.value, 1.0, BASELINE, None, len(rec.samples))
+            else:
+                cell = judge(rec, base)
+            cells.append(cell)
+        rows.append(Row(first.benchmark, dict(first.params), first.metric, first.unit,
+                        first.higher_is_better, category_of(first), tuple(cells)))
+    complete = [r for r in rows if r.complete]
+    if len(docs) > 1 and require_common and not complete:
+        raise CompareError("the runs have no valid record in common (matched on benchmark, "
+                           "params and metric); nothing to compare")
+    geomeans: dict = {}
+    for cat in sorted({r.category for r in complete}):
+        in_cat = [r for r in complete if r.category == cat]
+        geomeans[cat] = tuple(_geomean([r.cells[i].ratio for r in in_cat])
+                              for i in range(len(docs)))
+    overall = tuple(_geomean([r.cells[i].ratio for r in complete]) for i in range(len(docs)))
+    systems = tuple(summarize_system(d, lab) for d, lab in zip(docs, labels))
+    return Comparison(systems, baseline, tuple(rows), geomeans, overall, len(complete),
+                      tuple(_run_warnings(docs, labels)))

@@ -1,0 +1,72 @@
+"""How a comparison reads as text: figures, ratios and significance marks,
+shared by the table, markdown and HTML renderings."""
+from __future__ import annotations
+
+from suite import compare as c
+
+MARKS = {
+    c.BETTER: "better",
+    c.WORSE: "WORSE",
+    c.SAME: "",
+    c.TOO_FEW: "too few samples",
+    c.INVALID: "INVALID",
+    c.MISSING: "",
+    c.NO_BASELINE: "no baseline",
+    c.BASELINE: "",
+}
+
+
+def number(x: float | None) -> str:
+    if x is None:
+        return "-"
+    if x == 0 or 0.01 <= abs(x) < 1e6:
+        return f"{x:.4g}" if abs(x) < 1000 else f"{x:,.0f}"
+    return f"{x:.3e}"
+
+
+def params_text(params: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def ratio_text(cell: c.Cell) -> str:
+    """'1.02x better (p=0.008)' style text for a non-baseline cell."""
+    if cell.verdict == c.MISSING:
+        return "missing"
+    parts = []
+    if cell.ratio is not None and cell.verdict != c.BASELINE:
+        parts.append(f"{cell.ratio:.3f}x")
+    mark = MARKS.get(cell.verdict, cell.verdict)
+    if mark:
+        parts.append(mark)
+    if cell.p_value is not None and cell.verdict in (c.BETTER, c.WORSE):
+        parts.append(f"(p={cell.p_value:.2g})")
+    return " ".join(parts)
+
+
+def header(comp: c.Comparison) -> list:
+    """Column names: the row identity, then per system a value column and,
+    for all but the baseline, a 'vs baseline' column."""
+    cols = ["benchmark", "params", "metric", "unit"]
+    base = comp.systems[comp.baseline].label
+    for i, s in enumerate(comp.systems):
+        cols.append(s.label + (" (baseline)" if i == comp.baseline and len(comp.systems) > 1 else ""))
+        if i != comp.baseline:
+            cols.append(f"{s.label} vs {base}")
+    return cols
+
+
+def row_cells(comp: c.Comparison, row: c.Row) -> list:
+    out = [row.benchmark, params_text(row.params), row.metric, row.unit]
+    for i, cell in enumerate(row.cells):
+        out.append(number(cell.value) if cell.verdict != c.MISSING else "missing")
+        if i != comp.baseline:
+            out.append(ratio_text(cell))
+    return out
+
+
+def geomean_lines(comp: c.Comparison) -> list:
+    """(label, [ratio text per system]) for each category and overall."""
+    lines = []
+    for cat, ratios in list(comp.geomeans.items()) + [("overall", comp.overall)]:
+        lines.append((cat, [number(r) for r in ratios]))
+    return lines
