@@ -1,0 +1,217 @@
+"""The agent store on disk: a SQLite file, its expected answers, a manifest.
+
+Layout under the data directory (default `.cache/db/` in the project,
+overridden by the `db_dir` option):
+
+    <scale>/store.sqlite    the database (WAL mode)
+    <scale>/answers.npz     expected answers (generator.Answers)
+    <scale>/manifest.json   schema version, scale, seed, dataset hash, counts
+
+A dataset is reused only when its manifest records the current schema
+version and the requested scale and seed, and says the build completed;
+anything else is deleted and rebuilt. Builds hold an exclusive lock so two
+processes never build the same directory at once.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from workloads.db import generator
+
+# Bump whenever the generator's content or the schema below changes.
+SCHEMA_VERSION = 1
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / ".cache" / "db"
+STORE_FILE = "store.sqlite"
+ANSWERS_FILE = "answers.npz"
+MANIFEST_FILE = "manifest.json"
+
+SQLITE_TABLES = """
+CREATE TABLE sessions(id INTEGER PRIMARY KEY, agent TEXT NOT NULL, state TEXT NOT NULL,
+                      updated_at INTEGER NOT NULL);
+CREATE TABLE messages(id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL, seq INTEGER NOT NULL,
+                      role TEXT NOT NULL, content TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE tool_calls(id INTEGER PRIMARY KEY, message_id INTEGER NOT NULL, tool TEXT NOT NULL,
+                        args TEXT NOT NULL, result TEXT NOT NULL);
+CREATE TABLE documents(id INTEGER PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE products(id INTEGER PRIMARY KEY, category TEXT NOT NULL, name TEXT NOT NULL,
+                      price_cents INTEGER NOT NULL);
+CREATE TABLE orders(id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, region TEXT NOT NULL,
+                    order_day INTEGER NOT NULL, status TEXT NOT NULL);
+CREATE TABLE line_items(order_id INTEGER NOT NULL, line_no INTEGER NOT NULL,
+                        product_id INTEGER NOT NULL, quantity INTEGER NOT NULL,
+                        price_cents INTEGER NOT NULL, PRIMARY KEY (order_id, line_no)) WITHOUT ROWID;
+-- Appended at run time (db.write, the agent step); never part of the digests.
+CREATE TABLE tool_results(id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL,
+                          created_at REAL NOT NULL, writer TEXT NOT NULL, payload TEXT NOT NULL);
+"""
+# Indexes are built after the bulk load: cheaper than maintaining them row by row.
+SQLITE_INDEXES = """
+CREATE INDEX messages_session_seq ON messages(session_id, seq);
+CREATE INDEX tool_calls_message ON tool_calls(message_id);
+CREATE INDEX orders_region_day ON orders(region, order_day);
+CREATE INDEX tool_results_session ON tool_results(session_id, id);
+CREATE INDEX tool_results_writer ON tool_results(writer);
+CREATE VIRTUAL TABLE documents_fts USING fts5(body, content='documents', content_rowid='id');
+INSERT INTO documents_fts(documents_fts) VALUES ('rebuild');
+ANALYZE;
+"""
+
+
+class DatasetError(RuntimeError):
+    """The dataset could not be built or read (full disk, read-only dir ...)."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    directory: Path
+    manifest: dict
+    reused: bool  # False when this call built it
+
+    @property
+    def store(self) -> Path:
+        return self.directory / STORE_FILE
+
+    @property
+    def scale(self) -> str:
+        return self.manifest["scale"]
+
+    @property
+    def seed(self) -> int:
+        return self.manifest["seed"]
+
+    @property
+    def hash(self) -> str:
+        return self.manifest["dataset_hash"]
+
+    def answers(self) -> generator.Answers:
+        return generator.Answers.load(self.directory / ANSWERS_FILE)
+
+
+def data_dir(options: Mapping | None) -> Path:
+    value = (options or {}).get("db_dir")
+    return Path(value) if value else DEFAULT_DATA_DIR
+
+
+def dataset_scale(options: Mapping | None, profile_name: str = "quick") -> str:
+    """The scale to use: the `db_scale` option, else the profile's name."""
+    scale = (options or {}).get("db_scale") or profile_name
+    if scale not in generator.SCALE_FACTORS:
+        raise DatasetError(f"unknown dataset scale {scale!r}; accepted: "
+                           + ", ".join(generator.SCALE_FACTORS))
+    return scale
+
+
+def dataset_seed(options: Mapping | None) -> int:
+    seed = (options or {}).get("seed")
+    return generator.DEFAULT_SEED if seed is None else int(seed)
+
+
+def _read_manifest(directory: Path) -> dict | None:
+    try:
+        return json.loads((directory / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def mismatch(manifest: dict | None, scale: str, seed: int, directory: Path) -> str | None:
+    """Why a stored dataset cannot be reused, or None when it can."""
+    if manifest is None:
+        return "no manifest"
+    wanted = {"schema_version": SCHEMA_VERSION, "scale": scale, "seed": seed, "complete": True}
+    for key, value in wanted.items():
+        if manifest.get(key) != value:
+            return f"{key} is {manifest.get(key)!r}, wanted {value!r}"
+    for name in (STORE_FILE, ANSWERS_FILE):
+        if not (directory / name).is_file():
+            return f"{name} missing"
+    return None
+
+
+def existing_dataset(options: Mapping | None, profile_name: str = "quick") -> Path | None:
+    """The SQLite store already built for these options (scale, seed), if any."""
+    scale = dataset_scale(options, profile_name)
+    directory = data_dir(options) / scale
+    if mismatch(_read_manifest(directory), scale, dataset_seed(options), directory) is None:
+        return directory / STORE_FILE
+    return None
+
+
+def ensure_dataset(options: Mapping | None, profile_name: str = "quick") -> Dataset:
+    """A dataset matching the options: reused if valid, else (re)built."""
+    scale = dataset_scale(options, profile_name)
+    seed = dataset_seed(options)
+    root = data_dir(options)
+    directory = root / scale
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with _build_lock(root / f"{scale}.lock"):
+            manifest = _read_manifest(directory)
+            if mismatch(manifest, scale, seed, directory) is None:
+                return Dataset(directory, manifest, reused=True)
+            return Dataset(directory, build(directory, scale, seed), reused=False)
+    except (OSError, sqlite3.Error) as exc:
+        raise DatasetError(f"cannot build the {scale} dataset in {directory}: {exc}") from exc
+
+
+@contextmanager
+def _build_lock(path: Path):
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build(directory: Path, scale: str, seed: int) -> dict:
+    """Generate the dataset into `directory` (replacing whatever is there)."""
+    started = time.perf_counter()
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    partial = directory / (STORE_FILE + ".partial")
+    con = sqlite3.connect(partial, isolation_level=None)
+    try:
+        # Build-only settings: no journal and no fsync while loading; a crash
+        # leaves a .partial file and no manifest, so it is never reused.
+        con.execute("PRAGMA journal_mode=OFF")
+        con.execute("PRAGMA synchronous=OFF")
+        con.execute("PRAGMA cache_size=-262144")
+        con.executescript(SQLITE_TABLES)
+        con.execute("BEGIN")
+        answers = dataset_hash = None
+        for item in generator.generate(scale, seed):
+            if isinstance(item, tuple):
+                answers, dataset_hash = item
+                break
+            marks = ",".join("?" * len(item.columns))
+            con.executemany(f"INSERT INTO {item.table}({','.join(item.columns)}) VALUES ({marks})",
+                            item.rows)
+        con.execute("COMMIT")
+        con.executescript(SQLITE_INDEXES)
+        con.execute("PRAGMA journal_mode=WAL")
+    finally:
+        con.close()
+    answers.save(directory / ANSWERS_FILE)
+    os.replace(partial, directory / STORE_FILE)
+    manifest = {
+        "schema_version": SCHEMA_VERSION, "scale": scale, "seed": seed,
+        "dataset_hash": dataset_hash, "counts": answers.counts,
+        "size_bytes": (directory / STORE_FILE).stat().st_size,
+        "build_seconds": round(time.perf_counter() - started, 3),
+        "sqlite_version": sqlite3.sqlite_version, "complete": True,
+    }
+    tmp = directory / (MANIFEST_FILE + ".partial")
+    tmp.write_text(json.dumps(manifest, indent=1))
+    os.replace(tmp, directory / MANIFEST_FILE)
+    return manifest
