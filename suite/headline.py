@@ -1,0 +1,266 @@
+"""The buyer's table: the few figures a run is read for.
+
+`headline(doc)` turns a run (or a list of records) into rows, one per
+figure: bandwidth per core, DRAM latency, compile throughput, tool calls,
+agents per core, queries, co-run slowdown, work per joule and cost per unit
+where known. Rows are plain dicts so any renderer (terminal, HTML, markdown)
+can print them; a figure whose benchmark did not run says "not measured",
+and one whose records failed validation shows no number.
+
+What each row reads is the declarative ROWS table below: adjust it there
+when a benchmark's id or metric changes.
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from suite.model import Record
+
+MEASURED, NOT_MEASURED, INVALID, UNAVAILABLE = "measured", "not measured", "invalid", "unavailable"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a row's figure comes from."""
+
+    benchmark: str  # fnmatch pattern over benchmark ids
+    metric: str
+    # Must match when the record has the key (STREAM records name their
+    # kernel in params; a per-kernel benchmark id may not).
+    params: Mapping = field(default_factory=dict)
+    require: Mapping = field(default_factory=dict)  # must be present and equal
+    pick: str = "best"  # best | most_threads
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    label: str
+    sources: tuple  # tried in order; the first with records wins
+    per_benchmark: bool = False  # one row per matching benchmark id
+    with_p99: bool = False  # add the same configuration's latency_p99 as a note
+
+
+TRIAD = {"kernel": "triad"}
+
+ROWS = (
+    Row("bandwidth_per_core_1core", "Memory bandwidth per core, 1 core (Triad)", (
+        Source("stream*", "bandwidth_per_core_1core", TRIAD),
+        Source("stream*", "bandwidth_per_core", TRIAD, require={"threads": 1}),
+    )),
+    Row("bandwidth_per_core_allcore", "Memory bandwidth per core, all cores (Triad)", (
+        Source("stream*", "bandwidth_per_core_allcore", TRIAD),
+        Source("stream*", "bandwidth_per_core", TRIAD, pick="most_threads"),
+    )),
+    Row("bandwidth_best", "Memory bandwidth, best thread count (Triad)", (
+        Source("stream*", "bandwidth", TRIAD),
+    )),
+    Row("dram_latency", "DRAM latency", (
+        Source("latency*", "latency", require={"level": "DRAM"}),
+        Source("latency*", "dram_latency"),
+    )),
+    Row("compile_throughput", "Compile throughput", (
+        Source("compile.*", "throughput"),), per_benchmark=True),
+    Row("tool_calls", "Tool calls/s", (
+        Source("tools.*", "throughput"),), per_benchmark=True, with_p99=True),
+    Row("agents_per_core", "Agents per core", (
+        Source("agent*", "agents_per_core"),)),
+    Row("queries", "Queries/s", (
+        Source("db.*", "throughput"),), per_benchmark=True),
+    Row("corun_slowdown", "Co-run slowdown", (
+        Source("corun.*", "slowdown"),), per_benchmark=True),
+)
+
+# Derived figures: one row per (benchmark, metric) present.
+PER_JOULE_METRICS = ("gb_per_joule", "compiles_per_kj", "calls_per_joule",
+                     "queries_per_joule", "steps_per_joule")
+COST_METRICS = ("cost_per_tb", "cost_per_thousand_compiles", "cost_per_million_calls",
+                "cost_per_million_queries", "cost_per_million_steps")
+
+
+# -- input ----------------------------------------------------------------------
+def _unpack(doc_or_records: Any) -> tuple:
+    """(records, system, run) from a RunDocument, its dict form, or records."""
+    if hasattr(doc_or_records, "results"):
+        d = doc_or_records
+        return list(d.results), dict(d.system or {}), dict(d.run or {})
+    if isinstance(doc_or_records, Mapping):
+        recs = [Record.from_dict(r) for r in doc_or_records.get("results") or ()]
+        return recs, dict(doc_or_records.get("system") or {}), dict(doc_or_records.get("run") or {})
+    recs = [r if isinstance(r, Record) else Record.from_dict(r) for r in doc_or_records or ()]
+    return recs, {}, {}
+
+
+def _matches(r: Record, src: Source) -> bool:
+    if r.metric != src.metric or not fnmatch.fnmatchcase(r.benchmark, src.benchmark):
+        return False
+    if any(k in r.params and r.params[k] != v for k, v in src.params.items()):
+        return False
+    return all(r.params.get(k) == v for k, v in src.require.items())
+
+
+def _pick(records: list, how: str) -> Record:
+    if how == "most_threads":
+        most = max(int(r.params.get("threads") or 0) for r in records)
+        records = [r for r in records if int(r.params.get("threads") or 0) == most]
+    key = lambda r: r.value  # noqa: E731 - the figure itself
+    return max(records, key=key) if records[0].higher_is_better else min(records, key=key)
+
+
+# -- rows -------------------------------------------------------------------------
+def _fmt(value: float | None, unit: str | None) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3e}"
+    return f"{text} {unit}" if unit else text
+
+
+def _describe(r: Record) -> str:
+    params = " ".join(f"{k}={v}" for k, v in r.params.items())
+    return f"{r.benchmark} {r.metric}" + (f" [{params}]" if params else "")
+
+
+def _row(key: str, label: str, record: Record | None, status: str, note: str | None) -> dict:
+    value = record.value if record is not None and status == MEASURED else None
+    unit = record.unit if record is not None else None
+    return {
+        "key": key, "label": label, "value": value, "unit": unit,
+        "display": _fmt(value, unit) if status == MEASURED else status,
+        "status": status,
+        "source": _describe(record) if record is not None else None,
+        "params": dict(record.params) if record is not None else {},
+        "higher_is_better": record.higher_is_better if record is not None else None,
+        "note": note,
+    }
+
+
+def _p99_note(records: list, chosen: Record) -> str | None:
+    for r in records:
+        if (r.benchmark == chosen.benchmark and r.metric == "latency_p99"
+                and r.params == chosen.params and r.value is not None):
+            return f"p99 {_fmt(r.value, r.unit)}"
+    return None
+
+
+def _coverage_note(chosen: Record, system: Mapping) -> str | None:
+    """Say so when the "all cores" figure did not use every CPU."""
+    threads, cpus = chosen.params.get("threads"), system.get("logical_cpus")
+    if threads and cpus and int(threads) < int(cpus):
+        return f"largest run used {threads} of {cpus} CPUs"
+    return None
+
+
+def _rows_for(row: Row, records: list, system: Mapping) -> list:
+    for src in row.sources:
+        hits = [r for r in records if _matches(r, src)]
+        if not hits:
+            continue
+        groups: dict = {}
+        for r in hits:
+            groups.setdefault(r.benchmark if row.per_benchmark else "", []).append(r)
+        out = []
+        for bench, group in sorted(groups.items()):
+            label = f"{row.label} ({bench.split('.', 1)[-1]})" if bench else row.label
+            key = f"{row.key}:{bench}" if bench else row.key
+            good = [r for r in group if r.validated and r.value is not None]
+            if not good:
+                out.append(_row(key, label, group[0], INVALID, "not validated; see errors"))
+                continue
+            chosen = _pick(good, src.pick)
+            note = _p99_note(records, chosen) if row.with_p99 else None
+            if src.pick == "most_threads":
+                note = _coverage_note(chosen, system)
+            out.append(_row(key, label, chosen, MEASURED, note))
+        return out
+    return [_row(row.key, row.label, None, NOT_MEASURED, None)]
+
+
+def _derived_rows(records: list, metrics: tuple, key: str, title: str) -> list:
+    groups: dict = {}
+    for r in records:
+        if r.metric in metrics and r.value is not None and r.validated:
+            groups.setdefault((r.benchmark, r.metric), []).append(r)
+    out = []
+    for (bench, metric), group in sorted(groups.items(), key=lambda kv: metrics.index(kv[0][1])):
+        chosen = _pick(group, "best")
+        label = f"{title}: {metric.replace('_', ' ')} ({bench})"
+        out.append(_row(f"{key}:{bench}:{metric}", label, chosen, MEASURED,
+                        (chosen.info or {}).get("per")))
+    return out
+
+
+def _energy_reason(records: list) -> str:
+    for r in records:
+        e = (r.info or {}).get("energy")
+        if isinstance(e, Mapping) and e.get("available") is False and e.get("reason"):
+            return str(e["reason"])
+    return "no energy reading in this run"
+
+
+def _per_joule_rows(records: list) -> list:
+    from suite.energy import work_per_joule
+
+    derived = [r for r in records if r.metric in PER_JOULE_METRICS]
+    if not derived:  # the runner stores each child's reading on its records
+        for r in records:
+            derived.extend(work_per_joule([r], (r.info or {}).get("energy")))
+    rows = _derived_rows(derived, PER_JOULE_METRICS, "per_joule", "Work per joule")
+    return rows or [_row("per_joule", "Work per joule", None, UNAVAILABLE,
+                         _energy_reason(records))]
+
+
+def _cost_rows(records: list, cost_per_hour) -> list:
+    from suite.cost import cost_per_unit
+
+    derived = [r for r in records if r.metric in COST_METRICS]
+    if not derived and cost_per_hour:
+        derived = cost_per_unit(records, cost_per_hour)
+    rows = _derived_rows(derived, COST_METRICS, "cost", "Cost")
+    return rows or [_row("cost", "Cost per unit of work", None, NOT_MEASURED,
+                         "give the server price with --cost-per-hour")]
+
+
+def headline(doc_or_records: Any, system: Mapping | None = None,
+             cost_per_hour: float | None = None) -> list:
+    """Rows of the buyer's table, in ROWS order, then per-joule and cost rows.
+
+    Each row: key, label, value, unit, display (formatted value or status),
+    status (measured | not measured | invalid | unavailable), source
+    ("benchmark metric [params]"), params, higher_is_better, note.
+    `system` (default: the run's) tells whether "all cores" used them all;
+    `cost_per_hour` defaults to the run's `--cost-per-hour` option.
+    """
+    records, doc_system, run = _unpack(doc_or_records)
+    system = system if system is not None else doc_system
+    if cost_per_hour is None:
+        cost_per_hour = (run.get("options") or {}).get("cost_per_hour")
+    rows: list = []
+    for row in ROWS:
+        rows.extend(_rows_for(row, records, system))
+    rows.extend(_per_joule_rows(records))
+    rows.extend(_cost_rows(records, cost_per_hour))
+    return rows
+
+
+def caption(system: Mapping) -> str:
+    """One line naming the machine the headline describes."""
+    march = (system.get("microarchitecture") or {}).get("name")
+    parts = [system.get("model_name") or system.get("arch") or "unknown CPU"]
+    if march:
+        parts.append(f"({march})")
+    if system.get("physical_cores"):
+        parts.append(f"{system['physical_cores']} cores / {system.get('logical_cpus')} CPUs")
+    return " ".join(str(p) for p in parts)
+
+
+def as_text(rows: Iterable[Mapping]) -> str:
+    """Plain two-column rendering (logs, tests, markdown-free terminals)."""
+    rows = list(rows)
+    width = max((len(r["label"]) for r in rows), default=0)
+    lines = []
+    for r in rows:
+        tail = "; ".join(x for x in (r.get("note"), r.get("source")) if x)
+        lines.append(f"{r['label']:<{width}}  {r['display']}" + (f"  ({tail})" if tail else ""))
+    return "\n".join(lines)
