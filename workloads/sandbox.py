@@ -1,0 +1,691 @@
+"""The one sandbox for agent-written code: isolate, limit, time, clean up.
+
+Every workload that runs code an agent wrote (compiles, tests, tool calls)
+goes through `Sandbox.run`. A run gets a throwaway work directory (its cwd
+and the only writable place), a scrubbed environment, resource limits, a
+wall-clock timeout that kills the whole process tree, and no network.
+
+Backends, strongest first:
+
+* ``bwrap``   bubblewrap: every namespace unshared, read-only root, private
+  /tmp and /dev, no capabilities, the work dir bound writable.
+* ``unshare`` util-linux unshare: network, PID, IPC, UTS and mount
+  namespaces; as root the code runs as ``nobody``.
+* ``rlimit``  resource limits and a new session only (as ``nobody`` when
+  root); no network or PID isolation.
+* ``none``    no isolation at all: the baseline for overhead figures.
+
+A backend weaker than bwrap is never silent: `Sandbox.warning` and every
+`SandboxResult.warning` say what is missing and why.
+
+Where a writable cgroup v2 hierarchy exists, each run lives in its own
+cgroup: `cpu.stat` gives the CPU time of every process in the sandbox
+(rusage cannot see through a PID namespace), `cgroup.kill` ends them all,
+and `pids.max` caps the process count even for uid 0, which RLIMIT_NPROC
+exempts. A pids cgroup v1 hierarchy is used for the cap when v2 lacks it.
+
+This module is also a spec module (`SPECS`, `sandbox.lifecycle`), so it
+imports the standard library only.
+"""
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import os
+import re
+import resource
+import selectors
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+BACKENDS = ("bwrap", "unshare", "rlimit", "none")  # strongest first
+NOBODY = 65534  # uid/gid the unshare and rlimit backends drop to when root
+SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+# Output beyond this is drained and dropped, so a program printing in a loop
+# until its timeout cannot exhaust the benchmark's memory.
+MAX_CAPTURE_BYTES = 16 << 20
+# After a timeout kill, how long to wait for the pipes and the exit status.
+KILL_GRACE_S = 5.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-run resource limits (setrlimit; the process cap also via cgroup)."""
+
+    cpu_s: int = 10  # RLIMIT_CPU, per process
+    # RLIMIT_AS. 4 GiB lets python3, gcc and a Numba import start (LLVM maps
+    # large regions) while an 8 GiB allocation still fails.
+    address_space_bytes: int = 4 << 30
+    file_size_bytes: int = 64 << 20  # RLIMIT_FSIZE
+    nproc: int = 256  # RLIMIT_NPROC and cgroup pids.max
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    returncode: int  # negative: killed by that signal
+    stdout: bytes
+    stderr: bytes
+    wall_s: float  # spawn to the end of the last process
+    cpu_s: float | None  # user+system of every process of the run
+    cpu_source: str  # "cgroup" | "rusage" | "unavailable: <reason>"
+    timed_out: bool
+    backend: str
+    warning: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself could not run a command (not the command failing)."""
+
+
+# -- binaries ---------------------------------------------------------------
+
+_PYTHON_NAME = re.compile(r"python[0-9.]*$")
+
+
+@lru_cache(maxsize=None)
+def resolve_binary(name: str) -> str:
+    """The real executable behind `name`, resolved once, before any timing.
+
+    A pyenv shim is a script that costs ~80 ms per start; for Python the
+    interpreter itself reports where it lives (a venv python is kept as is,
+    since resolving its symlink would drop the venv).
+    """
+    path = name if "/" in name else shutil.which(name)
+    if not path or not os.access(path, os.X_OK):
+        raise FileNotFoundError(f"executable not found: {name}")
+    if _PYTHON_NAME.match(os.path.basename(path)):
+        out = subprocess.run(
+            [path, "-c", "import sys; print(sys.executable)"],
+            capture_output=True, text=True, timeout=30, check=True,
+        ).stdout.strip()
+        if out:
+            return out
+    return os.path.realpath(path)
+
+
+def _world_executable(path: str) -> bool:
+    """Whether an unprivileged user can reach and execute `path`."""
+    p = Path(path).resolve()
+    try:
+        if not p.stat().st_mode & 0o001:
+            return False
+        return all(d.stat().st_mode & 0o001 for d in p.parents)
+    except OSError:
+        return False
+
+
+# -- backends ---------------------------------------------------------------
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _bwrap_prefix(workdir: str) -> list:
+    return [
+        "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+        # As root, bwrap keeps every capability unless told otherwise, and
+        # CAP_SYS_ADMIN could remount the read-only root.
+        "--cap-drop", "ALL",
+        "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+        "--bind", workdir, workdir, "--chdir", workdir, "--",
+    ]
+
+
+def _unshare_prefix() -> list:
+    prefix = ["unshare", "--net", "--pid", "--ipc", "--uts", "--mount",
+              "--fork", "--kill-child"]
+    if _is_root():
+        prefix += ["--setuid", str(NOBODY), "--setgid", str(NOBODY)]
+    else:
+        prefix += ["--user"]  # lets an unprivileged user create the others
+    return prefix + ["--"]
+
+
+def _probe(argv: list) -> str | None:
+    """None when `argv` runs /bin/true successfully, else why not."""
+    try:
+        r = subprocess.run(argv + ["/bin/true"], capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    if r.returncode != 0:
+        msg = r.stderr.decode(errors="replace").strip().splitlines()
+        return msg[-1] if msg else f"exit status {r.returncode}"
+    return None
+
+
+@lru_cache(maxsize=None)
+def _backend_problem(backend: str) -> str | None:
+    """None when `backend` works on this machine, else the reason."""
+    if backend in ("rlimit", "none"):
+        return None
+    if backend not in BACKENDS:
+        return "unknown backend"
+    if not shutil.which(backend):
+        package = "bubblewrap" if backend == "bwrap" else "util-linux"
+        return f"{backend} not installed (package {package})"
+    with tempfile.TemporaryDirectory(prefix="fb-probe-") as d:
+        prefix = _bwrap_prefix(d) if backend == "bwrap" else _unshare_prefix()
+        problem = _probe(prefix)
+    return None if problem is None else f"{backend} cannot create namespaces: {problem}"
+
+
+def available_backends() -> list:
+    """Working isolating backends on this machine, strongest first
+    ("none" is always accepted too, but not listed)."""
+    return [b for b in BACKENDS[:-1] if _backend_problem(b) is None]
+
+
+def _weakness(backend: str) -> str | None:
+    if backend == "bwrap":
+        return None
+    why_not_bwrap = _backend_problem("bwrap") or "another backend was requested"
+    missing = {
+        "unshare": "world-writable directories (/tmp, /dev/shm) stay writable",
+        "rlimit": "no network, PID or filesystem isolation beyond file permissions",
+        "none": "no isolation and no limits at all",
+    }[backend]
+    return f"sandbox backend {backend} is weaker than bwrap ({why_not_bwrap}): {missing}"
+
+
+# -- cgroups ----------------------------------------------------------------
+
+def _mounts() -> list:
+    """(mount point, fstype, super options) of every mount of this process."""
+    out = []
+    with contextlib.suppress(OSError), open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields, rfields = left.split(), right.split()
+            if len(fields) >= 5 and len(rfields) >= 3:
+                out.append((fields[4], rfields[0], rfields[2]))
+    return out
+
+
+def _own_cgroups() -> dict:
+    """{controller list or "" for v2: path} from /proc/self/cgroup."""
+    out = {}
+    with contextlib.suppress(OSError), open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            out[controllers] = path
+    return out
+
+
+class _CgroupParent:
+    """This process's directories for per-run cgroups (created on first use)."""
+
+    def __init__(self) -> None:
+        self.v2: str | None = None  # for cpu.stat and cgroup.kill
+        self.v2_pids = False
+        self.v1_pids: str | None = None  # process cap when v2 has no pids
+        self.problem: str | None = None
+        own = _own_cgroups()
+        name = f"factorybench-{os.getpid()}"
+        for mountpoint, fstype, options in _mounts():
+            if fstype == "cgroup2" and self.v2 is None and "" in own:
+                self.v2 = self._make(mountpoint, own[""], name)
+            elif fstype == "cgroup" and "pids" in options.split(",") and self.v1_pids is None:
+                key = next((k for k in own if "pids" in k.split(",")), None)
+                if key is not None:
+                    self.v1_pids = self._make(mountpoint, own[key], name)
+        if self.v2:
+            with contextlib.suppress(OSError):
+                Path(self.v2, "cgroup.subtree_control").write_text("+pids")
+            self.v2_pids = "pids" in Path(self.v2, "cgroup.subtree_control").read_text()
+        if self.v2 is None and self.problem is None:
+            self.problem = "no cgroup v2 hierarchy mounted"
+        atexit.register(self.remove)
+
+    def remove(self) -> None:
+        for d in (self.v2, self.v1_pids):
+            if d:
+                with contextlib.suppress(OSError):
+                    os.rmdir(d)
+
+    def _make(self, mountpoint: str, own_path: str, name: str) -> str | None:
+        path = os.path.join(mountpoint, own_path.lstrip("/"), name)
+        try:
+            os.makedirs(path, exist_ok=True)
+            return path
+        except OSError as exc:
+            self.problem = f"cannot create a cgroup under {os.path.dirname(path)}: {exc.strerror}"
+            return None
+
+
+_parent_lock = threading.Lock()
+_parent: _CgroupParent | None = None
+_run_numbers = itertools.count()
+
+
+def _cgroup_parent() -> _CgroupParent:
+    global _parent
+    with _parent_lock:
+        if _parent is None or _parent.v2 and not os.path.isdir(_parent.v2):
+            _parent = _CgroupParent()
+        return _parent
+
+
+class _RunCgroup:
+    """The cgroups of one run: its processes join them before exec."""
+
+    def __init__(self, nproc: int | None) -> None:
+        parent = _cgroup_parent()
+        self.problem = parent.problem
+        self.dirs: list = []
+        self.v2: str | None = None
+        self.pids_capped = False
+        name = f"run-{next(_run_numbers)}"
+        if parent.v2:
+            self.v2 = self._add(parent.v2, name)
+            if self.v2 and parent.v2_pids and nproc:
+                self.pids_capped = self._write(self.v2, "pids.max", nproc)
+        if not self.pids_capped and parent.v1_pids and nproc:
+            d = self._add(parent.v1_pids, name)
+            if d:
+                self.pids_capped = self._write(d, "pids.max", nproc)
+        # Opened here, written by the child between fork and exec ("0" = self).
+        self.join_fds = [os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+                         for d in self.dirs]
+
+    def _add(self, base: str, name: str) -> str | None:
+        path = os.path.join(base, name)
+        try:
+            os.mkdir(path)
+        except OSError as exc:
+            self.problem = f"cannot create cgroup {path}: {exc.strerror}"
+            return None
+        self.dirs.append(path)
+        return path
+
+    @staticmethod
+    def _write(d: str, name: str, value) -> bool:
+        try:
+            Path(d, name).write_text(str(value))
+            return True
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        if self.v2 and not self._write(self.v2, "cgroup.kill", 1):
+            # Kernels before 5.14 have no cgroup.kill: kill member by member.
+            with contextlib.suppress(OSError):
+                for pid in Path(self.v2, "cgroup.procs").read_text().split():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(pid), signal.SIGKILL)
+
+    def cpu_seconds(self) -> float | None:
+        if not self.v2:
+            return None
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(self.v2, "cpu.stat").read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "usage_usec":
+                    return int(value) / 1e6
+        return None
+
+    def close(self) -> None:
+        for fd in self.join_fds:
+            os.close(fd)
+        self.join_fds = []
+        for d in reversed(self.dirs):
+            # A killed process leaves the cgroup a moment after it is reaped.
+            for _ in range(200):
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.005)
+
+
+# -- running ----------------------------------------------------------------
+
+def _child_setup(limits: Limits | None, join_fds: Sequence[int], drop_to_nobody: bool):
+    """The function run in the child between fork and exec."""
+    def setup() -> None:
+        for fd in join_fds:
+            os.write(fd, b"0")
+        if limits is not None:
+            cpu_hard = limits.cpu_s + 1  # SIGXCPU at the soft limit, SIGKILL at the hard
+            resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, cpu_hard))
+            resource.setrlimit(resource.RLIMIT_AS, (limits.address_space_bytes,) * 2)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes,) * 2)
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits.nproc,) * 2)
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if drop_to_nobody:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+    return setup
+
+
+def _collect(proc: subprocess.Popen, stdin: bytes | None, deadline: float, kill) -> tuple:
+    """Feed stdin, read stdout/stderr and reap `proc`, killing the whole
+    tree at `deadline` and as soon as the main process has exited (so a
+    background child holding the pipes cannot keep the run alive).
+    Returns (stdout, stderr, wait status, rusage, timed_out)."""
+    out = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
+    sel = selectors.DefaultSelector()
+    for f in (proc.stdout, proc.stderr):
+        sel.register(f, selectors.EVENT_READ)
+    pending = memoryview(stdin or b"")
+    if proc.stdin is not None:
+        if pending:
+            sel.register(proc.stdin, selectors.EVENT_WRITE)
+        else:
+            proc.stdin.close()
+    status = rusage = None
+    timed_out = killed = False
+    while sel.get_map():
+        now = time.monotonic()
+        if now >= deadline and not killed:
+            timed_out = killed = True
+            kill()
+            deadline = now + KILL_GRACE_S
+        elif now >= deadline:
+            break  # the pipes outlived the kill: give up on them
+        for key, _ in sel.select(timeout=min(deadline - now, 0.05)):
+            if key.fileobj is proc.stdin:
+                try:
+                    n = os.write(key.fd, pending[:65536])
+                except BrokenPipeError:
+                    n = len(pending)
+                pending = pending[n:]
+                if not pending:
+                    sel.unregister(proc.stdin)
+                    proc.stdin.close()
+                continue
+            chunk = os.read(key.fd, 65536)
+            if not chunk:
+                sel.unregister(key.fileobj)
+            elif len(out[key.fd]) < MAX_CAPTURE_BYTES:
+                out[key.fd] += chunk
+        if status is None:
+            pid, st, ru = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                status, rusage = st, ru
+                if not killed:
+                    killed = True
+                    kill()  # leftovers: background children
+    sel.close()
+    if status is None:
+        while time.monotonic() < deadline:
+            pid, st, ru = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                status, rusage = st, ru
+                break
+            time.sleep(0.001)
+        else:
+            timed_out = True
+        if status is None:
+            kill()
+            _, status, rusage = os.wait4(proc.pid, 0)
+    kill()
+    proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not reap it again
+    return bytes(out[proc.stdout.fileno()]), bytes(out[proc.stderr.fileno()]), status, rusage, timed_out
+
+
+def _scrubbed_env(workdir: str, extra: Mapping[str, str] | None) -> dict:
+    env = {"PATH": SAFE_PATH, "HOME": workdir, "TMPDIR": "/tmp", "LANG": "C.UTF-8",
+           "LC_ALL": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+    env.update(extra or {})
+    return env
+
+
+def _safe_relative(name: str) -> Path:
+    p = Path(name)
+    if p.is_absolute() or ".." in p.parts or not p.parts:
+        raise ValueError(f"sandbox file name must be a relative path inside the work dir: {name!r}")
+    return p
+
+
+class SandboxSession:
+    """A work directory kept across several runs (compile, then test)."""
+
+    def __init__(self, sandbox: "Sandbox", workdir: str) -> None:
+        self.sandbox = sandbox
+        self.path = workdir
+
+    def write(self, files: Mapping[str, bytes]) -> None:
+        for name, data in files.items():
+            target = Path(self.path, _safe_relative(name))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            if self.sandbox._drops_to_nobody:
+                for p in [target, *target.relative_to(self.path).parents]:
+                    os.chown(Path(self.path, p), NOBODY, NOBODY)
+
+    def run(self, argv: Sequence[str], *, stdin: bytes | None = None,
+            files: Mapping[str, bytes] | None = None,
+            env: Mapping[str, str] | None = None) -> SandboxResult:
+        if files:
+            self.write(files)
+        return self.sandbox._execute(list(argv), self.path, stdin, env)
+
+
+class Sandbox:
+    """Runs commands isolated, limited, timed, and leaves nothing behind."""
+
+    def __init__(self, backend: str | None = None, limits: Limits = Limits(),
+                 timeout_s: float = 30.0, workdir_parent: str | None = None) -> None:
+        if backend is None:
+            found = available_backends()
+            backend = found[0] if found else "rlimit"
+        elif backend not in BACKENDS:
+            raise ValueError(f"unknown sandbox backend {backend!r}; accepted: {', '.join(BACKENDS)}")
+        elif _backend_problem(backend):
+            raise ValueError(f"sandbox backend {backend!r} unavailable: {_backend_problem(backend)}")
+        self.backend = backend
+        self.limits = limits
+        self.timeout_s = float(timeout_s)
+        self.workdir_parent = workdir_parent
+        self._drops_to_nobody = _is_root() and backend in ("unshare", "rlimit")
+        notes = [w for w in (_weakness(backend), self._process_cap_note()) if w]
+        self.warning = "; ".join(notes) or None
+
+    def _process_cap_note(self) -> str | None:
+        if self.backend == "none" or not _is_root() or self._drops_to_nobody:
+            return None
+        parent = _cgroup_parent()
+        if parent.v2_pids or parent.v1_pids:
+            return None
+        return "process count unbounded: runs as uid 0, which RLIMIT_NPROC exempts, and no pids cgroup is writable"
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[SandboxSession]:
+        workdir = tempfile.mkdtemp(prefix="fb-sandbox-", dir=self.workdir_parent)
+        try:
+            if self._drops_to_nobody:
+                os.chown(workdir, NOBODY, NOBODY)
+            yield SandboxSession(self, workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def run(self, argv: Sequence[str], *, stdin: bytes | None = None,
+            files: Mapping[str, bytes] | None = None,
+            env: Mapping[str, str] | None = None) -> SandboxResult:
+        """Run `argv` in a fresh work dir (its cwd), then remove the dir."""
+        with self.session() as s:
+            return s.run(argv, stdin=stdin, files=files, env=env)
+
+    def _argv(self, argv: list, workdir: str) -> list:
+        if self.backend == "bwrap":
+            return _bwrap_prefix(workdir) + argv
+        if self.backend == "unshare":
+            return _unshare_prefix() + argv
+        return argv
+
+    def _execute(self, argv: list, workdir: str, stdin: bytes | None,
+                 env: Mapping[str, str] | None) -> SandboxResult:
+        if not argv:
+            raise ValueError("empty command")
+        if self._drops_to_nobody and "/" in argv[0] and not _world_executable(argv[0]):
+            raise SandboxError(
+                f"{argv[0]} is not executable by uid {NOBODY}; the {self.backend} backend "
+                "runs code as nobody when started as root (use bwrap, or a world-readable binary)")
+        isolated = self.backend != "none"
+        cgroup = _RunCgroup(self.limits.nproc if isolated else None)
+        try:
+            return self._spawn(argv, workdir, stdin, env, cgroup, isolated)
+        finally:
+            cgroup.close()
+
+    def _spawn(self, argv, workdir, stdin, env, cgroup: _RunCgroup, isolated: bool) -> SandboxResult:
+        start = time.perf_counter()
+        try:
+            proc = subprocess.Popen(
+                self._argv(argv, workdir), cwd=workdir, env=_scrubbed_env(workdir, env),
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                preexec_fn=_child_setup(self.limits if isolated else None, cgroup.join_fds,
+                                        self._drops_to_nobody and self.backend == "rlimit"),
+            )
+        except OSError as exc:
+            raise SandboxError(f"cannot start {argv[0]}: {exc}") from exc
+
+        def kill_tree() -> None:
+            cgroup.kill()
+            # The session: everything the command started unless it setsid'ed
+            # (with bwrap/unshare the PID namespace dies with its first process).
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+        deadline = time.monotonic() + self.timeout_s
+        stdout, stderr, status, rusage, timed_out = _collect(proc, stdin, deadline, kill_tree)
+        wall = time.perf_counter() - start
+        cpu, source = cgroup.cpu_seconds(), "cgroup"
+        if cpu is None and self.backend == "bwrap":
+            source = f"unavailable: rusage does not cover a PID namespace; {cgroup.problem}"
+        elif cpu is None:
+            cpu, source = rusage.ru_utime + rusage.ru_stime, "rusage"
+        return SandboxResult(
+            returncode=proc.returncode, stdout=stdout, stderr=stderr, wall_s=wall,
+            cpu_s=cpu, cpu_source=source, timed_out=timed_out, backend=self.backend,
+            warning=self.warning,
+        )
+
+
+# -- many sandboxes at once -------------------------------------------------
+
+def run_concurrently(call, concurrency: int, calls_per_worker: int) -> tuple:
+    """`concurrency` threads each make `calls_per_worker` sequential calls
+    of `call()`. Returns (per-call latencies in s, results, batch wall s).
+    The sandboxed processes do the work, so threads are enough to keep
+    `concurrency` of them alive at once."""
+    latencies: list = []
+    results: list = []
+    lock = threading.Lock()
+    failure: list = []
+
+    def worker() -> None:
+        for _ in range(calls_per_worker):
+            t0 = time.perf_counter()
+            try:
+                res = call()
+            except Exception as exc:  # reported by the caller, not lost in a thread
+                failure.append(exc)
+                return
+            dt = time.perf_counter() - t0
+            with lock:
+                latencies.append(dt)
+                results.append(res)
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    if failure:
+        raise failure[0]
+    return latencies, results, wall
+
+
+# -- the sandbox.lifecycle benchmark ----------------------------------------
+
+# Calls per thread in one measured batch; a batch's rate is one sample.
+LIFECYCLE_CALLS_PER_WORKER = {"quick": 4, "standard": 10, "full": 25}
+LIFECYCLE_BATCH_BUDGET_S = {"quick": 1.0, "standard": 5.0, "full": 20.0}
+
+
+def concurrency_levels(cpus: int) -> list:
+    """1, cores and 2 x cores (cores = online logical CPUs, what `nproc` says)."""
+    return sorted({1, max(1, cpus), 2 * max(1, cpus)})
+
+
+def plan_lifecycle(ctx) -> list:
+    from suite.spec import Config
+
+    return [Config(params={"backend": b}) for b in available_backends() + ["none"]]
+
+
+def run_lifecycle(job):
+    """Create a sandbox, run /bin/true, tear it down: latency and rate."""
+    from suite import stats
+    from suite.model import ErrorRecord, Outcome, measurement
+    from suite.sampling import repeat_until_stable
+
+    backend = job.params["backend"]
+    sandbox = Sandbox(backend=backend, timeout_s=10.0)
+    per_worker = LIFECYCLE_CALLS_PER_WORKER.get(job.profile.name, 4)
+    records, errors = [], []
+    for concurrency in concurrency_levels(len(job.topology.logical_cpus)):
+        params = {"backend": backend, "concurrency": concurrency}
+        latencies: list = []
+        failed: list = []
+
+        def batch() -> float:
+            lat, results, wall = run_concurrently(
+                lambda: sandbox.run(["/bin/true"]), concurrency, per_worker)
+            latencies.extend(lat)
+            failed.extend(r for r in results if not r.ok)
+            return len(lat) / wall
+
+        rates = repeat_until_stable(batch, job.profile,
+                                    time_budget_s=LIFECYCLE_BATCH_BUDGET_S.get(job.profile.name))
+        # Validation: every /bin/true exited 0 within its timeout.
+        valid = not failed
+        if failed:
+            errors.append(ErrorRecord(job.benchmark, params, "invalid",
+                                      f"{len(failed)} of {len(latencies)} sandboxed /bin/true runs failed "
+                                      f"(first: exit {failed[0].returncode}, {failed[0].stderr[-200:]!r})"))
+        info = {"backend": backend, "warning": sandbox.warning, "limits": asdict(sandbox.limits),
+                "calls": len(latencies), "calls_per_batch": concurrency * per_worker}
+        records.append(measurement(job.benchmark, params, "rate", "sandboxes/s", rates,
+                                   higher_is_better=True, validated=valid, info=info))
+        lat_ms = [x * 1e3 for x in latencies]
+        for q in (50, 95, 99):
+            records.append(measurement(
+                job.benchmark, params, f"latency_p{q}", "ms", lat_ms, higher_is_better=False,
+                value=stats.percentile(lat_ms, q), validated=valid, info=info))
+    warnings = (sandbox.warning,) if sandbox.warning and backend != "none" else ()
+    return Outcome(records=tuple(records), errors=tuple(errors), warnings=warnings)
+
+
+def _lifecycle_spec():
+    from suite.spec import BenchmarkSpec
+
+    return BenchmarkSpec(
+        id="sandbox.lifecycle", category="sandbox",
+        description="Create a sandbox, run /bin/true, tear down: latency percentiles and rate "
+                    "at concurrency 1, cores, 2 x cores, per backend (none = baseline)",
+        entry="workloads.sandbox:run_lifecycle", plan=plan_lifecycle, timeout=120.0,
+    )
+
+
+SPECS = [_lifecycle_spec()]
