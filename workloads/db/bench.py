@@ -1,0 +1,118 @@
+"""Benchmark entry for db.point, db.range, db.write, db.search, db.analytic.
+
+One worker child runs one query class on one engine over the client counts
+in its params (1, cores, 2 x cores), each count with its own pool of client
+processes. Per count: throughput (queries/s, one sample per round) and
+latency p50/p95/p99 (ms, pooled over every measured query).
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+import numpy as np
+
+from suite.model import ErrorRecord, Outcome, measurement
+from suite.sampling import repeat_until_stable
+from suite.spec import Job
+from workloads.db import dataset as datasets
+from workloads.db.clients import ClientPool, RoundResult
+from workloads.db.engines import EngineUnavailable, PostgresEngine, SqliteEngine
+from workloads.db.queries import QUERY_CLASSES
+
+# Length of one timed round, and the wall budget for adding rounds beyond
+# the profile's minimum, per client count.
+ROUND_SECONDS = {"quick": 0.08, "standard": 0.5, "full": 1.0}
+EXTRA_ROUNDS_BUDGET_S = {"quick": 0.3, "standard": 10.0, "full": 30.0}
+LATENCY_PERCENTILES = (50, 95, 99)
+
+
+def run_benchmark(job: Job) -> Outcome:
+    query = QUERY_CLASSES[job.benchmark.split(".", 1)[1]]
+    engine_name = job.params.get("engine", "sqlite")
+    try:
+        dataset = datasets.ensure_dataset(job.options, job.profile.name)
+        engine = _engine(engine_name, job, dataset)
+        info = engine.info()
+    except (datasets.DatasetError, EngineUnavailable) as exc:
+        return Outcome(errors=(ErrorRecord(job.benchmark, dict(job.params), "error", str(exc)),))
+    info.update({"dataset_scale": dataset.scale, "dataset_seed": dataset.seed,
+                 "dataset_hash": dataset.hash, "dataset_reused": dataset.reused,
+                 "dataset_bytes": dataset.manifest.get("size_bytes"),
+                 "query_class": query.description})
+    answers = dataset.answers()
+    records: list = []
+    errors: list = []
+    for clients in job.params.get("clients") or [1]:
+        params = {"engine": engine_name, "clients": clients}
+        try:
+            rounds = _measure(engine, query, answers, clients, dataset.seed, job)
+        except RuntimeError as exc:
+            errors.append(ErrorRecord(job.benchmark, params, "error", str(exc)))
+            continue
+        made, problem = _records(job.benchmark, params, rounds, info)
+        records.extend(made)
+        if problem:
+            errors.append(ErrorRecord(job.benchmark, params, "invalid", problem))
+    return Outcome(records=tuple(records), errors=tuple(errors))
+
+
+def _engine(name: str, job: Job, dataset):
+    if name == "sqlite":
+        return SqliteEngine(dataset.store)
+    if name == "postgresql":
+        url = job.options.get("db_url")
+        if not url:
+            raise EngineUnavailable("engine postgresql needs the db_url option (postgresql://...)")
+        from workloads.db.postgres import ensure_loaded
+
+        engine = PostgresEngine(url)
+        ensure_loaded(engine, dataset)
+        return engine
+    raise EngineUnavailable(f"unknown db engine {name!r}; accepted: sqlite, postgresql")
+
+
+def _measure(engine, query, answers, clients: int, seed: int, job: Job) -> list:
+    seconds = ROUND_SECONDS.get(job.profile.name, ROUND_SECONDS["quick"])
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    rounds: list = []
+    with ClientPool(engine, query, answers, clients, seed, tag) as pool:
+        def once() -> float:
+            result = pool.run_round(seconds)
+            rounds.append(result)
+            return result.throughput
+
+        samples = repeat_until_stable(
+            once, job.profile,
+            time_budget_s=EXTRA_ROUNDS_BUDGET_S.get(job.profile.name, EXTRA_ROUNDS_BUDGET_S["quick"]))
+    return rounds[len(rounds) - len(samples):]  # the warm-up round is dropped
+
+
+def _records(benchmark: str, params: dict, rounds: list, info: dict) -> tuple:
+    """Throughput and latency records for one client count, and any problem."""
+    checked = sum(r.checked for r in rounds)
+    wrong = sum(r.wrong for r in rounds)
+    queries = sum(r.queries for r in rounds)
+    problem = next((r.first_problem for r in rounds if r.first_problem), None)
+    validated = wrong == 0 and checked == queries and queries > 0
+    if validated:
+        problem = None
+    elif problem is None:
+        problem = f"{checked} of {queries} answers checked"
+    else:
+        problem = f"{wrong} of {checked} answers wrong; first: {problem}"
+    info = dict(info, queries=queries, answers_checked=checked, answers_wrong=wrong,
+                round_seconds=[round(r.wall_s, 4) for r in rounds])
+    made = [measurement(benchmark, params, "throughput", "queries/s",
+                        [r.throughput for r in rounds], higher_is_better=True,
+                        validated=validated, info=info)]
+    # numpy's default (linear) percentile, as suite.stats.percentile, but
+    # fast enough for the hundreds of thousands of latencies of a run.
+    per_round_ms = [np.frombuffer(r.latencies_s, dtype=np.float64) * 1e3 for r in rounds]
+    pooled = np.concatenate(per_round_ms)
+    for q in LATENCY_PERCENTILES:
+        made.append(measurement(benchmark, params, f"latency_p{q}", "ms",
+                                [float(np.percentile(x, q)) for x in per_round_ms],
+                                higher_is_better=False, value=float(np.percentile(pooled, q)),
+                                validated=validated, info={"pooled_queries": len(pooled)}))
+    return made, problem
