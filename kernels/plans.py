@@ -1,0 +1,166 @@
+"""Plans for the memory kernels: thread sweeps, pinning, array and working-set sizes.
+
+Pure functions over `suite.topology.Topology`, importable without Numba, so a
+352-CPU machine can be planned (and tested) from a fixture on a laptop.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from suite.topology import Topology
+
+BIND_CHOICES = ("spread", "close")
+DEFAULT_BIND = "spread"
+
+FLOAT64_BYTES = 8
+STREAM_ARRAYS = 3  # a, b, c
+# STREAM's rule: each array at least 4x the last-level cache in use
+# (McCalpin, stream.c, "Instructions" comment), and never under 1M elements.
+STREAM_LLC_FACTOR = 4
+STREAM_MIN_ELEMENTS = 1_000_000
+# Refuse sizes whose arrays would take more than this share of the
+# available memory: the rest of the system (and a co-running load) needs room.
+MEMORY_SHARE_LIMIT = 0.5
+
+LATENCY_MIN_BYTES = 4096
+# Standard and full profiles reach at least 1 GiB so that DRAM is measured
+# beyond any last-level cache and beyond the TLB reach of huge pages.
+LATENCY_LARGE_BYTES = 1 << 30
+LATENCY_STEPS_PER_OCTAVE = 2  # half-octave steps
+DEFAULT_STRIDE = 128  # two lines: adjacent-line prefetch cannot help
+STRIDE_CHOICES = (64, 128)
+
+
+class SizingError(ValueError):
+    """A size that cannot be run on this machine (message says why)."""
+
+
+# -- thread sweep --------------------------------------------------------------
+def sweep_thread_counts(topology: Topology, explicit: Sequence[int] | None = None) -> list:
+    """1, 2, 4, ... up to all physical cores, then all logical CPUs with SMT.
+
+    The physical core count is always included even when not a power of two
+    (72 on Grace), because the all-core figure is the headline.
+    """
+    logical = len(topology.logical_cpus)
+    if explicit:
+        bad = [n for n in explicit if not isinstance(n, int) or n < 1 or n > logical]
+        if bad:
+            raise SizingError(
+                f"thread count(s) {bad} outside 1..{logical} (logical CPUs of this machine)")
+        return sorted(set(explicit))
+    cores = topology.physical_cores
+    counts = []
+    n = 1
+    while n < cores:
+        counts.append(n)
+        n *= 2
+    counts.append(cores)
+    if topology.smt and logical > cores:
+        counts.append(logical)
+    return counts
+
+
+def thread_cpus(topology: Topology, threads: int, bind: str = DEFAULT_BIND) -> tuple:
+    """The logical CPUs a run of `threads` threads is pinned to, one per core
+    first (SMT siblings only beyond the physical core count)."""
+    if bind not in BIND_CHOICES:
+        raise SizingError(f"bind {bind!r} not accepted; accepted: {', '.join(BIND_CHOICES)}")
+    if bind == "spread":
+        return topology.spread_cpus(threads)
+    return topology.close_cpus(threads)
+
+
+def active_cores(topology: Topology, cpus: Sequence[int]) -> int:
+    """Distinct physical cores among `cpus` (the divisor of bandwidth per core)."""
+    core_of = {cpu: i for i, core in enumerate(topology.cores) for cpu in core}
+    return len({core_of.get(c, c) for c in cpus})
+
+
+def omp_env(cpus: Sequence[int], bind: str = DEFAULT_BIND) -> dict:
+    """Environment that pins Numba's OpenMP threads one per listed CPU.
+
+    An explicit place list (one place per CPU, in placement order) makes the
+    mapping exact whatever the SMT layout; the child's affinity is the same set.
+    """
+    return {
+        "NUMBA_NUM_THREADS": str(len(cpus)),
+        "NUMBA_THREADING_LAYER": "omp",
+        "OMP_PLACES": ",".join("{%d}" % c for c in cpus),
+        "OMP_PROC_BIND": bind,
+    }
+
+
+# -- STREAM array sizing --------------------------------------------------------
+def stream_array_elements(
+    topology: Topology,
+    cpus: Sequence[int] | None = None,
+    array_mib: float | None = None,
+) -> int:
+    """Elements per STREAM array: max(4 x LLC of `cpus`, 1M), or --array-mib.
+
+    Raises SizingError when the three arrays would exceed half the
+    available memory.
+    """
+    if array_mib is not None:
+        if not (array_mib > 0):
+            raise SizingError(f"array size {array_mib} MiB must be a positive number")
+        elements = int(array_mib * (1 << 20)) // FLOAT64_BYTES
+    else:
+        llc = topology.llc_bytes(cpus)
+        elements = max(STREAM_LLC_FACTOR * llc // FLOAT64_BYTES, STREAM_MIN_ELEMENTS)
+    check_memory(topology, STREAM_ARRAYS * elements * FLOAT64_BYTES, "STREAM arrays")
+    return elements
+
+
+def check_memory(topology: Topology, needed_bytes: int, what: str) -> None:
+    available = topology.memory_available_bytes
+    if available is None:
+        return  # unknown: let the kernel try; an OOM becomes the run's error
+    if needed_bytes > MEMORY_SHARE_LIMIT * available:
+        raise SizingError(
+            f"{what} need {needed_bytes / 2**30:.2f} GiB, more than half of the "
+            f"{available / 2**30:.2f} GiB available memory; choose a smaller --array-mib")
+
+
+# -- latency working sets -------------------------------------------------------
+def latency_max_bytes(topology: Topology, profile_name: str) -> int:
+    """Largest working set: 4x the LLC, and at least 1 GiB beyond quick."""
+    largest = STREAM_LLC_FACTOR * topology.llc_bytes()
+    if profile_name != "quick":
+        largest = max(largest, LATENCY_LARGE_BYTES)
+    return max(largest, 16 * LATENCY_MIN_BYTES)
+
+
+def latency_sizes(max_bytes: int, stride: int = DEFAULT_STRIDE,
+                  min_bytes: int = LATENCY_MIN_BYTES) -> list:
+    """Working sets from `min_bytes` to at least `max_bytes` in half-octave
+    steps, each a whole number of strides."""
+    if stride not in STRIDE_CHOICES:
+        raise SizingError(f"stride {stride} not accepted; accepted: {STRIDE_CHOICES}")
+    last = -(-max_bytes // stride) * stride  # max_bytes rounded up to a stride
+    steps = math.ceil(LATENCY_STEPS_PER_OCTAVE * math.log2(last / min_bytes))
+    sizes = []
+    for k in range(steps):
+        size = int(round(min_bytes * 2 ** (k / LATENCY_STEPS_PER_OCTAVE) / stride)) * stride
+        if not sizes or size > sizes[-1]:
+            sizes.append(size)
+    if not sizes or last > sizes[-1]:
+        sizes.append(last)
+    return sizes
+
+
+def chase_cpu(topology: Topology) -> int:
+    """The CPU that runs a pointer chase: the first physical core."""
+    return topology.cores[0][0]
+
+
+def loaded_cpus(topology: Topology) -> tuple:
+    """(chase CPU, load CPUs): one chase core, every other core loads,
+    one thread per physical core."""
+    if topology.physical_cores < 2:
+        raise SizingError("loaded latency needs at least two physical cores")
+    chase = chase_cpu(topology)
+    load = tuple(c for c in topology.spread_cpus(topology.physical_cores) if c != chase)
+    return chase, load

@@ -1,0 +1,256 @@
+"""STREAM (McCalpin) Copy, Scale, Add, Triad plus BabelStream's Dot and Nstream.
+
+Kernels are Numba `prange` loops with no I/O and no timing; `run_benchmark`
+(the worker entry) allocates, first-touches, times each kernel call, checks
+the arrays against STREAM's scalar recurrence and builds the records.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from kernels import plans
+from suite.model import ErrorRecord, Outcome, measurement
+from suite.spec import Job
+
+SCALAR = 3.0  # STREAM's scalar
+INIT_A, INIT_B, INIT_C = 1.0, 2.0, 0.0  # STREAM's initial values
+# stream.c checkSTREAMresults: relative average error bound for float64.
+STREAM_EPSILON = 1.0e-13
+# BabelStream (src/main.cpp check_solution): Dot relative error bound, looser
+# because a parallel sum reorders additions.
+DOT_EPSILON = 1.0e-8
+
+
+@njit(parallel=True, cache=True)
+def first_touch(a, b, c, va, vb, vc):
+    # Same loop length and thread count as the kernels: each thread's pages
+    # land on its own NUMA node.
+    for i in prange(a.size):
+        a[i] = va
+        b[i] = vb
+        c[i] = vc
+
+
+@njit(parallel=True, cache=True)
+def copy(a, b, c, s):
+    for i in prange(a.size):
+        c[i] = a[i]
+
+
+@njit(parallel=True, cache=True)
+def scale(a, b, c, s):
+    for i in prange(a.size):
+        b[i] = s * c[i]
+
+
+@njit(parallel=True, cache=True)
+def add(a, b, c, s):
+    for i in prange(a.size):
+        c[i] = a[i] + b[i]
+
+
+@njit(parallel=True, cache=True)
+def triad(a, b, c, s):
+    for i in prange(a.size):
+        a[i] = b[i] + s * c[i]
+
+
+@njit(parallel=True, cache=True)
+def dot(a, b, c, s):
+    total = 0.0
+    for i in prange(a.size):
+        total += a[i] * b[i]
+    return total
+
+
+@njit(parallel=True, cache=True)
+def nstream(a, b, c, s):
+    for i in prange(a.size):
+        a[i] += b[i] + s * c[i]
+
+
+@njit(parallel=True, cache=True)
+def abs_error_sum(x, expected):
+    total = 0.0
+    for i in prange(x.size):
+        total += abs(x[i] - expected)
+    return total
+
+
+@dataclass(frozen=True)
+class Kernel:
+    name: str
+    fn: Callable
+    bytes_per_element: int  # STREAM counting: reads + writes, 8 B each
+    write_allocate_bytes: int  # extra read of each stored line not already read
+
+
+# STREAM order, then Dot and Nstream as BabelStream defines them.
+KERNELS = (
+    Kernel("copy", copy, 16, 8),
+    Kernel("scale", scale, 16, 8),
+    Kernel("add", add, 24, 8),
+    Kernel("triad", triad, 24, 8),
+    Kernel("dot", dot, 16, 0),
+    Kernel("nstream", nstream, 32, 0),  # a is read before it is written
+)
+
+
+def expected_values(ntimes: int, elements: int) -> tuple:
+    """Scalar recurrence of the kernels in order: final (a, b, c, dot)."""
+    a, b, c = INIT_A, INIT_B, INIT_C
+    d = 0.0
+    for _ in range(ntimes):
+        c = a
+        b = SCALAR * c
+        c = a + b
+        a = b + SCALAR * c
+        d = a * b * elements
+        a += b + SCALAR * c
+    return a, b, c, d
+
+
+def check_results(arrays, dots, ntimes: int) -> list:
+    """Problems found in the final arrays and Dot results (empty when valid)."""
+    a, b, c = arrays
+    n = a.size
+    ea, eb, ec, ed = expected_values(ntimes, n)
+    problems = []
+    for name, x, e in (("a", a, ea), ("b", b, eb), ("c", c, ec)):
+        rel = abs_error_sum(x, e) / n / abs(e) if e else abs_error_sum(x, e) / n
+        if not rel <= STREAM_EPSILON:
+            problems.append(f"array {name}: average relative error {rel:.3g} "
+                            f"exceeds {STREAM_EPSILON:g}")
+    for trial, d in enumerate(dots):
+        _, _, _, want = expected_values(trial + 1, n)
+        rel = abs(d - want) / abs(want)
+        if not rel <= DOT_EPSILON:
+            problems.append(f"dot trial {trial}: relative error {rel:.3g} exceeds {DOT_EPSILON:g}")
+            break
+    return problems
+
+
+def thread_affinity() -> list:
+    """CPU affinity of every thread of this process, as Linux applied it.
+
+    After a parallel region the OpenMP workers exist, so this is the binding
+    actually used (not only the one requested through OMP_PLACES).
+    """
+    out = []
+    for tid in sorted(os.listdir("/proc/self/task"), key=int):
+        try:
+            with open(f"/proc/self/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("Cpus_allowed_list:"):
+                        out.append(line.split(":", 1)[1].strip())
+        except OSError:
+            continue  # the thread ended meanwhile
+    return out
+
+
+def run_stream(elements: int, ntimes: int, kernels=KERNELS) -> tuple:
+    """Allocate, first-touch, run every kernel `ntimes` times in STREAM order.
+
+    Returns (times {name: [seconds per trial]}, arrays, dot results, first-touch s).
+    """
+    a = np.empty(elements)
+    b = np.empty(elements)
+    c = np.empty(elements)
+    t0 = time.perf_counter()
+    first_touch(a, b, c, INIT_A, INIT_B, INIT_C)
+    touch_s = time.perf_counter() - t0
+    times = {k.name: [] for k in kernels}
+    dots = []
+    for _ in range(ntimes):
+        for k in kernels:
+            t0 = time.perf_counter()
+            r = k.fn(a, b, c, SCALAR)
+            times[k.name].append(time.perf_counter() - t0)
+            if k.name == "dot":
+                dots.append(r)
+    return times, (a, b, c), dots, touch_s
+
+
+def compile_kernels(kernels=KERNELS) -> float:
+    """Compile (or load from the on-disk cache) every kernel; seconds spent."""
+    t0 = time.perf_counter()
+    tiny = [np.ones(8) for _ in range(3)]
+    first_touch(*tiny, 1.0, 1.0, 1.0)
+    for k in kernels:
+        k.fn(*tiny, SCALAR)
+    abs_error_sum(tiny[0], 1.0)
+    return time.perf_counter() - t0
+
+
+def run_benchmark(job: Job) -> Outcome:
+    p = job.params
+    threads = int(p["threads"])
+    bind = p.get("bind", plans.DEFAULT_BIND)
+    elements = int(p["elements"])
+    ntimes = max(int(job.profile.stream_ntimes), 2)
+    topo = job.topology
+    try:
+        plans.check_memory(topo, plans.STREAM_ARRAYS * elements * plans.FLOAT64_BYTES,
+                           "STREAM arrays")
+    except plans.SizingError as exc:
+        return Outcome(errors=(ErrorRecord(job.benchmark, dict(p), "skipped", str(exc)),))
+
+    # Read before any parallel region: OpenMP then binds this thread to place 0.
+    cpus = sorted(os.sched_getaffinity(0))
+    compile_s = compile_kernels()
+    times, arrays, dots, touch_s = run_stream(elements, ntimes)
+    problems = check_results(arrays, dots, ntimes)
+    del arrays
+
+    cores = plans.active_cores(topo, cpus) if len(cpus) == threads else threads
+    info = {
+        "threading_layer": numba.threading_layer(),
+        "numba_threads": numba.get_num_threads(),
+        "omp_places": os.environ.get("OMP_PLACES"),
+        "omp_proc_bind": os.environ.get("OMP_PROC_BIND"),
+        "affinity_cpus": cpus,
+        "thread_affinity": thread_affinity(),
+        "active_cores": cores,
+        "array_elements": elements,
+        "array_bytes": elements * plans.FLOAT64_BYTES,
+        "ntimes": ntimes,
+        "first_trial_dropped": True,
+        "compile_seconds": round(compile_s, 4),
+        "first_touch_seconds": round(touch_s, 4),
+        "gb": "1e9 bytes",
+    }
+    peak = (job.options or {}).get("peak_gbs")
+    validated = not problems
+    records = []
+    for k in KERNELS:
+        t = times[k.name][1:]  # the first trial warms up, as in STREAM
+        for metric, per_elem, extra in (
+            ("bandwidth", k.bytes_per_element, {}),
+            ("bandwidth_wa", k.bytes_per_element + k.write_allocate_bytes,
+             {"counting": "includes write-allocate traffic: one extra read of every "
+                          "stored line that the kernel does not read"}),
+        ):
+            gbs = [per_elem * elements / s / 1e9 for s in t]
+            records.append(measurement(
+                job.benchmark, {**p, "kernel": k.name}, metric, "GB/s", gbs,
+                higher_is_better=True, value=max(gbs), validated=validated,
+                info={**info, "bytes_per_element": per_elem, **extra}))
+        gbs = [k.bytes_per_element * elements / s / 1e9 for s in t]
+        records.append(measurement(
+            job.benchmark, {**p, "kernel": k.name}, "bandwidth_per_core", "GB/s/core",
+            [g / cores for g in gbs], higher_is_better=True, value=max(gbs) / cores,
+            validated=validated, info=info))
+        if peak:
+            records.append(measurement(
+                job.benchmark, {**p, "kernel": k.name}, "efficiency", "fraction",
+                [g / peak for g in gbs], higher_is_better=True, value=max(gbs) / peak,
+                validated=validated, info={**info, "peak_gbs": peak}))
+    errors = tuple(ErrorRecord(job.benchmark, dict(p), "invalid", m) for m in problems)
+    return Outcome(records=tuple(records), errors=errors)
