@@ -1,0 +1,123 @@
+"""Loading the dataset into a PostgreSQL database, without touching others'.
+
+Everything the suite creates lives in one schema, `factorybench`, whose
+COMMENT is the marker: "factorybench dataset " + the dataset manifest as
+JSON. The schema is reused when the marker matches the local dataset
+(schema version, scale, seed, hash); dropped and reloaded when the marker is
+ours but stale; and never touched when a schema of that name exists
+without our marker (the load then fails with a clear message).
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from workloads.db.dataset import SCHEMA_VERSION, Dataset
+from workloads.db.engines import POSTGRES_SCHEMA, EngineUnavailable, PostgresEngine
+
+MARKER = "factorybench dataset "
+# Serializes loaders of the same server (any 64-bit key unlikely to clash).
+ADVISORY_LOCK_KEY = 0x46425F4442  # "FB_DB"
+
+TABLES = """
+CREATE TABLE sessions(id BIGINT PRIMARY KEY, agent TEXT NOT NULL, state TEXT NOT NULL,
+                      updated_at BIGINT NOT NULL);
+CREATE TABLE messages(id BIGINT PRIMARY KEY, session_id BIGINT NOT NULL, seq INT NOT NULL,
+                      role TEXT NOT NULL, content TEXT NOT NULL, created_at BIGINT NOT NULL);
+CREATE TABLE tool_calls(id BIGINT PRIMARY KEY, message_id BIGINT NOT NULL, tool TEXT NOT NULL,
+                        args TEXT NOT NULL, result TEXT NOT NULL);
+CREATE TABLE documents(id BIGINT PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL,
+                       body_tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', body)) STORED);
+CREATE TABLE products(id BIGINT PRIMARY KEY, category TEXT NOT NULL, name TEXT NOT NULL,
+                      price_cents BIGINT NOT NULL);
+CREATE TABLE orders(id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL, region TEXT NOT NULL,
+                    order_day INT NOT NULL, status TEXT NOT NULL);
+CREATE TABLE line_items(order_id BIGINT NOT NULL, line_no INT NOT NULL, product_id BIGINT NOT NULL,
+                        quantity BIGINT NOT NULL, price_cents BIGINT NOT NULL,
+                        PRIMARY KEY (order_id, line_no));
+CREATE TABLE tool_results(id BIGSERIAL PRIMARY KEY, session_id BIGINT NOT NULL,
+                          created_at DOUBLE PRECISION NOT NULL, writer TEXT NOT NULL,
+                          payload TEXT NOT NULL);
+"""
+INDEXES = """
+CREATE INDEX messages_session_seq ON messages(session_id, seq);
+CREATE INDEX tool_calls_message ON tool_calls(message_id);
+CREATE INDEX orders_region_day ON orders(region, order_day);
+CREATE INDEX tool_results_writer ON tool_results(writer);
+CREATE INDEX documents_body_tsv ON documents USING gin(body_tsv);
+"""
+COPIED_TABLES = {
+    "sessions": ("id", "agent", "state", "updated_at"),
+    "messages": ("id", "session_id", "seq", "role", "content", "created_at"),
+    "tool_calls": ("id", "message_id", "tool", "args", "result"),
+    "documents": ("id", "title", "body"),
+    "products": ("id", "category", "name", "price_cents"),
+    "orders": ("id", "customer_id", "region", "order_day", "status"),
+    "line_items": ("order_id", "line_no", "product_id", "quantity", "price_cents"),
+}
+
+
+def _marker_for(dataset: Dataset) -> dict:
+    return {"schema_version": SCHEMA_VERSION, "scale": dataset.scale, "seed": dataset.seed,
+            "dataset_hash": dataset.hash}
+
+
+def read_marker(connection) -> tuple:
+    """(schema exists, our marker dict or None)."""
+    rows = connection.query(
+        "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
+        (POSTGRES_SCHEMA,))
+    if not rows:
+        return False, None
+    comment = rows[0][0] or ""
+    if not comment.startswith(MARKER):
+        return True, None
+    try:
+        return True, json.loads(comment[len(MARKER):])
+    except ValueError:
+        return True, None
+
+
+def ensure_loaded(engine: PostgresEngine, dataset: Dataset) -> bool:
+    """Make the `factorybench` schema hold `dataset`; True when it was reused."""
+    connection = engine.connect(schema=None)
+    try:
+        connection.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+        exists, marker = read_marker(connection)
+        if exists and marker is None:
+            raise EngineUnavailable(
+                f"schema {POSTGRES_SCHEMA!r} already exists in this database and was not created "
+                "by factorybench; refusing to modify it (use another database)")
+        if marker == _marker_for(dataset):
+            return True
+        _load(connection, dataset, replace=exists)
+        return False
+    finally:
+        connection.close()
+
+
+def _load(connection, dataset: Dataset, replace: bool) -> None:
+    # One transaction: a failed load leaves the database as it was.
+    con = connection._con
+    with con.transaction():
+        if replace:
+            con.execute(f"DROP SCHEMA {POSTGRES_SCHEMA} CASCADE")
+        con.execute(f"CREATE SCHEMA {POSTGRES_SCHEMA}")
+        con.execute(f"SET LOCAL search_path = {POSTGRES_SCHEMA}")
+        con.execute(TABLES)
+        source = sqlite3.connect(dataset.store)
+        try:
+            with con.cursor() as cur:
+                for table, columns in COPIED_TABLES.items():
+                    cols = ", ".join(columns)
+                    with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+                        for row in source.execute(f"SELECT {cols} FROM {table}"):
+                            copy.write_row(row)
+        finally:
+            source.close()
+        con.execute(INDEXES)
+        comment = MARKER + json.dumps(_marker_for(dataset), sort_keys=True)
+        con.execute(f"COMMENT ON SCHEMA {POSTGRES_SCHEMA} IS '{comment}'")
+    con.execute(f"ANALYZE {POSTGRES_SCHEMA}.sessions, {POSTGRES_SCHEMA}.messages, "
+                f"{POSTGRES_SCHEMA}.documents, {POSTGRES_SCHEMA}.products, "
+                f"{POSTGRES_SCHEMA}.orders, {POSTGRES_SCHEMA}.line_items")
