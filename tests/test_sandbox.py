@@ -1,0 +1,237 @@
+"""The sandbox: its API, and containment of hostile snippets per backend.
+
+The security tests run under bwrap (the real backend) and under each
+fallback found; each checks the snippet was contained, reported as that
+call's failure, and that no process was left behind.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+import time
+
+import psutil
+import pytest
+
+from workloads import sandbox as sbx
+from workloads.sandbox import Limits, Sandbox, SandboxError, available_backends, resolve_binary
+
+ISOLATING = available_backends()
+# The backends that promise network and PID isolation.
+NAMESPACED = [b for b in ISOLATING if b in ("bwrap", "unshare")]
+
+
+def _python_for(backend: str) -> str:
+    """An interpreter the sandboxed user can execute (nobody cannot enter
+    /root, where pyenv lives)."""
+    real = resolve_binary(sys.executable)
+    drops = os.geteuid() == 0 and backend in ("unshare", "rlimit")
+    if not drops or sbx._world_executable(real):
+        return real
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if os.path.exists(candidate) and sbx._world_executable(candidate):
+            return candidate
+    pytest.skip(f"no python executable by uid {sbx.NOBODY} for the {backend} backend")
+
+
+def _leftovers() -> list:
+    """Processes still running in (deleted) sandbox work dirs, or our children."""
+    found = [p for p in psutil.Process().children(recursive=True) if p.is_running()]
+    for p in psutil.process_iter(["cwd"]):
+        if "fb-sandbox-" in (p.info.get("cwd") or ""):
+            found.append(p)
+    return [p for p in found if p.status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind():
+    yield
+    deadline = time.monotonic() + 2.0
+    while _leftovers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = _leftovers()
+    for p in left:  # do not let one failure poison the next tests
+        p.kill()
+    assert not left, f"processes left behind: {[(p.pid, p.cmdline()) for p in left]}"
+
+
+def backends(which):
+    return pytest.mark.parametrize("backend", which or [pytest.param(
+        "none", marks=pytest.mark.skip(reason="no isolating sandbox backend on this machine"))])
+
+
+# -- API --------------------------------------------------------------------
+
+def test_bwrap_is_found_when_installed():
+    if not sbx.shutil.which("bwrap"):
+        pytest.skip("bubblewrap not installed (scripts/install-test-deps.sh installs it)")
+    assert ISOLATING[0] == "bwrap", sbx._backend_problem("bwrap")
+    assert Sandbox().backend == "bwrap" and Sandbox().warning is None
+
+
+def test_unknown_backend_is_a_clear_value_error():
+    with pytest.raises(ValueError, match="accepted: bwrap, unshare, rlimit, none"):
+        Sandbox(backend="docker")
+
+
+def test_file_names_must_stay_in_the_work_dir():
+    for bad in ("/etc/passwd", "../x", "a/../../x"):
+        with pytest.raises(ValueError, match="relative path"):
+            Sandbox(backend="none").run(["/bin/true"], files={bad: b""})
+
+
+@backends(ISOLATING + ["none"])
+def test_stdin_files_env_and_result(backend, monkeypatch):
+    monkeypatch.setenv("FB_SECRET_TOKEN", "leak")
+    sb = Sandbox(backend=backend, timeout_s=10)
+    res = sb.run(["sh", "-c", 'cat in.txt; cat; echo "${FB_SECRET_TOKEN:-scrubbed} $MODE"; echo e >&2'],
+                 stdin=b"from-stdin\n", files={"in.txt": b"from-file\n"}, env={"MODE": "m"})
+    assert res.ok and res.returncode == 0 and not res.timed_out
+    assert res.stdout == b"from-file\nfrom-stdin\nscrubbed m\n"
+    assert res.stderr == b"e\n"
+    assert res.backend == backend == sb.backend
+    assert (res.warning is None) == (backend == "bwrap")
+    if backend != "bwrap":
+        assert "weaker than bwrap" in res.warning
+
+
+@backends(ISOLATING)
+def test_cpu_time_of_sandboxed_children_is_measured(backend):
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
+    # The spinning process is a grandchild: sh waits for it.
+    res = Sandbox(backend=backend).run(["sh", "-c", f'"{_python_for(backend)}" -c "$0"', spin])
+    assert res.ok, res.stderr
+    if res.cpu_source.startswith("unavailable"):
+        assert res.cpu_s is None and backend == "bwrap"
+        pytest.skip(res.cpu_source)
+    assert res.cpu_source in ("cgroup", "rusage")
+    assert res.cpu_s >= 0.25
+
+
+def test_session_keeps_the_work_dir_across_runs():
+    with Sandbox(backend=ISOLATING[0] if ISOLATING else "none").session() as s:
+        assert s.run(["sh", "-c", "echo 42 > out"]).ok
+        res = s.run(["cat", "out"])
+        assert res.stdout == b"42\n"
+        path = s.path
+    assert not os.path.exists(path)
+
+
+def test_resolve_binary_follows_shims_and_symlinks():
+    py = resolve_binary("python3")
+    assert "/shims/" not in py and os.access(py, os.X_OK)
+    assert resolve_binary("sh") == os.path.realpath(sbx.shutil.which("sh"))
+    with pytest.raises(FileNotFoundError):
+        resolve_binary("no-such-binary-fb")
+
+
+# -- containment ------------------------------------------------------------
+
+@backends(ISOLATING)
+def test_write_outside_the_work_dir_fails(backend, tmp_path):
+    outside = tmp_path / "outside.txt"
+    script = f"echo x > {outside}; echo x > ../escape.txt; echo x > /etc/fb-escape; echo x > /fb-escape; echo x > inside.txt && echo wrote-inside"
+    res = Sandbox(backend=backend).run(["sh", "-c", script])
+    assert b"wrote-inside" in res.stdout
+    for path in (outside, "/etc/fb-escape", "/fb-escape"):
+        assert not os.path.exists(path), path
+    assert not list(tmp_path.parent.glob("**/escape.txt"))
+
+
+@backends(NAMESPACED)
+def test_no_network_even_to_localhost(backend):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.settimeout(0.2)
+    port = listener.getsockname()[1]
+    probe = ("import socket\ns = socket.socket(); s.settimeout(2)\n"
+             f"try:\n s.connect(('127.0.0.1', {port})); print('connected')\n"
+             "except OSError as e:\n print('refused', e); raise SystemExit(3)")
+    res = Sandbox(backend=backend).run([_python_for(backend), "-c", probe])
+    try:
+        with pytest.raises(socket.timeout):
+            listener.accept()
+    finally:
+        listener.close()
+    assert res.returncode == 3 and b"connected" not in res.stdout, res.stdout + res.stderr
+
+
+@backends(ISOLATING)
+def test_fork_bomb_is_bounded(backend):
+    sb = Sandbox(backend=backend, limits=Limits(nproc=64), timeout_s=5)
+    if sb.warning and "process count unbounded" in sb.warning:
+        pytest.skip(sb.warning)
+    # Counts how many processes it managed to start instead of exploding.
+    bomb = ("import os, time\nn = 0\n"
+            "for _ in range(2000):\n"
+            "    try: pid = os.fork()\n"
+            "    except OSError: break\n"
+            "    if pid == 0: time.sleep(60); os._exit(0)\n"
+            "    n += 1\n"
+            "print(n)")
+    res = sb.run([_python_for(backend), "-c", bomb])
+    assert res.ok, res.stderr
+    assert 0 < int(res.stdout) < 64
+    # The host still starts processes (the fixture checks none were left).
+    assert Sandbox(backend=backend).run(["/bin/true"]).ok
+
+
+@backends(ISOLATING)
+def test_8_gib_allocation_fails_inside(backend):
+    res = Sandbox(backend=backend).run([_python_for(backend), "-c", "b = bytearray(8 << 30); print(len(b))"])
+    assert res.returncode != 0 and b"MemoryError" in res.stderr
+
+
+@backends(ISOLATING + ["none"])
+def test_spin_forever_is_killed_at_the_timeout(backend):
+    t0 = time.monotonic()
+    res = Sandbox(backend=backend, timeout_s=0.5).run(["sh", "-c", "while :; do :; done"])
+    assert res.timed_out and not res.ok and res.returncode < 0
+    assert time.monotonic() - t0 < 0.5 + sbx.KILL_GRACE_S
+
+
+@backends(ISOLATING + ["none"])
+def test_background_children_are_not_left_behind(backend):
+    if backend in ("rlimit", "none") and sbx._RunCgroup(None).v2 is None:
+        pytest.skip(f"{backend}: without a cgroup a process that starts its own session escapes")
+    script = "sleep 3141 & setsid sleep 3142 & (setsid sh -c 'sleep 3143' &) ; echo started"
+    t0 = time.monotonic()
+    res = Sandbox(backend=backend, timeout_s=10).run(["sh", "-c", script])
+    assert res.ok and res.stdout == b"started\n"
+    assert time.monotonic() - t0 < 5  # did not wait for the children to finish
+    time.sleep(0.1)
+    assert not [p for p in psutil.process_iter(["cmdline"])
+                if (p.info["cmdline"] or [""])[-1] in ("3141", "3142", "3143")]
+
+
+@backends(ISOLATING)
+def test_concurrent_runs_do_not_interfere(backend):
+    lat, results, _ = sbx.run_concurrently(
+        lambda: Sandbox(backend=backend).run(["sh", "-c", "echo $$ > f; cat f"]), 4, 3)
+    assert len(results) == 12 and all(r.ok and r.stdout.strip() for r in results)
+
+
+def test_unreadable_binary_for_nobody_is_a_clear_error(tmp_path):
+    if os.geteuid() != 0 or "rlimit" not in ISOLATING:
+        pytest.skip("only root drops to nobody")
+    private = tmp_path / "priv"
+    private.mkdir(mode=0o700)
+    exe = private / "tool"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    with pytest.raises(SandboxError, match="not executable by uid"):
+        Sandbox(backend="rlimit").run([str(exe)])
+
+
+def test_threads_stay_responsive_during_a_run():
+    # A timeout in one thread must not block runs in another.
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault(
+        "slow", Sandbox(backend="none", timeout_s=1).run(["sleep", "30"])))
+    t.start()
+    fast = Sandbox(backend="none").run(["/bin/true"])
+    t.join()
+    assert fast.ok and out["slow"].timed_out
