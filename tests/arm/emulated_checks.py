@@ -1,0 +1,204 @@
+"""Checks that prove the suite works on aarch64, run under qemu-user.
+
+Started by tests/arm/run.sh inside the arm64 root. Each check prints one
+line (PASS/FAIL/SKIP); the exit status is 1 when any check failed.
+
+EMULATED TIMINGS ARE MEANINGLESS: the result file written here is tagged
+`emulation` and its records carry the same note; it exists to prove that
+result writing, loading and comparison work with Arm fields, never to be
+reported.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+TINY_ELEMENTS = 20_000  # per STREAM array: big enough for every thread, fast under emulation
+TINY_NTIMES = 3
+EMULATION_NOTE = "emulated run (qemu-user): timing meaningless, never report"
+
+FAILED: list = []
+
+
+def check(name: str):
+    """Decorator: run the check, print PASS/FAIL/SKIP with its detail line."""
+    def wrap(fn):
+        def run(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                detail = fn(*args, **kwargs)
+                verdict = "SKIP" if isinstance(detail, str) and detail.startswith("skipped") else "PASS"
+            except Exception as exc:  # noqa: BLE001 - every failure is reported, the rest go on
+                FAILED.append(name)
+                detail = f"{type(exc).__name__}: {exc}"
+                traceback.print_exc()
+                verdict = "FAIL"
+            shown = str(detail)
+            shown = shown if len(shown) <= 300 else shown[:300] + " ..."
+            print(f"[{verdict}] {name} ({time.perf_counter() - t0:.1f} s, emulated): {shown}",
+                  flush=True)
+            return detail
+        return run
+    return wrap
+
+
+@check("sysinfo reports the architecture with the emulated CPU's features")
+def check_sysinfo(expect_arch: str) -> dict:
+    from suite import sysinfo
+
+    info = sysinfo.collect()
+    print(json.dumps({k: info[k] for k in (
+        "arch", "vendor", "model_name", "microarchitecture", "cpu_implementer", "cpu_part",
+        "logical_cpus", "page_size_bytes", "emulation", "numba_target", "warnings")}, indent=1))
+    isa = info["isa"]
+    print(f"features ({isa['source']}): {' '.join(isa['flags'])}")
+    print(f"sve={isa['sve']} sve2={isa['sve2']} sve_vector_length_bytes={isa['sve_vector_length_bytes']}")
+    assert info["arch"] == expect_arch, info["arch"]
+    if expect_arch == "aarch64":
+        assert isa["asimd"], "no asimd among the features"
+    assert info["logical_cpus"] and info["caches"] is not None
+    return info
+
+
+@check("a child process (binfmt) runs the CLI: factorybench sysinfo --json")
+def check_cli_child(expect_arch: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "suite", "sysinfo", "--json"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-400:]
+    info = json.loads(out.stdout)
+    assert info["arch"] == expect_arch
+    return f"child arch {info['arch']}, {info['logical_cpus']} logical CPUs"
+
+
+def _inline_triad():
+    import numpy as np
+    from numba import njit, prange
+
+    @njit(parallel=True)
+    def triad(a, b, c, s):
+        for i in prange(a.size):
+            a[i] = b[i] + s * c[i]
+
+    return triad
+
+
+@check("Numba STREAM kernels compile and validate at a tiny size")
+def check_numba_kernels() -> dict:
+    import numba
+    import numpy as np
+
+    try:
+        from kernels import stream
+    except ImportError:
+        stream = None
+    if stream is not None:
+        compile_s = stream.compile_kernels()
+        times, arrays, dots, _ = stream.run_stream(TINY_ELEMENTS, TINY_NTIMES)
+        problems = stream.check_results(arrays, dots, TINY_NTIMES)
+        assert not problems, problems
+        source = "kernels.stream"
+        triad_s = times["triad"][1:]
+    else:
+        triad = _inline_triad()
+        t0 = time.perf_counter()
+        a, b, c = np.zeros(TINY_ELEMENTS), np.full(TINY_ELEMENTS, 2.0), np.full(TINY_ELEMENTS, 1.0)
+        triad(a, b, c, 3.0)
+        compile_s = time.perf_counter() - t0
+        triad_s = []
+        for _ in range(TINY_NTIMES):
+            t0 = time.perf_counter()
+            triad(a, b, c, 3.0)
+            triad_s.append(time.perf_counter() - t0)
+        assert np.all(a == 5.0), "triad produced wrong values"
+        source = "inline triad"
+    return {"source": source, "compile_s": round(compile_s, 2),
+            "threading_layer": numba.threading_layer(), "threads": numba.get_num_threads(),
+            "triad_seconds": triad_s}
+
+
+@check("sandbox runs a command")
+def check_sandbox() -> str:
+    try:
+        from workloads.sandbox import Sandbox
+    except ImportError:
+        return "skipped: workloads.sandbox not present"
+    box = Sandbox(timeout_s=120.0)
+    result = box.run(["/bin/echo", "sandboxed"])
+    assert result.ok and result.stdout.strip() == b"sandboxed", result
+    return f"backend {result.backend}" + (f" ({box.warning})" if box.warning else "")
+
+
+@check("result file with Arm fields is written atomically and loads")
+def check_result_file(out_dir: Path, info: dict, kernels: dict) -> str:
+    from suite import results, runner
+    from suite.model import measurement
+    from suite.spec import PROFILES
+
+    tags = {"emulation": (info.get("emulation") or {}).get("kind", "qemu-user"),
+            "timings": "meaningless"}
+    opts = runner.RunOptions(profile=PROFILES["quick"], out_path=out_dir, tags=tags,
+                             argv=tuple(sys.argv))
+    doc = runner.new_document(opts, info)
+    elements = TINY_ELEMENTS
+    gbs = [24 * elements / s / 1e9 for s in kernels["triad_seconds"]]
+    record = measurement("stream.triad", {"threads": kernels["threads"], "elements": elements},
+                         "bandwidth", "GB/s", gbs, higher_is_better=True, value=max(gbs),
+                         info={"emulated": EMULATION_NOTE, "source": kernels["source"],
+                               "threading_layer": kernels["threading_layer"]})
+    doc = doc.adding(records=[record], warnings=[EMULATION_NOTE])
+    doc = doc.with_run(status="complete", finished_at=runner.utc_now())
+    path = out_dir / f"emulated-aarch64-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    results.write_atomic(path, doc)
+    loaded = results.load(path)
+    assert loaded.system["arch"] == info["arch"] and loaded.run["tags"]["emulation"]
+    frame = results.to_frame(loaded)
+    assert len(frame) == 1
+    return str(path)
+
+
+@check("factorybench run through the runner (stream, tiny arrays)")
+def check_runner(out_dir: Path) -> str:
+    from suite.spec import registry
+
+    ids = {s.id for s in registry()}
+    if "stream.triad" not in ids:
+        return "skipped: stream.triad not registered yet"
+    path = out_dir / "emulated-aarch64-runner.json"
+    cmd = [sys.executable, "-m", "suite", "run", "stream.triad", "--threads", "1",
+           "--array-mib", "1", "--out", str(out_dir), "--tag", "emulation=qemu-user",
+           "--tag", "timings=meaningless", "--quiet"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    print(out.stdout[-1500:], out.stderr[-1500:])
+    assert out.returncode == 0, f"exit {out.returncode}"
+    return f"{' '.join(cmd[1:])} -> exit 0 (file under {out_dir}, see {path.parent})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="directory for the emulated result file")
+    parser.add_argument("--expect-arch", default="aarch64",
+                        help="architecture sysinfo must report (x86_64 for a dry run on the host)")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"== {EMULATION_NOTE}; python {platform.python_version()} on {platform.machine()}")
+    info = check_sysinfo(args.expect_arch)
+    check_cli_child(args.expect_arch)
+    kernels = check_numba_kernels()
+    check_sandbox()
+    if isinstance(info, dict) and isinstance(kernels, dict):
+        check_result_file(args.out, info, kernels)
+    check_runner(args.out)
+    print(f"== {'FAILED: ' + ', '.join(FAILED) if FAILED else 'all checks passed'} "
+          f"({EMULATION_NOTE})")
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
