@@ -24,8 +24,9 @@ from typing import Iterator
 
 import numpy as np
 
-# Scale factors: quick ~50 MB, standard ~500 MB, full ~5 GB of SQLite file.
-SCALE_FACTORS = {"quick": 1, "standard": 10, "full": 100}
+# Scale factors: quick ~50 MB, standard ~500 MB, full ~5 GB of SQLite file;
+# tiny (~3 MB) is for tests and smoke runs.
+SCALE_FACTORS = {"tiny": 0.05, "quick": 1, "standard": 10, "full": 100}
 DEFAULT_SEED = 20240917
 
 VOCABULARY_SIZE = 4096
@@ -58,8 +59,8 @@ class Sizes:
         if scale not in SCALE_FACTORS:
             raise ValueError(f"unknown dataset scale {scale!r}; accepted: {', '.join(SCALE_FACTORS)}")
         sf = SCALE_FACTORS[scale]
-        return cls(sessions=5000 * sf, documents=6000 * sf, products=2000,
-                   orders=60000 * sf, customers=20000 * sf)
+        return cls(sessions=round(5000 * sf), documents=round(6000 * sf), products=2000,
+                   orders=round(60000 * sf), customers=round(20000 * sf))
 
 
 @dataclass
