@@ -100,8 +100,7 @@ def stream_array_elements(
 ) -> int:
     """Elements per STREAM array: max(4 x LLC of `cpus`, 1M), or --array-mib.
 
-    Raises SizingError when the three arrays would exceed half the
-    available memory.
+    Check the result with `check_memory` before allocating.
     """
     if array_mib is not None:
         if not (array_mib > 0):
@@ -110,8 +109,14 @@ def stream_array_elements(
     else:
         llc = topology.llc_bytes(cpus)
         elements = max(STREAM_LLC_FACTOR * llc // FLOAT64_BYTES, STREAM_MIN_ELEMENTS)
-    check_memory(topology, STREAM_ARRAYS * elements * FLOAT64_BYTES, "STREAM arrays")
     return elements
+
+
+def load_array_elements(topology: Topology) -> int:
+    """Elements per array of the loaded-latency bandwidth kernel: the three
+    arrays together span 4x the LLC, so the load streams from DRAM."""
+    llc = topology.llc_bytes()
+    return max(STREAM_LLC_FACTOR * llc // (STREAM_ARRAYS * FLOAT64_BYTES), STREAM_MIN_ELEMENTS)
 
 
 def check_memory(topology: Topology, needed_bytes: int, what: str) -> None:

@@ -1,0 +1,115 @@
+"""Registry entries of the memory kernels: STREAM sweep, latency curve,
+loaded latency and the native cross-check. Light: no Numba import here."""
+from __future__ import annotations
+
+from kernels import plans
+from suite.spec import BenchmarkSpec, Config, PlanContext
+
+# Delay (busy iterations per element) injected into the loaded-latency
+# bandwidth kernel: none first, then lighter loads (the Intel MLC idea).
+LOAD_DELAYS = {"quick": (0, 64, 512), "standard": (0, 16, 64, 256, 1024),
+               "full": (0, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)}
+LATENCY_VARIANTS = {
+    # quick: the huge-page curve only, to stay within its time budget.
+    "quick": (("global", "on"),),
+    "standard": (("global", "on"), ("global", "off"), ("tlb", "on"), ("tlb", "off")),
+    "full": (("global", "on"), ("global", "off"), ("tlb", "on"), ("tlb", "off")),
+}
+
+
+def _bind(ctx: PlanContext) -> str:
+    return (ctx.options or {}).get("bind") or plans.DEFAULT_BIND
+
+
+def _stream_elements(ctx: PlanContext) -> int:
+    topo = ctx.topology
+    elements = plans.stream_array_elements(topo, topo.logical_cpus,
+                                           (ctx.options or {}).get("array_mib"))
+    plans.check_memory(topo, plans.STREAM_ARRAYS * elements * plans.FLOAT64_BYTES,
+                       "STREAM arrays")
+    return elements
+
+
+def plan_stream(ctx: PlanContext) -> list:
+    """One child per thread count, threads pinned one per core."""
+    topo = ctx.topology
+    bind = _bind(ctx)
+    elements = _stream_elements(ctx)
+    configs = []
+    for n in plans.sweep_thread_counts(topo, ctx.threads):
+        cpus = plans.thread_cpus(topo, n, bind)
+        configs.append(Config(params={"threads": n, "bind": bind, "elements": elements},
+                              env=plans.omp_env(cpus, bind), cpus=cpus))
+    return configs
+
+
+def _stride(ctx: PlanContext) -> int:
+    return int((ctx.options or {}).get("stride") or plans.DEFAULT_STRIDE)
+
+
+def plan_latency(ctx: PlanContext) -> list:
+    """One single-thread child per (shuffle, THP) variant, on the first core."""
+    topo = ctx.topology
+    cpu = plans.chase_cpu(topo)
+    stride = _stride(ctx)
+    max_bytes = plans.latency_max_bytes(topo, ctx.profile.name)
+    plans.latency_sizes(max_bytes, stride)  # refuses a bad stride here, in the parent
+    plans.check_memory(topo, max_bytes, "the latency working set")
+    variants = LATENCY_VARIANTS.get(ctx.profile.name, LATENCY_VARIANTS["standard"])
+    return [Config(params={"shuffle": s, "thp": t, "stride": stride},
+                   env=plans.omp_env((cpu,), "close"), cpus=(cpu,))
+            for s, t in variants]
+
+
+def plan_loaded(ctx: PlanContext) -> list:
+    """One chase core; every other core runs the load in a second process."""
+    topo = ctx.topology
+    try:
+        chase, load = plans.loaded_cpus(topo)
+    except plans.SizingError as exc:
+        raise LookupError(str(exc)) from None  # the runner reports it as skipped
+    chase_bytes = plans.latency_max_bytes(topo, "quick")
+    elements = plans.load_array_elements(topo)
+    plans.check_memory(topo, chase_bytes + plans.STREAM_ARRAYS * elements * plans.FLOAT64_BYTES,
+                       "loaded-latency buffers")
+    return [Config(params={"chase_cpu": chase, "load_cpus": list(load),
+                           "chase_bytes": chase_bytes, "elements": elements,
+                           "delays": list(LOAD_DELAYS.get(ctx.profile.name,
+                                                          LOAD_DELAYS["standard"]))},
+                   env=plans.omp_env((chase,), "close"), cpus=(chase,))]
+
+
+def plan_native(ctx: PlanContext) -> list:
+    """The triad and chase on all cores, Numba and C interleaved in one child."""
+    topo = ctx.topology
+    bind = _bind(ctx)
+    cpus = plans.thread_cpus(topo, topo.physical_cores, bind)
+    return [Config(params={"threads": len(cpus), "bind": bind,
+                           "elements": _stream_elements(ctx)},
+                   env=plans.omp_env(cpus, bind), cpus=cpus)]
+
+
+SPECS = [
+    BenchmarkSpec(
+        id="stream.sweep", category="memory",
+        description="STREAM Copy/Scale/Add/Triad + Dot/Nstream, thread sweep, GB/s and GB/s per core",
+        entry="kernels.stream:run_benchmark", plan=plan_stream, timeout=900.0,
+        summarize="kernels.summaries:summarize_stream",
+    ),
+    BenchmarkSpec(
+        id="latency.curve", category="memory",
+        description="Pointer-chase latency from 4 KiB to past the LLC, ns per load, THP on/off",
+        entry="kernels.latency:run_benchmark", plan=plan_latency, timeout=900.0,
+        summarize="kernels.summaries:summarize_latency",
+    ),
+    BenchmarkSpec(
+        id="loaded_latency", category="memory",
+        description="DRAM chase latency on one core while the other cores load memory",
+        entry="kernels.loaded:run_benchmark", plan=plan_loaded, timeout=600.0,
+    ),
+    BenchmarkSpec(
+        id="native.check", category="memory",
+        description="Numba/native C ratios: OpenMP triad and pointer chase, interleaved",
+        entry="kernels.native.check:run_benchmark", plan=plan_native, timeout=600.0,
+    ),
+]
