@@ -207,7 +207,7 @@ def summarize_system(doc, label: str) -> SystemSummary:
     return SystemSummary(label, doc.path, fields, tuple(s.get("warnings") or ()) + tuple(doc.warnings))
 
 
-def _labels(docs: Sequence) -> list:
+def system_labels(docs: Sequence) -> list:
     """Short distinct names: hostname, then the file name when hosts repeat."""
     hosts = [str(d.system.get("hostname") or f"run{i + 1}") for i, d in enumerate(docs)]
     labels = []
@@ -250,7 +250,7 @@ def compare(docs: Sequence, baseline: int = 0, require_common: bool = True) -> C
         raise CompareError("nothing to compare: give at least one result file")
     if not 0 <= baseline < len(docs):
         raise CompareError(f"baseline index {baseline} outside 0..{len(docs) - 1}")
-    labels = _labels(docs)
+    labels = system_labels(docs)
     indexed = [{record_key(r): r for r in d.results} for d in docs]
     keys: list = []
     seen: set = set()

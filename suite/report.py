@@ -1,0 +1,312 @@
+"""A self-contained HTML report of one or more result files.
+
+Plots are matplotlib figures embedded as base64 PNG, so the file can be
+mailed or attached to a CI job. Each result file is one series per plot. A
+plot whose records are absent from every file is replaced by a short
+"not in this run" note.
+
+The plots find their records by metric and parameter names (schema 1):
+  bandwidth vs threads     metric bandwidth / bandwidth_per_core, params.threads
+  latency vs working set   metric latency, params.working_set_bytes (or size_bytes)
+  loaded latency           benchmark containing "loaded", metrics bandwidth + latency
+                           with equal params
+  agent workloads          params.concurrency, metrics throughput / latency_p99
+  co-run slowdown          metric slowdown
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from suite import compare as cmp
+from suite.export import cells
+
+WORKING_SET_KEYS = ("working_set_bytes", "size_bytes", "working_set")
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:13px}
+td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
+th{background:#f2f2f2} .better{color:#060} .worse{color:#b00;font-weight:bold}
+.invalid{color:#b00} .note{color:#777;font-style:italic} .warn{color:#a60}
+img.plot{max-width:100%;border:1px solid #ddd;margin:.5em 0}
+"""
+
+
+@dataclass(frozen=True)
+class Series:
+    label: str
+    xs: tuple
+    ys: tuple
+
+
+def _label_docs(docs: Sequence) -> list:
+    return list(zip(cmp.system_labels(docs), docs))
+
+
+def _param_text(params: dict, skip: Sequence[str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in params.items() if k not in skip)
+
+
+def _series(labelled, pick: Callable, xkey: Callable, name: Callable) -> list:
+    """Group the records `pick` accepts into x-sorted series."""
+    groups: dict = {}
+    for label, doc in labelled:
+        for r in doc.results:
+            if r.value is None or not r.validated or not pick(r):
+                continue
+            x = xkey(r)
+            if x is None:
+                continue
+            groups.setdefault(name(label, r), []).append((x, r.value))
+    out = []
+    for key, points in groups.items():
+        points.sort()
+        out.append(Series(key, tuple(p[0] for p in points), tuple(p[1] for p in points)))
+    return out
+
+
+def _figure(ncols: int = 1):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, ncols, figsize=(6.4 * ncols, 4.2), squeeze=False)
+    return fig, list(axes[0])
+
+
+def _draw(ax, series: list, xlabel: str, ylabel: str, title: str, logx: bool = False) -> None:
+    for s in series:
+        ax.plot(s.xs, s.ys, marker="o", markersize=3, label=s.label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if logx:
+        ax.set_xscale("log", base=2)
+    ax.grid(True, alpha=0.3)
+    if series:
+        ax.legend(fontsize=7)
+
+
+def _threads(r):
+    t = r.params.get("threads")
+    return t if isinstance(t, (int, float)) else None
+
+
+def plot_bandwidth(labelled):
+    """Bandwidth and bandwidth per core vs threads (Triad only when several files)."""
+    def pick(metric):
+        def accept(r):
+            return r.metric == metric and r.benchmark.startswith("stream.") and (
+                len(labelled) == 1 or "triad" in r.benchmark)
+        return accept
+
+    def name(label, r):
+        return f"{label} {r.benchmark}" + (f" {_param_text(r.params, ('threads',))}"
+                                           if len(r.params) > 1 else "")
+
+    total = _series(labelled, pick("bandwidth"), _threads, name)
+    per_core = _series(labelled, pick("bandwidth_per_core"), _threads, name)
+    if not total and not per_core:
+        return None
+    fig, (a, b) = _figure(2)
+    _draw(a, total, "threads", "GB/s", "STREAM bandwidth")
+    _draw(b, per_core, "threads", "GB/s per core", "STREAM bandwidth per core")
+    return fig
+
+
+def _working_set(r):
+    for k in WORKING_SET_KEYS:
+        if isinstance(r.params.get(k), (int, float)):
+            return r.params[k]
+    return None
+
+
+def plot_latency(labelled):
+    """Load latency vs working set (log x), cache sizes of each system marked."""
+    series = _series(
+        labelled,
+        lambda r: r.metric == "latency" and "loaded" not in r.benchmark,
+        _working_set,
+        lambda label, r: f"{label} {r.benchmark} {_param_text(r.params, WORKING_SET_KEYS)}".strip())
+    if not series:
+        return None
+    fig, (ax,) = _figure(1)
+    _draw(ax, series, "working set (bytes)", "ns per load", "Latency vs working set", logx=True)
+    styles = ("--", ":", "-.")
+    for i, (label, doc) in enumerate(labelled):
+        seen = set()
+        for c in doc.system.get("caches") or ():
+            key = (c.get("level"), c.get("size_bytes"))
+            if c.get("type") == "Instruction" or not c.get("size_bytes") or key in seen:
+                continue
+            seen.add(key)
+            ax.axvline(c["size_bytes"], color=f"C{i}", linestyle=styles[i % 3], alpha=0.5)
+            ax.annotate(f"L{c['level']} {label}", (c["size_bytes"], 0.98), rotation=90,
+                        xycoords=("data", "axes fraction"), fontsize=6, va="top")
+    return fig
+
+
+def plot_loaded_latency(labelled):
+    """Latency against the total bandwidth of the load generator (MLC style)."""
+    series = []
+    for label, doc in labelled:
+        bw, lat = {}, {}
+        for r in doc.results:
+            if "loaded" not in r.benchmark or r.value is None or not r.validated:
+                continue
+            key = (r.benchmark, json.dumps(r.params, sort_keys=True))
+            if r.metric == "latency":
+                lat[key] = r.value
+            elif r.metric == "bandwidth":
+                bw[key] = r.value
+        points = sorted((bw[k], lat[k]) for k in bw.keys() & lat.keys())
+        if points:
+            series.append(Series(label, tuple(p[0] for p in points), tuple(p[1] for p in points)))
+    if not series:
+        return None
+    fig, (ax,) = _figure(1)
+    _draw(ax, series, "bandwidth (GB/s)", "latency (ns)", "Loaded latency")
+    return fig
+
+
+def _concurrency(r):
+    c = r.params.get("concurrency")
+    return c if isinstance(c, (int, float)) else None
+
+
+def plot_agent(labelled):
+    """Throughput and p99 latency vs concurrency for the agent workloads."""
+    def name(label, r):
+        return f"{label} {r.benchmark} {_param_text(r.params, ('concurrency',))}".strip()
+
+    thr = _series(labelled, lambda r: r.metric == "throughput", _concurrency, name)
+    p99 = _series(labelled, lambda r: r.metric == "latency_p99", _concurrency, name)
+    if not thr and not p99:
+        return None
+    fig, (a, b) = _figure(2)
+    _draw(a, thr, "concurrency", "per second", "Agent workloads: throughput")
+    _draw(b, p99, "concurrency", "ms", "Agent workloads: p99 latency")
+    return fig
+
+
+def plot_slowdown(labelled):
+    """Co-run slowdown (alone / alongside the memory hog), one bar per file."""
+    bars: dict = {}
+    for i, (label, doc) in enumerate(labelled):
+        for r in doc.results:
+            if r.metric == "slowdown" and r.value is not None and r.validated:
+                name = f"{r.benchmark} {_param_text(r.params, ())}".strip()
+                bars.setdefault(name, {})[i] = r.value
+    if not bars:
+        return None
+    fig, (ax,) = _figure(1)
+    names = sorted(bars)
+    width = 0.8 / len(labelled)
+    for i, (label, _) in enumerate(labelled):
+        xs = [k + i * width for k, n in enumerate(names) if i in bars[n]]
+        ys = [bars[n][i] for n in names if i in bars[n]]
+        ax.bar(xs, ys, width, label=label)
+    ax.set_xticks([k + 0.4 - width / 2 for k in range(len(names))])
+    ax.set_xticklabels(names, rotation=20, ha="right", fontsize=7)
+    ax.axhline(1.0, color="k", linewidth=0.8)
+    ax.set_ylabel("slowdown (x, 1 = no interference)")
+    ax.set_title("Co-run slowdown")
+    ax.legend(fontsize=7)
+    return fig
+
+
+PLOTS = (
+    ("Memory bandwidth", plot_bandwidth),
+    ("Latency curve", plot_latency),
+    ("Loaded latency", plot_loaded_latency),
+    ("Agent workloads", plot_agent),
+    ("Co-run interference", plot_slowdown),
+)
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _table(header: list, rows: list, classes: list | None = None) -> str:
+    e = html.escape
+    out = ["<table><tr>" + "".join(f"<th>{e(str(h))}</th>" for h in header) + "</tr>"]
+    for i, r in enumerate(rows):
+        cls = f' class="{classes[i]}"' if classes and classes[i] else ""
+        out.append(f"<tr{cls}>" + "".join(f"<td>{e(str(x))}</td>" for x in r) + "</tr>")
+    return "\n".join(out + ["</table>"])
+
+
+def _system_section(comp) -> str:
+    names = list(comp.systems[0].fields)
+    parts = ["<h2>Systems</h2>",
+             _table([""] + [s.label for s in comp.systems],
+                    [[n] + [s.fields.get(n, "") for s in comp.systems] for n in names])]
+    warnings = [f"{s.label}: {w}" for s in comp.systems for w in s.warnings] + list(comp.warnings)
+    if warnings:
+        parts.append("<h3>Warnings</h3><ul>" + "".join(
+            f'<li class="warn">{html.escape(w)}</li>' for w in warnings) + "</ul>")
+    return "\n".join(parts)
+
+
+def _results_section(comp) -> str:
+    parts = []
+    if len(comp.systems) > 1:
+        parts += [f"<h2>Headline: geometric means of ratios</h2><p>Over the {comp.common_rows} "
+                  "rows every system has; &gt; 1 means better than the baseline.</p>",
+                  _table(["category"] + [s.label for s in comp.systems],
+                         [[cat] + r for cat, r in cells.geomean_lines(comp)])]
+    verdict_class = {cmp.BETTER: "better", cmp.WORSE: "worse", cmp.INVALID: "invalid"}
+    classes = [next((verdict_class[c.verdict] for c in r.cells if c.verdict in verdict_class), "")
+               for r in comp.rows]
+    parts += ["<h2>All results</h2>",
+              _table(cells.header(comp), [cells.row_cells(comp, r) for r in comp.rows], classes)]
+    return "\n".join(parts)
+
+
+def render_html(docs: Sequence) -> str:
+    labelled = _label_docs(docs)
+    comp = cmp.compare(docs, require_common=False)
+    body = ["<h1>factorybench report</h1>",
+            "<p>" + html.escape(", ".join(f"{lab}: {d.path or d.run.get('id')}"
+                                          for lab, d in labelled)) + "</p>",
+            _system_section(comp)]
+    for title, plot in PLOTS:
+        body.append(f"<h2>{html.escape(title)}</h2>")
+        fig = plot(labelled)
+        if fig is None:
+            body.append(f'<p class="note">{html.escape(title)}: not in this run.</p>')
+        else:
+            body.append(f'<img class="plot" alt="{html.escape(title)}" '
+                        f'src="data:image/png;base64,{_png(fig)}">')
+    body.append(_results_section(comp))
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<title>factorybench report</title>"
+            f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def write_report(paths_or_docs: Sequence, out_path) -> Path:
+    """Write the HTML report of result files (paths or loaded RunDocuments)."""
+    from suite.results import load
+
+    docs = [d if hasattr(d, "results") else load(d) for d in paths_or_docs]
+    if not docs:
+        raise ValueError("a report needs at least one result file")
+    out = Path(out_path)
+    text = render_html(docs)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(out)
+    return out
