@@ -246,7 +246,7 @@ def collect_cpus(root: str, cpuinfo_blocks: list) -> list:
         package = 0 if package is None or package < 0 else package
         cpus.append({
             "cpu": cpu,
-            "core": cpu if core is None else core,
+            "core": cpu if core is None or core < 0 else core,
             "package": package,
             "node": node_of.get(cpu, 0),
         })
@@ -349,7 +349,7 @@ def collect_thp(root: str) -> dict:
 
 
 # -- ISA -------------------------------------------------------------------
-def collect_isa(root: str, flags: list, arch: str | None, live: bool) -> dict:
+def collect_isa(root: str, flags: list, live: bool) -> dict:
     have = set(flags)
     sve = "sve" in have
     vector_length = None
@@ -591,7 +591,7 @@ def collect(root: str = "/", live: bool | None = None) -> dict:
         "memory": collect_memory(root),
         "page_size_bytes": collect_page_size(root, live),
         "thp": collect_thp(root),
-        "isa": {**collect_isa(root, flags, ident["arch"], live), "source": features_source},
+        "isa": {**collect_isa(root, flags, live), "source": features_source},
         "frequency": collect_frequency(root, [c["cpu"] for c in cpus]),
         "kernel": read_text(root, "proc/sys/kernel/osrelease"),
         "os": collect_os(root),
