@@ -127,8 +127,9 @@ def test_stream_sizing_refuses_more_than_half_the_memory(tmp_path):
         caches=[(3, "Unified", 117 * MIB, lambda c: c[2])],
         memory_bytes=2 * GIB, available_bytes=1 * GIB, hostname="tiny")
     t = Topology.from_system(sysinfo.collect(str(tmp_path)))
-    with pytest.raises(plans.SizingError):
-        plans.stream_array_elements(t)  # 3 x 468 MiB > half of 1 GiB
+    elements = plans.stream_array_elements(t)
+    with pytest.raises(plans.SizingError):  # 3 x 468 MiB > half of 1 GiB
+        plans.check_memory(t, plans.STREAM_ARRAYS * elements * plans.FLOAT64_BYTES, "arrays")
 
 
 def test_latency_working_sets_cover_the_llc(topo):
