@@ -1,0 +1,123 @@
+"""Entry of the tools.* benchmarks: one tool through the execution models
+named in the configuration, closed loop at each concurrency level (and open
+loop at `--rate` when given)."""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from suite.model import ErrorRecord, Outcome
+from workloads.tools import catalog, loadgen
+from workloads.tools.records import load_records
+
+DEFAULT_SEED = 42
+# Seconds per load test, sub-windows for the samples, and calls a test waits
+# for at least (a slow model can stretch its window up to 5x for them).
+WINDOW_S = {"quick": 0.5, "standard": 3.0, "full": 10.0}
+PARTS = {"quick": 3, "standard": 5, "full": 10}
+MIN_CALLS = {"quick": 3, "standard": 20, "full": 50}
+CALL_TIMEOUT_S = 30.0  # one call; past it the call fails and its process is killed
+
+
+def usable_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class ModelUnavailable(Exception):
+    """An execution model cannot run here (e.g. no sandbox backend)."""
+
+
+def open_model(name: str, tool: catalog.Tool, inputs: dict, concurrency: int, *,
+               pool_size: int, timeout_s: float = CALL_TIMEOUT_S):
+    """A started execution model serving `tool` ("pool" | "fresh" | "sandbox")."""
+    if name == "pool":
+        from workloads.tools.pool import WarmPool
+
+        model = WarmPool({tool.name: tool.run}, inputs, pool_size, timeout_s=timeout_s)
+    elif name == "fresh":
+        from workloads.tools.percall import FreshProcess
+
+        model = FreshProcess(inputs, concurrency, timeout_s=timeout_s)
+    elif name == "sandbox":
+        if not tool.stdlib_only:
+            raise ModelUnavailable(f"{tool.name} needs packages a bare sandboxed interpreter lacks")
+        try:
+            from workloads.tools.percall import SandboxedProcess
+
+            model = SandboxedProcess(inputs, {tool.name: tool.source()}, concurrency,
+                                     timeout_s=timeout_s)
+        except (ImportError, ValueError, OSError) as exc:
+            raise ModelUnavailable(f"sandbox unavailable: {exc}") from exc
+    else:
+        raise ValueError(f"unknown execution model {name!r}; accepted: pool, fresh, sandbox")
+    model.start()
+    return model
+
+
+def model_info(model) -> dict:
+    info = {"model": model.name, "workers_replaced": model.replaced}
+    if model.name == "pool":
+        info["pool_size"] = model.size
+    if model.name == "sandbox":
+        info["sandbox_backend"] = model.backend or model.sandbox.backend
+        if model.warning or model.sandbox.warning:
+            info["sandbox_warning"] = model.warning or model.sandbox.warning
+    return info
+
+
+def run_benchmark(job) -> Outcome:
+    tool = catalog.TOOLS[job.benchmark.split(".", 1)[1]]
+    seed = int(job.options.get("seed") or DEFAULT_SEED)
+    profile = job.profile.name
+    inputs = {tool.name: tool.make_inputs(seed)}
+    expected = catalog.expected_digests(tool, inputs[tool.name])
+    cpus = usable_cpus()
+
+    def pick(n):
+        return tool.name, n % catalog.INPUT_VARIANTS
+
+    def check(c):
+        want = expected[c.call.index]
+        return None if c.digest == want else f"digest {str(c.digest)[:12]} != expected {want[:12]}"
+
+    records, errors, warnings = [], [], []
+    base_info = {"seed": seed, "digest_check": "SHA-256 of each output vs an in-process reference run"}
+
+    def emit(params, result, model, extra):
+        info = dict(base_info, **model_info(model), **extra)
+        if info.get("sandbox_warning") and info["sandbox_warning"] not in warnings:
+            warnings.append(info["sandbox_warning"])
+        r, e = load_records(job.benchmark, params, result, cpus=cpus, parts=PARTS[profile], info=info)
+        records.extend(r)
+        errors.extend(e)
+        if tool.name == "noop" and params.get("concurrency") == 1 and r:
+            p50 = next(x for x in r if x.metric == "latency_p50")
+            records.append(dataclasses.replace(
+                p50, metric="dispatch_overhead",
+                info=dict(p50.info, meaning="no-op call round trip p50: the model's dispatch cost")))
+
+    for model_name, levels in job.params["matrix"].items():
+        try:
+            for c in levels:
+                model = open_model(model_name, tool, inputs, c, pool_size=cpus)
+                try:
+                    result = loadgen.closed_loop(model, pick, check, concurrency=c,
+                                                 window_s=WINDOW_S[profile], min_calls=MIN_CALLS[profile])
+                    emit({"model": model_name, "concurrency": c}, result, model,
+                         {"latency_from": "call issue (closed loop)"})
+                finally:
+                    model.close()
+        except ModelUnavailable as exc:
+            errors.extend(ErrorRecord(job.benchmark, {"model": model_name, "concurrency": c},
+                                      "skipped", str(exc)) for c in levels)
+    rate = job.params.get("rate")
+    if rate:
+        model = open_model("pool", tool, inputs, cpus, pool_size=cpus)
+        try:
+            result = loadgen.open_loop(model, pick, check, rate=float(rate),
+                                       window_s=WINDOW_S[profile], seed=seed)
+            emit({"model": "pool", "rate": float(rate)}, result, model,
+                 {"latency_from": "scheduled Poisson arrival (open loop)"})
+        finally:
+            model.close()
+    return Outcome(records=tuple(records), errors=tuple(errors), warnings=tuple(warnings))

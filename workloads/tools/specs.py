@@ -1,0 +1,66 @@
+"""tools.* benchmark specs (light: no heavy imports here).
+
+The quick profile keeps the area inside its time budget: every tool and
+every execution model at least once, every concurrency level for the no-op
+tool (the dispatch overhead and how it scales). Standard and full run every
+model the tool supports at every level, one child process per model.
+"""
+from __future__ import annotations
+
+from suite.spec import BenchmarkSpec, Config, PlanContext
+
+MODELS = ("pool", "fresh", "sandbox")
+# Models a tool cannot use: table_query needs pandas, which a bare sandboxed
+# interpreter lacks; code_exec is by definition the sandboxed cold path.
+UNSUPPORTED = {"table_query": {"sandbox"}, "code_exec": {"pool", "fresh"}}
+
+
+def concurrency_levels(ctx: PlanContext) -> list:
+    cores = max(1, ctx.topology.physical_cores)
+    return sorted({1, cores, 2 * cores, 4 * cores})
+
+
+def _quick_matrix(tool: str, levels: list, cores: int) -> dict:
+    if tool == "noop":
+        return {"pool": levels, "fresh": [1], "sandbox": [1]}
+    if tool == "code_exec":
+        return {"sandbox": sorted({1, cores})}
+    if tool == "json_transform":
+        return {"pool": [cores], "fresh": [1]}
+    if tool == "tokenize":
+        return {"pool": [cores], "sandbox": [1]}
+    return {"pool": [cores]}
+
+
+def _planner(tool: str):
+    def plan(ctx: PlanContext) -> list:
+        levels = concurrency_levels(ctx)
+        rate = (ctx.options or {}).get("rate")
+        extra = {"rate": float(rate)} if rate else {}
+        if ctx.profile.name == "quick":
+            matrix = _quick_matrix(tool, levels, ctx.topology.physical_cores)
+            return [Config(params={"matrix": matrix, **extra})]
+        models = [m for m in MODELS if m not in UNSUPPORTED.get(tool, set())]
+        # The open-loop test runs once, with the pool model's configuration.
+        return [Config(params={"matrix": {m: levels}, **(extra if m == "pool" else {})})
+                for m in models]
+    plan.__name__ = f"plan_{tool}"
+    return plan
+
+
+_DESCRIPTIONS = {
+    "noop": "no-op tool through warm pool, fresh process and sandbox: dispatch overhead (ms)",
+    "json_transform": "parse/filter/reshape a ~100 KB JSON response: calls/s, latency p50-p99",
+    "text_search": "regex search over a generated corpus, top hits: calls/s, latency p50-p99",
+    "tokenize": "byte-pair-encoding tokenizer over a prompt: calls/s, latency p50-p99",
+    "table_query": "pandas CSV join, group-by, top-k: calls/s, latency p50-p99",
+    "code_exec": "agent-written snippet in a fresh sandboxed interpreter: calls/s, latency",
+}
+
+SPECS = [
+    BenchmarkSpec(
+        id=f"tools.{name}", category="tools", description=desc,
+        entry="workloads.tools.bench:run_benchmark", plan=_planner(name), timeout=600.0,
+    )
+    for name, desc in _DESCRIPTIONS.items()
+]
