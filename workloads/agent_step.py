@@ -1,0 +1,211 @@
+"""agent.step: how many concurrent agents a CPU keeps fed within a latency SLO.
+
+Each simulated agent loops: one step on the CPU (tokenize its prompt, fetch
+its session state, call a tool, append the result), then a simulated
+inference wait (the GPU's share), then the next step. Steps run on a warm
+pool of worker processes, one per usable CPU; the step latency is timed from
+the moment the agent was ready (end of its inference wait) to the step's
+answer, so queueing for a worker counts.
+
+The capacity search raises the agent count while the p99 step latency stays
+under the SLO and bisects once it is exceeded; the answer is the largest
+passing count, also per physical core.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+from suite import stats
+from suite.model import ErrorRecord, Outcome, measurement
+from workloads.tools import bpe, catalog, json_transform, loadgen
+from workloads.tools.bench import CALL_TIMEOUT_S, DEFAULT_SEED, usable_cpus
+from workloads.tools.pool import WarmPool
+from workloads.tools.records import load_records
+
+SESSIONS_USED = 500  # state rows the agents cycle through (ids 1..500)
+# Per profile: seconds per level, most levels tried, and when to stop
+# bisecting (gap between passing and failing counts, relative).
+WINDOW_S = {"quick": 0.8, "standard": 3.0, "full": 8.0}
+MAX_LEVELS = {"quick": 5, "standard": 10, "full": 14}
+PRECISION = {"quick": 0.25, "standard": 0.10, "full": 0.05}
+PARTS = {"quick": 3, "standard": 5, "full": 10}
+# First guess after the probe: the agent count that would keep the CPUs this
+# busy, from the probe's CPU time per step (an M/M/c queue at 70% load keeps
+# the tail near a few service times).
+TARGET_LOAD = 0.7
+
+_store = None  # the worker process's connection to the agent store
+
+
+def make_agent_inputs(seed: int, agents: int) -> list:
+    """One payload per agent slot: its prompt, merge table and tool input."""
+    prompt = bpe.make_input(seed)
+    tool_inputs = [json_transform.make_input(seed * 1000 + k) for k in range(catalog.INPUT_VARIANTS)]
+    return [{"session": 1 + a % SESSIONS_USED, "merges": prompt["merges"], "text": prompt["text"],
+             "tool_input": tool_inputs[a % len(tool_inputs)]} for a in range(agents)]
+
+
+def step(payload: dict, *, store=None, write: bool = True) -> bytes:
+    """One agent step; returns what the digest covers (tokens, state seen, tool output)."""
+    tokens = bpe.run({"merges": payload["merges"], "text": payload["text"]})
+    seen = b""
+    if store is not None:
+        state = store.fetch(payload["session"])
+        seen = json.dumps([state["agent"], len(state["messages"])]).encode()
+    out = json_transform.run(payload["tool_input"])
+    if store is not None and write:
+        store.append(payload["session"], {"tool": "json_transform", "bytes": len(out),
+                                          "digest": catalog.digest(out)[:16]})
+    return tokens + seen + out
+
+
+def _state_store(options, profile_name: str):
+    """(path or None, note for the record's info)."""
+    try:
+        from workloads.db.dataset import existing_dataset
+    except ImportError as exc:
+        return None, f"skipped: agent store module unavailable ({exc})"
+    try:
+        path = existing_dataset(options, profile_name)
+    except Exception as exc:  # a bad db option must not sink the agent test
+        return None, f"skipped: {exc}"
+    if path is None:
+        return None, "skipped: no SQLite agent store built yet (run the db benchmarks first)"
+    return str(path), f"SQLite agent store {path}"
+
+
+def _worker_step(store_path):
+    def run(payload):
+        global _store
+        if store_path and _store is None:
+            from workloads.db.agent_state import AgentStateStore
+
+            _store = AgentStateStore(store_path, writer="agent.step")
+        return step(payload, store=_store)
+    return run
+
+
+def capacity_search(run_level, *, start: int, estimate, slo_ms: float, max_levels: int,
+                    precision: float, max_agents: int) -> tuple:
+    """Largest agent count whose p99 step latency stays under `slo_ms`.
+
+    `run_level(n) -> (p99_ms, ok)` measures one level; `estimate(n)` gives
+    the next count to try after a passing probe. Returns (best, trace).
+    """
+    trace, passed, failed = [], 0, None
+    n = start
+    for _ in range(max_levels):
+        p99, ok = run_level(n)
+        good = ok and p99 is not None and p99 <= slo_ms
+        trace.append({"agents": n, "p99_ms": None if p99 is None else round(p99, 3), "pass": good})
+        if good:
+            passed = max(passed, n)
+        else:
+            failed = n if failed is None else min(failed, n)
+        if failed is None:
+            nxt = max(2 * n, estimate(n)) if len(trace) == 1 else 2 * n
+            if nxt > max_agents:
+                break
+        else:
+            if failed - passed <= max(1, math.floor(precision * passed)):
+                break
+            nxt = (passed + failed) // 2
+        n = nxt
+    return passed, trace
+
+
+def run_benchmark(job) -> Outcome:
+    profile = job.profile.name
+    slo = float(job.params.get("slo_ms", 250.0))
+    think_s = float(job.params.get("inference_ms", 100.0)) / 1e3
+    seed = int(job.options.get("seed") or DEFAULT_SEED)
+    cpus = usable_cpus()
+    cores = max(1, job.topology.physical_cores)
+    max_agents = 64 * cpus
+    store_path, store_note = _state_store(job.options, profile)
+
+    inputs = {"agent_step": make_agent_inputs(seed, max_agents)}
+    reference = None
+    if store_path:
+        from workloads.db.agent_state import AgentStateStore
+
+        reference = AgentStateStore(store_path, writer="agent.step-reference")
+    # The expected answer of every agent slot, computed once here; agents
+    # sharing a tool input and session share the digest.
+    expected_by_key: dict = {}
+
+    def expected(a):
+        key = (a % SESSIONS_USED, a % catalog.INPUT_VARIANTS) if reference else a % catalog.INPUT_VARIANTS
+        if key not in expected_by_key:
+            expected_by_key[key] = catalog.digest(step(inputs["agent_step"][a], store=reference, write=False))
+        return expected_by_key[key]
+
+    def check(c):
+        want = expected(c.call.index)
+        return None if c.digest == want else f"step digest {str(c.digest)[:12]} != expected {want[:12]}"
+
+    levels = {}
+    pool = WarmPool({"agent_step": _worker_step(store_path)}, inputs, cpus, timeout_s=CALL_TIMEOUT_S)
+    try:
+        pool.start()
+
+        def run_level(n):
+            for a in range(n):
+                expected(a)  # outside the timed window
+            result = loadgen.closed_loop(pool, lambda k, n=n: ("agent_step", k % n), check,
+                                         concurrency=n, window_s=WINDOW_S[profile],
+                                         think_s=think_s, seed=seed)
+            levels[n] = result
+            if not result.latencies:
+                return None, False
+            p99 = stats.percentile([lat for _, lat, _ in result.latencies], 99) * 1e3
+            return p99, result.errors.total == 0
+
+        def estimate(n):
+            cpu = [c for _, _, c in levels[n].latencies if c]
+            if not cpu:
+                return 2 * n
+            per_step = stats.mean(cpu)
+            return int(TARGET_LOAD * cpus * (think_s + per_step) / per_step)
+
+        best, trace = capacity_search(
+            run_level, start=cpus, estimate=estimate, slo_ms=slo, max_levels=MAX_LEVELS[profile],
+            precision=PRECISION[profile], max_agents=max_agents)
+        replaced = pool.replaced
+    finally:
+        pool.close()
+        if reference is not None:
+            reference.close()
+
+    params = dict(job.params)
+    info = {"seed": seed, "state_store": store_note, "search": trace, "cores": cores,
+            "pool_size": cpus, "workers_replaced": replaced, "step_tool": "json_transform",
+            "latency_from": "agent ready (end of its inference wait)"}
+    records, errors = [], []
+    shown = best if best else min(levels)
+    r, e = load_records(job.benchmark, dict(params, agents=shown), levels[shown], cpus=cpus,
+                        parts=PARTS[profile], info=info, throughput_metric="steps_per_s",
+                        throughput_unit="steps/s", latency_prefix="step_latency")
+    records.extend(r)
+    errors.extend(e)
+    cpu_ms = [c * 1e3 for _, _, c in levels[shown].latencies if c is not None]
+    for q in (50, 99):
+        if cpu_ms:
+            records.append(measurement(job.benchmark, dict(params, agents=shown), f"step_cpu_p{q}",
+                                       "ms", [stats.percentile(cpu_ms, q)], higher_is_better=False,
+                                       validated=not e, info=info))
+    failed_levels = [n for n, res in levels.items() if res.errors.total]
+    valid = not failed_levels
+    if failed_levels and not e:
+        errors.append(ErrorRecord(job.benchmark, params, "invalid",
+                                  f"failed steps at agent counts {sorted(failed_levels)}: "
+                                  + levels[failed_levels[0]].errors.summary()))
+    capacity_info = dict(info, meaning=f"most concurrent agents with p99 step latency <= {slo:g} ms")
+    records.append(measurement(job.benchmark, params, "agents", "agents", [best],
+                               higher_is_better=True, validated=valid, info=capacity_info))
+    records.append(measurement(job.benchmark, params, "agents_per_core", "agents/core",
+                               [best / cores], higher_is_better=True, validated=valid,
+                               info=capacity_info))
+    warnings = () if store_path else (f"agent.step: state fetch {store_note}",)
+    return Outcome(records=tuple(records), errors=tuple(errors), warnings=warnings)
