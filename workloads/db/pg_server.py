@@ -105,7 +105,8 @@ class LocalPostgres:
             return
         data = self.root / "data"
         if (data / "postmaster.pid").exists():
-            subprocess.run(self._cmd("pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop"),
+            # immediate: no shutdown checkpoint, the cluster is deleted next.
+            subprocess.run(self._cmd("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop"),
                            capture_output=True, timeout=120)
         shutil.rmtree(self.root, ignore_errors=True)
         self.root = None
