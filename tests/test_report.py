@@ -1,0 +1,120 @@
+"""HTML report: plots present or marked absent, and it renders in Chromium."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from suite.cli import main
+from suite.report import PLOTS, write_report
+from suite.results import load, parse
+
+FIXTURES = Path(__file__).parent / "fixtures" / "results"
+A, ARM = FIXTURES / "x86-a.json", FIXTURES / "arm.json"
+CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
+                 if shutil.which(n)), None)
+
+
+@pytest.fixture(scope="module")
+def two_system_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    write_report([A, ARM], out)
+    return out
+
+
+def test_report_has_every_plot_embedded(two_system_report):
+    text = two_system_report.read_text()
+    images = re.findall(r'<img class="plot" alt="([^"]+)" src="data:image/png;base64,', text)
+    assert images == [title for title, _ in PLOTS]
+    assert "not in this run" not in text
+    assert "grace1" in text and "x86box" in text and "geometric means of ratios" in text
+    assert "http://" not in text and "https://" not in text  # self-contained
+
+
+def test_absent_benchmarks_get_a_note_not_a_plot(tmp_path):
+    data = json.loads(A.read_text())
+    data["results"] = [r for r in data["results"] if r["benchmark"].startswith("stream.")]
+    out = write_report([parse(data, "stream-only.json")], tmp_path / "r.html")
+    text = out.read_text()
+    assert text.count('<img class="plot"') == 1
+    for title in ("Latency curve", "Loaded latency", "Agent workloads", "Co-run interference"):
+        assert f"{title}: not in this run." in text
+
+
+def test_empty_run_still_renders(tmp_path):
+    data = json.loads(A.read_text())
+    data["results"] = []
+    out = write_report([parse(data, "empty.json")], tmp_path / "r.html")
+    assert out.read_text().count("<p class=\"note\">") == len(PLOTS)
+
+
+def test_report_command_writes_beside_result(tmp_path, capsys):
+    result = tmp_path / "run.json"
+    shutil.copy(A, result)
+    with pytest.raises(SystemExit) as exc:
+        main(["report", str(result)])
+    assert exc.value.code == 0
+    assert (tmp_path / "run.html").exists()
+    with pytest.raises(SystemExit) as exc:
+        main(["report", str(result), "-o", str(tmp_path / "nodir" / "r.html")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "does not exist" in err
+
+
+# A probe injected into a copy of the report: it records script errors,
+# failed resources and console.error calls, then, once the page has loaded,
+# writes how many images decoded into the DOM that --dump-dom prints.
+_PROBE = """<script>
+window.__errors = [];
+window.addEventListener('error', function (e) {
+  window.__errors.push(e.message || ('resource failed: ' + String(e.target && e.target.src).slice(0, 40)));
+}, true);
+var __ce = console.error;
+console.error = function () { window.__errors.push(Array.from(arguments).join(' ')); __ce.apply(console, arguments); };
+window.addEventListener('load', function () {
+  var imgs = Array.from(document.images);
+  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+  var pre = document.createElement('pre'); pre.id = 'probe';
+  pre.textContent = JSON.stringify({images: imgs.length, rendered: ok, errors: window.__errors});
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def render_in_chromium(html_path: Path, tmp_path: Path) -> tuple:
+    probed = tmp_path / f"probed-{html_path.name}"
+    probed.write_text(html_path.read_text().replace("<head>", "<head>" + _PROBE, 1))
+    proc = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
+         "--v=0", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
+         "--dump-dom", probed.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    m = re.search(r'<pre id="probe">([^<]*)</pre>', proc.stdout)
+    assert m, f"probe did not run; chromium exit {proc.returncode}: {proc.stderr[-500:]}"
+    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    return json.loads(m.group(1).replace("&quot;", '"')), console
+
+
+@pytest.mark.chromium
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed "
+                    "(Debian package chromium; scripts/install-test-deps.sh installs it)")
+def test_report_renders_in_headless_chromium(two_system_report, tmp_path):
+    probe, console = render_in_chromium(two_system_report, tmp_path)
+    assert probe["images"] == len(PLOTS)
+    assert probe["rendered"] == probe["images"]
+    assert probe["errors"] == [] and console == []
+
+
+@pytest.mark.chromium
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed "
+                    "(Debian package chromium; scripts/install-test-deps.sh installs it)")
+def test_chromium_probe_catches_a_broken_plot(two_system_report, tmp_path):
+    broken = tmp_path / "broken.html"
+    broken.write_text(two_system_report.read_text().replace(
+        "data:image/png;base64,", "data:image/png;base64,AAAA", 1))
+    probe, _ = render_in_chromium(broken, tmp_path)
+    assert probe["rendered"] == probe["images"] - 1
