@@ -1,0 +1,127 @@
+"""Numba against native C: the triad and the pointer chase, interleaved.
+
+Both sides run in this process on the same arrays with the same OpenMP
+threads (Numba's omp layer and the C library share libgomp), and are timed
+by the same code, alternating which side goes first in each pair.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from kernels import latency, plans, stream
+from kernels.native import NativeUnavailable, build
+from suite import stats
+from suite.model import ErrorRecord, Outcome, measurement
+from suite.spec import Job
+
+NUMBA_SCALAR, NATIVE_SCALAR = 3.0, 5.0  # different, so each check sees its own side's result
+INIT_B, INIT_C = 2.0, 1.0
+# Interleaved pairs per profile; the performance target uses >= 5.
+PAIRS = {"quick": 3, "standard": 5, "full": 9}
+CHASE_REP_SECONDS = 0.1
+L1_CHASE_BYTES = 16 << 10  # fits every L1 data cache in use today
+
+
+def triad_pairs(native, a, b, c, pairs: int) -> tuple:
+    """([(numba s, native s)], every result checked)."""
+    out, ok = [], True
+    for i in range(pairs):
+        sides = [("numba", lambda: stream.triad(a, b, c, NUMBA_SCALAR), NUMBA_SCALAR),
+                 ("native", lambda: native.triad(a, b, c, NATIVE_SCALAR), NATIVE_SCALAR)]
+        if i % 2:
+            sides.reverse()
+        t = {}
+        for name, run, s in sides:
+            t0 = time.perf_counter()
+            run()
+            t[name] = time.perf_counter() - t0
+            ok = ok and stream.abs_error_sum(a, INIT_B + s * INIT_C) == 0.0
+        out.append((t["numba"], t["native"]))
+    return out, ok
+
+
+def chase_pairs(native, chain: latency.Chain, pairs: int, rep_s: float = CHASE_REP_SECONDS):
+    """([(numba ns, native ns)] per load, every end slot checked)."""
+    steps = _calibrate(chain, rep_s)
+    chain.run(min(steps, chain.slots))  # warm
+    want = chain.expected_end(steps)
+    out, ok = [], True
+    for i in range(pairs):
+        sides = [("numba", lambda: latency.chase(chain.chain, chain.start, steps)),
+                 ("native", lambda: native.chase(chain.chain, chain.start, steps))]
+        if i % 2:
+            sides.reverse()
+        t = {}
+        for name, run in sides:
+            t0 = time.perf_counter()
+            end = run()
+            t[name] = (time.perf_counter() - t0) / steps * 1e9
+            ok = ok and end == want
+        out.append((t["numba"], t["native"]))
+    return out, ok
+
+
+def _calibrate(chain: latency.Chain, rep_s: float) -> int:
+    steps = 1 << 12
+    seconds, _ = chain.run(steps)
+    while seconds < rep_s / 8:
+        steps *= 4
+        seconds, _ = chain.run(steps)
+    return max(latency.UNROLL, int(steps * rep_s / seconds) // latency.UNROLL * latency.UNROLL)
+
+
+def run_benchmark(job: Job) -> Outcome:
+    p = job.params
+    try:
+        native = build()
+    except NativeUnavailable as exc:
+        return Outcome(errors=(ErrorRecord(job.benchmark, dict(p), "skipped", str(exc)),))
+    pairs = PAIRS.get(job.profile.name, PAIRS["standard"])
+    elements = int(p["elements"])
+    stream.compile_kernels()
+    latency.compile_kernels()
+    a, b, c = np.empty(elements), np.empty(elements), np.empty(elements)
+    stream.first_touch(a, b, c, 0.0, INIT_B, INIT_C)
+    triad, triad_ok = triad_pairs(native, a, b, c, pairs)
+
+    # The chase reuses array a (4x the LLC, first-touched) as its DRAM buffer.
+    stride = plans.DEFAULT_STRIDE
+    dram_bytes = elements * plans.FLOAT64_BYTES // stride * stride
+    buffer = a.view(np.uint64)
+    dram = latency.Chain(buffer, latency.master_order(dram_bytes, stride, "global"),
+                         dram_bytes, stride)
+    dram_pairs, dram_ok = chase_pairs(native, dram, pairs)
+    l1 = latency.Chain(buffer, latency.master_order(L1_CHASE_BYTES, stride, "global"),
+                       L1_CHASE_BYTES, stride)
+    l1_pairs, l1_ok = chase_pairs(native, l1, pairs)
+
+    info = {**native.describe(), "pairs": pairs, "native_omp_threads": native.max_threads(),
+            "array_elements": elements, "order": "alternating which side runs first"}
+    records, errors = [], []
+    triad_bytes = stream.KERNELS[3].bytes_per_element * elements
+    for metric, rows, ok, higher, extra in (
+        ("triad_ratio", [(tn, tc) for tn, tc in triad], triad_ok, True,
+         {"ratio": "Numba GB/s / native GB/s",
+          "numba_gbs": triad_bytes / min(t for t, _ in triad) / 1e9,
+          "native_gbs": triad_bytes / min(t for _, t in triad) / 1e9}),
+        ("chase_dram_ratio", dram_pairs, dram_ok, False,
+         {"ratio": "Numba ns / native ns", "working_set_bytes": dram_bytes,
+          "numba_ns": min(x for x, _ in dram_pairs), "native_ns": min(x for _, x in dram_pairs)}),
+        ("chase_l1_ratio", l1_pairs, l1_ok, False,
+         {"ratio": "Numba ns / native ns", "working_set_bytes": L1_CHASE_BYTES,
+          "numba_ns": min(x for x, _ in l1_pairs), "native_ns": min(x for _, x in l1_pairs)}),
+    ):
+        # A triad ratio is of bandwidths (time native / time Numba); a chase
+        # ratio is of latencies (Numba / native); both are 1.0 at parity.
+        ratios = [tc / tn for tn, tc in rows] if metric == "triad_ratio" else \
+            [tn / tc for tn, tc in rows]
+        records.append(measurement(job.benchmark, {**p, "kernel": metric.rsplit("_", 1)[0]},
+                                   metric, "ratio", ratios, higher_is_better=higher,
+                                   value=stats.median(ratios), validated=ok,
+                                   info={**info, **extra}))
+        if not ok:
+            errors.append(ErrorRecord(job.benchmark, dict(p), "invalid",
+                                      f"{metric}: a kernel produced a wrong result"))
+    return Outcome(records=tuple(records), errors=tuple(errors))
