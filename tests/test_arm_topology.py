@@ -14,14 +14,12 @@ MIB, GIB = 1 << 20, 1 << 30
 
 
 @pytest.fixture(scope="module")
-def topo(tmp_path_factory):
+def topo():
     cache: dict = {}
 
     def get(name: str) -> Topology:
         if name not in cache:
-            root = tmp_path_factory.mktemp(name)
-            trees.MACHINES[name](root)
-            cache[name] = Topology.from_system(sysinfo.collect(str(root)))
+            cache[name] = Topology.from_system(sysinfo.collect(str(trees.shared_root(name))))
         return cache[name]
 
     return get

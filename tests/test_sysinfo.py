@@ -24,15 +24,17 @@ SCHEMA_KEYS = {
 
 
 @pytest.fixture(scope="module")
-def machine(tmp_path_factory):
+def machine():
     """collect() of each fixture machine, built once per module."""
     cache: dict = {}
 
     def get(name: str, **kwargs) -> dict:
         key = (name, tuple(sorted(kwargs.items())))
         if key not in cache:
-            root = tmp_path_factory.mktemp(name)
-            trees.MACHINES[name](root, **kwargs)
+            if kwargs:
+                root = trees.MACHINES[name](trees.scratch_dir(), **kwargs)
+            else:
+                root = trees.shared_root(name)
             cache[key] = sysinfo.collect(str(root))
         return cache[key]
 
@@ -148,8 +150,8 @@ def test_empty_root_gives_nulls_not_errors(tmp_path):
     Topology.from_system(info)  # planners still get a (1-CPU) topology
 
 
-def test_partial_tree_missing_cache_files(tmp_path):
-    trees.grace(tmp_path)
+def test_partial_tree_missing_cache_files():
+    tmp_path = trees.grace(trees.scratch_dir())
     for idx in tmp_path.glob("sys/devices/system/cpu/cpu*/cache/index3/size"):
         idx.unlink()
     (tmp_path / "proc/meminfo").unlink()
