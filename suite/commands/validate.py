@@ -1,0 +1,66 @@
+"""`factorybench validate`: Numba kernels against the native C/OpenMP reference.
+
+Runs the `native.check` configuration in a fresh child (threads pinned as a
+run would pin them) and prints the Numba/native ratios; 1.0 is parity.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from suite.errors import UserError
+from suite.spec import PROFILES, PlanContext
+
+_ROWS = (
+    ("triad_ratio", "Triad bandwidth", "numba_gbs", "native_gbs", "GB/s"),
+    ("chase_dram_ratio", "DRAM chase latency", "numba_ns", "native_ns", "ns"),
+    ("chase_l1_ratio", "L1 chase latency", "numba_ns", "native_ns", "ns"),
+)
+
+
+@click.command()
+@click.option("--profile", type=click.Choice(list(PROFILES)), default="standard",
+              show_default=True, help="Depth (number of interleaved pairs).")
+@click.option("--array-mib", type=float, help="Triad array size in MiB (default 4 x LLC).")
+@click.option("--bind", type=click.Choice(["spread", "close"]), default="spread",
+              show_default=True, help="Thread placement over cores.")
+def command(profile, array_mib, bind):
+    """Compare the Numba triad and pointer chase with native C (Numba/native ratios)."""
+    from kernels.plans import SizingError
+    from kernels.specs import SPECS
+    from suite.runner import PlannedConfig, RunOptions, run_config
+    from suite.sysinfo import collect
+
+    if array_mib is not None and not array_mib > 0:
+        raise UserError(f"--array-mib: {array_mib} is not positive; accepted: a size in MiB > 0")
+    spec = next(s for s in SPECS if s.id == "native.check")
+    system = collect()
+    ctx = PlanContext(PROFILES[profile], system, {"array_mib": array_mib, "bind": bind})
+    try:
+        (config,) = spec.plan(ctx)
+    except SizingError as exc:
+        raise UserError(f"--array-mib: {exc}") from None
+    opts = RunOptions(profile=PROFILES[profile], out_path=Path("/dev/null"),
+                      bench_options=dict(ctx.options))
+    outcome = run_config(PlannedConfig(spec, config), opts, system)
+    for e in outcome.errors:
+        click.echo(f"{e.kind}: {e.message}", err=True)
+    by_metric = {r.metric: r for r in outcome.records}
+    if by_metric:
+        p = config.params
+        click.echo(f"Numba vs native C, {p['threads']} threads ({bind}), "
+                   f"{p['elements'] * 8 / 2**20:.0f} MiB arrays, profile {profile}")
+        first = next(iter(by_metric.values()))
+        click.echo(f"native: {first.info.get('compiler_version')} {first.info.get('flags')}")
+    for metric, label, numba_key, native_key, unit in _ROWS:
+        r = by_metric.get(metric)
+        if r is None:
+            continue
+        mark = "" if r.validated else "  INVALID"
+        click.echo(f"  {label:20s} Numba/native {r.value:6.3f}  (Numba {r.info[numba_key]:.2f} "
+                   f"{unit}, native {r.info[native_key]:.2f} {unit}, "
+                   f"{r.stats['n']} pairs){mark}")
+    if outcome.errors and not by_metric:
+        sys.exit(1)
