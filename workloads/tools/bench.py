@@ -111,13 +111,18 @@ def run_benchmark(job) -> Outcome:
             errors.extend(ErrorRecord(job.benchmark, {"model": model_name, "concurrency": c},
                                       "skipped", str(exc)) for c in levels)
     rate = job.params.get("rate")
-    if rate:
-        model = open_model("pool", tool, inputs, cpus, pool_size=cpus)
+    if rate:  # open loop through the configuration's first model
+        model_name = next(iter(job.params["matrix"]))
+        params = {"model": model_name, "rate": float(rate)}
         try:
-            result = loadgen.open_loop(model, pick, check, rate=float(rate),
-                                       window_s=WINDOW_S[profile], seed=seed)
-            emit({"model": "pool", "rate": float(rate)}, result, model,
-                 {"latency_from": "scheduled Poisson arrival (open loop)"})
-        finally:
-            model.close()
+            model = open_model(model_name, tool, inputs, 4 * cpus, pool_size=cpus)
+        except ModelUnavailable as exc:
+            errors.append(ErrorRecord(job.benchmark, params, "skipped", str(exc)))
+        else:
+            try:
+                result = loadgen.open_loop(model, pick, check, rate=float(rate),
+                                           window_s=WINDOW_S[profile], seed=seed)
+                emit(params, result, model, {"latency_from": "scheduled Poisson arrival (open loop)"})
+            finally:
+                model.close()
     return Outcome(records=tuple(records), errors=tuple(errors), warnings=tuple(warnings))

@@ -41,8 +41,8 @@ def _planner(tool: str):
             matrix = _quick_matrix(tool, levels, ctx.topology.physical_cores)
             return [Config(params={"matrix": matrix, **extra})]
         models = [m for m in MODELS if m not in UNSUPPORTED.get(tool, set())]
-        # The open-loop test runs once, with the pool model's configuration.
-        return [Config(params={"matrix": {m: levels}, **(extra if m == "pool" else {})})
+        # The open-loop test runs once, with the first (preferred) model.
+        return [Config(params={"matrix": {m: levels}, **(extra if m == models[0] else {})})
                 for m in models]
     plan.__name__ = f"plan_{tool}"
     return plan

@@ -1,0 +1,198 @@
+"""Tools workload: catalog digests, execution models, load generator, faults."""
+import os
+import time
+
+import pytest
+
+from suite.spec import PROFILES, Job, PlanContext
+from workloads.tools import bpe, catalog, loadgen
+from workloads.tools.calls import Call
+from workloads.tools.pool import WarmPool
+
+SYSTEM = {"logical_cpus": 2,
+          "cpus": [{"cpu": 0, "core": 0, "package": 0, "node": 0},
+                   {"cpu": 1, "core": 1, "package": 0, "node": 0}],
+          "caches": [], "memory": {"total_bytes": 8 << 30, "available_bytes": 4 << 30}}
+
+
+def _inputs(*names):
+    return {n: catalog.TOOLS[n].make_inputs(7) for n in names}
+
+
+@pytest.mark.parametrize("name", sorted(catalog.TOOLS))
+def test_tool_inputs_and_digests_are_deterministic(name):
+    tool = catalog.TOOLS[name]
+    first = catalog.expected_digests(tool, tool.make_inputs(3))
+    assert first == catalog.expected_digests(tool, tool.make_inputs(3))
+    if name != "noop":
+        assert len(set(first)) == catalog.INPUT_VARIANTS  # inputs really differ
+
+
+def test_tokenizer_round_trips_and_compresses():
+    payload = bpe.make_input(1)
+    ids = bpe.encode(payload["text"], payload["merges"])
+    assert bpe.decode(ids, payload["merges"]) == payload["text"]
+    assert len(ids) < len(payload["text"].encode()) * 0.8
+
+
+def test_json_input_is_about_100_kb():
+    from workloads.tools import json_transform
+
+    assert 80_000 < len(json_transform.make_input(1)) < 140_000
+
+
+def _check_for(inputs):
+    expected = {n: catalog.expected_digests(catalog.TOOLS[n], v) for n, v in inputs.items()}
+    return lambda c: None if c.digest == expected[c.call.tool][c.call.index] else "wrong digest"
+
+
+def test_warm_pool_closed_loop_all_calls_checked():
+    inputs = _inputs("noop", "json_transform")
+    runners = {n: catalog.TOOLS[n].run for n in inputs}
+    with WarmPool(runners, inputs, 2, timeout_s=10) as pool:
+        r = loadgen.closed_loop(pool, lambda n: ("json_transform", n % 3), _check_for(inputs),
+                                concurrency=4, window_s=0.3)
+    assert r.ok >= 4 and r.errors.total == 0
+    assert r.calls == r.ok  # every issued call answered and checked
+
+
+def _faulty(payload):
+    kind = payload
+    if kind == "raise":
+        raise ValueError("tool blew up")
+    if kind == "hang":
+        time.sleep(60)
+    if kind == "die":
+        os._exit(3)
+    if kind == "wrong":
+        return b"not the answer"
+    return b""
+
+
+def test_pool_counts_raise_hang_wrong_digest_and_dead_worker_and_goes_on():
+    kinds = ["ok", "raise", "ok", "hang", "ok", "die", "ok", "wrong", "ok", "ok"]
+    inputs = {"faulty": kinds}
+    want = catalog.digest(b"")
+
+    def check(c):
+        return None if c.digest == want else "digest mismatch"
+
+    with WarmPool({"faulty": _faulty}, inputs, 2, timeout_s=1.0) as pool:
+        for i in range(len(kinds)):
+            pool.submit(Call(i, "faulty", i, time.perf_counter()))
+        done = []
+        deadline = time.perf_counter() + 10
+        while len(done) < len(kinds) and time.perf_counter() < deadline:
+            done.extend(pool.wait(0.5))
+        replaced = pool.replaced
+    by_index = {c.call.index: c for c in done}
+    assert len(by_index) == len(kinds)
+    assert by_index[1].error == "raised" and "tool blew up" in by_index[1].message
+    assert by_index[3].error == "timeout"
+    assert by_index[5].error == "worker_died"
+    assert by_index[7].error is None and check(by_index[7]) == "digest mismatch"
+    assert all(by_index[i].error is None for i in (0, 2, 4, 6, 8, 9))
+    assert replaced == 2  # the hung worker and the dead one
+
+
+def test_loadgen_records_errors_with_first_messages():
+    inputs = {"faulty": ["ok", "raise", "wrong"]}
+    want = catalog.digest(b"")
+    with WarmPool({"faulty": _faulty}, inputs, 2, timeout_s=5) as pool:
+        r = loadgen.closed_loop(pool, lambda n: ("faulty", n % 3), lambda c: None if c.digest == want
+                                else "digest mismatch", concurrency=2, window_s=0.2)
+    assert r.errors.counts["raised"] > 0 and r.errors.counts["wrong_digest"] > 0
+    assert r.ok > 0 and len(r.errors.first) <= r.errors.keep
+    assert "tool blew up" in r.errors.summary()
+
+
+def _slow(payload):
+    time.sleep(0.02)
+    return b""
+
+
+def test_open_loop_latency_counts_queueing_from_scheduled_arrival():
+    # One worker serving 20 ms calls at 100 calls/s is overloaded (2x): calls
+    # queue, and latency from the scheduled arrival must grow far beyond 20 ms.
+    inputs = {"slow": [0]}
+    with WarmPool({"slow": _slow}, inputs, 1, timeout_s=10) as pool:
+        r = loadgen.open_loop(pool, lambda n: ("slow", 0), lambda c: None, rate=100,
+                              window_s=0.6, seed=1)
+    lat = sorted(x[1] for x in r.latencies)
+    assert r.calls > 30 and r.ok == r.calls
+    assert lat[-1] > 0.15
+
+
+def test_fresh_process_model_runs_a_tool():
+    from workloads.tools.percall import FreshProcess
+
+    inputs = _inputs("json_transform")
+    with FreshProcess(inputs, 2, timeout_s=30) as model:
+        r = loadgen.closed_loop(model, lambda n: ("json_transform", n % 3), _check_for(inputs),
+                                concurrency=2, window_s=0.1, min_calls=2)
+    assert r.ok >= 2 and r.errors.total == 0 and r.tool_cpu_s > 0
+
+
+def _sandbox_or_skip():
+    try:
+        from workloads.sandbox import available_backends
+    except ImportError:
+        pytest.skip("workloads.sandbox not available")
+    if not available_backends():
+        pytest.skip("no sandbox backend on this machine (install bubblewrap)")
+
+
+def test_sandboxed_model_runs_code_exec_and_checks_output():
+    _sandbox_or_skip()
+    from workloads.tools.bench import open_model
+
+    tool = catalog.TOOLS["code_exec"]
+    inputs = {"code_exec": tool.make_inputs(7)}
+    model = open_model("sandbox", tool, inputs, 1, pool_size=1)
+    try:
+        r = loadgen.closed_loop(model, lambda n: ("code_exec", n % 3), _check_for(inputs),
+                                concurrency=1, window_s=0.1, min_calls=2)
+    finally:
+        model.close()
+    assert r.ok >= 2 and r.errors.total == 0, r.errors.summary()
+
+
+def test_benchmark_entry_gives_validated_records_and_dispatch_overhead():
+    from workloads.tools.bench import run_benchmark
+
+    job = Job("tools.noop", {"matrix": {"pool": [1, 2]}}, PROFILES["quick"], SYSTEM, {}, 60)
+    out = run_benchmark(job)
+    assert not out.errors
+    metrics = {(r.params["concurrency"], r.metric) for r in out.records}
+    for c in (1, 2):
+        for m in ("throughput", "latency_p50", "latency_p95", "latency_p99", "latency_max",
+                  "cpu_utilization"):
+            assert (c, m) in metrics
+    assert (1, "dispatch_overhead") in metrics
+    assert all(r.validated for r in out.records)
+
+
+def test_table_query_is_not_offered_to_the_sandbox():
+    from workloads.tools.bench import run_benchmark
+
+    job = Job("tools.table_query", {"matrix": {"sandbox": [1]}}, PROFILES["quick"], SYSTEM, {}, 60)
+    out = run_benchmark(job)
+    assert not out.records and [e.kind for e in out.errors] == ["skipped"]
+
+
+def test_quick_plan_covers_every_tool_model_and_level():
+    from workloads.tools.specs import SPECS
+
+    ctx = PlanContext(PROFILES["quick"], SYSTEM, {})
+    models, tools = set(), set()
+    for spec in SPECS:
+        (cfg,) = spec.plan(ctx)
+        tools.add(spec.id)
+        models |= set(cfg.params["matrix"])
+        if spec.id == "tools.noop":
+            assert cfg.params["matrix"]["pool"] == [1, 2, 4, 8]
+    assert models == {"pool", "fresh", "sandbox"}
+    assert len(tools) == 6
+    standard = PlanContext(PROFILES["standard"], SYSTEM, {"rate": 50})
+    cfgs = [c for s in SPECS for c in s.plan(standard)]
+    assert sum("rate" in c.params for c in cfgs) == len(SPECS)  # open loop once per tool
