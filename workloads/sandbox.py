@@ -533,7 +533,7 @@ class Sandbox:
                  env: Mapping[str, str] | None) -> SandboxResult:
         if not argv:
             raise ValueError("empty command")
-        if self._drops_to_nobody and "/" in argv[0] and not _world_executable(argv[0]):
+        if self._drops_to_nobody and argv[0].startswith("/") and not _world_executable(argv[0]):
             raise SandboxError(
                 f"{argv[0]} is not executable by uid {NOBODY}; the {self.backend} backend "
                 "runs code as nobody when started as root (use bwrap, or a world-readable binary)")

@@ -1,0 +1,37 @@
+"""Specs of the compile workloads (light: no heavy imports here)."""
+from __future__ import annotations
+
+from suite.spec import BenchmarkSpec, Config
+from workloads.sandbox import concurrency_levels
+
+
+def _cpus(ctx) -> int:
+    return len(ctx.topology.logical_cpus)
+
+
+def plan_compile(ctx) -> list:
+    return [Config(params={"jobs": j}) for j in concurrency_levels(_cpus(ctx))]
+
+
+def plan_cycles(ctx) -> list:
+    # "Many at once": 2 x cores in the quick profile, the whole sweep otherwise.
+    levels = concurrency_levels(_cpus(ctx))
+    if ctx.profile.name == "quick":
+        levels = levels[-1:]
+    return [Config(params={"concurrency": c}) for c in levels]
+
+
+SPECS = [
+    BenchmarkSpec(
+        id="compile.c", category="compile",
+        description="Every unit of a generated C corpus compiled (-O2 -c) in the sandbox, "
+                    "jobs 1, cores, 2 x cores: units/s, wall, per-unit latency, CPU s",
+        entry="workloads.compile.build:run_compile", plan=plan_compile, timeout=600.0,
+    ),
+    BenchmarkSpec(
+        id="compile.test", category="compile",
+        description="Agent edit-compile-test cycles (edit, compile and link, run the tests, "
+                    "each in the sandbox), many at once: cycles/s and latency",
+        entry="workloads.compile.cycle:run_cycles", plan=plan_cycles, timeout=600.0,
+    ),
+]
