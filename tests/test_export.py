@@ -84,7 +84,7 @@ def test_pytest_benchmark_compare_reads_the_export(tmp_path, capsys):
     assert proc.returncode == 0, proc.stderr
     assert "Failed to load" not in proc.stdout + proc.stderr
     assert "stream.triad::bandwidth[threads=1]" in proc.stdout
-    assert "_factorybench)" in proc.stdout and "_arm)" in proc.stdout  # a row per file
+    assert "0001_factory" in proc.stdout and "0002_arm" in proc.stdout  # a row per file
 
 
 def test_export_bad_format_and_missing_file(tmp_path, capsys):
