@@ -1,0 +1,136 @@
+"""The C corpus generator, compile.c and compile.test."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+
+import pytest
+
+from suite.spec import PROFILES, Job, PlanContext
+from workloads.compile import build, cycle, specs
+from workloads.compile.corpus import SIZES, generate
+from workloads.compile.toolchain import find_compiler
+from workloads.sandbox import Sandbox
+
+SYSTEM = {"logical_cpus": 2,
+          "cpus": [{"cpu": 0, "core": 0, "package": 0, "node": 0},
+                   {"cpu": 1, "core": 1, "package": 0, "node": 0}],
+          "caches": [], "memory": {"total_bytes": 8 << 30, "available_bytes": 4 << 30}}
+# The small corpus every machine compiles; a change here changes every
+# compile.c figure, so it must be deliberate (and noted in the changelog).
+SMALL_SEED_1_SHA256 = "8e7682fb0a93db3cefa8292459a0bacccb003dca228fd0afd33031e85127e21f"
+
+COMPILER = find_compiler()
+needs_cc = pytest.mark.skipif(COMPILER is None, reason="no C compiler (cc, gcc, clang); install gcc")
+
+
+def _job(benchmark: str, params: dict, profile: str = "quick") -> Job:
+    return Job(benchmark=benchmark, params=params, profile=PROFILES[profile], system=SYSTEM,
+               options={}, timeout=120.0)
+
+
+# -- corpus -----------------------------------------------------------------
+
+def test_corpus_is_deterministic_and_seeded():
+    a, b = generate("small", 1), generate("small", 1)
+    assert a.files == b.files and a.sha256 == b.sha256
+    assert generate("small", 2).sha256 != a.sha256
+    assert a.sha256 == SMALL_SEED_1_SHA256
+    n_modules, _ = SIZES["small"]
+    assert len(a.units) == n_modules + 1 and "main.c" in a.units
+
+
+def test_unknown_corpus_size_names_the_accepted_ones():
+    with pytest.raises(ValueError, match="accepted: tiny, small, medium, large"):
+        generate("huge")
+
+
+@needs_cc
+def test_compiled_program_prints_the_predicted_checksum(tmp_path):
+    corpus = generate("tiny", 5)
+    for name, data in corpus.files.items():
+        (tmp_path / name).write_bytes(data)
+    for case in (5, 123456):
+        (tmp_path / "case.h").write_bytes(corpus.with_case(case)["case.h"])
+        subprocess.run([COMPILER.path, "-O2", "-Wall", "-Werror", "-o", "prog", *corpus.units],
+                       cwd=tmp_path, check=True)
+        out = subprocess.run(["./prog"], cwd=tmp_path, capture_output=True, check=True).stdout
+        assert out == corpus.expected_output(case)
+
+
+# -- plans ------------------------------------------------------------------
+
+def test_plans_sweep_1_cores_and_twice_cores():
+    ctx = PlanContext(profile=PROFILES["quick"], system=SYSTEM, options={})
+    assert [c.params["jobs"] for c in specs.plan_compile(ctx)] == [1, 2, 4]
+    assert [c.params["concurrency"] for c in specs.plan_cycles(ctx)] == [4]
+    one = PlanContext(profile=PROFILES["standard"], system={"logical_cpus": 1}, options={})
+    assert [c.params["concurrency"] for c in specs.plan_cycles(one)] == [1, 2]
+
+
+# -- compile.c --------------------------------------------------------------
+
+@needs_cc
+def test_a_compile_error_is_that_units_failure_not_a_crash():
+    corpus = generate("tiny", 1)
+    files = dict(corpus.files, **{"broken.c": b"int main(void) { return nope; }\n"})
+    with Sandbox().session() as s:
+        s.write(files)
+        results, _ = build.build_all(s, COMPILER.path, sorted([*corpus.units, "broken.c"]), jobs=2)
+    by_unit = {r.unit: r for r in results}
+    assert not by_unit["broken.c"].ok and "exit" in by_unit["broken.c"].message
+    assert all(r.ok for u, r in by_unit.items() if u != "broken.c")
+
+
+@needs_cc
+def test_compile_c_records_are_validated_and_say_what_was_measured(monkeypatch):
+    monkeypatch.setitem(build.CORPUS_SIZE, "quick", "tiny")
+    out = build.run_compile(_job("compile.c", {"jobs": 2}))
+    assert not out.errors
+    metrics = {r.metric: r for r in out.records}
+    assert {"throughput", "wall", "latency_p50", "latency_p95", "latency_p99"} <= set(metrics)
+    assert all(r.validated and r.value > 0 for r in out.records)
+    info = metrics["throughput"].info
+    assert info["compiler"]["name"] == COMPILER.name and info["compiler"]["version"]
+    assert info["compiler"]["flags"] == ["-O2", "-c"]
+    assert info["backend"] == Sandbox().backend
+    assert info["corpus"]["sha256"] == generate("tiny", build.CORPUS_SEED).sha256
+    assert ("cpu" in metrics) != ("cpu" in info)  # measured, or said why not
+
+
+def test_no_compiler_is_a_clear_skip(monkeypatch):
+    monkeypatch.setattr(build, "find_compiler", lambda: None)
+    monkeypatch.setattr(cycle, "find_compiler", lambda: None)
+    for run, params in ((build.run_compile, {"jobs": 1}), (cycle.run_cycles, {"concurrency": 1})):
+        out = run(_job("compile.x", params))
+        assert not out.records and out.errors[0].kind == "skipped"
+        assert "no C compiler" in out.errors[0].message
+
+
+# -- compile.test -----------------------------------------------------------
+
+@needs_cc
+def test_compile_test_cycles_are_checked_against_the_generator():
+    out = cycle.run_cycles(_job("compile.test", {"concurrency": 2}))
+    assert not out.errors
+    rate = next(r for r in out.records if r.metric == "rate")
+    assert rate.validated and rate.value > 0 and rate.info["cycles"] >= 2
+    assert rate.info["compiler"]["name"] == COMPILER.name
+    assert {r.metric for r in out.records} == {"rate", "latency_p50", "latency_p95", "latency_p99"}
+
+
+@needs_cc
+def test_a_wrong_checksum_marks_the_run_invalid(monkeypatch):
+    def off_by_one(size, seed):
+        real = generate(size, seed)
+        return dataclasses.replace(real, checksum=lambda case: real.checksum(case) ^ 1)
+
+    monkeypatch.setattr(cycle, "generate", off_by_one)
+    out = cycle.run_cycles(_job("compile.test", {"concurrency": 1}))
+    assert out.errors and out.errors[0].kind == "invalid" and "expected" in out.errors[0].message
+    assert not any(r.validated for r in out.records)
+
+
+def test_spec_module_registers_both_benchmarks():
+    assert [s.id for s in specs.SPECS] == ["compile.c", "compile.test"]
