@@ -167,11 +167,19 @@ def _isa_text(isa: dict) -> str | None:
     return " ".join(flags) or None
 
 
+def is_triad(record) -> bool:
+    return "triad" in record.benchmark or record.params.get("kernel") == "triad"
+
+
 def bandwidth_per_core(records: Sequence) -> tuple:
-    """(1-core, all-core) STREAM Triad GB/s per core from the thread sweep."""
-    sweep = [r for r in records
-             if r.metric == "bandwidth_per_core" and "triad" in r.benchmark
-             and r.validated and r.value is not None
+    """(1-core, all-core) STREAM Triad GB/s per core: the run's summary
+    records when present, else the ends of its thread sweep."""
+    usable = [r for r in records if is_triad(r) and r.validated and r.value is not None]
+    summary = {r.metric: r.value for r in usable
+               if r.metric in ("bandwidth_single_core", "bandwidth_per_core_all_cores")}
+    if len(summary) == 2:
+        return summary["bandwidth_single_core"], summary["bandwidth_per_core_all_cores"]
+    sweep = [r for r in usable if r.metric == "bandwidth_per_core"
              and isinstance(r.params.get("threads"), int)]
     if not sweep:
         return None, None

@@ -98,17 +98,21 @@ def _threads(r):
     return t if isinstance(t, (int, float)) else None
 
 
+# Parameters that vary along a STREAM sweep (or with the machine) rather
+# than naming a curve.
+_SWEEP_KEYS = ("threads", "elements", "summary")
+
+
 def plot_bandwidth(labelled):
     """Bandwidth and bandwidth per core vs threads (Triad only when several files)."""
     def pick(metric):
         def accept(r):
-            return r.metric == metric and r.benchmark.startswith("stream.") and (
-                len(labelled) == 1 or "triad" in r.benchmark)
+            return r.metric == metric and r.benchmark.startswith("stream") and (
+                len(labelled) == 1 or cmp.is_triad(r))
         return accept
 
     def name(label, r):
-        return f"{label} {r.benchmark}" + (f" {_param_text(r.params, ('threads',))}"
-                                           if len(r.params) > 1 else "")
+        return f"{label} {r.benchmark} {_param_text(r.params, _SWEEP_KEYS)}".strip()
 
     total = _series(labelled, pick("bandwidth"), _threads, name)
     per_core = _series(labelled, pick("bandwidth_per_core"), _threads, name)
