@@ -128,32 +128,68 @@ class PostgresEngine:
 
 
 class PostgresConnection:
+    """Timed queries go straight through psycopg's libpq binding (psycopg.pq)
+    as named prepared statements with text parameters, which is what
+    pgbench --protocol=prepared does; the Python-level cursor machinery
+    would otherwise cost more than the server's work for a point query.
+    Values come back as str (None for NULL); checks convert as needed.
+    """
+
     placeholder = "%s"
 
     def __init__(self, con):
         self._con = con
-        self._cursor = con.cursor()
+        self._statements = 0
+
+    def _prepare(self, sql: str) -> bytes:
+        from psycopg import pq
+
+        numbered = sql.split("%s")
+        text = numbered[0] + "".join(f"${i}{part}" for i, part in enumerate(numbered[1:], 1))
+        self._statements += 1
+        name = f"fb_{self._statements}".encode()
+        result = self._con.pgconn.prepare(name, text.encode())
+        if result.status != pq.ExecStatus.COMMAND_OK:
+            raise RuntimeError(f"PostgreSQL could not prepare {sql!r}: "
+                               f"{result.error_message.decode(errors='replace').strip()}")
+        return name
 
     def reader(self, sql: str, fetch: str):
-        # Server-side prepared statements, as pgbench --protocol=prepared.
-        cur = self._cursor
-        execute = cur.execute
-        if fetch == "one":
-            def read_one(params):
-                execute(sql, params, prepare=True)
-                return cur.fetchone()
-            return read_one
+        from psycopg import pq
 
-        def read_all(params):
-            execute(sql, params, prepare=True)
-            return cur.fetchall()
-        return read_all
+        name = self._prepare(sql)
+        exec_prepared = self._con.pgconn.exec_prepared
+        tuples_ok = pq.ExecStatus.TUPLES_OK
+
+        def read(params):
+            res = exec_prepared(name, [str(p).encode() for p in params])
+            if res.status != tuples_ok:
+                raise RuntimeError(res.error_message.decode(errors="replace").strip())
+            value = res.get_value
+            cols = range(res.nfields)
+            rows = [tuple(None if (v := value(i, j)) is None else v.decode() for j in cols)
+                    for i in range(res.ntuples)]
+            res.clear()
+            if fetch == "one":
+                return rows[0] if rows else None
+            return rows
+        return read
 
     def writer(self, sql: str):
         # Autocommit: each INSERT is its own transaction, durable when
         # synchronous_commit is on (the server default).
-        execute = self._cursor.execute
-        return lambda params: execute(sql, params, prepare=True)
+        from psycopg import pq
+
+        name = self._prepare(sql)
+        exec_prepared = self._con.pgconn.exec_prepared
+        command_ok = pq.ExecStatus.COMMAND_OK
+
+        def write(params):
+            res = exec_prepared(name, [str(p).encode() for p in params])
+            if res.status != command_ok:
+                raise RuntimeError(res.error_message.decode(errors="replace").strip())
+            res.clear()
+        return write
 
     def query(self, sql: str, params=()) -> list:
         return self._con.execute(sql, params).fetchall()

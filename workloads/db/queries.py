@@ -155,7 +155,7 @@ class FullTextSearch(QueryClass):
         words = param[0].replace("&", " ").split()
         query = answers.search_queries.index(" ".join(words))
         matches = self._sets[query]
-        ids = [r[0] for r in result]
+        ids = [int(r[0]) for r in result]
         if len(ids) != min(generator.SEARCH_TOP_K, len(matches)):
             return f"search {param[0]!r}: {len(ids)} hits, wanted {min(generator.SEARCH_TOP_K, len(matches))}"
         if not matches.issuperset(ids) or len(set(ids)) != len(ids):
