@@ -1,0 +1,161 @@
+"""Memory-kernel plans on machines we do not have: sweeps, pinning, sizing."""
+import pytest
+
+from kernels import plans, specs
+from suite.spec import PROFILES, PlanContext
+from suite.sysinfo import collect
+from suite.topology import Topology
+from tests.fixtures import trees
+
+
+def machine(sockets, cores_per_socket, smt, l2, l3_per_socket, nodes_per_socket=1):
+    """A sysinfo dict of the published shape of a machine (the same shapes as
+    tests/fixtures/trees.py, built in memory: writing those trees takes seconds)."""
+    cpus, caches, n_cores = [], [], sockets * cores_per_socket
+    for t in range(smt):
+        for core in range(n_cores):
+            pkg = core // cores_per_socket
+            node = pkg * nodes_per_socket + (core % cores_per_socket) * nodes_per_socket \
+                // cores_per_socket
+            cpus.append({"cpu": t * n_cores + core, "core": core % cores_per_socket,
+                         "package": pkg, "node": node})
+    for core in range(n_cores):
+        sib = [t * n_cores + core for t in range(smt)]
+        caches.append({"level": 1, "type": "Data", "size_bytes": 64 << 10, "cpus": sib})
+        caches.append({"level": 2, "type": "Unified", "size_bytes": l2, "cpus": sib})
+    for pkg in range(sockets):
+        members = [c["cpu"] for c in cpus if c["package"] == pkg]
+        caches.append({"level": 3, "type": "Unified", "size_bytes": l3_per_socket,
+                       "cpus": members})
+    return {"cpus": cpus, "caches": caches, "logical_cpus": len(cpus),
+            "memory": {"total_bytes": 480 << 30, "available_bytes": 470 << 30}}
+
+
+@pytest.fixture(scope="module")
+def systems(tmp_path_factory):
+    root = tmp_path_factory.mktemp("this_like_x86")
+    trees.build("this_like_x86", root)
+    return {
+        "this_like_x86": collect(str(root), live=False),
+        "grace": machine(1, 72, 1, 1 << 20, 117 << 20),
+        "vera_like": machine(1, 88, 2, 2 << 20, 164 << 20),
+        "two_vera": machine(2, 88, 2, 2 << 20, 164 << 20),
+        "epyc_2s": machine(2, 64, 2, 1 << 20, 256 << 20),
+    }
+
+
+def ctx(system, profile="quick", **options):
+    return PlanContext(PROFILES[profile], system, options)
+
+
+@pytest.mark.parametrize("name, counts", [
+    ("this_like_x86", [1, 2]),
+    ("grace", [1, 2, 4, 8, 16, 32, 64, 72]),
+    ("vera_like", [1, 2, 4, 8, 16, 32, 64, 88, 176]),
+    ("two_vera", [1, 2, 4, 8, 16, 32, 64, 128, 176, 352]),
+    ("epyc_2s", [1, 2, 4, 8, 16, 32, 64, 128, 256]),
+])
+def test_sweep_counts_reach_all_cores_then_all_logical_cpus(systems, name, counts):
+    assert plans.sweep_thread_counts(Topology.from_system(systems[name])) == counts
+
+
+def test_explicit_thread_list_is_checked(systems):
+    topo = Topology.from_system(systems["grace"])
+    assert plans.sweep_thread_counts(topo, (72, 1, 8)) == [1, 8, 72]
+    with pytest.raises(plans.SizingError, match="outside 1..72"):
+        plans.sweep_thread_counts(topo, (1, 73))
+
+
+@pytest.mark.parametrize("name", ["grace", "vera_like", "two_vera", "epyc_2s"])
+def test_stream_plan_pins_one_thread_per_core_before_siblings(systems, name):
+    system = systems[name]
+    topo = Topology.from_system(system)
+    configs = specs.plan_stream(ctx(system))
+    elements = {c.params["elements"] for c in configs}
+    assert len(elements) == 1  # one array size across the sweep
+    for c in configs:
+        n = c.params["threads"]
+        assert len(c.cpus) == n == int(c.env["NUMBA_NUM_THREADS"])
+        assert c.env["NUMBA_THREADING_LAYER"] == "omp" and c.env["OMP_PROC_BIND"] == "spread"
+        assert c.env["OMP_PLACES"] == ",".join("{%d}" % x for x in c.cpus)
+        expected_cores = min(n, topo.physical_cores)
+        assert plans.active_cores(topo, c.cpus) == expected_cores
+
+
+def test_spread_alternates_sockets_close_fills_one(systems):
+    topo = Topology.from_system(systems["two_vera"])
+    pkg = {c: i for i, p in enumerate(topo.packages) for c in p}
+    spread = plans.thread_cpus(topo, 4, "spread")
+    close = plans.thread_cpus(topo, 4, "close")
+    assert {pkg[c] for c in spread} == {0, 1}
+    assert {pkg[c] for c in close} == {0}
+    with pytest.raises(plans.SizingError, match="accepted: spread, close"):
+        plans.thread_cpus(topo, 4, "scatter")
+
+
+def test_close_bind_option_reaches_the_environment(systems):
+    configs = specs.plan_stream(ctx(systems["grace"], bind="close"))
+    assert all(c.env["OMP_PROC_BIND"] == "close" for c in configs)
+    assert configs[2].cpus == (0, 1, 2, 3)
+
+
+def test_array_is_four_times_llc_and_at_least_1m_elements(systems):
+    topo = Topology.from_system(systems["grace"])
+    assert plans.stream_array_elements(topo) == 4 * (117 << 20) // 8
+    tiny = Topology.from_system({"logical_cpus": 1, "caches": [
+        {"level": 2, "type": "Unified", "size_bytes": 256 << 10, "cpus": [0]}]})
+    assert plans.stream_array_elements(tiny) == plans.STREAM_MIN_ELEMENTS
+    assert plans.stream_array_elements(topo, array_mib=8) == (8 << 20) // 8
+
+
+def test_arrays_over_half_the_available_memory_are_refused(systems):
+    system = dict(systems["this_like_x86"])
+    system["memory"] = {"total_bytes": 4 << 30, "available_bytes": 2 << 30}
+    with pytest.raises(plans.SizingError, match="more than half"):
+        specs.plan_stream(ctx(system))  # 3 x 1.2 GiB of arrays
+    assert specs.plan_stream(ctx(system, array_mib=64))  # fits
+    with pytest.raises(plans.SizingError, match="positive"):
+        plans.stream_array_elements(Topology.from_system(system), array_mib=-1)
+
+
+def test_latency_sizes_half_octaves_up_to_four_llc_or_1gib(systems):
+    topo = Topology.from_system(systems["this_like_x86"])
+    quick = plans.latency_sizes(plans.latency_max_bytes(topo, "quick"))
+    assert quick[0] == 4096 and quick[-1] >= 4 * (300 << 20)
+    # half an octave, up to rounding each size to a whole stride
+    assert all(b / a <= 2 ** 0.5 * (1 + 128 / a) for a, b in zip(quick, quick[1:]))
+    assert all(s % 128 == 0 for s in quick)
+    grace = Topology.from_system(systems["grace"])
+    assert plans.latency_sizes(plans.latency_max_bytes(grace, "standard"))[-1] >= 1 << 30
+    with pytest.raises(plans.SizingError, match="stride"):
+        plans.latency_sizes(1 << 20, stride=96)
+
+
+def test_latency_plan_runs_single_threaded_on_the_first_core(systems):
+    configs = specs.plan_latency(ctx(systems["vera_like"], "standard"))
+    assert {(c.params["shuffle"], c.params["thp"]) for c in configs} == {
+        ("global", "on"), ("global", "off"), ("tlb", "on"), ("tlb", "off")}
+    assert all(c.cpus == (0,) and c.env["NUMBA_NUM_THREADS"] == "1" for c in configs)
+
+
+def test_loaded_latency_splits_chase_core_from_load_cores(systems):
+    (c,) = specs.plan_loaded(ctx(systems["vera_like"]))
+    assert c.cpus == (c.params["chase_cpu"],)
+    load = c.params["load_cpus"]
+    assert len(load) == 87 and c.params["chase_cpu"] not in load
+    assert c.params["delays"][0] == 0
+    with pytest.raises(LookupError):
+        specs.plan_loaded(ctx({"logical_cpus": 1}))
+
+
+def test_native_plan_uses_all_physical_cores(systems):
+    (c,) = specs.plan_native(ctx(systems["two_vera"]))
+    assert c.params["threads"] == 176 and len(c.cpus) == 176
+
+
+def test_plans_import_without_numba():
+    import subprocess
+    import sys
+    code = ("import sys; import kernels.specs, kernels.plans, kernels.summaries; "
+            "sys.exit(1 if 'numba' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
