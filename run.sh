@@ -32,7 +32,9 @@ setup() {
     fi
     echo "run.sh: installing factorybench into .venv" >&2
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-    "$VENV/bin/python" -m pip install -q -e ".[test]"
+    # compat mode: a plain path entry, ~50 ms cheaper per interpreter start than
+    # the import-hook finder, and every benchmark child is a fresh interpreter.
+    "$VENV/bin/python" -m pip install -q -e ".[test]" --config-settings editable_mode=compat
     touch "$STAMP"
 }
 

@@ -160,6 +160,8 @@ def _positive(ctx, param, value):
               help="Open-loop tool-call arrival rate (calls/s, Poisson).")
 @click.option("--slo-ms", type=float, callback=_positive, default=250.0, show_default=True,
               help="p99 step-latency SLO for the agents-per-core search.")
+@click.option("--inference-ms", type=float, callback=_positive, default=100.0, show_default=True,
+              help="Simulated inference wait per agent step (the GPU's share), ms.")
 @click.option("--db-url", metavar="postgresql://...", help="Also run db.* on PostgreSQL.")
 @click.option("--source", type=click.Path(path_type=Path), metavar="DIR",
               help="A real source tree to build (compile.source).")
@@ -173,7 +175,7 @@ def _positive(ctx, param, value):
               help="Write the HTML report beside the result file.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def run(selection, profile, out_dir, threads_spec, tags, timeout, array_mib, peak_gbs, bind,
-        rate, slo_ms, db_url, source, build, cost_per_hour, seed, report, quiet):
+        rate, slo_ms, inference_ms, db_url, source, build, cost_per_hour, seed, report, quiet):
     """Run benchmarks: ids, dotted prefixes or categories (none: the profile)."""
     from rich.console import Console
 
@@ -205,7 +207,7 @@ def run(selection, profile, out_dir, threads_spec, tags, timeout, array_mib, pea
         timeout=timeout,
         bench_options={
             "array_mib": array_mib, "peak_gbs": peak_gbs, "bind": bind, "rate": rate,
-            "slo_ms": slo_ms, "db_url": db_url,
+            "slo_ms": slo_ms, "inference_ms": inference_ms, "db_url": db_url,
             "source": str(source.resolve()) if source else None, "build": build,
             "cost_per_hour": cost_per_hour, "seed": seed, "out_dir": str(out_dir.resolve()),
         },
