@@ -19,7 +19,7 @@ SYSTEM = {"logical_cpus": 2,
           "caches": [], "memory": {"total_bytes": 8 << 30, "available_bytes": 4 << 30}}
 # The small corpus every machine compiles; a change here changes every
 # compile.c figure, so it must be deliberate (and noted in the changelog).
-SMALL_SEED_1_SHA256 = "8e7682fb0a93db3cefa8292459a0bacccb003dca228fd0afd33031e85127e21f"
+SMALL_SEED_1_SHA256 = "219fc7125485114c92c434a095d472438833dd9ed5095807c1d8b78546c72705"
 
 COMPILER = find_compiler()
 needs_cc = pytest.mark.skipif(COMPILER is None, reason="no C compiler (cc, gcc, clang); install gcc")
@@ -95,8 +95,16 @@ def test_compile_c_records_are_validated_and_say_what_was_measured(monkeypatch):
     assert info["compiler"]["name"] == COMPILER.name and info["compiler"]["version"]
     assert info["compiler"]["flags"] == ["-O2", "-c"]
     assert info["backend"] == Sandbox().backend
-    assert info["corpus"]["sha256"] == generate("tiny", build.CORPUS_SEED).sha256
+    assert info["corpus"]["sha256"] == generate("tiny", build.CORPUS_SEED).sha256  # no --seed given
     assert ("cpu" in metrics) != ("cpu" in info)  # measured, or said why not
+
+
+@needs_cc
+def test_seed_option_picks_the_corpus(monkeypatch):
+    monkeypatch.setitem(build.CORPUS_SIZE, "quick", "tiny")
+    job = dataclasses.replace(_job("compile.c", {"jobs": 1}), options={"seed": 9})
+    out = build.run_compile(job)
+    assert out.records[0].info["corpus"]["sha256"] == generate("tiny", 9).sha256
 
 
 def test_no_compiler_is_a_clear_skip(monkeypatch):

@@ -235,3 +235,18 @@ def test_threads_stay_responsive_during_a_run():
     fast = Sandbox(backend="none").run(["/bin/true"])
     t.join()
     assert fast.ok and out["slow"].timed_out
+
+
+def test_lifecycle_benchmark_measures_each_backend():
+    from suite.spec import PROFILES, Job
+
+    system = {"logical_cpus": 1, "cpus": [{"cpu": 0, "core": 0, "package": 0, "node": 0}]}
+    backends = ",".join(ISOLATING[:1] + ["none"])
+    out = sbx.run_lifecycle(Job("sandbox.lifecycle", {"backends": backends}, PROFILES["quick"],
+                                system, {}, 60.0))
+    assert not out.errors
+    seen = {(r.params["backend"], r.params["concurrency"], r.metric) for r in out.records}
+    for b in backends.split(","):
+        for c in (1, 2):
+            assert {(b, c, m) for m in ("rate", "latency_p50", "latency_p95", "latency_p99")} <= seen
+    assert all(r.validated and r.value > 0 for r in out.records)

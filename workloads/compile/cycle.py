@@ -8,13 +8,14 @@ checksum the generator predicts for that case.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import threading
-import time
 
 from suite import stats
 from suite.model import ErrorRecord, Outcome, measurement
 from suite.sampling import repeat_until_stable
+from workloads.compile.build import corpus_seed
 from workloads.compile.corpus import generate
 from workloads.compile.toolchain import find_compiler
 from workloads.sandbox import Sandbox, run_concurrently
@@ -76,7 +77,8 @@ def run_cycles(job) -> Outcome:
                                            "no C compiler found (tried cc, gcc, clang); install gcc"),))
     concurrency = int(job.params["concurrency"])
     sandbox = Sandbox(timeout_s=STEP_TIMEOUT_S)
-    agents = [Agent(sandbox, compiler.path, seed=i + 1) for i in range(concurrency)]
+    # Every agent has its own program: seeds run seed, run seed + 1, ...
+    agents = [Agent(sandbox, compiler.path, seed=corpus_seed(job) + i) for i in range(concurrency)]
     free = list(agents)
     lock = threading.Lock()
     latencies_ms, cpus, failures = [], [], []
@@ -108,8 +110,9 @@ def run_cycles(job) -> Outcome:
     program = agents[0].program
     info = {"compiler": compiler.info(LINK_FLAGS), "backend": sandbox.backend,
             "sandbox_warning": sandbox.warning, "concurrency": concurrency,
-            "program": {"size": PROGRAM_SIZE, "units": len(program.units),
-                        "sha256_per_agent_seed_1": generate(PROGRAM_SIZE, 1).sha256},
+            "program": {"size": PROGRAM_SIZE, "units": len(program.units), "first_seed": corpus_seed(job),
+                        # sha256 over the agents' program hashes, in agent order
+                        "sha256": hashlib.sha256("".join(a.program.sha256 for a in agents).encode()).hexdigest()},
             "cycles": len(latencies_ms)}
     if None in cpus:
         info["cpu"] = "unavailable: " + sandbox.run(["/bin/true"]).cpu_source
