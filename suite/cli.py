@@ -163,6 +163,10 @@ def _positive(ctx, param, value):
 @click.option("--inference-ms", type=float, callback=_positive, default=100.0, show_default=True,
               help="Simulated inference wait per agent step (the GPU's share), ms.")
 @click.option("--db-url", metavar="postgresql://...", help="Also run db.* on PostgreSQL.")
+@click.option("--db-dir", type=click.Path(path_type=Path), metavar="DIR",
+              help="Where DB datasets are built and kept (default .cache/db).")
+@click.option("--db-scale", type=click.Choice(["tiny", "quick", "standard", "full"]),
+              help="DB dataset scale (default: the profile's).")
 @click.option("--source", type=click.Path(path_type=Path), metavar="DIR",
               help="A real source tree to build (compile.source).")
 @click.option("--build", metavar="CMD", default="make -j{jobs}", show_default=True,
@@ -175,7 +179,7 @@ def _positive(ctx, param, value):
               help="Write the HTML report beside the result file.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def run(selection, profile, out_dir, threads_spec, tags, timeout, array_mib, peak_gbs, bind,
-        rate, slo_ms, inference_ms, db_url, source, build, cost_per_hour, seed, report, quiet):
+        rate, slo_ms, inference_ms, db_url, db_dir, db_scale, source, build, cost_per_hour, seed, report, quiet):
     """Run benchmarks: ids, dotted prefixes or categories (none: the profile)."""
     from rich.console import Console
 
@@ -208,6 +212,7 @@ def run(selection, profile, out_dir, threads_spec, tags, timeout, array_mib, pea
         bench_options={
             "array_mib": array_mib, "peak_gbs": peak_gbs, "bind": bind, "rate": rate,
             "slo_ms": slo_ms, "inference_ms": inference_ms, "db_url": db_url,
+            "db_dir": str(db_dir.resolve()) if db_dir else None, "db_scale": db_scale,
             "source": str(source.resolve()) if source else None, "build": build,
             "cost_per_hour": cost_per_hour, "seed": seed, "out_dir": str(out_dir.resolve()),
         },
