@@ -205,7 +205,7 @@ def run_benchmark(job: Job) -> Outcome:
     # Read before any parallel region: OpenMP then binds this thread to place 0.
     cpus = sorted(os.sched_getaffinity(0))
     compile_s = compile_kernels()
-    times, arrays, dots, touch_s = run_stream(elements, ntimes)
+    times, arrays, dots, touch_s = run_stream(elements, ntimes, KERNELS)
     problems = check_results(arrays, dots, ntimes)
     del arrays
 

@@ -1,0 +1,166 @@
+"""Memory kernels end to end on tiny sizes: answers checked, errors caught."""
+import os
+import shutil
+
+import numpy as np
+import pytest
+from numba import njit, prange
+
+from kernels import latency, stream
+from suite.spec import PROFILES, Job
+
+CPUS = sorted(os.sched_getaffinity(0))
+SYSTEM = {
+    "logical_cpus": len(CPUS),
+    "cpus": [{"cpu": c, "core": i, "package": 0, "node": 0} for i, c in enumerate(CPUS)],
+    "caches": [{"level": 1, "type": "Data", "size_bytes": 48 << 10, "cpus": [c]} for c in CPUS]
+    + [{"level": 2, "type": "Unified", "size_bytes": 2 << 20, "cpus": CPUS}],
+    "memory": {"total_bytes": 8 << 30, "available_bytes": 4 << 30},
+}
+
+
+def job(benchmark, params, profile="quick"):
+    return Job(benchmark, params, PROFILES[profile], SYSTEM, {}, 60.0)
+
+
+def test_stream_tiny_run_is_validated_with_every_metric():
+    out = stream.run_benchmark(job("stream.sweep", {"threads": 1, "bind": "spread",
+                                                   "elements": 100_000}))
+    assert out.errors == ()
+    metrics = {(r.params["kernel"], r.metric) for r in out.records}
+    for k in ("copy", "scale", "add", "triad", "dot", "nstream"):
+        for m in ("bandwidth", "bandwidth_wa", "bandwidth_per_core"):
+            assert (k, m) in metrics
+    triad = next(r for r in out.records if r.params["kernel"] == "triad"
+                 and r.metric == "bandwidth")
+    assert triad.validated and triad.value == max(triad.samples)
+    assert len(triad.samples) == PROFILES["quick"].stream_ntimes - 1  # first trial dropped
+    assert triad.info["threading_layer"] in ("omp", "tbb", "workqueue")
+    assert "compile_seconds" in triad.info
+
+
+@njit(parallel=True)
+def wrong_triad(a, b, c, s):
+    for i in prange(a.size):
+        a[i] = b[i] + s * c[i] * (1.0 + 1e-9)
+
+
+def test_validation_catches_a_wrong_kernel(monkeypatch):
+    bad = tuple(stream.Kernel(k.name, wrong_triad, k.bytes_per_element, k.write_allocate_bytes)
+                if k.name == "triad" else k for k in stream.KERNELS)
+    monkeypatch.setattr(stream, "KERNELS", bad)
+    out = stream.run_benchmark(job("stream.sweep", {"threads": 1, "elements": 50_000}))
+    assert out.records and not any(r.validated for r in out.records)
+    assert out.errors and all(e.kind == "invalid" for e in out.errors)
+    assert "relative error" in out.errors[0].message
+
+
+def test_peak_option_adds_efficiency():
+    j = Job("stream.sweep", {"threads": 1, "elements": 50_000}, PROFILES["quick"], SYSTEM,
+            {"peak_gbs": 1000.0}, 60.0)
+    eff = [r for r in stream.run_benchmark(j).records if r.metric == "efficiency"]
+    assert len(eff) == 6 and all(0 < r.value < 1 for r in eff)
+
+
+def follow(chain, start, n):
+    seen, p = [], start
+    for _ in range(n):
+        seen.append(p)
+        p = int(chain[p])
+    return seen, p
+
+
+@pytest.mark.parametrize("shuffle", ["global", "tlb"])
+def test_permutation_is_one_cycle_over_every_slot(shuffle):
+    stride, size = 128, 3 * latency.TLB_GROUP_BYTES + 4096  # a partial last group
+    buf = np.zeros(size // 8, dtype=np.uint64)
+    order = latency.master_order(size, stride, shuffle)
+    chain = latency.Chain(buf, order, size, stride)
+    seen, back = follow(buf, chain.start, chain.slots)
+    assert back == chain.start  # closes after exactly n loads ...
+    assert sorted(seen) == [i * 16 for i in range(chain.slots)]  # ... visiting each slot once
+    small = latency.Chain(buf, order, size // 4 // stride * stride, stride)  # a filtered prefix
+    seen, back = follow(buf, small.start, small.slots)
+    assert back == small.start and sorted(seen) == [i * 16 for i in range(small.slots)]
+
+
+def test_tlb_variant_stays_inside_a_group_before_moving_on():
+    stride = 128
+    group = latency.TLB_GROUP_BYTES // stride
+    order = latency.master_order(4 * latency.TLB_GROUP_BYTES, stride, "tlb")
+    groups = [order[i:i + group] // group for i in range(0, order.size, group)]
+    assert all(len(set(g)) == 1 for g in groups)
+
+
+def test_chase_end_is_checked():
+    buf = np.zeros(8192, dtype=np.uint64)
+    chain = latency.Chain(buf, latency.master_order(65536, 64, "global"), 65536, 64)
+    assert chain.run(4096)[1]
+    buf[chain.start] = buf[int(buf[chain.start])]  # skip a slot: a broken chain
+    assert not chain.run(4096)[1]
+
+
+def test_latency_tiny_curve():
+    out = latency.run_benchmark(job("latency.curve", {"shuffle": "global", "thp": "off",
+                                                     "stride": 128, "sizes": [4096, 1 << 20]}))
+    assert out.errors == ()
+    assert [r.params["working_set_bytes"] for r in out.records] == [4096, 1 << 20]
+    assert all(r.validated and r.value > 0 and r.unit == "ns" for r in out.records)
+    assert "cycles_unavailable" in out.records[0].info  # no frequency in this system dict
+
+
+def test_huge_pages_follow_the_thp_parameter():
+    if "[never]" in open("/sys/kernel/mm/transparent_hugepage/enabled").read():
+        pytest.skip("transparent huge pages disabled on this machine")
+    before = latency.anon_huge_bytes()
+    mm_on, on = latency.chase_buffer(8 << 20, "on")
+    after_on = latency.anon_huge_bytes()
+    mm_off, off = latency.chase_buffer(8 << 20, "off")
+    assert after_on - before > 0
+    assert latency.anon_huge_bytes() - after_on == 0
+    with pytest.raises(ValueError, match="accepted: on, off"):
+        latency.chase_buffer(4096, "maybe")
+
+
+def test_loaded_latency_tiny():
+    from kernels import loaded
+    load = CPUS[1:] or CPUS
+    out = loaded.run_benchmark(job("loaded_latency", {
+        "chase_cpu": CPUS[0], "load_cpus": load, "chase_bytes": 1 << 20,
+        "elements": 200_000, "delays": [0, 64]}))
+    assert out.errors == ()
+    delays = [r.params["delay"] for r in out.records if r.metric == "bandwidth"]
+    assert delays == ["idle", 0, 64]
+    bw = {r.params["delay"]: r.value for r in out.records if r.metric == "bandwidth"}
+    assert bw["idle"] == 0.0 and bw[0] > 0 and bw[64] > 0
+    assert all(r.validated for r in out.records)
+
+
+@pytest.mark.skipif(not (shutil.which("gcc") or shutil.which("cc")), reason="no C compiler")
+def test_native_check_tiny():
+    from kernels.native import check
+    out = check.run_benchmark(job("native.check", {"threads": 1, "elements": 200_000}))
+    assert out.errors == ()
+    ratios = {r.metric: r for r in out.records}
+    assert set(ratios) == {"triad_ratio", "chase_dram_ratio", "chase_l1_ratio"}
+    assert all(r.validated and r.value > 0 for r in ratios.values())
+    assert ratios["triad_ratio"].info["flags"].startswith("-O3 -fopenmp")
+
+
+def test_native_without_compiler_is_skipped(monkeypatch):
+    from kernels.native import check
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(check, "build", lambda: (_ for _ in ()).throw(
+        check.NativeUnavailable("no C compiler found")))
+    out = check.run_benchmark(job("native.check", {"threads": 1, "elements": 1000}))
+    assert out.records == () and out.errors[0].kind == "skipped"
+    assert "no C compiler" in out.errors[0].message
+
+
+def test_find_compiler_reports_missing(monkeypatch):
+    from kernels import native
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(native.NativeUnavailable, match="no C compiler found"):
+        native.find_compiler()
+    assert native.arch_flags("aarch64") == ("-mcpu=native",)
+    assert native.arch_flags("x86_64") == ("-march=native",)
