@@ -36,7 +36,7 @@ COST_RULES = (
     CostRule("compile.*", "throughput", "cost_per_thousand_compiles", 1e3, "thousand compiles"),
     CostRule("tools.*", "throughput", "cost_per_million_calls", 1e6, "million tool calls"),
     CostRule("db.*", "throughput", "cost_per_million_queries", 1e6, "million queries"),
-    CostRule("agent.*", "throughput", "cost_per_million_steps", 1e6, "million agent steps"),
+    CostRule("agent.*", "steps_per_s", "cost_per_million_steps", 1e6, "million agent steps"),
 )
 
 COST_BASIS = ("server price per hour / (throughput x 3600 s) x units per block; the whole "

@@ -340,7 +340,7 @@ WORK_PER_JOULE = (
     WorkRate("compile.*", "throughput", "compiles_per_kj", "compiles/kJ", 1000.0),
     WorkRate("tools.*", "throughput", "calls_per_joule", "calls/J", 1.0),
     WorkRate("db.*", "throughput", "queries_per_joule", "queries/J", 1.0),
-    WorkRate("agent.*", "throughput", "steps_per_joule", "steps/J", 1.0),
+    WorkRate("agent.*", "steps_per_s", "steps_per_joule", "steps/J", 1.0),
 )
 
 WORK_PER_JOULE_BASIS = ("throughput / average power over the benchmark child's window "

@@ -44,22 +44,26 @@ class Row:
 
 
 TRIAD = {"kernel": "triad"}
+# The DRAM plateau of the plain curve (random order over the whole buffer,
+# huge pages) when the run has variants.
+PLAIN_CHASE = {"shuffle": "global", "thp": "on"}
 
 ROWS = (
     Row("bandwidth_per_core_1core", "Memory bandwidth per core, 1 core (Triad)", (
-        Source("stream*", "bandwidth_per_core_1core", TRIAD),
+        Source("stream*", "bandwidth_single_core", TRIAD),
         Source("stream*", "bandwidth_per_core", TRIAD, require={"threads": 1}),
     )),
     Row("bandwidth_per_core_allcore", "Memory bandwidth per core, all cores (Triad)", (
-        Source("stream*", "bandwidth_per_core_allcore", TRIAD),
+        Source("stream*", "bandwidth_per_core_all_cores", TRIAD),
         Source("stream*", "bandwidth_per_core", TRIAD, pick="most_threads"),
     )),
-    Row("bandwidth_best", "Memory bandwidth, best thread count (Triad)", (
-        Source("stream*", "bandwidth", TRIAD),
+    Row("bandwidth_allcore", "Memory bandwidth, all cores (Triad)", (
+        Source("stream*", "bandwidth_all_cores", TRIAD),
+        Source("stream*", "bandwidth", TRIAD, pick="most_threads"),
     )),
     Row("dram_latency", "DRAM latency", (
+        Source("latency*", "latency", PLAIN_CHASE, require={"level": "DRAM"}),
         Source("latency*", "latency", require={"level": "DRAM"}),
-        Source("latency*", "dram_latency"),
     )),
     Row("compile_throughput", "Compile throughput", (
         Source("compile.*", "throughput"),), per_benchmark=True),
@@ -70,7 +74,7 @@ ROWS = (
     Row("queries", "Queries/s", (
         Source("db.*", "throughput"),), per_benchmark=True),
     Row("corun_slowdown", "Co-run slowdown", (
-        Source("corun.*", "slowdown"),), per_benchmark=True),
+        Source("corun.*", "slowdown"),), per_benchmark=True, with_p99=True),
 )
 
 # Derived figures: one row per (benchmark, metric) present.
@@ -118,7 +122,8 @@ def _fmt(value: float | None, unit: str | None) -> str:
 
 
 def _describe(r: Record) -> str:
-    params = " ".join(f"{k}={v}" for k, v in r.params.items())
+    # Scalar params identify the configuration; lists (CPU sets) are detail.
+    params = " ".join(f"{k}={v}" for k, v in r.params.items() if not isinstance(v, (list, tuple)))
     return f"{r.benchmark} {r.metric}" + (f" [{params}]" if params else "")
 
 
@@ -137,10 +142,12 @@ def _row(key: str, label: str, record: Record | None, status: str, note: str | N
 
 
 def _p99_note(records: list, chosen: Record) -> str | None:
-    for r in records:
-        if (r.benchmark == chosen.benchmark and r.metric == "latency_p99"
-                and r.params == chosen.params and r.value is not None):
-            return f"p99 {_fmt(r.value, r.unit)}"
+    """The same configuration's p99 latency (or co-run p99 inflation)."""
+    for metric, text in (("latency_p99", "p99"), ("p99_inflation", "p99 inflation")):
+        for r in records:
+            if (r.benchmark == chosen.benchmark and r.metric == metric
+                    and r.params == chosen.params and r.value is not None):
+                return f"{text} {_fmt(r.value, r.unit)}"
     return None
 
 
@@ -218,8 +225,9 @@ def _cost_rows(records: list, cost_per_hour) -> list:
     if not derived and cost_per_hour:
         derived = cost_per_unit(records, cost_per_hour)
     rows = _derived_rows(derived, COST_METRICS, "cost", "Cost")
-    return rows or [_row("cost", "Cost per unit of work", None, NOT_MEASURED,
-                         "give the server price with --cost-per-hour")]
+    note = ("no throughput record in this run to price" if cost_per_hour
+            else "give the server price with --cost-per-hour")
+    return rows or [_row("cost", "Cost per unit of work", None, NOT_MEASURED, note)]
 
 
 def headline(doc_or_records: Any, system: Mapping | None = None,

@@ -37,6 +37,7 @@ def full_run():
         rec("agent.step", "agents_per_core", 3.0, {}, "agents/core"),
         rec("db.point", "throughput", 5e4, {}, "queries/s", validated=False),
         rec("corun.compile.c", "slowdown", 1.4, {}, "x", hib=False),
+        rec("corun.compile.c", "p99_inflation", 2.0, {}, "x", hib=False),
     ]
 
 
@@ -45,14 +46,23 @@ def test_rows_pick_the_right_figures():
     assert rows["bandwidth_per_core_1core"]["value"] == 9.0
     assert rows["bandwidth_per_core_allcore"]["value"] == 6.0  # triad, not copy
     assert rows["bandwidth_per_core_allcore"]["note"] is None  # 2 threads = every CPU
-    assert rows["bandwidth_best"]["value"] == 12.0
+    assert rows["bandwidth_allcore"]["value"] == 12.0
     assert rows["dram_latency"]["value"] == 95.0
     assert rows["compile_throughput:compile.c"]["value"] == 7.0
     tools = rows["tool_calls:tools.python"]
     assert tools["value"] == 300.0 and tools["note"] == "p99 12.5 ms"
     assert rows["tool_calls:tools.json"]["label"] == "Tool calls/s (json)"
     assert rows["agents_per_core"]["display"] == "3 agents/core"
-    assert rows["corun_slowdown:corun.compile.c"]["value"] == 1.4
+    corun = rows["corun_slowdown:corun.compile.c"]
+    assert corun["value"] == 1.4 and corun["note"] == "p99 inflation 2 x"
+
+
+def test_dram_latency_prefers_the_plain_curve():
+    recs = [rec("latency.curve", "latency", 80.0, {"level": "DRAM", "shuffle": "tlb", "thp": "on"},
+                "ns", hib=False),
+            rec("latency.curve", "latency", 95.0, {"level": "DRAM", "shuffle": "global",
+                                                   "thp": "on"}, "ns", hib=False)]
+    assert by_key(headline(recs, SYSTEM))["dram_latency"]["value"] == 95.0
 
 
 def test_invalid_records_show_no_number():
@@ -69,8 +79,9 @@ def test_absent_benchmarks_say_not_measured():
 
 
 def test_summary_record_wins_over_the_sweep():
-    recs = full_run() + [rec("stream", "bandwidth_per_core_allcore", 5.5,
-                             {"kernel": "triad"}, "GB/s/core")]
+    recs = full_run() + [rec("stream.sweep", "bandwidth_per_core_all_cores", 5.5,
+                             {"kernel": "triad", "bind": "spread", "summary": True},
+                             "GB/s/core")]
     assert by_key(headline(recs, SYSTEM))["bandwidth_per_core_allcore"]["value"] == 5.5
 
 
@@ -103,6 +114,8 @@ def test_cost_rows_from_the_run_option():
     assert rows["cost:tools.python:cost_per_million_calls"]["unit"] == "$"
     assert "cost" not in rows
     assert by_key(headline(full_run(), SYSTEM))["cost"]["note"].endswith("--cost-per-hour")
+    priced_nothing = by_key(headline([], SYSTEM, cost_per_hour=2.0))["cost"]
+    assert priced_nothing["note"] == "no throughput record in this run to price"
 
 
 def test_text_rendering_and_caption():
