@@ -77,11 +77,15 @@ ROWS = (
         Source("corun.*", "slowdown"),), per_benchmark=True, with_p99=True),
 )
 
-# Derived figures: one row per (benchmark, metric) present.
-PER_JOULE_METRICS = ("gb_per_joule", "compiles_per_kj", "calls_per_joule",
-                     "queries_per_joule", "steps_per_joule")
-COST_METRICS = ("cost_per_tb", "cost_per_thousand_compiles", "cost_per_million_calls",
-                "cost_per_million_queries", "cost_per_million_steps")
+# Derived figures: one row per (benchmark, metric) present, STREAM's Triad only.
+PER_JOULE_LABELS = {"gb_per_joule": "GB per joule", "compiles_per_kj": "Compiles per kJ",
+                    "calls_per_joule": "Tool calls per joule",
+                    "queries_per_joule": "Queries per joule", "steps_per_joule": "Agent steps per joule"}
+COST_LABELS = {"cost_per_tb": "Cost per TB moved",
+               "cost_per_thousand_compiles": "Cost per thousand compiles",
+               "cost_per_million_calls": "Cost per million tool calls",
+               "cost_per_million_queries": "Cost per million queries",
+               "cost_per_million_steps": "Cost per million agent steps"}
 
 
 # -- input ----------------------------------------------------------------------
@@ -169,7 +173,7 @@ def _rows_for(row: Row, records: list, system: Mapping) -> list:
             groups.setdefault(r.benchmark if row.per_benchmark else "", []).append(r)
         out = []
         for bench, group in sorted(groups.items()):
-            label = f"{row.label} ({bench.split('.', 1)[-1]})" if bench else row.label
+            label = f"{row.label} ({bench})" if bench else row.label
             key = f"{row.key}:{bench}" if bench else row.key
             good = [r for r in group if r.validated and r.value is not None]
             if not good:
@@ -184,15 +188,17 @@ def _rows_for(row: Row, records: list, system: Mapping) -> list:
     return [_row(row.key, row.label, None, NOT_MEASURED, None)]
 
 
-def _derived_rows(records: list, metrics: tuple, key: str, title: str) -> list:
+def _derived_rows(records: list, labels: Mapping, key: str) -> list:
+    metrics = list(labels)
     groups: dict = {}
     for r in records:
-        if r.metric in metrics and r.value is not None and r.validated:
+        if (r.metric in labels and r.value is not None and r.validated
+                and r.params.get("kernel", TRIAD["kernel"]) == TRIAD["kernel"]):
             groups.setdefault((r.benchmark, r.metric), []).append(r)
     out = []
     for (bench, metric), group in sorted(groups.items(), key=lambda kv: metrics.index(kv[0][1])):
         chosen = _pick(group, "best")
-        label = f"{title}: {metric.replace('_', ' ')} ({bench})"
+        label = f"{labels[metric]} ({bench})"
         out.append(_row(f"{key}:{bench}:{metric}", label, chosen, MEASURED,
                         (chosen.info or {}).get("per")))
     return out
@@ -209,11 +215,11 @@ def _energy_reason(records: list) -> str:
 def _per_joule_rows(records: list) -> list:
     from suite.energy import work_per_joule
 
-    derived = [r for r in records if r.metric in PER_JOULE_METRICS]
+    derived = [r for r in records if r.metric in PER_JOULE_LABELS]
     if not derived:  # the runner stores each child's reading on its records
         for r in records:
             derived.extend(work_per_joule([r], (r.info or {}).get("energy")))
-    rows = _derived_rows(derived, PER_JOULE_METRICS, "per_joule", "Work per joule")
+    rows = _derived_rows(derived, PER_JOULE_LABELS, "per_joule")
     return rows or [_row("per_joule", "Work per joule", None, UNAVAILABLE,
                          _energy_reason(records))]
 
@@ -221,10 +227,10 @@ def _per_joule_rows(records: list) -> list:
 def _cost_rows(records: list, cost_per_hour) -> list:
     from suite.cost import cost_per_unit
 
-    derived = [r for r in records if r.metric in COST_METRICS]
+    derived = [r for r in records if r.metric in COST_LABELS]
     if not derived and cost_per_hour:
         derived = cost_per_unit(records, cost_per_hour)
-    rows = _derived_rows(derived, COST_METRICS, "cost", "Cost")
+    rows = _derived_rows(derived, COST_LABELS, "cost")
     note = ("no throughput record in this run to price" if cost_per_hour
             else "give the server price with --cost-per-hour")
     return rows or [_row("cost", "Cost per unit of work", None, NOT_MEASURED, note)]

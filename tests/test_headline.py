@@ -51,7 +51,7 @@ def test_rows_pick_the_right_figures():
     assert rows["compile_throughput:compile.c"]["value"] == 7.0
     tools = rows["tool_calls:tools.python"]
     assert tools["value"] == 300.0 and tools["note"] == "p99 12.5 ms"
-    assert rows["tool_calls:tools.json"]["label"] == "Tool calls/s (json)"
+    assert rows["tool_calls:tools.json"]["label"] == "Tool calls/s (tools.json)"
     assert rows["agents_per_core"]["display"] == "3 agents/core"
     corun = rows["corun_slowdown:corun.compile.c"]
     assert corun["value"] == 1.4 and corun["note"] == "p99 inflation 2 x"
@@ -104,6 +104,7 @@ def test_energy_from_record_readings():
                 info={"energy": reading})]
     row = by_key(headline(recs, SYSTEM))["per_joule:stream:gb_per_joule"]
     assert row["value"] == pytest.approx(2.0) and row["unit"] == "GB/J"
+    assert row["label"] == "GB per joule (stream)"
 
 
 def test_cost_rows_from_the_run_option():
