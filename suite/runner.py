@@ -157,12 +157,13 @@ def _stderr_tail(path: Path, limit: int = 400) -> str:
     return (lines[-1] if lines else "")[-limit:]
 
 
-def _observers(pid: int):
-    """Utilization monitor and energy meter when those modules are present."""
+def _observers(pid: int, cpus: tuple | None):
+    """Utilization monitor (kept off the measured CPUs) and energy meter."""
     observers = []
     try:
         from suite.monitor import UtilizationMonitor
-        observers.append(("utilization", UtilizationMonitor(pid=pid, interval_s=0.1)))
+        observers.append(("utilization", UtilizationMonitor(pid=pid, interval_s=0.1,
+                                                            exclude_cpus=cpus)))
     except ImportError:
         pass
     try:
@@ -189,7 +190,7 @@ def run_config(item: PlannedConfig, opts: RunOptions, system: Mapping[str, Any])
                 env=_child_env(item.config), stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=err, cwd=str(PROJECT_ROOT),
                 start_new_session=True)  # own group: timeout kills every descendant
-        observers = _observers(proc.pid)
+        observers = _observers(proc.pid, item.config.cpus)
         for _, o in observers:
             o.start()
         try:
@@ -223,11 +224,16 @@ def _stop(observer) -> dict:
 
 
 def _annotate(outcome: Outcome, readings: Mapping[str, dict]) -> Outcome:
+    """Attach the observers' readings to each record, and add work per joule."""
     if not readings:
         return outcome
     records = tuple(replace(r, info={**r.info, **{k: v for k, v in readings.items()
                                                   if k not in r.info}})
                     for r in outcome.records)
+    if readings.get("energy", {}).get("available"):
+        from suite.energy import work_per_joule
+
+        records += tuple(work_per_joule(records, readings["energy"]))
     return replace(outcome, records=records)
 
 
@@ -285,5 +291,9 @@ def execute(specs: Sequence[BenchmarkSpec], opts: RunOptions, system: Mapping[st
         save(doc.with_run(finished_at=utc_now(), status="partial", interrupted=True))
         raise
     progress.stop()
+    if opts.bench_options.get("cost_per_hour"):
+        from suite.cost import cost_per_unit
+
+        doc = doc.adding(cost_per_unit(doc.results, opts.bench_options["cost_per_hour"]))
     status = "complete" if doc.results or not doc.errors else "failed"
     return save(doc.with_run(finished_at=utc_now(), status=status))

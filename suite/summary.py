@@ -23,16 +23,16 @@ def _params(params: dict) -> str:
 
 def headline_table(doc: RunDocument) -> Table | None:
     try:
-        from suite.headline import headline
+        from suite.headline import caption, headline
     except ImportError:
         return None
-    rows = headline(doc)
-    table = Table(title="Headline", title_justify="left")
+    table = Table(title=f"Headline: {caption(doc.system)}", title_justify="left")
     for col in ("figure", "value", "unit", "source"):
         table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(str(row.get("label", "")), _fmt(row.get("value")),
-                      str(row.get("unit") or ""), str(row.get("source") or row.get("note") or ""))
+    for row in headline(doc):
+        tail = "; ".join(x for x in (row.get("note"), row.get("source")) if x)
+        table.add_row(str(row.get("label", "")), str(row.get("display", "")),
+                      str(row.get("unit") or ""), tail)
     return table
 
 
