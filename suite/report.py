@@ -81,6 +81,8 @@ def _figure(ncols: int = 1):
 
 
 def _draw(ax, series: list, xlabel: str, ylabel: str, title: str, logx: bool = False) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     for s in series:
         ax.plot(s.xs, s.ys, marker="o", markersize=3, label=s.label)
     ax.set_xlabel(xlabel)
@@ -88,6 +90,8 @@ def _draw(ax, series: list, xlabel: str, ylabel: str, title: str, logx: bool = F
     ax.set_title(title)
     if logx:
         ax.set_xscale("log", base=2)
+    elif xlabel in ("threads", "concurrency"):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.3)
     if series:
         ax.legend(fontsize=7)
@@ -265,10 +269,28 @@ def _system_section(comp) -> str:
     return "\n".join(parts)
 
 
+def _headline_section(labelled) -> str:
+    """The buyer's figures of each run (suite.headline), one column per file."""
+    from suite.headline import headline
+
+    per_run = [{row["label"]: row for row in headline(doc)} for _, doc in labelled]
+    labels: list = []
+    for rows in per_run:
+        labels.extend(lab for lab in rows if lab not in labels)
+    table = []
+    for lab in labels:
+        cells_ = [rows[lab]["display"] if lab in rows else "not measured" for rows in per_run]
+        source = next((rows[lab]["source"] for rows in per_run
+                       if lab in rows and rows[lab]["source"]), "")
+        table.append([lab] + cells_ + [source])
+    return "<h2>Headline</h2>" + _table(["figure"] + [lab for lab, _ in labelled] + ["source"],
+                                        table)
+
+
 def _results_section(comp) -> str:
     parts = []
     if len(comp.systems) > 1:
-        parts += [f"<h2>Headline: geometric means of ratios</h2><p>Over the {comp.common_rows} "
+        parts += [f"<h2>Geometric means of ratios</h2><p>Over the {comp.common_rows} "
                   "rows every system has; &gt; 1 means better than the baseline.</p>",
                   _table(["category"] + [s.label for s in comp.systems],
                          [[cat] + r for cat, r in cells.geomean_lines(comp)])]
@@ -286,7 +308,7 @@ def render_html(docs: Sequence) -> str:
     body = ["<h1>factorybench report</h1>",
             "<p>" + html.escape(", ".join(f"{lab}: {d.path or d.run.get('id')}"
                                           for lab, d in labelled)) + "</p>",
-            _system_section(comp)]
+            _system_section(comp), _headline_section(labelled)]
     for title, plot in PLOTS:
         body.append(f"<h2>{html.escape(title)}</h2>")
         fig = plot(labelled)

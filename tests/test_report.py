@@ -31,7 +31,7 @@ def test_report_has_every_plot_embedded(two_system_report):
     images = re.findall(r'<img class="plot" alt="([^"]+)" src="data:image/png;base64,', text)
     assert images == [title for title, _ in PLOTS]
     assert "not in this run" not in text
-    assert "grace1" in text and "x86box" in text and "geometric means of ratios" in text
+    assert "grace1" in text and "x86box" in text and "Geometric means of ratios" in text and "Headline" in text
     assert "http://" not in text and "https://" not in text  # self-contained
 
 
