@@ -36,17 +36,26 @@ def _python_for(backend: str) -> str:
     pytest.skip(f"no python executable by uid {sbx.NOBODY} for the {backend} backend")
 
 
+# Work dirs of this test process live here, so sandboxes other programs run
+# on the same machine are not mistaken for ours. World-traversable: the
+# fallback backends run as nobody.
+WORKDIRS = f"/tmp/fb-sandbox-tests-{os.getpid()}"
+
+
 def _leftovers() -> list:
-    """Processes still running in (deleted) sandbox work dirs, or our children."""
+    """Processes still running in (deleted) work dirs of ours, or our children."""
     found = [p for p in psutil.Process().children(recursive=True) if p.is_running()]
     for p in psutil.process_iter(["cwd"]):
-        if "fb-sandbox-" in (p.info.get("cwd") or ""):
+        if WORKDIRS in (p.info.get("cwd") or ""):
             found.append(p)
     return [p for p in found if p.status() != psutil.STATUS_ZOMBIE]
 
 
 @pytest.fixture(autouse=True)
-def no_process_left_behind():
+def no_process_left_behind(monkeypatch):
+    os.makedirs(WORKDIRS, mode=0o711, exist_ok=True)
+    os.chmod(WORKDIRS, 0o711)
+    monkeypatch.setattr(sbx.tempfile, "tempdir", WORKDIRS)
     yield
     deadline = time.monotonic() + 2.0
     while _leftovers() and time.monotonic() < deadline:
@@ -55,6 +64,12 @@ def no_process_left_behind():
     for p in left:  # do not let one failure poison the next tests
         p.kill()
     assert not left, f"processes left behind: {[(p.pid, p.cmdline()) for p in left]}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def remove_workdirs():
+    yield
+    sbx.shutil.rmtree(WORKDIRS, ignore_errors=True)
 
 
 def backends(which):
@@ -250,3 +265,11 @@ def test_lifecycle_benchmark_measures_each_backend():
         for c in (1, 2):
             assert {(b, c, m) for m in ("rate", "latency_p50", "latency_p95", "latency_p99")} <= seen
     assert all(r.validated and r.value > 0 for r in out.records)
+
+
+@backends(ISOLATING)
+def test_without_a_cgroup_the_run_still_works_and_says_where_cpu_came_from(backend):
+    res = Sandbox(backend=backend, use_cgroup=False, timeout_s=0.5).run(["sh", "-c", "sleep 3144 & while :; do :; done"])
+    assert res.timed_out and res.cpu_source != "cgroup"
+    if backend == "bwrap":
+        assert res.cpu_s is None and res.cpu_source.startswith("unavailable: rusage does not cover")
