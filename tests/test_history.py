@@ -152,3 +152,16 @@ def test_fingerprint_separates_machines():
     assert history.fingerprint(a) != history.fingerprint(b)
     drift = dict(a, memory={"total_bytes": a["memory"]["total_bytes"] - 4096})
     assert history.fingerprint(a) == history.fingerprint(drift)
+
+
+def test_truncated_store_is_reported_and_left_untouched(tmp_path, capsys):
+    store = tmp_path / "h.sqlite"
+    add_nights(store, [night(i) for i in range(3)])
+    whole = store.read_bytes()
+    store.write_bytes(whole[: len(whole) // 3] + b"\x00garbage" * 64)
+    before = store.read_bytes()
+    code, _, err = run_cli(["history", "check", "--store", str(store)], capsys)
+    assert code == 2 and "left untouched" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(["history", "add", str(FIXTURES / "arm.json"), "--store",
+                            str(store)], capsys)
+    assert code == 2 and store.read_bytes() == before
