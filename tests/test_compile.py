@@ -141,4 +141,23 @@ def test_a_wrong_checksum_marks_the_run_invalid(monkeypatch):
 
 
 def test_spec_module_registers_both_benchmarks():
-    assert [s.id for s in specs.SPECS] == ["compile.c", "compile.test"]
+    assert [s.id for s in specs.SPECS] == ["compile.c", "compile.test", "compile.source"]
+    ctx = PlanContext(profile=PROFILES["full"], system=SYSTEM, options={})
+    assert specs.plan_source(ctx) == []  # only with --source
+
+
+@needs_cc
+def test_compile_source_builds_a_named_tree(tmp_path):
+    from workloads.compile import source
+
+    if not source.shutil.which("make"):
+        pytest.skip("make not installed")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "a.c").write_text("int f(void) { return 1; }\n")
+    (tree / "Makefile").write_text("all:\n\tcc -O2 -c a.c -o a.o\nclean:\n\trm -f a.o\n")
+    job = dataclasses.replace(_job("compile.source", {"jobs": 2}),
+                              options={"source": str(tree), "build": "make -j{jobs}"})
+    out = source.run_source(job)
+    assert not out.errors and out.records[0].validated
+    assert out.records[0].info["build"] == "make -j2"

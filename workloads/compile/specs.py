@@ -21,6 +21,13 @@ def plan_cycles(ctx) -> list:
     return [Config(params={"concurrency": c}) for c in levels]
 
 
+def plan_source(ctx) -> list:
+    # Only when the user names a tree with --source.
+    if not (ctx.options or {}).get("source"):
+        return []
+    return [Config(params={"jobs": j}) for j in concurrency_levels(_cpus(ctx))]
+
+
 SPECS = [
     BenchmarkSpec(
         id="compile.c", category="compile",
@@ -33,5 +40,11 @@ SPECS = [
         description="Agent edit-compile-test cycles (edit, compile and link, run the tests, "
                     "each in the sandbox), many at once: cycles/s and latency",
         entry="workloads.compile.cycle:run_cycles", plan=plan_cycles, timeout=600.0,
+    ),
+    BenchmarkSpec(
+        id="compile.source", category="compile",
+        description="A real source tree (--source DIR --build CMD) built in the sandbox, "
+                    "jobs 1, cores, 2 x cores: wall s (make clean between runs)",
+        entry="workloads.compile.source:run_source", plan=plan_source, timeout=7200.0,
     ),
 ]

@@ -1,0 +1,64 @@
+"""compile.source: a real source tree the user names (--source DIR --build CMD).
+
+The tree is copied into a sandbox work dir (untimed), prepared once
+(untimed: `make defconfig` for a Linux kernel tree), then built with the
+build command at each jobs level, `make clean` between runs, as
+Phoronix's build-linux-kernel does.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+
+from suite.model import ErrorRecord, Outcome, measurement
+from suite.sampling import repeat_until_stable
+from workloads.sandbox import NOBODY, Limits, Sandbox
+
+# A real build runs long, links big binaries and starts many processes.
+SOURCE_LIMITS = Limits(cpu_s=3600, address_space_bytes=16 << 30, file_size_bytes=8 << 30, nproc=8192)
+DEFAULT_BUILD = "make -j{jobs}"
+
+
+def _has(tree: str, name: str) -> bool:
+    return os.path.exists(os.path.join(tree, name))
+
+
+def run_source(job) -> Outcome:
+    source = job.options["source"]
+    command = (job.options.get("build") or DEFAULT_BUILD).format(jobs=job.params["jobs"])
+    params = dict(job.params)
+    sandbox = Sandbox(limits=SOURCE_LIMITS, timeout_s=job.timeout)
+    walls, failures = [], []
+    with sandbox.session() as s:
+        tree = os.path.join(s.path, "tree")
+        shutil.copytree(source, tree, symlinks=True)
+        if sandbox._drops_to_nobody:  # nobody must be able to write its own copy
+            for root, dirs, files in os.walk(tree):
+                for name in [*dirs, *files]:
+                    os.lchown(os.path.join(root, name), NOBODY, NOBODY)
+            os.lchown(tree, NOBODY, NOBODY)
+        if _has(tree, "Kconfig") and _has(tree, "Makefile"):  # a Linux kernel tree
+            prep = s.run(["sh", "-c", "cd tree && make defconfig >/dev/null"])
+            if not prep.ok:
+                return Outcome(errors=(ErrorRecord(job.benchmark, params, "error",
+                                                   f"make defconfig failed: {prep.stderr[-300:]!r}"),))
+
+        def one_build() -> float:
+            res = s.run(["sh", "-c", f"cd tree && {command}"])
+            if not res.ok:
+                failures.append(f"exit {res.returncode}: {res.stderr.decode(errors='replace')[-300:]}")
+            if _has(tree, "Makefile"):
+                s.run(["sh", "-c", "cd tree && make clean >/dev/null 2>&1"])
+            walls.append(res.wall_s)
+            return res.wall_s
+
+        samples = repeat_until_stable(one_build, job.profile, warmup=0, min_runs=1,
+                                      max_runs=job.profile.min_runs)
+    info = {"source": source, "build": command, "backend": sandbox.backend,
+            "sandbox_warning": sandbox.warning}
+    valid = not failures
+    errors = () if valid else (ErrorRecord(job.benchmark, params, "invalid",
+                                           f"{len(failures)} build(s) failed; first: {failures[0]}"),)
+    record = measurement(job.benchmark, params, "wall", "s", samples, higher_is_better=False,
+                         validated=valid, info=info)
+    return Outcome(records=(record,), errors=errors)
