@@ -630,7 +630,7 @@ def run_concurrently(call, concurrency: int, calls_per_worker: int) -> tuple:
 # -- the sandbox.lifecycle benchmark ----------------------------------------
 
 # Calls per thread in one measured batch; a batch's rate is one sample.
-LIFECYCLE_CALLS_PER_WORKER = {"quick": 3, "standard": 10, "full": 25}
+LIFECYCLE_CALLS_PER_WORKER = {"quick": 2, "standard": 10, "full": 25}
 LIFECYCLE_BATCH_BUDGET_S = {"quick": 0.3, "standard": 5.0, "full": 20.0}
 
 

@@ -19,7 +19,7 @@ from typing import Callable
 
 M32 = 0xFFFFFFFF
 # (modules, functions per module) per corpus size.
-SIZES = {"tiny": (2, 3), "small": (6, 6), "medium": (48, 10), "large": (192, 16)}
+SIZES = {"tiny": (2, 3), "small": (4, 6), "medium": (48, 10), "large": (192, 16)}
 WORDS = ("alpha", "parse", "token", "queue", "retry", "cache", "route", "batch",
          "shard", "frame", "agent", "patch", "delta", "index", "lexer", "graph")
 
