@@ -16,7 +16,7 @@ from suite.model import Outcome, Record, measurement
 # maximum bandwidth (the definition in the project's memory-kernel issue).
 SATURATION_FRACTION = 0.90
 # A plateau ends where the smoothed latency rises more than this above the
-# plateau's first point. 25% is above the few-percent repetition noise of a
+# plateau's median so far. 25% is above the few-percent repetition noise of a
 # best-of-N chase, and far below the >= 2x step between cache levels that
 # lmbench's lat_mem_rd curves show on every published machine.
 PLATEAU_RISE = 0.25
@@ -79,7 +79,7 @@ def detect_plateaus(sizes: Sequence[int], latencies: Sequence[float]) -> list:
 
     A median-of-3 filter removes single-point spikes (a noisy neighbour);
     then a plateau grows while the smoothed latency stays within PLATEAU_RISE
-    of its first point. Runs shorter than MIN_PLATEAU_POINTS are transitions.
+    of the median of its points so far. Runs shorter than MIN_PLATEAU_POINTS are transitions.
     Latency of a plateau is the median of its raw points.
     """
     pts = sorted(zip(sizes, latencies))
@@ -88,7 +88,7 @@ def detect_plateaus(sizes: Sequence[int], latencies: Sequence[float]) -> list:
     smooth = [stats.median(lat[max(0, i - 1):i + 2]) for i in range(n)]
     segments, start = [], 0
     for i in range(1, n + 1):
-        if i == n or smooth[i] > smooth[start] * (1 + PLATEAU_RISE):
+        if i == n or smooth[i] > stats.median(smooth[start:i]) * (1 + PLATEAU_RISE):
             segments.append((start, i - 1))
             start = i
     return [(a, b, stats.median(lat[a:b + 1])) for a, b in segments
