@@ -212,17 +212,19 @@ def summarize_system(doc, label: str) -> SystemSummary:
         "run": f"{doc.run.get('started_at')} ({doc.run.get('status')})",
     }
     fields = {k: (str(v) if v is not None else "unknown") for k, v in fields.items()}
-    return SystemSummary(label, doc.path, fields, tuple(s.get("warnings") or ()) + tuple(doc.warnings))
+    warnings = tuple(dict.fromkeys(tuple(s.get("warnings") or ()) + tuple(doc.warnings)))
+    return SystemSummary(label, doc.path, fields, warnings)
 
 
 def system_labels(docs: Sequence) -> list:
-    """Short distinct names: hostname, then the file name when hosts repeat."""
+    """Short distinct names: the hostname, or when hosts repeat the file name
+    (which holds the host already: <timestamp>-<host>-<profile>.json)."""
     hosts = [str(d.system.get("hostname") or f"run{i + 1}") for i, d in enumerate(docs)]
     labels = []
     for i, (h, d) in enumerate(zip(hosts, docs)):
         if hosts.count(h) > 1:
             stem = Path(d.path).stem if d.path else f"run{i + 1}"
-            h = f"{h}:{stem}"
+            h = stem if h in stem else f"{h}:{stem}"
         labels.append(h)
     for i, lab in enumerate(labels):  # same host, same stem: number them
         if labels.count(lab) > 1:

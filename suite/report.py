@@ -146,18 +146,24 @@ def plot_latency(labelled):
         return None
     fig, (ax,) = _figure(1)
     _draw(ax, series, "working set (bytes)", "ns per load", "Latency vs working set", logx=True)
-    styles = ("--", ":", "-.")
-    for i, (label, doc) in enumerate(labelled):
-        seen = set()
-        for c in doc.system.get("caches") or ():
-            key = (c.get("level"), c.get("size_bytes"))
-            if c.get("type") == "Instruction" or not c.get("size_bytes") or key in seen:
-                continue
-            seen.add(key)
-            ax.axvline(c["size_bytes"], color=f"C{i}", linestyle=styles[i % 3], alpha=0.5)
-            ax.annotate(f"L{c['level']} {label}", (c["size_bytes"], 0.98), rotation=90,
-                        xycoords=("data", "axes fraction"), fontsize=6, va="top")
+    _mark_caches(ax, labelled)
     return fig
+
+
+def _mark_caches(ax, labelled) -> None:
+    """A dashed line per data/unified cache size; named after the system only
+    when the systems differ at that level."""
+    sizes: dict = {}  # (level, size) -> labels of the systems that have it
+    for label, doc in labelled:
+        for c in doc.system.get("caches") or ():
+            if c.get("type") != "Instruction" and c.get("size_bytes") and c.get("level"):
+                sizes.setdefault((int(c["level"]), int(c["size_bytes"])), set()).add(label)
+    for (level, size), owners in sorted(sizes.items()):
+        shared = len(owners) == len(labelled)
+        name = f"L{level}" if shared else f"L{level} " + ", ".join(sorted(owners))
+        ax.axvline(size, color="grey", linestyle="--", alpha=0.6)
+        ax.annotate(name, (size, 0.5), rotation=90, xycoords=("data", "axes fraction"),
+                    fontsize=7, va="center", ha="right")
 
 
 def plot_loaded_latency(labelled):
