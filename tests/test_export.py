@@ -92,3 +92,11 @@ def test_export_bad_format_and_missing_file(tmp_path, capsys):
     assert code == 2 and len(err.strip().splitlines()) == 1
     code, _, err = run_cli(["export", str(tmp_path / "nope.json"), "--format", "csv"], capsys)
     assert code == 2 and "no such file" in err
+
+
+def test_real_run_exports_to_every_format():
+    doc = load(FIXTURES / "real-vm-quick.json")
+    for name in formats_for("run"):
+        assert exporter(name).render_run(doc)
+    data = convert(doc)
+    assert any(b["group"] == "stream.sweep::bandwidth" for b in data["benchmarks"])

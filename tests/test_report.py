@@ -118,3 +118,12 @@ def test_chromium_probe_catches_a_broken_plot(two_system_report, tmp_path):
         "data:image/png;base64,", "data:image/png;base64,AAAA", 1))
     probe, _ = render_in_chromium(broken, tmp_path)
     assert probe["rendered"] == probe["images"] - 1
+
+
+def test_real_run_draws_every_plot(tmp_path):
+    # A quick-profile run of this suite's own benchmarks on a 2-core VM:
+    # guards the record shapes the plots look for against drift.
+    out = write_report([FIXTURES / "real-vm-quick.json"], tmp_path / "real.html")
+    text = out.read_text()
+    assert text.count('<img class="plot"') == len(PLOTS)
+    assert '<p class="note">' not in text
