@@ -143,15 +143,15 @@ def master_order(max_bytes: int, stride: int, shuffle: str, seed: int = SEED):
 
 def measure_point(chain: Chain, repetitions: int, rep_seconds: float) -> tuple:
     """(ns per load of each repetition, all checks passed)."""
-    probe = 1 << 12
-    seconds, ok = chain.run(probe)
-    steps = probe
-    while seconds < rep_seconds / 8:  # calibrate: grow until timing is solid
+    # Calibrate: grow the run until it is long enough to time. The runs start
+    # where the repetitions start, so they also warm the slots those visit.
+    steps = 1 << 12
+    seconds, ok = chain.run(steps)
+    while seconds < rep_seconds / 8:
         steps *= 4
         seconds, ok2 = chain.run(steps)
         ok = ok and ok2
     steps = max(UNROLL, int(steps * rep_seconds / seconds))
-    chain.run(min(steps, chain.slots))  # warm: one lap, at most one repetition
     samples = []
     for _ in range(repetitions):
         seconds, ok2 = chain.run(steps)
