@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import ExitStack
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from suite.spec import Job
 from workloads.db import dataset as datasets
 from workloads.db.clients import ClientPool, RoundResult
 from workloads.db.engines import EngineUnavailable, PostgresEngine, SqliteEngine
+from workloads.db.pg_server import LocalPostgres, ServerUnavailable, installed_version
 from workloads.db.queries import QUERY_CLASSES
 
 # Length of one timed round, and the wall budget for adding rounds beyond
@@ -25,26 +27,47 @@ from workloads.db.queries import QUERY_CLASSES
 ROUND_SECONDS = {"quick": 0.08, "standard": 0.5, "full": 1.0}
 EXTRA_ROUNDS_BUDGET_S = {"quick": 0.3, "standard": 10.0, "full": 30.0}
 LATENCY_PERCENTILES = (50, 95, 99)
+# What a reader of a server=local record needs to know about that server.
+LOCAL_SERVER_NOTE = ("throwaway PostgreSQL started by factorybench for this benchmark: stock "
+                     "initdb settings, unix socket only, stopped afterwards; its cluster (the "
+                     "loaded dataset) is kept next to the SQLite dataset and reused")
+# Connections beyond the clients: the loader and the verifiers' spare slots.
+SPARE_CONNECTIONS = 10
 
 
 def run_benchmark(job: Job) -> Outcome:
     query = QUERY_CLASSES[job.benchmark.split(".", 1)[1]]
     engine_name = job.params.get("engine", "sqlite")
-    try:
-        dataset = datasets.ensure_dataset(job.options, job.profile.name)
-        engine = _engine(engine_name, job, dataset)
-        info = engine.info()
-    except (datasets.DatasetError, EngineUnavailable) as exc:
-        return Outcome(errors=(ErrorRecord(job.benchmark, dict(job.params), "error", str(exc)),))
-    info.update({"dataset_scale": dataset.scale, "dataset_seed": dataset.seed,
-                 "dataset_hash": dataset.hash, "dataset_reused": dataset.reused,
-                 "dataset_bytes": dataset.manifest.get("size_bytes"),
-                 "query_class": query.description})
+    local_server = job.params.get("server") == "local"
+    if local_server and installed_version() is None:
+        return Outcome(errors=(ErrorRecord(job.benchmark, dict(job.params), "skipped", (
+            "db.* on PostgreSQL skipped: no local PostgreSQL server binaries (Debian package "
+            "postgresql); give --db-url postgresql://... to use a running server"),),))
+    # The local server, if any, is stopped when this block ends, whatever happens.
+    with ExitStack() as cleanup:
+        try:
+            dataset = datasets.ensure_dataset(job.options, job.profile.name)
+            engine, extra_info = _engine(engine_name, job, dataset, cleanup)
+            info = engine.info()
+        except (datasets.DatasetError, EngineUnavailable, ServerUnavailable) as exc:
+            return Outcome(errors=(ErrorRecord(job.benchmark, dict(job.params), "error",
+                                               str(exc)),))
+        info.update(extra_info)
+        info.update({"dataset_scale": dataset.scale, "dataset_seed": dataset.seed,
+                     "dataset_hash": dataset.hash, "dataset_reused": dataset.reused,
+                     "dataset_bytes": dataset.manifest.get("size_bytes"),
+                     "query_class": query.description})
+        return _measure_counts(job, query, engine, dataset, info)
+
+
+def _measure_counts(job: Job, query, engine, dataset, info: dict) -> Outcome:
     answers = dataset.answers()
     records: list = []
     errors: list = []
     for clients in job.params.get("clients") or [1]:
-        params = {"engine": engine_name, "clients": clients}
+        params = {"engine": engine.dialect, "clients": clients}
+        if "server" in job.params:
+            params["server"] = job.params["server"]
         try:
             rounds = _measure(engine, query, answers, clients, dataset.seed, job)
         except RuntimeError as exc:
@@ -57,19 +80,37 @@ def run_benchmark(job: Job) -> Outcome:
     return Outcome(records=tuple(records), errors=tuple(errors))
 
 
-def _engine(name: str, job: Job, dataset):
+def _engine(name: str, job: Job, dataset, cleanup: ExitStack) -> tuple:
+    """(engine, extra info); a local server's stop is registered on `cleanup`."""
     if name == "sqlite":
-        return SqliteEngine(dataset.store)
-    if name == "postgresql":
+        return SqliteEngine(dataset.store), {}
+    if name != "postgresql":
+        raise EngineUnavailable(f"unknown db engine {name!r}; accepted: sqlite, postgresql")
+    from workloads.db.postgres import ensure_loaded
+
+    extra: dict = {}
+    if job.params.get("server") == "local":
+        server = _local_server(job, dataset)
+        cleanup.callback(server.stop)
+        server.start()
+        url = server.url
+        extra = {"server": "local", "server_cluster_reused": server.cluster_reused,
+                 "server_note": LOCAL_SERVER_NOTE}
+    else:
         url = job.options.get("db_url")
         if not url:
             raise EngineUnavailable("engine postgresql needs the db_url option (postgresql://...)")
-        from workloads.db.postgres import ensure_loaded
+    engine = PostgresEngine(url)
+    extra["dataset_loaded_reused"] = ensure_loaded(engine, dataset)
+    return engine, extra
 
-        engine = PostgresEngine(url)
-        ensure_loaded(engine, dataset)
-        return engine
-    raise EngineUnavailable(f"unknown db engine {name!r}; accepted: sqlite, postgresql")
+
+def _local_server(job: Job, dataset) -> LocalPostgres:
+    clients = max(job.params.get("clients") or [1])
+    version = installed_version()
+    cluster = datasets.data_dir(job.options) / f"postgresql{version}-{dataset.scale}"
+    return LocalPostgres(max_connections=max(100, clients + SPARE_CONNECTIONS),
+                         cluster_dir=cluster)
 
 
 def _measure(engine, query, answers, clients: int, seed: int, job: Job) -> list:

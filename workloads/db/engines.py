@@ -17,6 +17,10 @@ from urllib.parse import urlsplit
 SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
                   "PRAGMA busy_timeout=10000")
 POSTGRES_SCHEMA = "factorybench"
+# Server settings that change what the figures mean; recorded in `info`.
+POSTGRES_SETTINGS_RECORDED = ("shared_buffers", "synchronous_commit", "fsync", "full_page_writes",
+                              "wal_level", "max_connections", "work_mem",
+                              "max_parallel_workers_per_gather")
 
 
 class EngineUnavailable(RuntimeError):
@@ -117,9 +121,10 @@ class PostgresEngine:
         con = self.connect(schema=None)
         try:
             version = con.query("SHOW server_version")[0][0]
+            # current_setting: with units ("128MB"), as SHOW prints them.
             settings = dict(con.query(
-                "SELECT name, setting FROM pg_settings WHERE name IN "
-                "('synchronous_commit', 'fsync', 'shared_buffers', 'max_connections', 'wal_level')"))
+                "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)",
+                (list(POSTGRES_SETTINGS_RECORDED),)))
         finally:
             con.close()
         host, port = postgres_endpoint(self.url)

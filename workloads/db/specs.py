@@ -1,6 +1,9 @@
 """Database benchmarks: five query classes on SQLite, and on PostgreSQL when
-`db_url` is given. Light module: nothing heavy is imported here."""
+`db_url` is given or, in the standard and full profiles, on a throwaway
+local server. Light module: nothing heavy is imported here."""
 from __future__ import annotations
+
+import functools
 
 from suite.spec import BenchmarkSpec, Config, PlanContext
 
@@ -19,11 +22,24 @@ def client_counts(ctx: PlanContext) -> list:
     return sorted({1, cores, 2 * cores})
 
 
-def plan_db(ctx: PlanContext) -> list:
+# Profiles that start a local PostgreSQL server when no db_url is given;
+# quick does not (initdb and the dataset load do not fit its time budget).
+LOCAL_SERVER_PROFILES = frozenset({"standard", "full"})
+
+
+def plan_db(ctx: PlanContext, query: str = "point") -> list:
     clients = client_counts(ctx)
     configs = [Config(params={"engine": "sqlite", "clients": clients})]
     if ctx.options.get("db_url"):
         configs.append(Config(params={"engine": "postgresql", "clients": clients}))
+    elif ctx.profile.name in LOCAL_SERVER_PROFILES:
+        from workloads.db.pg_server import postgres_bin_dir  # stdlib only
+
+        # Without server binaries one configuration (the first class's)
+        # records the skip and its reason; the other classes stay silent.
+        if postgres_bin_dir() is not None or query == QUERY_CLASSES[0][0]:
+            configs.append(Config(params={"engine": "postgresql", "server": "local",
+                                          "clients": clients}))
     return configs
 
 
@@ -32,7 +48,7 @@ SPECS = [
         id=f"db.{name}", category="db",
         description=f"{what}; 1/cores/2xcores clients, queries/s and p50/p95/p99 ms",
         entry="workloads.db.bench:run_benchmark",
-        plan=plan_db,
+        plan=functools.partial(plan_db, query=name),
         timeout=600.0,
     )
     for name, what in QUERY_CLASSES
