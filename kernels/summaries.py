@@ -7,7 +7,7 @@ latency plateaus) and never re-measure. Importable without Numba.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from suite import stats
 from suite.model import Outcome, Record, measurement
