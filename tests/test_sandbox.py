@@ -55,7 +55,9 @@ def _leftovers() -> list:
 def no_process_left_behind(monkeypatch):
     os.makedirs(WORKDIRS, mode=0o711, exist_ok=True)
     os.chmod(WORKDIRS, 0o711)
-    monkeypatch.setattr(sbx.tempfile, "tempdir", WORKDIRS)
+    real_mkdtemp = sbx.tempfile.mkdtemp
+    monkeypatch.setattr(sbx.tempfile, "mkdtemp",
+                        lambda prefix=None, dir=None: real_mkdtemp(prefix=prefix, dir=dir or WORKDIRS))
     yield
     deadline = time.monotonic() + 2.0
     while _leftovers() and time.monotonic() < deadline:
