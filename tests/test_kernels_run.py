@@ -1,6 +1,7 @@
 """Memory kernels end to end on tiny sizes: answers checked, errors caught."""
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from numba import njit, prange
 from kernels import latency, stream
 from suite.spec import PROFILES, Job
 
+ROOT = Path(__file__).resolve().parents[1]
 CPUS = sorted(os.sched_getaffinity(0))
 SYSTEM = {
     "logical_cpus": len(CPUS),
@@ -164,3 +166,26 @@ def test_find_compiler_reports_missing(monkeypatch):
         native.find_compiler()
     assert native.arch_flags("aarch64") == ("-mcpu=native",)
     assert native.arch_flags("x86_64") == ("-march=native",)
+
+
+def validate(*args):
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "suite", "validate", *args], cwd=ROOT,
+                          capture_output=True, text=True, env=env)
+
+
+@pytest.mark.parametrize("value, message", [("-1", "not positive"), ("1e9", "more than half")])
+def test_validate_refuses_bad_array_size_in_one_line(value, message):
+    out = validate("--array-mib", value)
+    assert out.returncode == 2 and message in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not (shutil.which("gcc") or shutil.which("cc")), reason="no C compiler")
+def test_validate_prints_ratios():
+    out = validate("--profile", "quick", "--array-mib", "16")
+    assert out.returncode == 0, out.stderr
+    for label in ("Triad bandwidth", "DRAM chase latency", "L1 chase latency"):
+        assert label in out.stdout and "Numba/native" in out.stdout
