@@ -227,6 +227,10 @@ def run_benchmark(job: Job) -> Outcome:
         "gb": "1e9 bytes",
     }
     peak = (job.options or {}).get("peak_gbs")
+    if not peak:
+        # DMI memory-device data does not say how DIMMs share channels, so a
+        # peak derived from it could be off by 2x; only a given peak is used.
+        info["efficiency_unavailable"] = "no --peak-gbs given"
     validated = not problems
     records = []
     for k in KERNELS:
