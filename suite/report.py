@@ -70,14 +70,14 @@ def _series(labelled, pick: Callable, xkey: Callable, name: Callable) -> list:
     return out
 
 
-def _figure(ncols: int = 1):
+def _figure(ncols: int = 1, nrows: int = 1):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, ncols, figsize=(6.4 * ncols, 4.2), squeeze=False)
-    return fig, list(axes[0])
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.4 * ncols, 4.2 * nrows), squeeze=False)
+    return fig, [ax for row in axes for ax in row]
 
 
 def _draw(ax, series: list, xlabel: str, ylabel: str, title: str, logx: bool = False) -> None:
@@ -189,23 +189,63 @@ def plot_loaded_latency(labelled):
     return fig
 
 
+# How each workload names its level of concurrency, and its throughput.
+CONCURRENCY_KEYS = ("concurrency", "clients", "jobs")
+THROUGHPUT_METRICS = ("throughput", "steps_per_s", "rate")
+
+
 def _concurrency(r):
-    c = r.params.get("concurrency")
-    return c if isinstance(c, (int, float)) else None
+    for k in CONCURRENCY_KEYS:
+        if isinstance(r.params.get(k), (int, float)):
+            return r.params[k]
+    return None
+
+
+def _capacity_search(labelled) -> list:
+    """agent.step's p99 at each agent count its capacity search tried."""
+    out = []
+    for label, doc in labelled:
+        for r in doc.results:
+            trace = r.info.get("search") if r.metric == "agents" and r.validated else None
+            points = sorted((t["agents"], t["p99_ms"]) for t in trace or ()
+                            if isinstance(t, dict) and t.get("p99_ms") is not None)
+            if points:
+                out.append(Series(f"{label} {r.benchmark} (capacity search)",
+                                  tuple(p[0] for p in points), tuple(p[1] for p in points)))
+    return out
 
 
 def plot_agent(labelled):
-    """Throughput and p99 latency vs concurrency for the agent workloads."""
+    """Throughput and p99 latency vs concurrency, one row per workload family
+    (tools, db, compile ...), so each panel has one unit."""
     def name(label, r):
-        return f"{label} {r.benchmark} {_param_text(r.params, ('concurrency',))}".strip()
+        return f"{label} {r.benchmark} {_param_text(r.params, CONCURRENCY_KEYS)}".strip()
 
-    thr = _series(labelled, lambda r: r.metric == "throughput", _concurrency, name)
-    p99 = _series(labelled, lambda r: r.metric == "latency_p99", _concurrency, name)
-    if not thr and not p99:
+    families: dict = {}
+    for label, doc in labelled:
+        for r in doc.results:
+            if _concurrency(r) is not None:
+                families.setdefault(r.benchmark.split(".", 1)[0], set())
+    rows = []
+    for fam in sorted(families):
+        def mine(r, fam=fam):
+            return r.benchmark.split(".", 1)[0] == fam and not r.benchmark.startswith("corun")
+        thr = _series(labelled, lambda r: mine(r) and r.metric in THROUGHPUT_METRICS,
+                      _concurrency, name)
+        p99 = _series(labelled, lambda r: mine(r) and r.metric.endswith("latency_p99"),
+                      _concurrency, name)
+        if thr or p99:
+            rows.append((fam, thr, p99))
+    search = _capacity_search(labelled)
+    if not rows and not search:
         return None
-    fig, (a, b) = _figure(2)
-    _draw(a, thr, "concurrency", "per second", "Agent workloads: throughput")
-    _draw(b, p99, "concurrency", "ms", "Agent workloads: p99 latency")
+    fig, axes = _figure(2, nrows=len(rows) + bool(search))
+    for i, (fam, thr, p99) in enumerate(rows):
+        _draw(axes[2 * i], thr, "concurrency", "per second", f"{fam}: throughput")
+        _draw(axes[2 * i + 1], p99, "concurrency", "ms", f"{fam}: p99 latency")
+    if search:
+        _draw(axes[-2], search, "concurrent agents", "ms", "agent.step: p99 step latency")
+        axes[-1].set_visible(False)
     return fig
 
 

@@ -100,3 +100,9 @@ def test_real_run_exports_to_every_format():
         assert exporter(name).render_run(doc)
     data = convert(doc)
     assert any(b["group"] == "stream.sweep::bandwidth" for b in data["benchmarks"])
+
+
+def test_compare_formats_all_render_comparisons():
+    from suite.commands.compare import COMPARE_FORMATS
+
+    assert set(COMPARE_FORMATS) <= set(formats_for("comparison"))

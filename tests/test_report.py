@@ -127,3 +127,25 @@ def test_real_run_draws_every_plot(tmp_path):
     text = out.read_text()
     assert text.count('<img class="plot"') == len(PLOTS)
     assert '<p class="note">' not in text
+
+
+def test_agent_plot_has_a_row_per_family_and_the_capacity_search():
+    from suite.model import measurement
+    from suite.report import plot_agent
+
+    data = json.loads(A.read_text())
+    extra = [
+        measurement("db.point", {"engine": "sqlite", "clients": c}, "throughput", "queries/s",
+                    [1000.0 * c] * 3, higher_is_better=True) for c in (1, 2)
+    ] + [measurement("agent.step", {"slo_ms": 250}, "agents", "agents", [12.0],
+                     higher_is_better=True,
+                     info={"search": [{"agents": 4, "p99_ms": 80.0, "pass": True},
+                                      {"agents": 16, "p99_ms": 400.0, "pass": False},
+                                      {"agents": 12, "p99_ms": 240.0, "pass": True}]})]
+    data["results"] += [r.to_dict() for r in extra]
+    fig = plot_agent([("x86box", parse(data, "x.json"))])
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert titles == ["db: throughput", "db: p99 latency", "tools: throughput",
+                      "tools: p99 latency", "agent.step: p99 step latency"]
+    search = fig.axes[-2].lines[0]
+    assert list(search.get_xdata()) == [4, 12, 16]
