@@ -17,6 +17,11 @@ from typing import Any, Sequence
 from suite import stats
 from suite.significance import ALPHA, MIN_EFFECT, mann_whitney_u, smallest_p_value
 
+# Coefficient of variation above which a record's samples are called
+# unstable: pyperf's "benchmark unstable" warning level (pyperf/_cli.py),
+# the same figure as the quick profile's cv_target.
+UNSTABLE_CV = 0.05
+
 # Verdicts of a cell against the baseline.
 BASELINE = "baseline"
 BETTER = "better"
@@ -41,6 +46,9 @@ class Cell:
     verdict: str = SAME
     p_value: float | None = None
     n: int = 0  # samples
+    # The record's own samples vary more than UNSTABLE_CV: a reader should
+    # trust its ratio less, whatever the verdict.
+    unstable: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,23 +139,29 @@ def oriented_ratio(value: float, base: float, higher_is_better: bool) -> float |
     return value / base if higher_is_better else base / value
 
 
+def _unstable(record) -> bool:
+    cv = stats.cv(record.samples) if len(record.samples) > 1 else None
+    return cv is not None and cv > UNSTABLE_CV
+
+
 def judge(record, base) -> Cell:
     """A cell for `record` against the baseline record `base`."""
     if record is None:
         return Cell(None, verdict=MISSING)
-    n = len(record.samples)
+    n, shaky = len(record.samples), _unstable(record)
     if not record.validated or record.value is None:
-        return Cell(record.value, verdict=INVALID, n=n)
+        return Cell(record.value, verdict=INVALID, n=n, unstable=shaky)
     if base is None or not base.validated or base.value is None:
-        return Cell(record.value, verdict=NO_BASELINE, n=n)
+        return Cell(record.value, verdict=NO_BASELINE, n=n, unstable=shaky)
     ratio = oriented_ratio(record.value, base.value, record.higher_is_better)
+    shaky = shaky or _unstable(base)
     if smallest_p_value(n, len(base.samples)) >= ALPHA:
-        return Cell(record.value, ratio, TOO_FEW, None, n)
+        return Cell(record.value, ratio, TOO_FEW, None, n, shaky)
     p = mann_whitney_u(record.samples, base.samples).p_value
     effect = abs((ratio or 1.0) - 1.0)
     if p < ALPHA and ratio is not None and effect >= MIN_EFFECT:
-        return Cell(record.value, ratio, BETTER if ratio > 1 else WORSE, p, n)
-    return Cell(record.value, ratio, SAME, p, n)
+        return Cell(record.value, ratio, BETTER if ratio > 1 else WORSE, p, n, shaky)
+    return Cell(record.value, ratio, SAME, p, n, shaky)
 
 
 def _fmt_bytes(n: Any) -> str | None:
@@ -279,7 +293,7 @@ def compare(docs: Sequence, baseline: int = 0, require_common: bool = True) -> C
             if i == baseline:
                 cell = judge(rec, None)
                 if cell.verdict == NO_BASELINE:
-                    cell = Cell(rec.value, 1.0, BASELINE, None, len(rec.samples))
+                    cell = Cell(rec.value, 1.0, BASELINE, None, len(rec.samples), cell.unstable)
             else:
                 cell = judge(rec, base)
             cells.append(cell)

@@ -210,3 +210,15 @@ def test_bad_inputs_are_one_line(tmp_path, capsys):
 
     code, _, err = run_cli(["compare", str(A), str(B), "--format", "xml"], capsys)
     _one_line_error(code, err)
+
+
+def test_noisy_samples_are_marked_unstable(tmp_path):
+    data = json.loads(B.read_text())
+    r = data["results"][0]
+    r["samples"] = [s * f for s, f in zip(r["samples"], (0.7, 1.3, 1.0, 0.8, 1.2))]
+    noisy = tmp_path / "noisy.json"
+    noisy.write_text(json.dumps(data))
+    comp = c.compare([load(A), load(noisy)])
+    assert comp.rows[0].cells[1].unstable and not comp.rows[1].cells[1].unstable
+    from suite.export.cells import ratio_text
+    assert "unstable" in ratio_text(comp.rows[0].cells[1])

@@ -40,6 +40,8 @@ def ratio_text(cell: c.Cell) -> str:
         parts.append(mark)
     if cell.p_value is not None and cell.verdict in (c.BETTER, c.WORSE):
         parts.append(f"(p={cell.p_value:.2g})")
+    if cell.unstable:
+        parts.append(f"[unstable: CV > {c.UNSTABLE_CV:.0%}]")
     return " ".join(parts)
 
 
