@@ -9,7 +9,6 @@ system is never flattered by the benchmarks it failed to run.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence

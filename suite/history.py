@@ -285,8 +285,7 @@ class CheckReport:
     too_short: int  # series with fewer than MIN_HISTORY earlier points
 
 
-def judge_series(values: Sequence[float], higher_is_better: bool, window: int,
-                 threshold_pct: float) -> tuple | None:
+def judge_series(values: Sequence[float], higher_is_better: bool, window: int) -> tuple | None:
     """(change, z, median) of the last value against the `window` before it,
     or None when the history is too short."""
     latest, history = values[-1], list(values[:-1])[-window:]
@@ -325,7 +324,7 @@ def check(store: Store, window: int = DEFAULT_WINDOW,
         if last[0] not in latest_run.values():
             continue  # this series was not in its machine's latest run
         _, fp, bench, params, metric, unit, hib = last[:7]
-        verdict = judge_series([p[7] for p in points], bool(hib), window, threshold_pct)
+        verdict = judge_series([p[7] for p in points], bool(hib), window)
         if verdict is None:
             short += 1
             continue

@@ -85,7 +85,7 @@ def test_noise_alone_is_not_a_regression():
     # A 10% drop inside a window that swings +-15% is within its noise.
     rng = random.Random(7)
     values = [100 * (1 + rng.uniform(-0.15, 0.15)) for _ in range(10)] + [90.0]
-    change, z, _ = history.judge_series(values, True, 10, 5.0)
+    change, z, _ = history.judge_series(values, True, 10)
     assert change < -0.05 and z <= history.OUTLIER_Z
 
 
