@@ -177,3 +177,39 @@ def test_agent_state_store_fetch_and_append(tiny_options):
         rows = con.execute("SELECT session_id, payload FROM tool_results WHERE writer = 'test-agent'")
         assert [(3, '{"output":"ok","tool":"search"}')] == rows.fetchall()
         con.execute("DELETE FROM tool_results WHERE writer = 'test-agent'")
+
+
+def _plans(profile: str, options: dict) -> dict:
+    ctx = PlanContext(PROFILES[profile], SYSTEM, options)
+    return {s.id: [c.params for c in s.plan(ctx)] for s in SPECS}
+
+
+def test_quick_profile_never_starts_a_local_server():
+    assert all(p == [{"engine": "sqlite", "clients": [1, 2, 4]}]
+               for p in _plans("quick", {}).values())
+
+
+def test_standard_profile_adds_a_local_postgres_config(monkeypatch):
+    from workloads.db import pg_server
+
+    monkeypatch.setattr(pg_server, "postgres_bin_dir", lambda: pg_server.Path("/usr/lib/x/bin"))
+    for profile in ("standard", "full"):
+        for params in _plans(profile, {}).values():
+            assert params[1] == {"engine": "postgresql", "server": "local", "clients": [1, 2, 4]}
+    # An explicit server replaces the local one.
+    assert all(p[1] == {"engine": "postgresql", "clients": [1, 2, 4]}
+               for p in _plans("standard", {"db_url": "postgresql://h/db"}).values())
+
+
+def test_missing_server_binaries_are_skipped_once(monkeypatch, tmp_path):
+    from workloads.db import bench, pg_server
+
+    monkeypatch.setattr(pg_server, "postgres_bin_dir", lambda: None)
+    monkeypatch.setattr(bench, "installed_version", lambda: None)
+    plans = _plans("standard", {})
+    local = [(b, p) for b, ps in plans.items() for p in ps if p.get("server") == "local"]
+    assert [b for b, _ in local] == ["db.point"]
+    out = run_benchmark(Job("db.point", local[0][1], ONE_ROUND, SYSTEM, tiny(tmp_path), 60.0))
+    assert out.records == ()
+    (error,) = out.errors
+    assert error.kind == "skipped" and "postgresql" in error.message and "\n" not in error.message

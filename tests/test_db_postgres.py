@@ -1,7 +1,18 @@
 """Database workloads on a throwaway PostgreSQL server (skipped without one)."""
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
 import pytest
+
+from suite.spec import Job
 
 from workloads.db import dataset as datasets
 from workloads.db.bench import run_benchmark
@@ -10,7 +21,9 @@ from workloads.db.pg_server import LocalPostgres, postgres_bin_dir
 from workloads.db.postgres import MARKER, ensure_loaded, read_marker
 from workloads.db.queries import QUERY_CLASSES
 
-from tests.test_db import job, tiny
+from tests.test_db import ONE_ROUND, SYSTEM, job, tiny
+
+ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = [
     pytest.mark.postgres,
@@ -99,3 +112,88 @@ def test_refused_socket_names_host_and_port(server, tmp_path):
     out = run_benchmark(job("point", tiny(tmp_path, db_url=url), engine="postgresql"))
     assert out.records == ()
     assert f"host {tmp_path} port 5999" in out.errors[0].message
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie waiting to be reaped does not count)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _server_processes(postmaster: int) -> list:
+    children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+    return [postmaster, *map(int, children)]
+
+
+def _wait_gone(pids: list, seconds: float = 15.0) -> list:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(map(_alive, pids)):
+        time.sleep(0.05)
+    return [p for p in pids if _alive(p)]
+
+
+def test_standard_profile_runs_on_a_local_server_and_stops_it(tmp_path, monkeypatch):
+    started = []
+    original = LocalPostgres._wait_ready
+
+    def remember(self):
+        original(self)
+        started.append(_server_processes(self.process.pid))
+    monkeypatch.setattr(LocalPostgres, "_wait_ready", remember)
+    params = {"engine": "postgresql", "server": "local", "clients": [1]}
+    out = run_benchmark(Job("db.point", params, ONE_ROUND, SYSTEM, tiny(tmp_path), 60.0))
+    assert out.errors == ()
+    throughput = next(r for r in out.records if r.metric == "throughput")
+    assert throughput.validated and throughput.params == {"engine": "postgresql",
+                                                          "server": "local", "clients": 1}
+    info = throughput.info
+    assert info["server"] == "local" and "throwaway" in info["server_note"]
+    assert info["engine_version"] and {"shared_buffers", "synchronous_commit", "fsync"} <= set(
+        info["server_settings"])
+    (pids,) = started
+    assert _wait_gone(pids, seconds=0.5) == [], "server still running after the entry returned"
+
+
+@pytest.fixture(scope="module")
+def kept_cluster_parent():
+    # pytest's own temporary directories are private to root; the server
+    # user must be able to enter a kept cluster's parent.
+    parent = Path(tempfile.mkdtemp(prefix="factorybench-test-"))
+    parent.chmod(0o755)
+    yield parent
+    shutil.rmtree(parent, ignore_errors=True)
+
+
+SERVER_CHILD = """
+import sys, time
+from workloads.db.pg_server import LocalPostgres
+server = LocalPostgres(cluster_dir=sys.argv[1]).start()
+print(server.process.pid, server.root, flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("kill", ["process group", "worker only"])
+def test_killed_worker_leaves_no_server(kill, kept_cluster_parent):
+    # The runner kills a timed-out worker's whole process group; a worker
+    # may also die alone. Either way its server must go. Both cases share
+    # one kept cluster, so the second also restarts after an unclean stop.
+    cluster = kept_cluster_parent / "cluster"
+    child = subprocess.Popen([sys.executable, "-c", SERVER_CHILD, str(cluster)],
+                             stdout=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True)
+    try:
+        line = child.stdout.readline().split()
+        assert line, "the child could not start a server"
+        pids = _server_processes(int(line[0]))
+        assert len(pids) > 1  # postmaster and its background processes
+    finally:
+        if kill == "process group":
+            os.killpg(child.pid, signal.SIGKILL)
+        else:
+            child.kill()
+        child.wait()
+    assert _wait_gone(pids) == []
+    shutil.rmtree(line[1])  # what a killed worker leaves: the socket directory

@@ -95,6 +95,7 @@ def _engine(name: str, job: Job, dataset, cleanup: ExitStack) -> tuple:
         server.start()
         url = server.url
         extra = {"server": "local", "server_cluster_reused": server.cluster_reused,
+                 "server_cluster": server.cluster_not_kept or str(server.data_dir),
                  "server_note": LOCAL_SERVER_NOTE}
     else:
         url = job.options.get("db_url")

@@ -33,6 +33,8 @@ from pathlib import Path
 SUPERUSER = "factorybench"
 START_TIMEOUT_S = 120.0  # crash recovery of a kept cluster may replay WAL
 STOP_TIMEOUT_S = 60.0
+# How long a killed predecessor on a kept cluster may take to be reaped.
+STALE_SERVER_WAIT_S = 15.0
 # Written into a kept cluster once initdb finished; a directory without it
 # is a half-made cluster and is made again.
 INITDB_DONE = "factorybench-initdb-complete"
@@ -67,6 +69,27 @@ def _server_user() -> pwd.struct_passwd | None:
         except KeyError:
             continue
     raise ServerUnavailable("running as root and neither user postgres nor nobody exists")
+
+
+def _unreachable_by(user: pwd.struct_passwd | None, path: Path) -> Path | None:
+    """The first directory on the way to `path` that `user` cannot enter."""
+    if user is None:
+        return None
+    groups = set(os.getgrouplist(user.pw_name, user.pw_gid))
+    for directory in reversed([path, *path.parents]):
+        try:
+            st = directory.stat()
+        except FileNotFoundError:
+            return None  # made below, by us, for the server user
+        if st.st_uid == user.pw_uid:
+            ok = st.st_mode & 0o100
+        elif st.st_gid in groups:
+            ok = st.st_mode & 0o010
+        else:
+            ok = st.st_mode & 0o001
+        if not ok:
+            return directory
+    return None
 
 
 def _die_with_parent() -> None:
@@ -135,6 +158,8 @@ class LocalPostgres:
         self.root: Path | None = None  # temporary: socket, log, throwaway cluster
         self.process: subprocess.Popen | None = None
         self.cluster_reused = False
+        # Why a requested kept cluster could not be used (then it is temporary).
+        self.cluster_not_kept: str | None = None
         self._lock = None
 
     @property
@@ -174,6 +199,12 @@ class LocalPostgres:
             raise ServerUnavailable(f"initdb failed: {' / '.join(tail)}")
 
     def _prepare_cluster(self) -> None:
+        if self.cluster_dir is not None:
+            blocked = _unreachable_by(self.user, self.cluster_dir.parent)
+            if blocked is not None:
+                self.cluster_not_kept = (f"user {self.user.pw_name} cannot enter {blocked}; "
+                                         "the cluster was temporary")
+                self.cluster_dir = None
         data = self.data_dir
         if self.cluster_dir is not None:
             self.cluster_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -184,12 +215,24 @@ class LocalPostgres:
                 (data / "PG_VERSION").read_text().strip() == self.version
             if done.is_file() and same_version:
                 self.cluster_reused = True
+                self._wait_for_previous_server(data)
                 return
             shutil.rmtree(data, ignore_errors=True)
         data.mkdir(mode=0o700)
         self._give_to_server_user(data)
         self._initdb(data)
         (data / INITDB_DONE).write_text(f"initdb by factorybench, PostgreSQL {self.version}\n")
+
+    def _wait_for_previous_server(self, data: Path) -> None:
+        # A server killed with its worker stays a zombie until reaped, and
+        # postgres refuses a lock file whose process still exists.
+        try:
+            pid = int((data / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        deadline = time.monotonic() + STALE_SERVER_WAIT_S
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def start(self) -> "LocalPostgres":
         remove_stale_roots()
