@@ -154,7 +154,9 @@ def check_result_file(out_dir: Path, info: dict, kernels: dict) -> str:
                                "threading_layer": kernels["threading_layer"]})
     doc = doc.adding(records=[record], warnings=[EMULATION_NOTE])
     doc = doc.with_run(status="complete", finished_at=runner.utc_now())
-    path = out_dir / f"emulated-aarch64-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    kind = "emulated" if info.get("emulation") else "native"
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = out_dir / f"{kind}-{info['arch']}-{stamp}.json"
     results.write_atomic(path, doc)
     loaded = results.load(path)
     assert loaded.system["arch"] == info["arch"] and loaded.run["tags"]["emulation"]

@@ -87,6 +87,11 @@ bind /dev "$ARM_ROOT/dev"
 bind "$REPO" "$ARM_ROOT$SRC" ro
 mkdir -p "$ARM_ROOT/out"
 bind "$OUT" "$ARM_ROOT/out"
+# Reference data beside the checkout (real /proc/cpuinfo dumps), where the
+# tests look for it: the checkout's parent directory, here /.
+if [ -d "$REPO/../shared" ]; then
+    bind "$(cd "$REPO/../shared" && pwd)" "$ARM_ROOT/shared" ro
+fi
 
 # -- network configuration for pip: the host's resolver, pip config and CAs --
 cp -L /etc/resolv.conf "$ARM_ROOT/etc/resolv.conf" 2>/dev/null || true
@@ -95,6 +100,13 @@ for conf in /etc/pip.conf /etc/xdg/pip/pip.conf "$HOME/.config/pip/pip.conf" "$H
     if [ -f "$conf" ]; then
         mkdir -p "$ARM_ROOT$(dirname "$conf")"
         cp -L "$conf" "$ARM_ROOT$conf"
+        # Files the config names (cert = ..., constraint = ...) come along.
+        for ref in $(sed -n 's/^[^#;=]*=[[:space:]]*//p' "$conf"); do
+            if [ "${ref#/}" != "$ref" ] && [ -f "$ref" ]; then
+                mkdir -p "$ARM_ROOT$(dirname "$ref")"
+                cp -L "$ref" "$ARM_ROOT$ref"
+            fi
+        done
     fi
 done
 for ca in /etc/ssl/certs/ca-certificates.crt "${PIP_CERT:-}" "${REQUESTS_CA_BUNDLE:-}" "${SSL_CERT_FILE:-}"; do
@@ -137,6 +149,8 @@ fi
 
 # -- the checks ---------------------------------------------------------------
 t2=$SECONDS
+# A fresh Numba cache each run, so the kernels really compile for aarch64.
+rm -rf "$ARM_ROOT/tmp/numba-cache"
 say "sysinfo, Numba kernels, child processes and result writing under emulation"
 status=0
 in_root python "$SRC/tests/arm/emulated_checks.py" --out /out 2>&1 | tee -a "$LOG" || status=1
