@@ -279,8 +279,15 @@ def execute(specs: Sequence[BenchmarkSpec], opts: RunOptions, system: Mapping[st
             progress.begin(i, item)
             t0 = time.monotonic()
             outcome = run_config(item, opts, system)
-            progress.end(i, item, outcome, time.monotonic() - t0)
+            seconds = time.monotonic() - t0
+            progress.end(i, item, outcome, seconds)
             doc = doc.adding(outcome.records, outcome.errors, outcome.warnings)
+            # Wall time per configuration, child start-up included: where a
+            # run's time went, for budgets and for reproducing it.
+            doc = doc.with_run(configs=[*doc.run.get("configs", []), {
+                "benchmark": item.spec.id, "params": dict(item.config.params),
+                "seconds": round(seconds, 3),
+                "status": "ok" if not outcome.errors else outcome.errors[0].kind}])
             remaining[item.spec.id] -= 1
             if remaining[item.spec.id] == 0 and item.spec.summarize:
                 s = _summarize(item.spec, doc, ctx)
