@@ -23,6 +23,9 @@ from pathlib import Path
 TINY_ELEMENTS = 20_000  # per STREAM array: big enough for every thread, fast under emulation
 TINY_NTIMES = 3
 EMULATION_NOTE = "emulated run (qemu-user): timing meaningless, never report"
+# Set by tests/arm/run.sh; without it this is a native dry run of the checks.
+EMULATED = bool(os.environ.get("FACTORYBENCH_EMULATED"))
+RUN_KIND = EMULATION_NOTE if EMULATED else "native dry run of the emulation checks"
 
 FAILED: list = []
 
@@ -42,7 +45,8 @@ def check(name: str):
                 verdict = "FAIL"
             shown = str(detail)
             shown = shown if len(shown) <= 300 else shown[:300] + " ..."
-            print(f"[{verdict}] {name} ({time.perf_counter() - t0:.1f} s, emulated): {shown}",
+            print(f"[{verdict}] {name} ({time.perf_counter() - t0:.1f} s"
+                  f"{', emulated' if EMULATED else ''}): {shown}",
                   flush=True)
             return detail
         return run
@@ -141,8 +145,9 @@ def check_result_file(out_dir: Path, info: dict, kernels: dict) -> str:
     from suite.model import measurement
     from suite.spec import PROFILES
 
-    tags = {"emulation": (info.get("emulation") or {}).get("kind", "qemu-user"),
-            "timings": "meaningless"}
+    emulation = info.get("emulation")
+    tags = ({"emulation": emulation["kind"], "timings": "meaningless"} if emulation
+            else {"dry_run": "native"})
     opts = runner.RunOptions(profile=PROFILES["quick"], out_path=out_dir, tags=tags,
                              argv=tuple(sys.argv))
     doc = runner.new_document(opts, info)
@@ -150,36 +155,47 @@ def check_result_file(out_dir: Path, info: dict, kernels: dict) -> str:
     gbs = [24 * elements / s / 1e9 for s in kernels["triad_seconds"]]
     record = measurement("stream.triad", {"threads": kernels["threads"], "elements": elements},
                          "bandwidth", "GB/s", gbs, higher_is_better=True, value=max(gbs),
-                         info={"emulated": EMULATION_NOTE, "source": kernels["source"],
+                         info={"run_kind": RUN_KIND, "source": kernels["source"],
                                "threading_layer": kernels["threading_layer"]})
-    doc = doc.adding(records=[record], warnings=[EMULATION_NOTE])
+    doc = doc.adding(records=[record], warnings=[EMULATION_NOTE] if EMULATED else [])
     doc = doc.with_run(status="complete", finished_at=runner.utc_now())
     kind = "emulated" if info.get("emulation") else "native"
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     path = out_dir / f"{kind}-{info['arch']}-{stamp}.json"
     results.write_atomic(path, doc)
     loaded = results.load(path)
-    assert loaded.system["arch"] == info["arch"] and loaded.run["tags"]["emulation"]
+    assert loaded.system["arch"] == info["arch"] and loaded.run["tags"] == tags
     frame = results.to_frame(loaded)
     assert len(frame) == 1
     return str(path)
 
 
-@check("factorybench run through the runner (stream, tiny arrays)")
+STREAM_IDS = ("stream.sweep", "stream.triad")  # whichever the registry names
+
+
+@check("factorybench run through the runner (STREAM, 1 thread, 1 MiB arrays)")
 def check_runner(out_dir: Path) -> str:
+    from suite import results
     from suite.spec import registry
 
     ids = {s.id for s in registry()}
-    if "stream.triad" not in ids:
-        return "skipped: stream.triad not registered yet"
-    path = out_dir / "emulated-aarch64-runner.json"
-    cmd = [sys.executable, "-m", "suite", "run", "stream.triad", "--threads", "1",
-           "--array-mib", "1", "--out", str(out_dir), "--tag", "emulation=qemu-user",
-           "--tag", "timings=meaningless", "--quiet"]
+    bench = next((b for b in STREAM_IDS if b in ids), None)
+    if bench is None:
+        return "skipped: no STREAM benchmark registered"
+    run_dir = out_dir / f"runner-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    run_dir.mkdir()
+    tags = ["--tag", "emulation=qemu-user", "--tag", "timings=meaningless"] if EMULATED else []
+    cmd = [sys.executable, "-m", "suite", "run", bench, "--threads", "1", "--array-mib", "1",
+           "--out", str(run_dir), "--quiet", *tags]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-    print(out.stdout[-1500:], out.stderr[-1500:])
-    assert out.returncode == 0, f"exit {out.returncode}"
-    return f"{' '.join(cmd[1:])} -> exit 0 (file under {out_dir}, see {path.parent})"
+    assert out.returncode == 0, f"exit {out.returncode}: {out.stderr[-800:]}"
+    files = sorted(run_dir.glob("*.json"))
+    assert files, f"no result file in {run_dir}"
+    doc = results.load(files[-1])
+    assert doc.run["status"] == "complete", doc.run["status"]
+    assert not doc.errors, [e.message for e in doc.errors]
+    assert doc.results and all(r.validated for r in doc.results)
+    return f"{bench}: {len(doc.results)} validated records in {files[-1]}"
 
 
 def main() -> int:
@@ -189,7 +205,7 @@ def main() -> int:
                         help="architecture sysinfo must report (x86_64 for a dry run on the host)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"== {EMULATION_NOTE}; python {platform.python_version()} on {platform.machine()}")
+    print(f"== {RUN_KIND}; python {platform.python_version()} on {platform.machine()}")
     info = check_sysinfo(args.expect_arch)
     check_cli_child(args.expect_arch)
     kernels = check_numba_kernels()
@@ -198,7 +214,7 @@ def main() -> int:
         check_result_file(args.out, info, kernels)
     check_runner(args.out)
     print(f"== {'FAILED: ' + ', '.join(FAILED) if FAILED else 'all checks passed'} "
-          f"({EMULATION_NOTE})")
+          f"({RUN_KIND})")
     return 1 if FAILED else 0
 
 
