@@ -3,6 +3,7 @@ loaded latency and the native cross-check. Light: no Numba import here."""
 from __future__ import annotations
 
 from kernels import plans
+from suite.errors import UserError
 from suite.spec import BenchmarkSpec, Config, PlanContext
 
 # Delay (busy iterations per element) injected into the loaded-latency
@@ -23,10 +24,15 @@ def _bind(ctx: PlanContext) -> str:
 
 def _stream_elements(ctx: PlanContext) -> int:
     topo = ctx.topology
-    elements = plans.stream_array_elements(topo, topo.logical_cpus,
-                                           (ctx.options or {}).get("array_mib"))
-    plans.check_memory(topo, plans.STREAM_ARRAYS * elements * plans.FLOAT64_BYTES,
-                       "STREAM arrays")
+    array_mib = (ctx.options or {}).get("array_mib")
+    try:
+        elements = plans.stream_array_elements(topo, topo.logical_cpus, array_mib)
+        plans.check_memory(topo, plans.STREAM_ARRAYS * elements * plans.FLOAT64_BYTES,
+                           "STREAM arrays")
+    except plans.SizingError as exc:
+        if array_mib is None:
+            raise  # the machine's own sizing: this benchmark's recorded error
+        raise UserError(f"--array-mib {array_mib:g}: {exc}") from None
     return elements
 
 

@@ -152,6 +152,8 @@ def _positive(ctx, param, value):
               help="Per-configuration timeout (overrides each benchmark's own).")
 @click.option("--array-mib", type=float, callback=_positive,
               help="STREAM array size in MiB (default: 4 x LLC, at least 1M elements).")
+@click.option("--stride", type=click.Choice(["64", "128"]), default="128", show_default=True,
+              help="Pointer-chase stride in bytes (128 defeats adjacent-line prefetch).")
 @click.option("--peak-gbs", type=float, callback=_positive,
               help="Theoretical peak memory bandwidth in GB/s, for efficiency.")
 @click.option("--bind", type=click.Choice(["spread", "close"]), default="spread",
@@ -178,7 +180,7 @@ def _positive(ctx, param, value):
 @click.option("--report/--no-report", default=False,
               help="Write the HTML report beside the result file.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
-def run(selection, profile, out_dir, threads_spec, tags, timeout, array_mib, peak_gbs, bind,
+def run(selection, profile, out_dir, threads_spec, tags, timeout, array_mib, stride, peak_gbs, bind,
         rate, slo_ms, inference_ms, db_url, db_dir, db_scale, source, build, cost_per_hour, seed, report, quiet):
     """Run benchmarks: ids, dotted prefixes or categories (none: the profile)."""
     from rich.console import Console
@@ -210,7 +212,7 @@ def run(selection, profile, out_dir, threads_spec, tags, timeout, array_mib, pea
         tags=tag_map,
         timeout=timeout,
         bench_options={
-            "array_mib": array_mib, "peak_gbs": peak_gbs, "bind": bind, "rate": rate,
+            "array_mib": array_mib, "stride": int(stride), "peak_gbs": peak_gbs, "bind": bind, "rate": rate,
             "slo_ms": slo_ms, "inference_ms": inference_ms, "db_url": db_url,
             "db_dir": str(db_dir.resolve()) if db_dir else None, "db_scale": db_scale,
             "source": str(source.resolve()) if source else None, "build": build,

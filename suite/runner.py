@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from suite import __version__
+from suite.errors import UserError
 from suite.model import ErrorRecord, Outcome
 from suite.results import SCHEMA_VERSION, RunDocument, write_atomic
 from suite.spec import BenchmarkSpec, Config, Job, PlanContext, Profile
@@ -108,6 +109,8 @@ def plan(specs: Sequence[BenchmarkSpec], ctx: PlanContext) -> tuple:
     for spec in specs:
         try:
             configs = list(spec.plan(ctx))
+        except UserError:
+            raise  # bad input (e.g. --array-mib beyond memory): exit 2 before running
         except Exception as exc:  # a spec that cannot plan here is its own error
             errors.append(ErrorRecord(spec.id, {}, "skipped" if isinstance(exc, LookupError)
                                       else "error", f"planning failed: {exc}"))
