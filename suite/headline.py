@@ -40,6 +40,9 @@ class Row:
     label: str
     sources: tuple  # tried in order; the first with records wins
     per_benchmark: bool = False  # one row per matching benchmark id
+    # With per_benchmark: also one row per value of this param (the co-run
+    # benchmark holds every workload in one id, named in params.workload).
+    per_param: str | None = None
     with_p99: bool = False  # add the same configuration's latency_p99 as a note
 
 
@@ -74,7 +77,8 @@ ROWS = (
     Row("queries", "Queries/s", (
         Source("db.*", "throughput"),), per_benchmark=True),
     Row("corun_slowdown", "Co-run slowdown", (
-        Source("corun.*", "slowdown"),), per_benchmark=True, with_p99=True),
+        Source("corun*", "slowdown", {"hog": "triad"}),), per_benchmark=True,
+        per_param="workload", with_p99=True),
 )
 
 # Derived figures: one row per (benchmark, metric) present, STREAM's Triad only.
@@ -163,6 +167,13 @@ def _coverage_note(chosen: Record, system: Mapping) -> str | None:
     return None
 
 
+def _group(row: Row, r: Record) -> str:
+    if not row.per_benchmark:
+        return ""
+    value = r.params.get(row.per_param) if row.per_param else None
+    return r.benchmark if value is None else f"{r.benchmark} {value}"
+
+
 def _rows_for(row: Row, records: list, system: Mapping) -> list:
     for src in row.sources:
         hits = [r for r in records if _matches(r, src)]
@@ -170,7 +181,7 @@ def _rows_for(row: Row, records: list, system: Mapping) -> list:
             continue
         groups: dict = {}
         for r in hits:
-            groups.setdefault(r.benchmark if row.per_benchmark else "", []).append(r)
+            groups.setdefault(_group(row, r), []).append(r)
         out = []
         for bench, group in sorted(groups.items()):
             label = f"{row.label} ({bench})" if bench else row.label

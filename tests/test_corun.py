@@ -3,20 +3,22 @@ import os
 import pytest
 
 from suite.spec import PROFILES, Job, PlanContext
-from workloads import corun, corun_run
+from workloads import corun, corun_hogs, corun_run
 from workloads.corun_run import Window
 
+TWO_CPUS = len(os.sched_getaffinity(0)) >= 2
 
-def system(cores):
+
+def system(cores, available=4 << 30):
     return {"logical_cpus": cores,
             "cpus": [{"cpu": i, "core": i, "package": 0, "node": 0} for i in range(cores)],
             "caches": [{"level": 3, "type": "Unified", "size_bytes": 1 << 20,
                         "cpus": list(range(cores))}],
-            "memory": {"total_bytes": 8 << 30, "available_bytes": 4 << 30}}
+            "memory": {"total_bytes": 8 << 30, "available_bytes": available}}
 
 
-def ctx(cores):
-    return PlanContext(profile=PROFILES["quick"], system=system(cores), options={})
+def ctx(cores, profile="quick", available=4 << 30):
+    return PlanContext(profile=PROFILES[profile], system=system(cores, available), options={})
 
 
 def test_split_policy():
@@ -27,12 +29,27 @@ def test_split_policy():
         corun.split_cores(ctx(1).topology)
 
 
-def test_plan_names_both_sides():
-    spec = next(s for s in corun.SPECS if s.id == "corun.tools.json_transform")
-    (cfg,) = spec.plan(ctx(2))
-    assert cfg.params["workload"] == "tools.json_transform"
+def test_quick_runs_the_triad_hog_and_one_representative_per_workload():
+    (cfg,) = corun.plan_corun(ctx(2))
+    assert cfg.params["hog"] == "triad"
+    assert cfg.params["workloads"] == ["compile.c", "tools.json_transform", "db.point",
+                                       "db.analytic", "agent.step"]
     assert cfg.params["workload_cpus"] == [0] and cfg.params["hog_cpus"] == [1]
     assert cfg.cpus == (0, 1)
+
+
+def test_standard_runs_every_workload_beside_both_hogs():
+    cfgs = corun.plan_corun(ctx(4, "standard"))
+    assert [c.params["hog"] for c in cfgs] == ["triad", "chase"]
+    assert cfgs[0].params["workloads"] == list(corun.WORKLOADS)
+    # The db classes build the agent store before agent.step reads it.
+    names = cfgs[0].params["workloads"]
+    assert max(names.index(n) for n in names if n.startswith("db.")) < names.index("agent.step")
+
+
+def test_hog_buffers_too_big_for_memory_skip_the_plan():
+    with pytest.raises(LookupError, match="hog's buffers"):
+        corun.plan_corun(ctx(2, available=1 << 20))
 
 
 def _data(alone_tp, corun_tp, hog_a, hog_c, failures=0, hog_ok=True):
@@ -44,48 +61,123 @@ def _data(alone_tp, corun_tp, hog_a, hog_c, failures=0, hog_ok=True):
             "hog_alone": hog_a, "hog_corun": hog_c, "hog_ok": hog_ok}
 
 
-def test_metrics_from_windows():
-    out = corun_run._outcome("corun.x", {}, _data([100, 100], [50, 50], [10.0, 10.0], [7.0, 7.0]),
-                             "calls/s", {})
+def test_metrics_beside_the_triad_hog():
+    out = corun_run.outcome("corun", {}, _data([100, 100], [50, 50], [10.0, 10.0], [7.0, 7.0]),
+                            "calls/s", {}, corun_hogs.TriadHog)
     m = {r.metric: r for r in out.records}
     assert m["slowdown"].value == pytest.approx(2.0)
     assert m["slowdown"].higher_is_better is False
     assert m["p99_inflation"].value == pytest.approx(2.5)
     assert m["hog_bandwidth_loss"].value == pytest.approx(0.3)
+    assert m["hog_bandwidth_alone"].unit == "GB/s"
     assert m["throughput_alone"].unit == "calls/s"
     assert all(r.validated for r in out.records) and not out.errors
 
 
+def test_metrics_beside_the_chase_hog():
+    out = corun_run.outcome("corun", {}, _data([100], [80], [100.0], [150.0]),
+                            "queries/s", {}, corun_hogs.ChaseHog)
+    m = {r.metric: r for r in out.records}
+    assert m["hog_latency_alone"].unit == "ns" and m["hog_latency_alone"].higher_is_better is False
+    assert m["hog_latency_inflation"].value == pytest.approx(1.5)
+    assert "hog_bandwidth_loss" not in m
+
+
 def test_failures_invalidate_every_figure():
-    out = corun_run._outcome("corun.x", {}, _data([100], [50], [10.0], [9.0], failures=2,
-                                                  hog_ok=False), "calls/s", {})
+    out = corun_run.outcome("corun", {}, _data([100], [50], [10.0], [9.0], failures=2,
+                                               hog_ok=False), "calls/s", {}, corun_hogs.TriadHog)
     assert not any(r.validated for r in out.records)
     kinds = [e.kind for e in out.errors]
     assert kinds == ["invalid", "invalid"]
     assert "2 workload operation(s) failed" in out.errors[0].message
+    assert "triad hog failed its own check" in out.errors[1].message
 
 
-def test_unknown_workload_is_refused():
-    with pytest.raises(ValueError, match="accepted: compile.c"):
-        corun_run.make_driver("db.point", [0], 1)
+def test_unknown_workload_and_hog_are_refused():
+    with pytest.raises(ValueError, match="accepted: compile.c, tools.<tool>, db.<query class>"):
+        corun_run.make_driver("gpu.infer", [0], 1)
+    with pytest.raises(ValueError, match="accepted: triad, chase"):
+        corun_hogs.make_hog("memcpy", [0], elements=1, working_set=1)
 
 
-def test_tools_corun_end_to_end(monkeypatch):
-    if len(os.sched_getaffinity(0)) < 2:
-        pytest.skip("co-run needs two CPUs")
+# -- end to end on tiny sizes --------------------------------------------------------
+@pytest.fixture
+def short_windows(monkeypatch):
     monkeypatch.setitem(corun_run.ROUNDS, "quick", 1)
-    monkeypatch.setitem(corun_run.WINDOW_S, "quick", 0.15)
+    monkeypatch.setitem(corun_run.WINDOW_S, "quick", 0.1)
     monkeypatch.setattr(corun_run, "WARMUP_S", 0.05)
+    monkeypatch.setattr(corun_run, "REWARM_S", 0.02)
+
+
+def _run(workloads, hog, options=None):
     cpus = sorted(os.sched_getaffinity(0))[:2]
-    params = {"workload": "tools.noop", "hog": "stream_triad", "workload_cpus": [cpus[0]],
-              "hog_cpus": [cpus[1]], "elements": 1 << 16}
-    job = Job("corun.tools.noop", params, PROFILES["quick"], system(2), {}, 60.0)
+    params = {"workloads": workloads, "hog": hog, "workload_cpus": [cpus[0]],
+              "hog_cpus": [cpus[1]], "elements": 1 << 16, "chase_bytes": 4 << 20}
+    job = Job("corun", params, PROFILES["quick"], system(2), options or {}, 60.0)
     before = os.sched_getaffinity(0)
     try:
-        out = corun_run.run_benchmark(job)
+        return corun_run.run_benchmark(job)
     finally:
         os.sched_setaffinity(0, before)  # the entry pins its own process
+
+
+class _Broken:
+    unit = "ops/s"
+
+    def open(self):
+        raise corun_run.Unavailable("no such thing here")
+
+    def close(self):
+        pass
+
+
+@pytest.mark.skipif(not TWO_CPUS, reason="co-run needs two CPUs")
+def test_triad_corun_end_to_end_and_a_failing_workload_does_not_sink_the_rest(
+        short_windows, monkeypatch):
+    real = corun_run.make_driver
+    monkeypatch.setattr(corun_run, "make_driver",
+                        lambda w, *a: _Broken() if w == "broken" else real(w, *a))
+    out = _run(["broken", "tools.noop"], "triad")
+    assert [(e.params["workload"], e.kind) for e in out.errors] == [("broken", "skipped")]
     m = {r.metric: r for r in out.records}
-    assert not out.errors, out.errors
     assert {"slowdown", "p99_inflation", "hog_bandwidth_loss"} <= set(m)
+    assert m["slowdown"].params["workload"] == "tools.noop"
+    assert "workloads" not in m["slowdown"].params
     assert m["slowdown"].value > 0 and m["hog_bandwidth_alone"].value > 0
+
+
+@pytest.mark.skipif(not TWO_CPUS, reason="co-run needs two CPUs")
+def test_chase_hog_checks_its_chains():
+    hog = corun_hogs.ChaseHog([sorted(os.sched_getaffinity(0))[1]], 4 << 20)
+    try:
+        hog.wait_ready()
+        for _ in range(2):
+            hog.start()
+            ns, ok = hog.stop()
+            assert ok and ns > 0
+    finally:
+        hog.close()
+
+
+@pytest.fixture(scope="module")
+def tiny_db(tmp_path_factory):
+    from workloads.db import dataset
+
+    options = {"db_dir": str(tmp_path_factory.mktemp("corun-db")), "db_scale": "tiny", "seed": 3}
+    dataset.ensure_dataset(options)
+    return options
+
+
+@pytest.mark.parametrize("workload", ["db.point", "db.analytic", "agent.step"])
+def test_db_and_agent_drivers_check_every_answer(workload, tiny_db):
+    driver = corun_run.make_driver(workload, [0], 3, tiny_db, "quick")
+    try:
+        info = driver.open()
+        w = driver.window(0.15)
+    finally:
+        driver.close()
+    assert w.ops > 0 and w.failures == 0 and len(w.latencies_ms) >= w.ops
+    if workload == "agent.step":
+        assert info["agents"] >= 1 and info["state_store"].startswith("SQLite agent store")
+    else:
+        assert info["engine"] == "sqlite" and info["clients"] == 1

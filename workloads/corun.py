@@ -1,30 +1,62 @@
-"""corun.* specs: agent workloads measured alone and beside a memory hog.
+"""The corun benchmark: agent workloads measured alone and beside a memory hog.
 
-Light module: the heavy code is in workloads.corun_run, imported only in the
-worker. One co-run benchmark per agent workload that has landed.
+Light module: the heavy code is in workloads.corun_run (and the hogs in
+workloads.corun_hogs), imported only in the worker. One child per hog runs
+every landed workload in turn beside that one hog process (starting a hog
+costs seconds: a Numba import and first touch of arrays 4x the last-level
+cache); the records name the workload in `params.workload` and the hog in
+`params.hog`.
 
 Core split policy: the workload gets the first half of the physical cores
-(at least one), the STREAM Triad hog every other physical core, one logical
-CPU per core in spread order (on 2 cores: 1 + 1). The hog streams from DRAM
-(arrays 4x the last-level cache).
+(at least one), the hog every other physical core, one logical CPU per core
+in spread order (on 2 cores: 1 + 1).
+
+Hogs (workloads.corun_hogs): `triad`, a STREAM Triad over arrays 4x the
+last-level cache, and `chase`, one dependent pointer chase per hog core over
+a random cycle 4x the last-level cache. The quick profile runs the triad
+hog and the cheapest representative workloads (db.point and db.analytic of
+the five query classes); standard and full run every workload beside both
+hogs.
 """
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 
 from kernels import plans
 from suite.spec import BenchmarkSpec, Config, PlanContext
 
 SPLIT_POLICY = ("workload on the first half of the physical cores (at least one), "
-                "STREAM Triad hog on the others, one CPU per core, spread order")
+                "hog on the others, one CPU per core, spread order")
 
-# corun id suffix -> (module whose presence means the workload landed, description)
+HOGS_BY_PROFILE = {"quick": ("triad",), "standard": ("triad", "chase"), "full": ("triad", "chase")}
+
+
+@dataclass(frozen=True)
+class Workload:
+    module: str  # its presence means the workload has landed
+    description: str
+    quick: bool = True  # part of the quick profile's co-run set
+
+
+# In run order. The db classes come before agent.step: they build the agent
+# store the agent step reads.
 WORKLOADS = {
-    "compile.c": ("workloads.compile.build",
-                  "C units compiled in the sandbox, alone vs beside a STREAM Triad hog"),
-    "tools.json_transform": ("workloads.tools.bench",
-                             "JSON tool calls on a warm pool, alone vs beside a STREAM Triad hog"),
+    "compile.c": Workload("workloads.compile.build", "C units compiled in the sandbox, "
+                          "one compiler per workload core"),
+    "tools.json_transform": Workload("workloads.tools.bench", "JSON tool calls on a warm pool, "
+                                     "one closed-loop client per workload core"),
+    "db.point": Workload("workloads.db.bench", "SQLite state fetch by session key"),
+    "db.range": Workload("workloads.db.bench", "SQLite recent messages of a session", quick=False),
+    "db.write": Workload("workloads.db.bench", "SQLite durable appends", quick=False),
+    "db.search": Workload("workloads.db.bench", "SQLite full-text top 10", quick=False),
+    "db.analytic": Workload("workloads.db.bench", "SQLite join and group by"),
+    "agent.step": Workload("workloads.agent_step", "simulated agents at 70% CPU load "
+                           "(tokenize, state, tool, inference wait)"),
 }
+# Seconds per configuration: the full profile's rounds for every workload
+# (8 rounds x 3 windows x 5 s each), plus set-up.
+TIMEOUT_S = 1800.0
 
 
 def split_cores(topology) -> tuple:
@@ -37,15 +69,29 @@ def split_cores(topology) -> tuple:
     return tuple(order[:k]), tuple(order[k:])
 
 
-def _planner(workload: str):
-    def plan(ctx: PlanContext) -> list:
-        wl, hog = split_cores(ctx.topology)
-        return [Config(params={"workload": workload, "hog": "stream_triad",
-                               "workload_cpus": list(wl), "hog_cpus": list(hog),
-                               "elements": plans.load_array_elements(ctx.topology)},
-                       cpus=tuple(sorted(wl + hog)))]
-    plan.__name__ = f"plan_corun_{workload.replace('.', '_')}"
-    return plan
+def workloads_for(profile: str) -> list:
+    """The landed workloads a run of `profile` measures, in WORKLOADS order."""
+    return [name for name, w in WORKLOADS.items()
+            if _landed(w.module) and (w.quick or profile != "quick")]
+
+
+def plan_corun(ctx: PlanContext) -> list:
+    topo = ctx.topology
+    wl, hog = split_cores(topo)
+    elements = plans.load_array_elements(topo)
+    chase_bytes = plans.latency_max_bytes(topo, "quick")  # 4x the LLC, as loaded latency
+    hogs = HOGS_BY_PROFILE.get(ctx.profile.name, HOGS_BY_PROFILE["standard"])
+    try:
+        for h in hogs:
+            need = plans.STREAM_ARRAYS * elements * plans.FLOAT64_BYTES if h == "triad" else chase_bytes
+            plans.check_memory(topo, need, f"the {h} hog's buffers")
+    except plans.SizingError as exc:
+        raise LookupError(str(exc)) from None  # the runner reports it as skipped
+    return [Config(params={"workloads": workloads_for(ctx.profile.name), "hog": h,
+                           "workload_cpus": list(wl), "hog_cpus": list(hog),
+                           "elements": elements, "chase_bytes": chase_bytes},
+                   cpus=tuple(sorted(wl + hog)))
+            for h in hogs]
 
 
 def _landed(module: str) -> bool:
@@ -57,8 +103,10 @@ def _landed(module: str) -> bool:
 
 SPECS = [
     BenchmarkSpec(
-        id=f"corun.{name}", category="corun", description=desc,
-        entry="workloads.corun_run:run_benchmark", plan=_planner(name), timeout=300.0,
-    )
-    for name, (module, desc) in WORKLOADS.items() if _landed(module)
-]
+        id="corun", category="corun",
+        description="agent workloads (compile, tool calls, db queries, agent steps) alone vs "
+                    "beside a memory hog on the other cores (STREAM Triad; standard adds a "
+                    "pointer chase): slowdown, p99 inflation, hog loss",
+        entry="workloads.corun_run:run_benchmark", plan=plan_corun, timeout=TIMEOUT_S,
+    ),
+] if workloads_for("standard") else []

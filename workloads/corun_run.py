@@ -1,24 +1,29 @@
 """Co-run entry: an agent workload alone, the hog alone, and both together.
 
-The hog is the loaded-latency bandwidth process (`kernels.loaded`): a
-STREAM Triad on its own cores, started and stopped line by line. The worker
+The hog (workloads.corun_hogs: STREAM Triad or a pointer chase) runs in its
+own process on its own cores, started and stopped line by line. The worker
 pins itself (and so every process the workload starts) to the workload's
-cores. Each round measures three windows of equal length, in rotating order
-so slow drift of a shared machine does not favour one side:
+cores. Per workload, each round measures three windows of equal length, in
+rotating order so slow drift of a shared machine does not favour one side:
 
 * the workload alone, the hog idle;
 * the hog alone, the workload idle;
 * both: the hog starts, ramps up, the workload's window runs, the hog stops.
 
 Metrics: `slowdown` = alone throughput / co-run throughput, `p99_inflation`
-= co-run p99 / alone p99 (latencies pooled over the rounds),
-`hog_bandwidth_loss` = 1 - co-run hog GB/s / alone hog GB/s; per-round
+= co-run p99 / alone p99 (latencies pooled over the rounds), and the hog's
+loss: `hog_bandwidth_loss` = 1 - co-run / alone GB/s (triad) or
+`hog_latency_inflation` = co-run / alone ns per load (chase); per-round
 ratios are the samples. The raw alone and co-run figures are records too.
+
+A child may run several workloads (corun.db: one per query class) beside
+one hog process; each workload's records name it in `params.workload`.
 """
 from __future__ import annotations
 
 import os
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -26,10 +31,13 @@ from suite import stats
 from suite.model import ErrorRecord, Outcome, measurement
 
 ROUNDS = {"quick": 2, "standard": 4, "full": 8}
-WINDOW_S = {"quick": 0.4, "standard": 2.0, "full": 5.0}
+WINDOW_S = {"quick": 0.3, "standard": 2.0, "full": 5.0}
+# Windows alone and not recorded: after set-up, in the shadow of the hog's
+# own (imports, first-call costs), and again right before the workload's
+# rounds (its caches, after the previous workload ran).
 WARMUP_S = 0.3
-HOG_RAMP_S = 0.05  # the hog reaches full bandwidth before the workload's window opens
-HOG_FULL_SPEED = 0  # injected delay per element: none
+REWARM_S = 0.1
+HOG_RAMP_S = 0.05  # the hog reaches full speed before the workload's window opens
 
 
 @dataclass
@@ -48,10 +56,10 @@ class Window:
 
 
 class Unavailable(Exception):
-    """The workload cannot run on this machine (no compiler, no sandbox)."""
+    """The workload cannot run on this machine (no compiler, no sandbox, no dataset)."""
 
 
-# -- workload drivers ---------------------------------------------------------
+# -- workload drivers: open() -> info, window(seconds) -> Window, close() --------------
 class ToolDriver:
     """Closed-loop calls of one tool on a warm pool, one client per core."""
 
@@ -78,14 +86,19 @@ class ToolDriver:
 
         r = loadgen.closed_loop(self.model, self._pick, self._check,
                                 concurrency=len(self.cpus), window_s=seconds, min_calls=3)
-        span = max((end for end, _, _ in r.latencies), default=0.0)
-        return Window(r.ok, span, [lat * 1e3 for _, lat, _ in r.latencies],
-                      r.errors.total, r.errors.summary() if r.errors.total else "")
+        return _load_window(r)
 
     def close(self) -> None:
         model = getattr(self, "model", None)
         if model is not None:
             model.close()
+
+
+def _load_window(r) -> Window:
+    """A Window from a tools load test (workloads.tools.loadgen.LoadResult)."""
+    span = max((end for end, _, _ in r.latencies), default=0.0)
+    return Window(r.ok, span, [lat * 1e3 for _, lat, _ in r.latencies],
+                  r.errors.total, r.errors.summary() if r.errors.total else "")
 
 
 class CompileDriver:
@@ -112,7 +125,6 @@ class CompileDriver:
         self._session_cm = sandbox.session()
         self.session = self._session_cm.__enter__()
         self.session.write(self.corpus.files)
-        self.compile_unit(self.session, compiler.path, self.corpus.units[0])  # warm-up
         return {"compiler": compiler.info(FLAGS), "backend": sandbox.backend,
                 "jobs": len(self.cpus), "corpus_units": len(self.corpus.units)}
 
@@ -143,43 +155,179 @@ class CompileDriver:
             self._session_cm.__exit__(None, None, None)
 
 
-def make_driver(workload: str, cpus: list, seed: int):
+class DbDriver:
+    """One query class on the SQLite agent store, one client process per core,
+    back to back (workloads.db.clients); every answer is checked."""
+
+    unit = "queries/s"
+
+    def __init__(self, query: str, cpus: list, options: dict, profile: str):
+        self.query_name, self.cpus, self.options, self.profile = query, cpus, options, profile
+        self.pool = None
+
+    def open(self) -> dict:
+        from workloads.db import dataset as datasets
+        from workloads.db.clients import ClientPool
+        from workloads.db.engines import SqliteEngine
+        from workloads.db.queries import QUERY_CLASSES
+
+        try:
+            data = datasets.ensure_dataset(self.options, self.profile)
+        except datasets.DatasetError as exc:
+            raise Unavailable(str(exc)) from None
+        engine = SqliteEngine(data.store)
+        query = QUERY_CLASSES[self.query_name]
+        tag = f"corun-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.pool = ClientPool(engine, query, data.answers(), len(self.cpus), data.seed, tag)
+        return {**engine.info(), "clients": len(self.cpus), "query_class": query.description,
+                "dataset_scale": data.scale, "dataset_hash": data.hash}
+
+    def window(self, seconds: float) -> Window:
+        r = self.pool.run_round(seconds)
+        unchecked = r.queries - r.checked
+        problem = r.first_problem or (f"{unchecked} answers not checked" if unchecked else "")
+        return Window(r.queries - r.wrong - unchecked, r.wall_s,
+                      [x * 1e3 for x in r.latencies_s], r.wrong + unchecked, problem)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+
+
+_agent_store = None  # a pool worker's own connection to the agent store
+
+
+def _agent_step_runner(store_path: str | None):
+    def run(payload):
+        global _agent_store
+        from workloads.agent_step import step
+
+        if store_path and _agent_store is None:
+            from workloads.db.agent_state import AgentStateStore
+
+            _agent_store = AgentStateStore(store_path, writer="corun.agent.step")
+        return step(payload, store=_agent_store)
+    return run
+
+
+class AgentStepDriver:
+    """Simulated agents (workloads.agent_step) on a warm pool, one worker per
+    core: each agent steps, waits its inference time, steps again. The agent
+    count keeps the cores about as busy as agent_step.TARGET_LOAD says (from a
+    probe of the CPU time per step), so the step latency shows queueing."""
+
+    unit = "steps/s"
+    PROBE_S = 0.2
+    MAX_AGENTS_PER_CPU = 64  # as agent.step's search
+
+    def __init__(self, cpus: list, seed: int, options: dict, profile: str):
+        self.cpus, self.seed, self.options, self.profile = cpus, seed, options, profile
+        self.pool = None
+
+    def open(self) -> dict:
+        from workloads import agent, agent_step
+        from workloads.tools import catalog, loadgen
+        from workloads.tools.bench import CALL_TIMEOUT_S
+        from workloads.tools.pool import WarmPool
+
+        self.think_s = float(self.options.get("inference_ms") or agent.DEFAULT_INFERENCE_MS) / 1e3
+        store_path, store_note = self._store()
+        n_cpus = len(self.cpus)
+        payloads = agent_step.make_agent_inputs(self.seed, self.MAX_AGENTS_PER_CPU * n_cpus)
+        self._reference = None
+        if store_path:
+            from workloads.db.agent_state import AgentStateStore
+
+            self._reference = AgentStateStore(store_path, writer="corun.agent.step-reference")
+        expected: dict = {}
+
+        def expected_for(a: int) -> str:
+            if a not in expected:
+                out = agent_step.step(payloads[a], store=self._reference, write=False)
+                expected[a] = catalog.digest(out)
+            return expected[a]
+
+        def check(c):
+            ok = c.digest == expected_for(c.call.index)
+            return None if ok else "step digest differs from the reference"
+
+        self._check = check
+        self.pool = WarmPool({"agent_step": _agent_step_runner(store_path)},
+                             {"agent_step": payloads}, n_cpus, timeout_s=CALL_TIMEOUT_S)
+        self.pool.start()
+        probe = loadgen.closed_loop(self.pool, lambda k: ("agent_step", k % n_cpus), check,
+                                    concurrency=n_cpus, window_s=self.PROBE_S, min_calls=n_cpus)
+        cpu = [c for _, _, c in probe.latencies if c]
+        step_s = stats.mean(cpu) if cpu else self.think_s
+        wanted = int(agent_step.TARGET_LOAD * n_cpus * (self.think_s + step_s) / step_s)
+        self.agents = max(n_cpus, min(wanted, len(payloads)))
+        for a in range(self.agents):  # every agent's reference answer, before any window
+            expected_for(a)
+        return {"agents": self.agents, "inference_ms": self.think_s * 1e3,
+                "step_cpu_ms_probe": round(step_s * 1e3, 3), "pool_size": n_cpus,
+                "target_load": agent_step.TARGET_LOAD, "state_store": store_note,
+                "latency_from": "agent ready (end of its inference wait)"}
+
+    def _store(self) -> tuple:
+        try:
+            from workloads.db.dataset import existing_dataset
+
+            path = existing_dataset(self.options, self.profile)
+        except Exception as exc:  # a bad db option must not sink the agent step
+            return None, f"skipped: {exc}"
+        if path is None:
+            return None, "skipped: no SQLite agent store built yet (run corun.db or db.* first)"
+        return str(path), f"SQLite agent store {path}"
+
+    def window(self, seconds: float) -> Window:
+        from workloads.tools import loadgen
+
+        n = self.agents
+        r = loadgen.closed_loop(self.pool, lambda k: ("agent_step", k % n), self._check,
+                                concurrency=n, window_s=seconds, think_s=self.think_s,
+                                seed=self.seed)
+        return _load_window(r)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+        if getattr(self, "_reference", None) is not None:
+            self._reference.close()
+
+
+def make_driver(workload: str, cpus: list, seed: int, options: dict | None = None,
+                profile: str = "quick"):
+    options = options or {}
     if workload == "compile.c":
         return CompileDriver(cpus, seed)
     if workload.startswith("tools."):
         return ToolDriver(workload.split(".", 1)[1], cpus, seed)
+    if workload.startswith("db."):
+        return DbDriver(workload.split(".", 1)[1], cpus, options, profile)
+    if workload == "agent.step":
+        return AgentStepDriver(cpus, seed, options, profile)
     raise ValueError(f"no co-run driver for workload {workload!r}; "
-                     "accepted: compile.c, tools.<tool>")
+                     "accepted: compile.c, tools.<tool>, db.<query class>, agent.step")
 
 
-# -- the hog --------------------------------------------------------------------
-def hog_alone(hog, seconds: float) -> tuple:
-    """(GB/s, ok) of the hog running `seconds` on its own."""
-    hog.send(f"run {HOG_FULL_SPEED}")
-    hog.expect("running")
-    time.sleep(seconds)
-    return _hog_result(hog)
-
-
-def _hog_result(hog) -> tuple:
-    from kernels.loaded import TRIAD_BYTES_PER_ELEMENT
-
-    done, secs, ok = hog.stop()
-    return done * TRIAD_BYTES_PER_ELEMENT / secs / 1e9, ok
-
-
+# -- rounds -------------------------------------------------------------------------
 def together(hog, driver, seconds: float) -> tuple:
-    """(workload Window, hog GB/s, hog ok) over one shared window."""
-    hog.send(f"run {HOG_FULL_SPEED}")
-    hog.expect("running")
+    """(workload Window, hog figure, hog ok) over one shared window."""
+    hog.start()
     time.sleep(HOG_RAMP_S)
     w = driver.window(seconds)
-    gbs, ok = _hog_result(hog)
-    return w, gbs, ok
+    figure, ok = hog.stop()
+    return w, figure, ok
 
 
-# -- entry ------------------------------------------------------------------------
-def _rounds(hog, driver, rounds: int, seconds: float) -> dict:
+def hog_alone(hog, seconds: float) -> tuple:
+    """(hog figure, ok) of the hog running `seconds` on its own."""
+    hog.start()
+    time.sleep(seconds)
+    return hog.stop()
+
+
+def measure_rounds(hog, driver, rounds: int, seconds: float) -> dict:
     out = {"alone": [], "corun": [], "hog_alone": [], "hog_corun": [], "hog_ok": True}
     for i in range(rounds):
         steps = ["alone", "hog", "both"]
@@ -188,15 +336,78 @@ def _rounds(hog, driver, rounds: int, seconds: float) -> dict:
             if step == "alone":
                 out["alone"].append(driver.window(seconds))
             elif step == "hog":
-                gbs, ok = hog_alone(hog, seconds)
-                out["hog_alone"].append(gbs)
+                figure, ok = hog_alone(hog, seconds)
+                out["hog_alone"].append(figure)
                 out["hog_ok"] &= ok
             else:
-                w, gbs, ok = together(hog, driver, seconds)
+                w, figure, ok = together(hog, driver, seconds)
                 out["corun"].append(w)
-                out["hog_corun"].append(gbs)
+                out["hog_corun"].append(figure)
                 out["hog_ok"] &= ok
     return out
+
+
+# -- entry ------------------------------------------------------------------------
+def run_benchmark(job) -> Outcome:
+    from workloads.corun_hogs import make_hog
+
+    p = job.params
+    profile = job.profile.name
+    options = dict(job.options or {})
+    seed = int(options.get("seed") or 1)
+    base = {k: v for k, v in p.items() if k != "workloads"}
+    # The hog's process starts first, on every CPU of the configuration, and
+    # pins itself; everything the worker starts after this (compilers, pool
+    # workers, database clients) inherits the workload's cores.
+    hog = make_hog(p["hog"], p["hog_cpus"], elements=int(p["elements"]),
+                   working_set=int(p["chase_bytes"]))
+    os.sched_setaffinity(0, p["workload_cpus"])
+    records, errors, opened = [], [], []
+    try:
+        # Every workload is set up and warmed while the hog sets itself up
+        # (seconds: its Numba import and first touch of its arrays).
+        for workload in p["workloads"]:
+            params = dict(base, workload=workload)
+            driver = make_driver(workload, p["workload_cpus"], seed, options, profile)
+            try:
+                info = driver.open()
+                driver.window(WARMUP_S)  # not recorded
+                opened.append((params, driver, info))
+            except Exception as exc:
+                driver.close()
+                errors.append(_failed(job.benchmark, params, exc))
+        hog.wait_ready()
+        for params, driver, info in opened:
+            try:
+                driver.window(REWARM_S)  # not recorded
+                data = measure_rounds(hog, driver, ROUNDS.get(profile, 2),
+                                      WINDOW_S.get(profile, WINDOW_S["quick"]))
+            except Exception as exc:
+                errors.append(_failed(job.benchmark, params, exc))
+                continue
+            out = outcome(job.benchmark, params, data, driver.unit,
+                          {**_described(params["workload"]), **info, **hog.info()}, hog)
+            records.extend(out.records)
+            errors.extend(out.errors)
+    finally:
+        for _, driver, _ in opened:
+            driver.close()
+        hog.close()
+    return Outcome(records=tuple(records), errors=tuple(errors))
+
+
+def _failed(bench: str, params: dict, exc: Exception) -> ErrorRecord:
+    """One workload that could not run; the others still do."""
+    if isinstance(exc, Unavailable):
+        return ErrorRecord(bench, params, "skipped", str(exc))
+    return ErrorRecord(bench, params, "error", f"{type(exc).__name__}: {exc}")
+
+
+def _described(workload: str) -> dict:
+    from workloads.corun import WORKLOADS
+
+    w = WORKLOADS.get(workload)
+    return {"workload": w.description if w else workload}
 
 
 def _p99(windows: list) -> float | None:
@@ -204,31 +415,9 @@ def _p99(windows: list) -> float | None:
     return stats.percentile(lat, 99) if lat else None
 
 
-def run_benchmark(job) -> Outcome:
-    from kernels.loaded import LoadProcess
-
-    p = job.params
-    profile = job.profile.name
-    seed = int((job.options or {}).get("seed") or 1)
-    hog = LoadProcess(p["hog_cpus"], int(p["elements"]))
-    driver = make_driver(p["workload"], p["workload_cpus"], seed)
-    try:
-        # Everything the workload starts from here on inherits its cores.
-        os.sched_setaffinity(0, p["workload_cpus"])
-        try:
-            driver_info = driver.open()
-        except Unavailable as exc:
-            return Outcome(errors=(ErrorRecord(job.benchmark, dict(p), "skipped", str(exc)),))
-        hog.expect("ready")
-        together(hog, driver, WARMUP_S)  # warm both sides; not recorded
-        data = _rounds(hog, driver, ROUNDS.get(profile, 2), WINDOW_S.get(profile, 0.4))
-    finally:
-        driver.close()
-        hog.close()
-    return _outcome(job.benchmark, dict(p), data, driver.unit, driver_info)
-
-
-def _outcome(bench: str, params: dict, data: dict, unit: str, driver_info: dict) -> Outcome:
+def outcome(bench: str, params: dict, data: dict, unit: str, driver_info: dict, hog) -> Outcome:
+    """Records of one workload's rounds. `hog` names the hog's figure
+    (name, figure, unit, higher_is_better: a corun_hogs class will do)."""
     alone, corun = data["alone"], data["corun"]
     failures = sum(w.failures for w in alone + corun)
     problems = []
@@ -238,13 +427,13 @@ def _outcome(bench: str, params: dict, data: dict, unit: str, driver_info: dict)
     if any(w.ops == 0 for w in alone + corun):
         problems.append("a window completed no workload operation")
     if not data["hog_ok"]:
-        problems.append("the STREAM Triad hog wrote wrong values")
+        problems.append(f"the {hog.name} hog failed its own check (wrong values or chain ends)")
     ok = not problems
     info = {**driver_info, "window_s": round(alone[0].seconds, 3) if alone else None,
             "rounds": len(alone), "hog_ramp_s": HOG_RAMP_S,
             "policy": "alone, hog alone and co-run windows of equal length, order rotating "
                       "per round; the hog runs from before to after the co-run window",
-            "split": "workload on workload_cpus, STREAM Triad hog on hog_cpus"}
+            "split": f"workload on workload_cpus, {hog.name} hog on hog_cpus"}
     tp_a = [w.throughput for w in alone]
     tp_c = [w.throughput for w in corun]
     hog_a, hog_c = data["hog_alone"], data["hog_corun"]
@@ -267,10 +456,15 @@ def _outcome(bench: str, params: dict, data: dict, unit: str, driver_info: dict)
         per_round = [_p99([c]) / _p99([a]) for a, c in zip(alone, corun)
                      if a.latencies_ms and c.latencies_ms]
         rec("p99_inflation", "x", per_round, p99_c / p99_a, False)
-    rec("hog_bandwidth_alone", "GB/s", hog_a, med(hog_a), True)
-    rec("hog_bandwidth_corun", "GB/s", hog_c, med(hog_c), True)
-    if med(hog_a) > 0:
-        rec("hog_bandwidth_loss", "fraction", [1 - c / a for a, c in zip(hog_a, hog_c)],
-            1 - med(hog_c) / med(hog_a), False)
+    figure, hib = f"hog_{hog.figure}", hog.higher_is_better
+    rec(f"{figure}_alone", hog.unit, hog_a, med(hog_a), hib)
+    rec(f"{figure}_corun", hog.unit, hog_c, med(hog_c), hib)
+    if med(hog_a) > 0 and med(hog_c) > 0:
+        if hib:  # a rate: the share the workload took from it
+            rec(f"{figure}_loss", "fraction", [1 - c / a for a, c in zip(hog_a, hog_c)],
+                1 - med(hog_c) / med(hog_a), False)
+        else:  # a latency: how much longer it got
+            rec(f"{figure}_inflation", "x", [c / a for a, c in zip(hog_a, hog_c)],
+                med(hog_c) / med(hog_a), False)
     errors = tuple(ErrorRecord(bench, params, "invalid", m) for m in problems)
     return Outcome(records=tuple(recs), errors=errors)

@@ -1,0 +1,171 @@
+"""The interferers of the co-run benchmarks, each in its own process on the hog cores.
+
+* ``triad``: STREAM Triad over arrays 4x the last-level cache, at full speed
+  (the load process of the loaded-latency benchmark, `kernels.loaded`). It
+  takes all the bandwidth it can get. Figure: GB/s, STREAM counting.
+* ``chase``: one dependent pointer chase per hog core over a random cycle 4x
+  the last-level cache (the chase of the latency benchmarks). It moves few
+  bytes, but every load misses the caches and most miss the TLB: the
+  interference of latency-bound work (memory-controller queues, page walks,
+  cache pollution) rather than of bandwidth. Figure: ns per load.
+
+Both speak the line protocol of `kernels.loaded`: "ready" once set up,
+"run <arg>" -> "running", "stop" -> "<work done> <seconds> <ok>", "quit".
+Both processes check their own work: the triad its stored values, the chase
+that every chain ended on the slot the visiting order predicts.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+
+import numpy as np
+from numba import njit, prange
+
+from kernels import latency, plans
+from kernels.loaded import TRIAD_BYTES_PER_ELEMENT, LoadProcess
+
+HOGS = ("triad", "chase")
+TRIAD_FULL_SPEED = 0  # kernels.loaded's injected delay per element: none
+CHASE_THP = "on"  # huge pages: faster set-up, and the chase hog is the same on every run
+# Loads per chain between two looks at stdin: ~2-15 ms at 100-900 ns a load, so a
+# stop is prompt. A multiple of the chase kernel's unroll (8).
+CHASE_STEPS_PER_CHUNK = 1 << 14
+
+
+class TriadHog:
+    """STREAM Triad on the hog cores (kernels.loaded.LoadProcess)."""
+
+    name = "triad"
+    figure, unit, higher_is_better = "bandwidth", "GB/s", True
+
+    def __init__(self, cpus, elements: int):
+        self.cpus, self.elements = list(cpus), int(elements)
+        self.process = LoadProcess(self.cpus, self.elements)
+        self._ready = False
+
+    def wait_ready(self) -> None:
+        if not self._ready:
+            self.process.expect("ready")
+            self._ready = True
+
+    def start(self) -> None:
+        self.process.send(f"run {TRIAD_FULL_SPEED}")
+        self.process.expect("running")
+
+    def stop(self) -> tuple:
+        """(GB/s since start, values checked ok)."""
+        done, seconds, ok = self.process.stop()
+        return done * TRIAD_BYTES_PER_ELEMENT / seconds / 1e9, ok
+
+    def info(self) -> dict:
+        return {"hog": "STREAM Triad at full speed (kernels.loaded)", "hog_cpus": self.cpus,
+                "hog_array_bytes": 3 * self.elements * plans.FLOAT64_BYTES,
+                "hog_counting": "STREAM: 24 bytes per element"}
+
+    def close(self) -> None:
+        self.process.close()
+
+
+class ChaseHog:
+    """One dependent pointer chase per hog core (this module run as a process)."""
+
+    name = "chase"
+    figure, unit, higher_is_better = "latency", "ns", False
+
+    def __init__(self, cpus, working_set: int, stride: int = plans.DEFAULT_STRIDE):
+        self.cpus, self.working_set, self.stride = list(cpus), int(working_set), int(stride)
+        self.process = _ChaseProcess(self.cpus, self.working_set, self.stride)
+        self._ready = False
+
+    wait_ready = TriadHog.wait_ready
+
+    def start(self) -> None:
+        self.process.send("run 0")
+        self.process.expect("running")
+
+    def stop(self) -> tuple:
+        """(ns per load of one chain since start, every chain ended right)."""
+        loads, seconds, ok = self.process.stop()
+        return seconds * len(self.cpus) / loads * 1e9, ok
+
+    def info(self) -> dict:
+        return {"hog": "dependent pointer chase, one chain per hog core", "hog_cpus": self.cpus,
+                "hog_working_set_bytes": self.working_set, "hog_stride_bytes": self.stride,
+                "hog_thp_requested": CHASE_THP}
+
+    close = TriadHog.close
+
+
+def make_hog(kind: str, cpus, *, elements: int, working_set: int):
+    if kind == "triad":
+        return TriadHog(cpus, elements)
+    if kind == "chase":
+        return ChaseHog(cpus, working_set)
+    raise ValueError(f"unknown hog {kind!r}; accepted: {', '.join(HOGS)}")
+
+
+# -- the chase process ------------------------------------------------------------
+class _ChaseProcess(LoadProcess):
+    """kernels.loaded's protocol and driver, this module's chase as the process."""
+
+    def __init__(self, cpus: list, working_set: int, stride: int):
+        env = dict(os.environ)
+        env.update(plans.omp_env(cpus, "spread"))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "workloads.corun_hogs",
+             json.dumps({"cpus": cpus, "bytes": working_set, "stride": stride})],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+
+
+@njit(parallel=True, cache=True)
+def chase_all(chain, starts, steps, ends):
+    """Every chain follows `steps` loads from its start; ends[t] is where chain t stopped."""
+    for t in prange(starts.size):
+        ends[t] = latency.chase(chain, starts[t], steps)
+
+
+def chase_main(args: dict) -> None:
+    cpus = args["cpus"]
+    os.sched_setaffinity(0, cpus)
+    nbytes, stride = int(args["bytes"]), int(args["stride"])
+    _mm, buffer = latency.chase_buffer(nbytes, CHASE_THP)
+    chain = latency.Chain(buffer, latency.master_order(nbytes, stride, "global"), nbytes, stride)
+    # Chains start evenly spaced on the one cycle; `at` is each chain's
+    # position in the visiting order, so its next slot is known in advance.
+    at = np.array([t * chain.slots // len(cpus) for t in range(len(cpus))], dtype=np.int64)
+    pos = (chain.order[at] * chain.step).astype(np.uint64)
+    ends = np.empty_like(pos)
+    chase_all(chain.chain, pos, latency.UNROLL, ends)  # compile (or load from cache)
+    _say("ready")
+    for line in sys.stdin:
+        cmd = line.split()
+        if not cmd or cmd[0] == "quit":
+            return
+        if cmd[0] != "run":
+            continue
+        loads, ok = 0, True
+        _say("running")
+        t0 = time.perf_counter()
+        while not select.select([sys.stdin], [], [], 0)[0]:
+            chase_all(chain.chain, pos, CHASE_STEPS_PER_CHUNK, ends)
+            at = (at + CHASE_STEPS_PER_CHUNK) % chain.slots
+            ok = ok and bool(np.array_equal(ends, chain.order[at] * chain.step))
+            pos, ends = ends, pos
+            loads += CHASE_STEPS_PER_CHUNK * len(cpus)
+        seconds = time.perf_counter() - t0
+        sys.stdin.readline()  # the "stop"
+        _say(f"{loads} {seconds} {int(ok)}")
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    chase_main(json.loads(sys.argv[1]))
