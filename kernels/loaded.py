@@ -152,9 +152,9 @@ class LoadProcess:
 def run_benchmark(job: Job) -> Outcome:
     p = job.params
     reps, rep_s = CHASE.get(job.profile.name, CHASE["standard"])
-    load = LoadProcess(p["load_cpus"], int(p["elements"]))
+    load = LoadProcess(p["load_cpus"], int(job.settings["elements"]))
     try:
-        size = int(p["chase_bytes"])
+        size = int(job.settings["chase_bytes"])
         stride = plans.DEFAULT_STRIDE
         _mm, buffer = latency.chase_buffer(size, "on")
         latency.compile_kernels()

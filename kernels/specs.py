@@ -36,6 +36,13 @@ def _stream_elements(ctx: PlanContext) -> int:
     return elements
 
 
+def _size_param(ctx: PlanContext) -> dict:
+    """Array sizes derived from the machine's caches stay out of params (so
+    runs of two machines match); a size the user chose is part of identity."""
+    array_mib = (ctx.options or {}).get("array_mib")
+    return {} if array_mib is None else {"array_mib": array_mib}
+
+
 def plan_stream(ctx: PlanContext) -> list:
     """One child per thread count, threads pinned one per core."""
     topo = ctx.topology
@@ -44,7 +51,8 @@ def plan_stream(ctx: PlanContext) -> list:
     configs = []
     for n in plans.sweep_thread_counts(topo, ctx.threads):
         cpus = plans.thread_cpus(topo, n, bind)
-        configs.append(Config(params={"threads": n, "bind": bind, "elements": elements},
+        configs.append(Config(params={"threads": n, "bind": bind, **_size_param(ctx)},
+                              settings={"elements": elements},
                               env=plans.omp_env(cpus, bind), cpus=cpus))
     return configs
 
@@ -79,9 +87,9 @@ def plan_loaded(ctx: PlanContext) -> list:
     plans.check_memory(topo, chase_bytes + plans.STREAM_ARRAYS * elements * plans.FLOAT64_BYTES,
                        "loaded-latency buffers")
     return [Config(params={"chase_cpu": chase, "load_cpus": list(load),
-                           "chase_bytes": chase_bytes, "elements": elements,
                            "delays": list(LOAD_DELAYS.get(ctx.profile.name,
                                                           LOAD_DELAYS["standard"]))},
+                   settings={"chase_bytes": chase_bytes, "elements": elements},
                    env=plans.omp_env((chase,), "close"), cpus=(chase,))]
 
 
@@ -90,8 +98,8 @@ def plan_native(ctx: PlanContext) -> list:
     topo = ctx.topology
     bind = _bind(ctx)
     cpus = plans.thread_cpus(topo, topo.physical_cores, bind)
-    return [Config(params={"threads": len(cpus), "bind": bind,
-                           "elements": _stream_elements(ctx)},
+    return [Config(params={"threads": len(cpus), "bind": bind, **_size_param(ctx)},
+                   settings={"elements": _stream_elements(ctx)},
                    env=plans.omp_env(cpus, bind), cpus=cpus)]
 
 

@@ -193,7 +193,7 @@ def run_benchmark(job: Job) -> Outcome:
     p = job.params
     threads = int(p["threads"])
     bind = p.get("bind", plans.DEFAULT_BIND)
-    elements = int(p["elements"])
+    elements = int(job.settings["elements"])
     ntimes = max(int(job.profile.stream_ntimes), 2)
     topo = job.topology
     try:

@@ -182,7 +182,7 @@ def run_config(item: PlannedConfig, opts: RunOptions, system: Mapping[str, Any])
     timeout = opts.timeout or item.spec.timeout
     job = Job(benchmark=item.spec.id, params=dict(item.config.params), profile=opts.profile,
               system=system, options=dict(opts.bench_options), timeout=timeout,
-              cpus=item.config.cpus)
+              cpus=item.config.cpus, settings=dict(item.config.settings))
     with tempfile.TemporaryDirectory(prefix="factorybench-job-") as tmp:
         job_path, outcome_path, err_path = (Path(tmp) / n for n in
                                             ("job.json", "outcome.json", "stderr.txt"))

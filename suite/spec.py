@@ -72,6 +72,10 @@ class Job:
     options: Mapping[str, Any]
     timeout: float
     cpus: tuple | None = None  # CPU affinity applied before the entry runs
+    # Inputs the plan computed that are not part of the configuration's
+    # identity (array sizes derived from this machine's caches): they go to
+    # the worker but not into `params`, so records of two machines match.
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def topology(self):
@@ -88,6 +92,7 @@ class Job:
             "options": dict(self.options),
             "timeout": self.timeout,
             "cpus": list(self.cpus) if self.cpus is not None else None,
+            "settings": dict(self.settings),
         }
 
     @classmethod
@@ -100,6 +105,7 @@ class Job:
             options=d["options"],
             timeout=float(d["timeout"]),
             cpus=tuple(d["cpus"]) if d.get("cpus") is not None else None,
+            settings=d.get("settings") or {},
         )
 
 
@@ -110,6 +116,7 @@ class Config:
     params: Mapping[str, Any]
     env: Mapping[str, str] = field(default_factory=dict)  # extra environment
     cpus: tuple | None = None  # affinity for the whole child
+    settings: Mapping[str, Any] = field(default_factory=dict)  # see Job.settings
 
 
 def _single_config(ctx: PlanContext) -> list:

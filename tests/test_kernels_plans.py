@@ -71,7 +71,8 @@ def test_stream_plan_pins_one_thread_per_core_before_siblings(systems, name):
     system = systems[name]
     topo = Topology.from_system(system)
     configs = specs.plan_stream(ctx(system))
-    elements = {c.params["elements"] for c in configs}
+    elements = {c.settings["elements"] for c in configs}
+    assert not any("elements" in c.params for c in configs)  # machine-derived: not identity
     assert len(elements) == 1  # one array size across the sweep
     for c in configs:
         n = c.params["threads"]

@@ -21,8 +21,13 @@ SYSTEM = {
 }
 
 
-def job(benchmark, params, profile="quick"):
-    return Job(benchmark, params, PROFILES[profile], SYSTEM, {}, 60.0)
+SIZE_SETTINGS = ("elements", "chase_bytes")  # plan-computed sizes travel as settings
+
+
+def job(benchmark, params, profile="quick", options=None):
+    settings = {k: params.pop(k) for k in SIZE_SETTINGS if k in params}
+    return Job(benchmark, params, PROFILES[profile], SYSTEM, options or {}, 60.0,
+               settings=settings)
 
 
 def test_stream_tiny_run_is_validated_with_every_metric():
@@ -58,8 +63,7 @@ def test_validation_catches_a_wrong_kernel(monkeypatch):
 
 
 def test_peak_option_adds_efficiency():
-    j = Job("stream.sweep", {"threads": 1, "elements": 50_000}, PROFILES["quick"], SYSTEM,
-            {"peak_gbs": 1000.0}, 60.0)
+    j = job("stream.sweep", {"threads": 1, "elements": 50_000}, options={"peak_gbs": 1000.0})
     eff = [r for r in stream.run_benchmark(j).records if r.metric == "efficiency"]
     assert len(eff) == 6 and all(0 < r.value < 1 for r in eff)
 

@@ -79,7 +79,7 @@ def run_benchmark(job: Job) -> Outcome:
     except NativeUnavailable as exc:
         return Outcome(errors=(ErrorRecord(job.benchmark, dict(p), "skipped", str(exc)),))
     pairs = PAIRS.get(job.profile.name, PAIRS["standard"])
-    elements = int(p["elements"])
+    elements = int(job.settings["elements"])
     stream.compile_kernels()
     latency.compile_kernels()
     a, b, c = np.empty(elements), np.empty(elements), np.empty(elements)

@@ -51,7 +51,7 @@ def command(profile, array_mib, bind):
     if by_metric:
         p = config.params
         click.echo(f"Numba vs native C, {p['threads']} threads ({bind}), "
-                   f"{p['elements'] * 8 / 2**20:.0f} MiB arrays, profile {profile}")
+                   f"{config.settings['elements'] * 8 / 2**20:.0f} MiB arrays, profile {profile}")
         first = next(iter(by_metric.values()))
         click.echo(f"native: {first.info.get('compiler_version')} {first.info.get('flags')}")
     for metric, label, numba_key, native_key, unit in _ROWS:
