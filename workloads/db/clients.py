@@ -69,9 +69,11 @@ def _client_main(pipe, engine, query: QueryClass, params: list, answers) -> None
                 break
             start_at, deadline, round_tag = order
             round_params = query.round_params(params, round_tag)
+            wire_params = connection.encode_params(round_params)
             while time.perf_counter() < start_at:
                 pass  # a few ms at most; sleeping would blur the common start
-            latencies, results, end = timed_loop(run, round_params, deadline)
+            latencies, results, end = timed_loop(run, wire_params, deadline)
+            results = connection.decode_results(results, query.fetch)
             checked, wrong, problem = query.verify(connection, round_params, results, answers)
             pipe.send(("round", (len(results), end, array("d", latencies).tobytes(),
                                  checked, wrong, problem)))

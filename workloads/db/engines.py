@@ -3,7 +3,9 @@
 An engine is a picklable description (file path or URL) that client
 processes `connect()` to after they start. A connection hands out
 `reader(sql)` / `writer(sql)` callables: one call is one query (or one
-durable transaction), which is what the timed loop measures.
+durable transaction), which is what the timed loop measures. They take
+parameters as `encode_params` made them, and their results become
+comparable Python values through `decode_results`, both outside the timing.
 """
 from __future__ import annotations
 
@@ -59,6 +61,14 @@ class SqliteConnection:
         if fetch == "one":
             return lambda params: execute(sql, params).fetchone()
         return lambda params: execute(sql, params).fetchall()
+
+    @staticmethod
+    def encode_params(params: list) -> list:
+        return params  # sqlite3 binds Python values itself
+
+    @staticmethod
+    def decode_results(results: list, fetch: str) -> list:
+        return results
 
     def writer(self, sql: str):
         execute = self._cursor.execute
@@ -137,7 +147,11 @@ class PostgresConnection:
     as named prepared statements with text parameters, which is what
     pgbench --protocol=prepared does; the Python-level cursor machinery
     would otherwise cost more than the server's work for a point query.
-    Values come back as str (None for NULL); checks convert as needed.
+
+    What the timed call does is kept to libpq's own work: parameters are
+    encoded once per round (`encode_params`), values come back as raw bytes
+    and are decoded after the timed window (`decode_results`) to str (None
+    for NULL); checks convert as needed.
     """
 
     placeholder = "%s"
@@ -159,6 +173,20 @@ class PostgresConnection:
                                f"{result.error_message.decode(errors='replace').strip()}")
         return name
 
+    @staticmethod
+    def encode_params(params: list) -> list:
+        return [[str(p).encode() for p in row] for row in params]
+
+    @staticmethod
+    def decode_results(results: list, fetch: str) -> list:
+        def row(values):
+            return tuple(None if v is None else v.decode() for v in values)
+        if fetch == "one":
+            return [None if r is None else row(r) for r in results]
+        if fetch == "all":
+            return [[row(r) for r in rows] for rows in results]
+        return results
+
     def reader(self, sql: str, fetch: str):
         from psycopg import pq
 
@@ -166,19 +194,37 @@ class PostgresConnection:
         exec_prepared = self._con.pgconn.exec_prepared
         tuples_ok = pq.ExecStatus.TUPLES_OK
 
-        def read(params):
-            res = exec_prepared(name, [str(p).encode() for p in params])
+        def failed(res):
+            return RuntimeError(res.error_message.decode(errors="replace").strip())
+
+        if fetch == "one" and self._con.pgconn.describe_prepared(name).nfields == 1:
+            # The common case (a point query) without the per-column loop.
+            def read_one_value(wire_params):
+                res = exec_prepared(name, wire_params)
+                if res.status != tuples_ok:
+                    raise failed(res)
+                return (res.get_value(0, 0),) if res.ntuples else None
+            return read_one_value
+
+        if fetch == "one":
+            def read_one(wire_params):
+                res = exec_prepared(name, wire_params)
+                if res.status != tuples_ok:
+                    raise failed(res)
+                if not res.ntuples:
+                    return None
+                value = res.get_value
+                return tuple([value(0, j) for j in range(res.nfields)])
+            return read_one
+
+        def read_all(wire_params):
+            res = exec_prepared(name, wire_params)
             if res.status != tuples_ok:
-                raise RuntimeError(res.error_message.decode(errors="replace").strip())
+                raise failed(res)
             value = res.get_value
             cols = range(res.nfields)
-            rows = [tuple(None if (v := value(i, j)) is None else v.decode() for j in cols)
-                    for i in range(res.ntuples)]
-            res.clear()
-            if fetch == "one":
-                return rows[0] if rows else None
-            return rows
-        return read
+            return [tuple([value(i, j) for j in cols]) for i in range(res.ntuples)]
+        return read_all
 
     def writer(self, sql: str):
         # Autocommit: each INSERT is its own transaction, durable when
@@ -189,11 +235,10 @@ class PostgresConnection:
         exec_prepared = self._con.pgconn.exec_prepared
         command_ok = pq.ExecStatus.COMMAND_OK
 
-        def write(params):
-            res = exec_prepared(name, [str(p).encode() for p in params])
+        def write(wire_params):
+            res = exec_prepared(name, wire_params)
             if res.status != command_ok:
                 raise RuntimeError(res.error_message.decode(errors="replace").strip())
-            res.clear()
         return write
 
     def query(self, sql: str, params=()) -> list:

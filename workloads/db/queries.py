@@ -199,5 +199,8 @@ QUERY_CLASSES = {c.name: c for c in (PointLookup(), RecentMessages(), AppendTool
 
 
 def client_rng(seed: int, query: str, client: int):
-    """Each client's parameter stream: fixed by seed, class and client index."""
-    return np.random.default_rng([seed, 100 + list(QUERY_CLASSES).index(query), client])
+    """Each client's parameter stream: fixed by seed, class and client index.
+    Classes outside QUERY_CLASSES (measurement probes) key on their name."""
+    stream = (100 + list(QUERY_CLASSES).index(query) if query in QUERY_CLASSES
+              else zlib.crc32(query.encode()))
+    return np.random.default_rng([seed, stream, client])
