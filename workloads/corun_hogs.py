@@ -37,15 +37,17 @@ CHASE_THP = "on"  # huge pages: faster set-up, and the chase hog is the same on 
 CHASE_STEPS_PER_CHUNK = 1 << 14
 
 
-class TriadHog:
-    """STREAM Triad on the hog cores (kernels.loaded.LoadProcess)."""
+class _Hog:
+    """A hog process driven over kernels.loaded's line protocol. Subclasses
+    name their figure (name, figure, unit, higher_is_better) and convert
+    the process's "<work done> <seconds> <ok>" into it."""
 
-    name = "triad"
-    figure, unit, higher_is_better = "bandwidth", "GB/s", True
+    name = figure = unit = ""
+    higher_is_better = True
+    run_argument = 0
 
-    def __init__(self, cpus, elements: int):
-        self.cpus, self.elements = list(cpus), int(elements)
-        self.process = LoadProcess(self.cpus, self.elements)
+    def __init__(self, cpus, process: LoadProcess):
+        self.cpus, self.process = list(cpus), process
         self._ready = False
 
     def wait_ready(self) -> None:
@@ -54,51 +56,58 @@ class TriadHog:
             self._ready = True
 
     def start(self) -> None:
-        self.process.send(f"run {TRIAD_FULL_SPEED}")
+        self.process.send(f"run {self.run_argument}")
         self.process.expect("running")
 
     def stop(self) -> tuple:
-        """(GB/s since start, values checked ok)."""
+        """(the figure since start, the process's own check passed)."""
         done, seconds, ok = self.process.stop()
-        return done * TRIAD_BYTES_PER_ELEMENT / seconds / 1e9, ok
+        return self.figure_of(done, seconds), ok
 
-    def info(self) -> dict:
-        return {"hog": "STREAM Triad at full speed (kernels.loaded)", "hog_cpus": self.cpus,
-                "hog_array_bytes": 3 * self.elements * plans.FLOAT64_BYTES,
-                "hog_counting": "STREAM: 24 bytes per element"}
+    def figure_of(self, done: int, seconds: float) -> float:
+        raise NotImplementedError
 
     def close(self) -> None:
         self.process.close()
 
 
-class ChaseHog:
+class TriadHog(_Hog):
+    """STREAM Triad on the hog cores (kernels.loaded's load process)."""
+
+    name = "triad"
+    figure, unit, higher_is_better = "bandwidth", "GB/s", True
+    run_argument = TRIAD_FULL_SPEED
+
+    def __init__(self, cpus, elements: int):
+        self.elements = int(elements)
+        super().__init__(cpus, LoadProcess(list(cpus), self.elements))
+
+    def figure_of(self, done: int, seconds: float) -> float:
+        return done * TRIAD_BYTES_PER_ELEMENT / seconds / 1e9
+
+    def info(self) -> dict:
+        return {"hog": "STREAM Triad at full speed (kernels.loaded)", "hog_cpus": self.cpus,
+                "hog_array_bytes": plans.STREAM_ARRAYS * self.elements * plans.FLOAT64_BYTES,
+                "hog_counting": "STREAM: 24 bytes per element"}
+
+
+class ChaseHog(_Hog):
     """One dependent pointer chase per hog core (this module run as a process)."""
 
     name = "chase"
     figure, unit, higher_is_better = "latency", "ns", False
 
     def __init__(self, cpus, working_set: int, stride: int = plans.DEFAULT_STRIDE):
-        self.cpus, self.working_set, self.stride = list(cpus), int(working_set), int(stride)
-        self.process = _ChaseProcess(self.cpus, self.working_set, self.stride)
-        self._ready = False
+        self.working_set, self.stride = int(working_set), int(stride)
+        super().__init__(cpus, _ChaseProcess(list(cpus), self.working_set, self.stride))
 
-    wait_ready = TriadHog.wait_ready
-
-    def start(self) -> None:
-        self.process.send("run 0")
-        self.process.expect("running")
-
-    def stop(self) -> tuple:
-        """(ns per load of one chain since start, every chain ended right)."""
-        loads, seconds, ok = self.process.stop()
-        return seconds * len(self.cpus) / loads * 1e9, ok
+    def figure_of(self, loads: int, seconds: float) -> float:
+        return seconds * len(self.cpus) / loads * 1e9  # each chain's loads are sequential
 
     def info(self) -> dict:
         return {"hog": "dependent pointer chase, one chain per hog core", "hog_cpus": self.cpus,
                 "hog_working_set_bytes": self.working_set, "hog_stride_bytes": self.stride,
                 "hog_thp_requested": CHASE_THP}
-
-    close = TriadHog.close
 
 
 def make_hog(kind: str, cpus, *, elements: int, working_set: int):
@@ -151,12 +160,14 @@ def chase_main(args: dict) -> None:
         loads, ok = 0, True
         _say("running")
         t0 = time.perf_counter()
-        while not select.select([sys.stdin], [], [], 0)[0]:
+        while True:  # at least one chunk, so every stop reports a latency
             chase_all(chain.chain, pos, CHASE_STEPS_PER_CHUNK, ends)
             at = (at + CHASE_STEPS_PER_CHUNK) % chain.slots
             ok = ok and bool(np.array_equal(ends, chain.order[at] * chain.step))
             pos, ends = ends, pos
             loads += CHASE_STEPS_PER_CHUNK * len(cpus)
+            if select.select([sys.stdin], [], [], 0)[0]:
+                break
         seconds = time.perf_counter() - t0
         sys.stdin.readline()  # the "stop"
         _say(f"{loads} {seconds} {int(ok)}")
