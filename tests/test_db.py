@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 
 import pytest
 
@@ -213,3 +214,32 @@ def test_missing_server_binaries_are_skipped_once(monkeypatch, tmp_path):
     assert out.records == ()
     (error,) = out.errors
     assert error.kind == "skipped" and "postgresql" in error.message and "\n" not in error.message
+
+
+@pytest.fixture
+def tiny_filesystem(tmp_path):
+    """A 1 MiB tmpfs mounted on a fresh directory (skips where mounting is not allowed)."""
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip() or 'not root'}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+def test_full_disk_during_build_is_one_clear_error(tiny_filesystem):
+    options = {"db_dir": str(tiny_filesystem / "db"), "db_scale": "tiny"}
+    with pytest.raises(datasets.DatasetError) as caught:
+        datasets.ensure_dataset(options)
+    message = str(caught.value)
+    assert "\n" not in message and "cannot build the tiny dataset" in message
+    assert "no space left on the device" in message and "--db-dir" in message
+    assert datasets.existing_dataset(options) is None  # nothing half-built is reused
+    assert list((tiny_filesystem / "db" / "tiny").iterdir()) == []  # space given back
+    # Through the entry: an error record, not a crash.
+    out = run_benchmark(job("point", options, clients=(1,)))
+    assert out.records == () and [e.kind for e in out.errors] == ["error"]

@@ -14,6 +14,7 @@ processes never build the same directory at once.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -34,6 +35,9 @@ DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / ".cache" / "db"
 STORE_FILE = "store.sqlite"
 ANSWERS_FILE = "answers.npz"
 MANIFEST_FILE = "manifest.json"
+# Size of the finished store per unit of scale factor (quick, 1.0, measured
+# at 60 MB with SQLite 3.40), for the message when the disk is full.
+STORE_MB_PER_SCALE_UNIT = 60
 
 SQLITE_TABLES = """
 CREATE TABLE sessions(id INTEGER PRIMARY KEY, agent TEXT NOT NULL, state TEXT NOT NULL,
@@ -160,7 +164,18 @@ def ensure_dataset(options: Mapping | None, profile_name: str = "quick") -> Data
                 return Dataset(directory, manifest, reused=True)
             return Dataset(directory, build(directory, scale, seed), reused=False)
     except (OSError, sqlite3.Error) as exc:
-        raise DatasetError(f"cannot build the {scale} dataset in {directory}: {exc}") from exc
+        raise DatasetError(f"cannot build the {scale} dataset in {directory}: "
+                           f"{_reason(exc, scale)}") from exc
+
+
+def _reason(exc: BaseException, scale: str) -> str:
+    full = (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or (
+        isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL")
+    if not full:
+        return " ".join(str(exc).split())
+    needed = STORE_MB_PER_SCALE_UNIT * generator.SCALE_FACTORS[scale]
+    return (f"no space left on the device (the store needs about {needed:.0f} MB); "
+            "free some space or choose another --db-dir")
 
 
 @contextmanager
@@ -180,6 +195,14 @@ def build(directory: Path, scale: str, seed: int) -> dict:
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
     partial = directory / (STORE_FILE + ".partial")
+    try:
+        return _build_into(directory, partial, scale, seed, started)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # give the space back; no manifest, never reused
+        raise
+
+
+def _build_into(directory: Path, partial: Path, scale: str, seed: int, started: float) -> dict:
     con = sqlite3.connect(partial, isolation_level=None)
     try:
         # Build-only settings: no journal and no fsync while loading; a crash
