@@ -107,7 +107,7 @@ class CompileDriver:
     unit = "units/s"
 
     def __init__(self, cpus: list, seed: int):
-        self.cpus = cpus
+        self.cpus, self.seed = cpus, seed
         self._session_cm = None
 
     def open(self) -> dict:
@@ -120,7 +120,7 @@ class CompileDriver:
         if compiler is None:
             raise Unavailable("no C compiler found (tried cc, gcc, clang); install gcc")
         self.compile_unit, self.compiler = compile_unit, compiler
-        self.corpus = generate("small", 1)
+        self.corpus = generate("small", self.seed)
         sandbox = Sandbox(timeout_s=120.0)
         self._session_cm = sandbox.session()
         self.session = self._session_cm.__enter__()
@@ -222,7 +222,7 @@ class AgentStepDriver:
 
     def __init__(self, cpus: list, seed: int, options: dict, profile: str):
         self.cpus, self.seed, self.options, self.profile = cpus, seed, options, profile
-        self.pool = None
+        self.pool = self._reference = None
 
     def open(self) -> dict:
         from workloads import agent, agent_step
@@ -234,7 +234,6 @@ class AgentStepDriver:
         store_path, store_note = self._store()
         n_cpus = len(self.cpus)
         payloads = agent_step.make_agent_inputs(self.seed, self.MAX_AGENTS_PER_CPU * n_cpus)
-        self._reference = None
         if store_path:
             from workloads.db.agent_state import AgentStateStore
 
@@ -276,7 +275,7 @@ class AgentStepDriver:
         except Exception as exc:  # a bad db option must not sink the agent step
             return None, f"skipped: {exc}"
         if path is None:
-            return None, "skipped: no SQLite agent store built yet (run corun.db or db.* first)"
+            return None, "skipped: no SQLite agent store built yet (the db workloads build it)"
         return str(path), f"SQLite agent store {path}"
 
     def window(self, seconds: float) -> Window:
@@ -291,7 +290,7 @@ class AgentStepDriver:
     def close(self) -> None:
         if self.pool is not None:
             self.pool.close()
-        if getattr(self, "_reference", None) is not None:
+        if self._reference is not None:
             self._reference.close()
 
 
