@@ -354,7 +354,9 @@ def run_benchmark(job) -> Outcome:
     profile = job.profile.name
     options = dict(job.options or {})
     seed = int(options.get("seed") or 1)
-    base = {k: v for k, v in p.items() if k != "workloads"}
+    # Records carry only what identifies the measurement on any machine
+    # (compare matches records by params); the cores are in `info`.
+    placement = {"workload_cpus": list(p["workload_cpus"])}
     # The hog's process starts first, on every CPU of the configuration, and
     # pins itself; everything the worker starts after this (compilers, pool
     # workers, database clients) inherits the workload's cores.
@@ -366,7 +368,7 @@ def run_benchmark(job) -> Outcome:
         # Every workload is set up and warmed while the hog sets itself up
         # (seconds: its Numba import and first touch of its arrays).
         for workload in p["workloads"]:
-            params = dict(base, workload=workload)
+            params = {"workload": workload, "hog": p["hog"]}
             driver = make_driver(workload, p["workload_cpus"], seed, options, profile)
             try:
                 info = driver.open()
@@ -385,7 +387,8 @@ def run_benchmark(job) -> Outcome:
                 errors.append(_failed(job.benchmark, params, exc))
                 continue
             out = outcome(job.benchmark, params, data, driver.unit,
-                          {**_described(params["workload"]), **info, **hog.info()}, hog)
+                          {**_described(params["workload"]), **info, **placement, **hog.info()},
+                          hog)
             records.extend(out.records)
             errors.extend(out.errors)
     finally:
