@@ -313,9 +313,11 @@ def make_driver(workload: str, cpus: list, seed: int, options: dict | None = Non
 def together(hog, driver, seconds: float) -> tuple:
     """(workload Window, hog figure, hog ok) over one shared window."""
     hog.start()
-    time.sleep(HOG_RAMP_S)
-    w = driver.window(seconds)
-    figure, ok = hog.stop()
+    try:
+        time.sleep(HOG_RAMP_S)
+        w = driver.window(seconds)
+    finally:
+        figure, ok = hog.stop()  # stopped even when the window failed: the next workload needs it
     return w, figure, ok
 
 
