@@ -84,6 +84,8 @@ bind() {  # bind SRC DEST [ro]
 mount -t proc proc "$ARM_ROOT/proc"; MOUNTS+=("$ARM_ROOT/proc")
 bind /sys "$ARM_ROOT/sys" ro
 bind /dev "$ARM_ROOT/dev"
+# A private /dev/shm: the tests' scratch trees stay inside this run.
+mount -t tmpfs -o size=2g tmpfs "$ARM_ROOT/dev/shm"; MOUNTS+=("$ARM_ROOT/dev/shm")
 bind "$REPO" "$ARM_ROOT$SRC" ro
 mkdir -p "$ARM_ROOT/out"
 bind "$OUT" "$ARM_ROOT/out"
