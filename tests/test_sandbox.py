@@ -212,7 +212,7 @@ def test_spin_forever_is_killed_at_the_timeout(backend):
 
 @backends(ISOLATING + ["none"])
 def test_background_children_are_not_left_behind(backend):
-    if backend in ("rlimit", "none") and sbx._RunCgroup(None).v2 is None:
+    if backend in ("rlimit", "none") and sbx._cgroup_parent().v2 is None:
         pytest.skip(f"{backend}: without a cgroup a process that starts its own session escapes")
     script = "sleep 3141 & setsid sleep 3142 & (setsid sh -c 'sleep 3143' &) ; echo started"
     t0 = time.monotonic()

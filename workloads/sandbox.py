@@ -154,6 +154,10 @@ def _unshare_prefix() -> list:
     return prefix + ["--"]
 
 
+def _setpriv_prefix() -> list:
+    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"]
+
+
 def _probe(argv: list) -> str | None:
     """None when `argv` runs /bin/true successfully, else why not."""
     try:
@@ -169,7 +173,11 @@ def _probe(argv: list) -> str | None:
 @lru_cache(maxsize=None)
 def _backend_problem(backend: str) -> str | None:
     """None when `backend` works on this machine, else the reason."""
-    if backend in ("rlimit", "none"):
+    if backend == "none" or backend == "rlimit" and not _is_root():
+        return None
+    if backend == "rlimit":  # as root it drops to nobody with setpriv
+        if not shutil.which("setpriv"):
+            return "setpriv not installed (package util-linux)"
         return None
     if backend not in BACKENDS:
         return "unknown backend"
@@ -225,13 +233,15 @@ def _own_cgroups() -> dict:
 
 
 class _CgroupParent:
-    """This process's directories for per-run cgroups (created on first use)."""
+    """This process's directories for per-run cgroups (created on first use),
+    and the run cgroups idle between runs."""
 
     def __init__(self) -> None:
         self.v2: str | None = None  # for cpu.stat and cgroup.kill
         self.v2_pids = False
         self.v1_pids: str | None = None  # process cap when v2 has no pids
         self.problem: str | None = None
+        self.idle: list = []  # _CgroupSet, empty and ready for the next run
         own = _own_cgroups()
         name = f"factorybench-{os.getpid()}"
         for mountpoint, fstype, options in _mounts():
@@ -250,6 +260,9 @@ class _CgroupParent:
         atexit.register(self.remove)
 
     def remove(self) -> None:
+        for cgroups in self.idle:
+            cgroups.remove()
+        self.idle = []
         for d in (self.v2, self.v1_pids):
             if d:
                 with contextlib.suppress(OSError):
@@ -263,6 +276,36 @@ class _CgroupParent:
         except OSError as exc:
             self.problem = f"cannot create a cgroup under {os.path.dirname(path)}: {exc.strerror}"
             return None
+
+
+@dataclass
+class _CgroupSet:
+    """The cgroup directories one run uses (v2, and v1 pids when v2 has none)."""
+
+    v2: str | None
+    pids: str | None  # the directory whose pids.max caps the run
+    dirs: list  # every directory above, the v2 one first
+    pids_max: int | None = None  # last value written to pids.max
+
+    def is_empty(self) -> bool:
+        """No process left (killed ones leave a moment after they are reaped)."""
+        try:
+            if self.v2:  # covers the v1 directory too: a process is in both or neither
+                return "populated 0" in Path(self.v2, "cgroup.events").read_text()
+            return not Path(self.dirs[0], "cgroup.procs").read_text().strip()
+        except OSError:
+            return False
+
+    def remove(self) -> None:
+        for d in reversed(self.dirs):
+            for _ in range(100):
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.005)
 
 
 _parent_lock = threading.Lock()
@@ -279,30 +322,59 @@ def _cgroup_parent() -> _CgroupParent:
 
 
 class _RunCgroup:
-    """The cgroups of one run: its processes join them before exec."""
+    """The cgroups of one run: its process joins them before exec.
+
+    A run's cgroups go back to an idle pool when it ends and are reused once
+    empty: waiting for killed processes to leave before `rmdir` cost
+    milliseconds a run. CPU time is the growth of `usage_usec` during the run.
+    """
 
     def __init__(self, nproc: int | None, enabled: bool = True) -> None:
-        self.dirs: list = []
-        self.v2: str | None = None
+        self.cgroups: _CgroupSet | None = None
         self.pids_capped = False
-        self.join_fds: list = []
+        self._cpu_before = 0.0
         if not enabled:
             self.problem = "per-run cgroup disabled (use_cgroup=False)"
             return
-        parent = _cgroup_parent()
+        self._parent = parent = _cgroup_parent()
         self.problem = parent.problem
+        self.cgroups = self._reuse(parent) or self._create(parent)
+        if self.cgroups is None:
+            return
+        self.pids_capped = self._cap_processes(nproc)
+        self._cpu_before = self._usage_s() or 0.0
+
+    def _cap_processes(self, nproc: int | None) -> bool:
+        """Set pids.max to `nproc` ("max" when None); whether a cap holds."""
+        cgroups = self.cgroups
+        if cgroups.pids and cgroups.pids_max != nproc:
+            written = self._write(cgroups.pids, "pids.max", nproc or "max")
+            cgroups.pids_max = nproc if written else -1  # -1: unknown, rewrite next time
+        return bool(nproc) and cgroups.pids_max == nproc
+
+    @property
+    def dirs(self) -> list:
+        return self.cgroups.dirs if self.cgroups else []
+
+    @property
+    def v2(self) -> str | None:
+        return self.cgroups.v2 if self.cgroups else None
+
+    @staticmethod
+    def _reuse(parent: _CgroupParent) -> _CgroupSet | None:
+        with _parent_lock:
+            for i, cgroups in enumerate(parent.idle):
+                if cgroups.is_empty():
+                    return parent.idle.pop(i)
+        return None
+
+    def _create(self, parent: _CgroupParent) -> _CgroupSet | None:
         name = f"run-{next(_run_numbers)}"
-        if parent.v2:
-            self.v2 = self._add(parent.v2, name)
-            if self.v2 and parent.v2_pids and nproc:
-                self.pids_capped = self._write(self.v2, "pids.max", nproc)
-        if not self.pids_capped and parent.v1_pids and nproc:
-            d = self._add(parent.v1_pids, name)
-            if d:
-                self.pids_capped = self._write(d, "pids.max", nproc)
-        # Opened here, written by the child between fork and exec ("0" = self).
-        self.join_fds = [os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
-                         for d in self.dirs]
+        v2 = self._add(parent.v2, name) if parent.v2 else None
+        pids = v2 if v2 and parent.v2_pids else None
+        v1 = self._add(parent.v1_pids, name) if parent.v1_pids and not pids else None
+        dirs = [d for d in (v2, v1) if d]
+        return _CgroupSet(v2=v2, pids=pids or v1, dirs=dirs) if dirs else None
 
     def _add(self, base: str, name: str) -> str | None:
         path = os.path.join(base, name)
@@ -311,7 +383,6 @@ class _RunCgroup:
         except OSError as exc:
             self.problem = f"cannot create cgroup {path}: {exc.strerror}"
             return None
-        self.dirs.append(path)
         return path
 
     @staticmethod
@@ -322,6 +393,12 @@ class _RunCgroup:
         except OSError:
             return False
 
+    def join(self, pid: int) -> None:
+        """Move `pid` (held before exec, see _HOLD_SHIM) into every cgroup of the run."""
+        for d in self.dirs:
+            with open(os.path.join(d, "cgroup.procs"), "w") as f:
+                f.write(str(pid))
+
     def kill(self) -> None:
         if self.v2 and not self._write(self.v2, "cgroup.kill", 1):
             # Kernels before 5.14 have no cgroup.kill: kill member by member.
@@ -330,7 +407,7 @@ class _RunCgroup:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(int(pid), signal.SIGKILL)
 
-    def cpu_seconds(self) -> float | None:
+    def _usage_s(self) -> float | None:
         if not self.v2:
             return None
         with contextlib.suppress(OSError, ValueError):
@@ -340,41 +417,37 @@ class _RunCgroup:
                     return int(value) / 1e6
         return None
 
+    def cpu_seconds(self) -> float | None:
+        usage = self._usage_s()
+        return None if usage is None else usage - self._cpu_before
+
     def close(self) -> None:
-        for fd in self.join_fds:
-            os.close(fd)
-        self.join_fds = []
-        for d in reversed(self.dirs):
-            # A killed process leaves the cgroup a moment after it is reaped.
-            for _ in range(200):
-                try:
-                    os.rmdir(d)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.005)
+        """Back to the idle pool (the caller killed every process first)."""
+        if self.cgroups is not None:
+            with _parent_lock:
+                self._parent.idle.append(self.cgroups)
+            self.cgroups = None
 
 
 # -- running ----------------------------------------------------------------
 
-def _child_setup(limits: Limits | None, join_fds: Sequence[int], drop_to_nobody: bool):
-    """The function run in the child between fork and exec."""
-    def setup() -> None:
-        for fd in join_fds:
-            os.write(fd, b"0")
-        if limits is not None:
-            cpu_hard = limits.cpu_s + 1  # SIGXCPU at the soft limit, SIGKILL at the hard
-            resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, cpu_hard))
-            resource.setrlimit(resource.RLIMIT_AS, (limits.address_space_bytes,) * 2)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes,) * 2)
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits.nproc,) * 2)
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if drop_to_nobody:
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-    return setup
+# The child waits in this shell until the parent has moved it into its
+# cgroups and set its limits, then becomes the command. No Python runs
+# between fork and exec, so subprocess can use vfork: a Python preexec_fn
+# made every spawn several milliseconds slower. The go signal is one line
+# on stdin, ahead of the command's own input; a parent that fails before
+# sending it leaves the shell to exit 125 without running anything.
+_HOLD_SHIM = 'read -r _ || exit 125; exec "$@"'
+HOLD_SHELL = "/bin/sh"
+
+
+def _set_limits(pid: int, limits: Limits) -> None:
+    cpu_hard = limits.cpu_s + 1  # SIGXCPU at the soft limit, SIGKILL at the hard
+    resource.prlimit(pid, resource.RLIMIT_CPU, (limits.cpu_s, cpu_hard))
+    resource.prlimit(pid, resource.RLIMIT_AS, (limits.address_space_bytes,) * 2)
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (limits.file_size_bytes,) * 2)
+    resource.prlimit(pid, resource.RLIMIT_NPROC, (limits.nproc,) * 2)
+    resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
 
 
 def _collect(proc: subprocess.Popen, stdin: bytes | None, deadline: float, kill) -> tuple:
@@ -538,6 +611,8 @@ class Sandbox:
             return _bwrap_prefix(workdir) + argv
         if self.backend == "unshare":
             return _unshare_prefix() + argv
+        if self._drops_to_nobody:  # rlimit as root: after the parent set the limits
+            return _setpriv_prefix() + argv
         return argv
 
     def _execute(self, argv: list, workdir: str, stdin: bytes | None,
@@ -556,17 +631,29 @@ class Sandbox:
             cgroup.close()
 
     def _spawn(self, argv, workdir, stdin, env, cgroup: _RunCgroup, isolated: bool) -> SandboxResult:
+        command = self._argv(argv, workdir)
+        hold = isolated or bool(cgroup.dirs)
+        if hold:
+            command = [HOLD_SHELL, "-c", _HOLD_SHIM, "fb-sandbox", *command]
         start = time.perf_counter()
         try:
             proc = subprocess.Popen(
-                self._argv(argv, workdir), cwd=workdir, env=_scrubbed_env(workdir, env),
-                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                command, cwd=workdir, env=_scrubbed_env(workdir, env),
+                stdin=subprocess.PIPE if stdin is not None or hold else subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                preexec_fn=_child_setup(self.limits if isolated else None, cgroup.join_fds,
-                                        self._drops_to_nobody and self.backend == "rlimit"),
             )
         except OSError as exc:
             raise SandboxError(f"cannot start {argv[0]}: {exc}") from exc
+        if hold:
+            try:
+                cgroup.join(proc.pid)
+                if isolated:
+                    _set_limits(proc.pid, self.limits)
+                os.write(proc.stdin.fileno(), b"\n")
+            except OSError as exc:
+                proc.kill()
+                proc.communicate()
+                raise SandboxError(f"cannot confine {argv[0]} before it starts: {exc}") from exc
 
         def kill_tree() -> None:
             cgroup.kill()
