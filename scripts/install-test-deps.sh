@@ -9,6 +9,9 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v make >/dev/null 2>&1 || need+=(make)
 [ -n "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null)" ] || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The emulated aarch64 run (tests/arm/run.sh).
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static binfmt-support)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "install-test-deps: missing ${need[*]}; not root or no apt-get, the tests that need them will skip" >&2

@@ -60,6 +60,18 @@ def sysinfo(as_json):
                 "virtualization"):
         click.echo(f"{key:16} {info.get(key)}")
     click.echo(f"{'microarch':16} {(info.get('microarchitecture') or {}).get('name')}")
+    if info.get("cpu_part_name") or info.get("cpu_part"):
+        click.echo(f"{'cpu part':16} {info.get('cpu_implementer')}/{info.get('cpu_part')} "
+                   f"{info.get('cpu_part_name') or ''}".rstrip())
+    isa = info.get("isa") or {}
+    shown = [k for k in ("asimd", "sve", "sve2", "avx2", "avx512f") if isa.get(k)]
+    if isa.get("sve_vector_length_bytes"):
+        shown.append(f"SVE VL {isa['sve_vector_length_bytes'] * 8} bit")
+    click.echo(f"{'isa':16} {' '.join(shown) or '-'}")
+    click.echo(f"{'jit target':16} {(info.get('numba_target') or {}).get('cpu_name')}")
+    for key in ("container", "emulation"):
+        if info.get(key):
+            click.echo(f"{key:16} {info[key]}")
     for c in info.get("caches") or []:
         if c.get("cpus") and c["cpus"][0] == (info.get("cpus") or [{}])[0].get("cpu", 0):
             click.echo(f"{'L%d %s' % (c['level'], c['type']):16} {c['size_bytes'] // 1024} KiB")
