@@ -141,7 +141,7 @@ def test_a_wrong_checksum_marks_the_run_invalid(monkeypatch):
 
 
 def test_spec_module_registers_both_benchmarks():
-    assert [s.id for s in specs.SPECS] == ["compile.c", "compile.test", "compile.source"]
+    assert [s.id for s in specs.SPECS] == ["compile.c", "compile.test", "compile.source", "compile.linux"]
     ctx = PlanContext(profile=PROFILES["full"], system=SYSTEM, options={})
     assert specs.plan_source(ctx) == []  # only with --source
 
@@ -161,3 +161,111 @@ def test_compile_source_builds_a_named_tree(tmp_path):
     out = source.run_source(job)
     assert not out.errors and out.records[0].validated
     assert out.records[0].info["build"] == "make -j2"
+
+
+# -- compile.linux ----------------------------------------------------------
+
+FAKE_KERNEL_MAKEFILE = """\
+VERSION = 6
+PATCHLEVEL = 1
+SUBLEVEL = 99
+EXTRAVERSION = -fake
+all: .config
+\techo built > vmlinux
+defconfig:
+\techo CONFIG_FAKE=y > .config
+clean:
+\trm -f vmlinux
+"""
+
+
+def _fake_linux_tarball(tmp_path, makefile: str = FAKE_KERNEL_MAKEFILE) -> str:
+    import tarfile
+
+    top = tmp_path / "src" / "linux-source-6.1"
+    top.mkdir(parents=True)
+    (top / "Makefile").write_text(makefile)
+    (top / "Kconfig").write_text("# fake\n")
+    tarball = tmp_path / "linux-source-6.1.tar.xz"
+    with tarfile.open(tarball, "w:xz") as tar:
+        tar.add(top, arcname="linux-source-6.1")
+    return str(tarball)
+
+
+@pytest.fixture
+def fake_linux(tmp_path, monkeypatch):
+    from workloads.compile import linux
+
+    tarball = _fake_linux_tarball(tmp_path)
+    monkeypatch.setattr(linux, "SOURCE_GLOB", str(tmp_path / "linux-source-*.tar.xz"))
+    monkeypatch.setattr(linux, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(linux, "missing_build_deps", lambda: [])
+    return tarball
+
+
+def test_linux_build_is_planned_in_the_full_profile_only():
+    for profile, jobs in (("quick", []), ("standard", []), ("full", [2])):
+        ctx = PlanContext(profile=PROFILES[profile], system=SYSTEM, options={})
+        assert [c.params["jobs"] for c in specs.plan_linux(ctx)] == jobs
+    spec = next(s for s in specs.SPECS if s.id == "compile.linux")
+    assert spec.profiles == frozenset({"full"})
+
+
+def test_linux_without_the_package_is_one_skip_naming_the_install_command(tmp_path, monkeypatch):
+    from workloads.compile import linux
+
+    monkeypatch.setattr(linux, "SOURCE_GLOB", str(tmp_path / "none-*.tar.xz"))
+    out = linux.run_linux(_job("compile.linux", {"jobs": 2}, "full"))
+    assert not out.records and len(out.errors) == 1
+    assert out.errors[0].kind == "skipped" and "apt-get install linux-source-6.1" in out.errors[0].message
+
+
+def test_linux_tree_is_extracted_once_and_keyed_by_the_tarball(fake_linux, tmp_path):
+    from workloads.compile import linux
+
+    tree = linux.extracted_tree(fake_linux, tmp_path / "cache")
+    assert tree.name == "linux-source-6.1" and linux.kernel_version(tree) == "6.1.99-fake"
+    (tree / "marker").write_text("kept")
+    assert linux.extracted_tree(fake_linux, tmp_path / "cache") == tree
+    assert (tree / "marker").exists()  # not extracted again
+    os.utime(fake_linux, ns=(0, 10**18))  # a reinstalled package: new mtime
+    fresh = linux.extracted_tree(fake_linux, tmp_path / "cache")
+    assert fresh != tree and not (fresh / "marker").exists()
+    assert not list((tmp_path / "cache").glob(".extract-*"))  # no scratch left
+
+
+@needs_cc
+def test_linux_build_records_version_compiler_and_jobs(fake_linux):
+    from workloads.compile import linux
+
+    if not linux.shutil.which("make"):
+        pytest.skip("make not installed")
+    out = linux.run_linux(_job("compile.linux", {"jobs": 2}, "full"))
+    assert not out.errors, out.errors
+    (record,) = out.records
+    assert record.validated and record.metric == "wall" and len(record.samples) == linux.RUNS
+    assert record.info["kernel_version"] == "6.1.99-fake" and record.info["jobs"] == 2
+    assert record.info["build"] == "make -j2" and record.info["compiler"]["name"] == "gcc"
+
+
+@needs_cc
+def test_linux_build_without_vmlinux_is_invalid(tmp_path, monkeypatch):
+    from workloads.compile import linux
+
+    if not linux.shutil.which("make"):
+        pytest.skip("make not installed")
+    _fake_linux_tarball(tmp_path, FAKE_KERNEL_MAKEFILE.replace("echo built > vmlinux", "true"))
+    monkeypatch.setattr(linux, "SOURCE_GLOB", str(tmp_path / "linux-source-*.tar.xz"))
+    monkeypatch.setattr(linux, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(linux, "missing_build_deps", lambda: [])
+    out = linux.run_linux(_job("compile.linux", {"jobs": 1}, "full"))
+    assert out.errors[0].kind == "invalid" and "no vmlinux" in out.errors[0].message
+    assert not out.records[0].validated
+
+
+def test_linux_missing_build_tools_are_a_skip_naming_the_packages(fake_linux, monkeypatch):
+    from workloads.compile import linux
+
+    monkeypatch.setattr(linux, "missing_build_deps", lambda: ["flex", "bison"])
+    out = linux.run_linux(_job("compile.linux", {"jobs": 2}, "full"))
+    assert out.errors[0].kind == "skipped" and "apt-get install flex bison" in out.errors[0].message

@@ -2,8 +2,8 @@
 
 The tree is copied into a sandbox work dir (untimed), prepared once
 (untimed: `make defconfig` for a Linux kernel tree), then built with the
-build command at each jobs level, `make clean` between runs, as
-Phoronix's build-linux-kernel does.
+build command, `make clean` between runs, as Phoronix's
+build-linux-kernel does. `build_tree` is shared with compile.linux.
 """
 from __future__ import annotations
 
@@ -23,20 +23,27 @@ def _has(tree: str, name: str) -> bool:
     return os.path.exists(os.path.join(tree, name))
 
 
-def run_source(job) -> Outcome:
-    source = job.options["source"]
-    command = (job.options.get("build") or DEFAULT_BUILD).format(jobs=job.params["jobs"])
+def _give_to_nobody(tree: str) -> None:
+    """Nobody (the fallback backends' user when root) must write its own copy."""
+    for root, dirs, files in os.walk(tree):
+        for name in [*dirs, *files]:
+            os.lchown(os.path.join(root, name), NOBODY, NOBODY)
+    os.lchown(tree, NOBODY, NOBODY)
+
+
+def build_tree(job, source: str, command: str, *, min_runs: int, max_runs: int,
+               product: str | None = None, info: dict | None = None) -> Outcome:
+    """Copy `source` into a sandbox, prepare it, time `command` `min_runs`
+    to `max_runs` times (`make clean` in between). A build counts as valid when
+    it exits 0 and, if `product` is named, leaves that file in the tree."""
     params = dict(job.params)
     sandbox = Sandbox(limits=SOURCE_LIMITS, timeout_s=job.timeout)
-    walls, failures = [], []
+    failures: list = []
     with sandbox.session() as s:
         tree = os.path.join(s.path, "tree")
         shutil.copytree(source, tree, symlinks=True)
-        if sandbox._drops_to_nobody:  # nobody must be able to write its own copy
-            for root, dirs, files in os.walk(tree):
-                for name in [*dirs, *files]:
-                    os.lchown(os.path.join(root, name), NOBODY, NOBODY)
-            os.lchown(tree, NOBODY, NOBODY)
+        if sandbox._drops_to_nobody:
+            _give_to_nobody(tree)
         if _has(tree, "Kconfig") and _has(tree, "Makefile"):  # a Linux kernel tree
             prep = s.run(["sh", "-c", "cd tree && make defconfig >/dev/null"])
             if not prep.ok:
@@ -47,18 +54,24 @@ def run_source(job) -> Outcome:
             res = s.run(["sh", "-c", f"cd tree && {command}"])
             if not res.ok:
                 failures.append(f"exit {res.returncode}: {res.stderr.decode(errors='replace')[-300:]}")
+            elif product and not _has(tree, product):
+                failures.append(f"exit 0 but no {product} was built")
             if _has(tree, "Makefile"):
                 s.run(["sh", "-c", "cd tree && make clean >/dev/null 2>&1"])
-            walls.append(res.wall_s)
             return res.wall_s
 
-        samples = repeat_until_stable(one_build, job.profile, warmup=0, min_runs=1,
-                                      max_runs=job.profile.min_runs)
+        samples = repeat_until_stable(one_build, job.profile, warmup=0, min_runs=min_runs,
+                                      max_runs=max_runs)
     info = {"source": source, "build": command, "backend": sandbox.backend,
-            "sandbox_warning": sandbox.warning}
+            "sandbox_warning": sandbox.warning, **(info or {})}
     valid = not failures
     errors = () if valid else (ErrorRecord(job.benchmark, params, "invalid",
                                            f"{len(failures)} build(s) failed; first: {failures[0]}"),)
     record = measurement(job.benchmark, params, "wall", "s", samples, higher_is_better=False,
                          validated=valid, info=info)
     return Outcome(records=(record,), errors=errors)
+
+
+def run_source(job) -> Outcome:
+    command = (job.options.get("build") or DEFAULT_BUILD).format(jobs=job.params["jobs"])
+    return build_tree(job, job.options["source"], command, min_runs=1, max_runs=job.profile.min_runs)

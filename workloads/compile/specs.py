@@ -28,6 +28,15 @@ def plan_source(ctx) -> list:
     return [Config(params={"jobs": j}) for j in concurrency_levels(_cpus(ctx))]
 
 
+def plan_linux(ctx) -> list:
+    # Hours of building: the full profile only, even when named explicitly.
+    # One configuration, jobs = cores, as Phoronix's build-linux-kernel runs
+    # it; without the linux-source package the worker reports the skip.
+    if ctx.profile.name != "full":
+        return []
+    return [Config(params={"jobs": _cpus(ctx)})]
+
+
 SPECS = [
     BenchmarkSpec(
         id="compile.c", category="compile",
@@ -46,5 +55,12 @@ SPECS = [
         description="A real source tree (--source DIR --build CMD) built in the sandbox, "
                     "jobs 1, cores, 2 x cores: wall s (make clean between runs)",
         entry="workloads.compile.source:run_source", plan=plan_source, timeout=7200.0,
+    ),
+    BenchmarkSpec(
+        id="compile.linux", category="compile",
+        description="Linux kernel from Debian's linux-source package: untimed make defconfig, "
+                    "timed make -j{cores}, make clean between runs: wall s (full profile)",
+        entry="workloads.compile.linux:run_linux", plan=plan_linux, timeout=4 * 3600.0,
+        profiles=frozenset({"full"}),
     ),
 ]

@@ -27,9 +27,9 @@ def _first_line(argv) -> str:
     return (r.stdout or r.stderr).strip().splitlines()[0] if r.returncode == 0 else ""
 
 
-def find_compiler() -> Compiler | None:
-    """The first working C compiler of cc, gcc, clang; None when there is none."""
-    for candidate in CANDIDATES:
+def find_compiler(candidates=CANDIDATES) -> Compiler | None:
+    """The first working C compiler of `candidates` (cc, gcc, clang); None when there is none."""
+    for candidate in candidates:
         try:
             path = resolve_binary(candidate)
             line = _first_line([path, "--version"])
