@@ -26,7 +26,7 @@ from suite import __version__
 from suite.errors import UserError
 from suite.model import ErrorRecord, Outcome
 from suite.results import SCHEMA_VERSION, RunDocument, write_atomic
-from suite.spec import BenchmarkSpec, Config, Job, PlanContext, Profile
+from suite.spec import BenchmarkSpec, Config, Job, PlanContext, Profile, timeout_for
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -179,7 +179,7 @@ def _observers(pid: int, cpus: tuple | None):
 
 def run_config(item: PlannedConfig, opts: RunOptions, system: Mapping[str, Any]) -> Outcome:
     """Run one configuration in a fresh interpreter; never raises for its failures."""
-    timeout = opts.timeout or item.spec.timeout
+    timeout = opts.timeout or timeout_for(item.spec, opts.profile.name)
     job = Job(benchmark=item.spec.id, params=dict(item.config.params), profile=opts.profile,
               system=system, options=dict(opts.bench_options), timeout=timeout,
               cpus=item.config.cpus, settings=dict(item.config.settings))

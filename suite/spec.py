@@ -130,7 +130,9 @@ class BenchmarkSpec:
     description: str  # one line for `factorybench list`
     entry: str  # "package.module:function", called as function(job) -> Outcome
     plan: Callable[[PlanContext], Sequence[Config]] = _single_config
-    timeout: float = 300.0  # seconds per configuration (overridable with --timeout)
+    # Seconds per configuration: one number, or {profile name: seconds} for
+    # benchmarks whose size grows with the profile. --timeout overrides.
+    timeout: float | Mapping[str, float] = 300.0
     profiles: frozenset = frozenset({"quick", "standard", "full"})
     # Optional "module:function" run in the parent after every configuration
     # of this spec finished: function(records, ctx: PlanContext) -> Outcome
@@ -145,6 +147,12 @@ def spec_modules() -> tuple:
     fixture benchmarks register."""
     extra = [m.strip() for m in os.environ.get("FACTORYBENCH_SPEC_MODULES", "").split(",")]
     return SPEC_MODULES + tuple(m for m in extra if m)
+
+
+def timeout_for(spec: "BenchmarkSpec", profile: str) -> float:
+    if isinstance(spec.timeout, Mapping):
+        return float(spec.timeout.get(profile, max(spec.timeout.values())))
+    return float(spec.timeout)
 
 
 def registry() -> list:
