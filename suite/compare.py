@@ -5,6 +5,10 @@ Records match on (benchmark, params, metric). A ratio is oriented so that
 > 1 means better than the baseline whatever the metric's direction. Geometric
 means follow the Phoronix rule: only rows every system has count, so a
 system is never flattered by the benchmarks it failed to run.
+
+A run made under emulation (suite.emulation) is shown, system block and
+all, but none of its figures is compared: its cells read "emulated, not
+compared", it has no geometric mean, and it is never the baseline.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from suite import stats
+from suite.emulation import NOT_COMPARED, emulation_of
 from suite.significance import ALPHA, MIN_EFFECT, mann_whitney_u, smallest_p_value
 
 # Coefficient of variation above which a record's samples are called
@@ -30,6 +35,7 @@ TOO_FEW = "too few samples"
 INVALID = "invalid"
 MISSING = "missing"
 NO_BASELINE = "no baseline"  # the baseline run lacks this row
+EMULATED = NOT_COMPARED  # this run (or the baseline) ran under emulation
 
 
 class CompareError(ValueError):
@@ -67,9 +73,12 @@ class Row:
 
     @property
     def complete(self) -> bool:
-        """Every system has a valid, positive figure (geomean-eligible)."""
-        return all(c.verdict not in (MISSING, INVALID) and c.value is not None and c.value > 0
-                   for c in self.cells)
+        """Every compared (not emulated) system has a valid, positive figure:
+        the row counts in the geometric means."""
+        judged = [c for c in self.cells if c.verdict != EMULATED]
+        return bool(judged) and all(
+            c.verdict not in (MISSING, INVALID) and c.value is not None and c.value > 0
+            for c in judged)
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,7 @@ class SystemSummary:
     path: str | None
     fields: dict  # display name -> text, in display order
     warnings: tuple = ()
+    emulation: str | None = None  # suite.emulation.emulation_of; None when native
 
 
 @dataclass(frozen=True)
@@ -104,7 +114,8 @@ class Comparison:
         return {
             "baseline": self.baseline,
             "systems": [
-                {"label": s.label, "path": s.path, "fields": s.fields, "warnings": list(s.warnings)}
+                {"label": s.label, "path": s.path, "fields": s.fields,
+                 "warnings": list(s.warnings), "emulation": s.emulation}
                 for s in self.systems
             ],
             "rows": [
@@ -200,33 +211,58 @@ def bandwidth_per_core(records: Sequence) -> tuple:
     return by_threads[0].value, by_threads[-1].value
 
 
+def _part_text(s: dict) -> str | None:
+    """Arm part name with its MIDR implementer/part numbers; x86 has none."""
+    if s.get("arch") not in (None, "aarch64"):
+        return f"n/a ({s.get('arch')})"
+    ids = "/".join(x for x in (s.get("cpu_implementer"), s.get("cpu_part")) if x)
+    name = s.get("cpu_part_name")
+    if name and ids:
+        return f"{name} ({ids})"
+    return name or (f"unnamed part {ids}" if ids else None)
+
+
+def _jit_text(s: dict) -> str | None:
+    target = s.get("numba_target") or {}
+    name = target.get("cpu_name")
+    if name and target.get("overridden"):
+        return f"{name} (NUMBA_CPU_NAME; host {target.get('host_cpu_name') or 'unknown'})"
+    return name
+
+
+def _bandwidth_text(doc, emulation: str | None) -> str:
+    if emulation:
+        return "emulated, not reported"
+    one, allc = bandwidth_per_core(doc.results)
+    if one is None:
+        return "not in this run"
+    return f"{one:.1f} GB/s (1 core), {allc:.1f} GB/s (all cores)"
+
+
 def summarize_system(doc, label: str) -> SystemSummary:
     s = doc.system
-    micro = (s.get("microarchitecture") or {}).get("name")
-    part = s.get("cpu_part_name")
-    one, allc = bandwidth_per_core(doc.results)
-    bw = None
-    if one is not None:
-        bw = f"{one:.1f} GB/s (1 core), {allc:.1f} GB/s (all cores)"
+    emulation = emulation_of(doc)
     fields = {
         "CPU": s.get("model_name"),
         "arch": s.get("arch"),
-        "microarchitecture": " / ".join(x for x in (micro, part) if x) or None,
+        "emulation": (f"{emulation}: timings meaningless" if emulation else "none (native)"),
+        "microarchitecture": (s.get("microarchitecture") or {}).get("name"),
+        "CPU part": _part_text(s),
         "cores": (f"{s.get('physical_cores')} cores, {s.get('logical_cpus')} threads, "
                   f"{s.get('sockets')} socket(s)") if s.get("logical_cpus") else None,
         "memory": _fmt_bytes((s.get("memory") or {}).get("total_bytes")),
         "page size": _fmt_bytes(s.get("page_size_bytes")),
         "ISA": _isa_text(s.get("isa") or {}),
-        "JIT target": (s.get("numba_target") or {}).get("cpu_name"),
+        "JIT target": _jit_text(s),
         "kernel": s.get("kernel"),
-        "bandwidth per core": bw or "not in this run",
+        "bandwidth per core": _bandwidth_text(doc, emulation),
         "suite": (doc.suite or {}).get("version"),
         "profile": doc.run.get("profile"),
         "run": f"{doc.run.get('started_at')} ({doc.run.get('status')})",
     }
     fields = {k: (str(v) if v is not None else "unknown") for k, v in fields.items()}
     warnings = tuple(dict.fromkeys(tuple(s.get("warnings") or ()) + tuple(doc.warnings)))
-    return SystemSummary(label, doc.path, fields, warnings)
+    return SystemSummary(label, doc.path, fields, warnings, emulation)
 
 
 def system_labels(docs: Sequence) -> list:
@@ -267,13 +303,53 @@ def _geomean(ratios: list) -> float | None:
     return stats.geometric_mean(ratios) if ratios else None
 
 
+def _native_baseline(emulated: list, baseline: int) -> int:
+    """The baseline, moved to the first native run when it was emulated."""
+    if emulated[baseline]:
+        return next((i for i, e in enumerate(emulated) if not e), baseline)
+    return baseline
+
+
+def _row_cells(present: list, baseline: int, emulated: list) -> list:
+    base = present[baseline]
+    cells = []
+    for i, rec in enumerate(present):
+        if rec is None:
+            cell = Cell(None, verdict=MISSING)
+        elif emulated[i]:  # its figures are never shown as measurements
+            cell = Cell(None, verdict=EMULATED, n=len(rec.samples))
+        elif emulated[baseline]:  # every run emulated: nothing to measure against
+            cell = Cell(rec.value, verdict=EMULATED, n=len(rec.samples))
+        elif i == baseline:
+            cell = judge(rec, None)
+            if cell.verdict == NO_BASELINE:
+                cell = Cell(rec.value, 1.0, BASELINE, None, len(rec.samples), cell.unstable)
+        else:
+            cell = judge(rec, base)
+        cells.append(cell)
+    return cells
+
+
+def _emulation_warnings(docs: Sequence, labels: Sequence, asked: int, baseline: int) -> list:
+    warnings = [f"{lab}: run made under {emulation_of(d)}; its timings are meaningless, so its "
+                f"figures read '{EMULATED}' and it has no geometric mean"
+                for lab, d in zip(labels, docs) if emulation_of(d)]
+    if asked != baseline:
+        warnings.append(f"the baseline {labels[asked]} is an emulated run; "
+                        f"{labels[baseline]} is the baseline instead")
+    return warnings
+
+
 def compare(docs: Sequence, baseline: int = 0, require_common: bool = True) -> Comparison:
-    """Compare loaded RunDocuments against docs[baseline]."""
+    """Compare loaded RunDocuments against docs[baseline] (or, when that run
+    is emulated, the first native run)."""
     if not docs:
         raise CompareError("nothing to compare: give at least one result file")
     if not 0 <= baseline < len(docs):
         raise CompareError(f"baseline index {baseline} outside 0..{len(docs) - 1}")
     labels = system_labels(docs)
+    emulated = [emulation_of(d) is not None for d in docs]
+    asked, baseline = baseline, _native_baseline(emulated, baseline)
     indexed = [{record_key(r): r for r in d.results} for d in docs]
     keys: list = []
     seen: set = set()
@@ -286,28 +362,23 @@ def compare(docs: Sequence, baseline: int = 0, require_common: bool = True) -> C
     for k in keys:
         present = [idx.get(k) for idx in indexed]
         first = next(r for r in present if r is not None)
-        base = present[baseline]
-        cells = []
-        for i, rec in enumerate(present):
-            if i == baseline:
-                cell = judge(rec, None)
-                if cell.verdict == NO_BASELINE:
-                    cell = Cell(rec.value, 1.0, BASELINE, None, len(rec.samples), cell.unstable)
-            else:
-                cell = judge(rec, base)
-            cells.append(cell)
         rows.append(Row(first.benchmark, dict(first.params), first.metric, first.unit,
-                        first.higher_is_better, category_of(first), tuple(cells)))
+                        first.higher_is_better, category_of(first),
+                        tuple(_row_cells(present, baseline, emulated))))
     complete = [r for r in rows if r.complete]
-    if len(docs) > 1 and require_common and not complete:
+    if emulated.count(False) > 1 and require_common and not complete:
         raise CompareError("the runs have no valid record in common (matched on benchmark, "
                            "params and metric); nothing to compare")
+
+    def geomean(rows_: list, i: int) -> float | None:
+        return None if emulated[i] else _geomean([r.cells[i].ratio for r in rows_])
+
     geomeans: dict = {}
     for cat in sorted({r.category for r in complete}):
         in_cat = [r for r in complete if r.category == cat]
-        geomeans[cat] = tuple(_geomean([r.cells[i].ratio for r in in_cat])
-                              for i in range(len(docs)))
-    overall = tuple(_geomean([r.cells[i].ratio for r in complete]) for i in range(len(docs)))
+        geomeans[cat] = tuple(geomean(in_cat, i) for i in range(len(docs)))
+    overall = tuple(geomean(complete, i) for i in range(len(docs)))
     systems = tuple(summarize_system(d, lab) for d, lab in zip(docs, labels))
+    warnings = _run_warnings(docs, labels) + _emulation_warnings(docs, labels, asked, baseline)
     return Comparison(systems, baseline, tuple(rows), geomeans, overall, len(complete),
-                      tuple(_run_warnings(docs, labels)))
+                      tuple(warnings))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from suite import stats
+from suite.emulation import emulation_of
 
 DEFAULT_STORE = Path("results") / "history.sqlite"
 STORE_SCHEMA = "1"  # layout of the tables below
@@ -216,8 +217,19 @@ def run_key(doc) -> str:
     return _digest(fingerprint(doc.system), doc.run.get("id"), doc.run.get("started_at"))
 
 
+def refuse_emulated(doc) -> None:
+    """An emulated run's timings would plant a false regression (or hide a
+    real one) in its machine's series: it never enters the history."""
+    emulation = emulation_of(doc)
+    if emulation:
+        raise HistoryError(f"{doc.path or doc.run.get('id')}: run made under {emulation}; "
+                           "its timings are meaningless and are not added to the history")
+
+
 def add(store: Store, doc) -> Added:
-    """Add a run's points; adding a run that is already there changes nothing."""
+    """Add a run's points; adding a run that is already there changes nothing.
+    An emulated run is refused (HistoryError)."""
+    refuse_emulated(doc)
     fp, key = fingerprint(doc.system), run_key(doc)
     started = str(doc.run.get("started_at") or "")
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")

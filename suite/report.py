@@ -12,6 +12,9 @@ The plots find their records by metric and parameter names (schema 1):
                            with equal params
   agent workloads          params.concurrency, metrics throughput / latency_p99
   co-run slowdown          metric slowdown
+
+A run made under emulation (suite.emulation) keeps its column in the system
+block, but nothing of it is plotted or put in the headline: a note says why.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from suite import compare as cmp
+from suite.emulation import emulation_of
 from suite.export import cells
 
 WORKING_SET_KEYS = ("working_set_bytes", "size_bytes", "working_set")
@@ -315,6 +319,14 @@ def _system_section(comp) -> str:
     return "\n".join(parts)
 
 
+def _emulation_note(emulated) -> str:
+    items = "".join(
+        f'<li class="note">{html.escape(lab)}: run made under {html.escape(emulation_of(doc))}; '
+        "its timings are meaningless, so nothing of it is plotted or in the headline</li>"
+        for lab, doc in emulated)
+    return f"<h2>Emulated runs</h2><ul>{items}</ul>"
+
+
 def _headline_section(labelled) -> str:
     """The buyer's figures of each run (suite.headline), one column per file."""
     from suite.headline import headline
@@ -336,8 +348,9 @@ def _headline_section(labelled) -> str:
 def _results_section(comp) -> str:
     parts = []
     if len(comp.systems) > 1:
-        parts += [f"<h2>Geometric means of ratios</h2><p>Over the {comp.common_rows} "
-                  "rows every system has; &gt; 1 means better than the baseline.</p>",
+        parts += [f"<h2>Geometric means of ratios</h2><p>Over the "
+                  f"{html.escape(cells.geomean_scope(comp))}; &gt; 1 means better than the "
+                  "baseline.</p>",
                   _table(["category"] + [s.label for s in comp.systems],
                          [[cat] + r for cat, r in cells.geomean_lines(comp)])]
     verdict_class = {cmp.BETTER: "better", cmp.WORSE: "worse", cmp.INVALID: "invalid"}
@@ -349,12 +362,17 @@ def _results_section(comp) -> str:
 
 
 def render_html(docs: Sequence) -> str:
-    labelled = _label_docs(docs)
+    every = _label_docs(docs)
+    labelled = [(lab, d) for lab, d in every if emulation_of(d) is None]
+    emulated = [(lab, d) for lab, d in every if emulation_of(d) is not None]
     comp = cmp.compare(docs, require_common=False)
     body = ["<h1>factorybench report</h1>",
             "<p>" + html.escape(", ".join(f"{lab}: {d.path or d.run.get('id')}"
-                                          for lab, d in labelled)) + "</p>",
-            _system_section(comp), _headline_section(labelled)]
+                                          for lab, d in every)) + "</p>",
+            _system_section(comp)]
+    if emulated:
+        body.append(_emulation_note(emulated))
+    body.append(_headline_section(labelled))
     for title, plot in PLOTS:
         body.append(f"<h2>{html.escape(title)}</h2>")
         fig = plot(labelled)

@@ -147,7 +147,9 @@ def test_system_block_shows_arm_fields_beside_x86():
     x86, arm = comp.systems
     assert arm.fields["arch"] == "aarch64" and "sve2" in arm.fields["ISA"]
     assert arm.fields["page size"] == "64.0 KiB" and x86.fields["page size"] == "4.0 KiB"
-    assert "Neoverse V2" in arm.fields["microarchitecture"]
+    assert arm.fields["microarchitecture"] == "neoverse_v2"
+    assert arm.fields["CPU part"] == "Neoverse V2 (0x41/0xd4f)"
+    assert arm.fields["emulation"] == x86.fields["emulation"] == "none (native)"
     assert arm.fields["JIT target"] == "neoverse-v2"
     assert "GB/s (1 core)" in x86.fields["bandwidth per core"]
 

@@ -6,6 +6,8 @@ from pathlib import Path
 import click
 
 from suite.commands.compare import write_output
+from suite.emulation import emulation_of
+from suite.errors import UserError
 from suite.export import exporter
 
 EXPORT_FORMATS = ("csv", "json", "pytest-benchmark")
@@ -20,6 +22,12 @@ def command(result, fmt, output):
     from suite.results import load
 
     doc = load(result)
+    emulation = emulation_of(doc)
+    if fmt == "pytest-benchmark" and emulation:
+        # Tools reading this layout take every entry as a real timing.
+        raise UserError(f"{result}: run made under {emulation}; its timings are meaningless "
+                        "and are not exported as pytest-benchmark timings (csv and json keep "
+                        "the emulation tag)")
     module = exporter(fmt)
     write_output(module.render_run(doc), output)
     if fmt == "pytest-benchmark":

@@ -37,10 +37,15 @@ def command():
 @click.option("--store", help=_STORE_HELP)
 def add(results, store):
     """Add result files to the history (adding one twice changes nothing)."""
-    from suite.history import add as add_run
+    from suite.history import HistoryError, add as add_run, refuse_emulated
     from suite.results import load
 
-    docs = [load(p) for p in results]  # all readable before any is added
+    docs = [load(p) for p in results]  # all readable and native before any is added
+    for doc in docs:
+        try:
+            refuse_emulated(doc)
+        except HistoryError as exc:
+            raise UserError(str(exc)) from None
     with _store(store, create=True) as st:
         for path, doc in zip(results, docs):
             added = add_run(st, doc)

@@ -13,6 +13,7 @@ MARKS = {
     c.MISSING: "",
     c.NO_BASELINE: "no baseline",
     c.BASELINE: "",
+    c.EMULATED: c.EMULATED,
 }
 
 
@@ -22,6 +23,14 @@ def number(x: float | None) -> str:
     if x == 0 or 0.01 <= abs(x) < 1e6:
         return f"{x:.4g}" if abs(x) < 1000 else f"{x:,.0f}"
     return f"{x:.3e}"
+
+
+def value_text(cell: c.Cell) -> str:
+    if cell.verdict == c.MISSING:
+        return "missing"
+    if cell.verdict == c.EMULATED and cell.value is None:
+        return "emulated"  # an emulated run's figure is never shown as a measurement
+    return number(cell.value)
 
 
 def params_text(params: dict) -> str:
@@ -60,15 +69,23 @@ def header(comp: c.Comparison) -> list:
 def row_cells(comp: c.Comparison, row: c.Row) -> list:
     out = [row.benchmark, params_text(row.params), row.metric, row.unit]
     for i, cell in enumerate(row.cells):
-        out.append(number(cell.value) if cell.verdict != c.MISSING else "missing")
+        out.append(value_text(cell))
         if i != comp.baseline:
             out.append(ratio_text(cell))
     return out
+
+
+def geomean_scope(comp: c.Comparison) -> str:
+    """Which rows the geometric means cover, e.g. '28 rows every system has'."""
+    if any(s.emulation for s in comp.systems):
+        return f"{comp.common_rows} rows every native system has (emulated runs left out)"
+    return f"{comp.common_rows} rows every system has"
 
 
 def geomean_lines(comp: c.Comparison) -> list:
     """(label, [ratio text per system]) for each category and overall."""
     lines = []
     for cat, ratios in list(comp.geomeans.items()) + [("overall", comp.overall)]:
-        lines.append((cat, [number(r) for r in ratios]))
+        lines.append((cat, [c.EMULATED if s.emulation else number(r)
+                            for s, r in zip(comp.systems, ratios)]))
     return lines

@@ -6,6 +6,7 @@ import io
 import json
 
 from suite import compare as c
+from suite.emulation import emulation_of
 
 
 def _write(header: list, rows: list) -> str:
@@ -35,12 +36,14 @@ _STATS = ("n", "min", "median", "mean", "max", "stdev", "cv")
 
 
 def render_run(doc) -> str:
-    header = (["run_id", "hostname", "benchmark", "params", "metric", "unit",
+    # `emulation` is empty for a native run; otherwise the figures are not timings.
+    header = (["run_id", "hostname", "emulation", "benchmark", "params", "metric", "unit",
                "higher_is_better", "value", "validated"] + [f"stats.{k}" for k in _STATS]
               + ["samples"])
     rows = []
+    emulation = emulation_of(doc) or ""
     for r in doc.results:
-        rows.append([doc.run.get("id"), doc.system.get("hostname"), r.benchmark,
+        rows.append([doc.run.get("id"), doc.system.get("hostname"), emulation, r.benchmark,
                      json.dumps(r.params, sort_keys=True), r.metric, r.unit,
                      r.higher_is_better, r.value, r.validated]
                     + [r.stats.get(k) for k in _STATS]

@@ -25,7 +25,7 @@ def render_comparison(comp: c.Comparison) -> str:
     if warnings:
         out += ["", "**Warnings**", ""] + [f"- {_escape(w)}" for w in warnings]
     if len(comp.systems) > 1:
-        out += ["", f"## Geometric means ({comp.common_rows} rows every system has)", ""]
+        out += ["", f"## Geometric means ({cells.geomean_scope(comp)})", ""]
         out += _table(["category"] + [s.label for s in comp.systems],
                       [[cat] + r for cat, r in cells.geomean_lines(comp)])
     out += ["", "## Results", "", "Ratios > 1 mean better than the baseline.", ""]

@@ -35,7 +35,7 @@ def _rows_table(comp: c.Comparison) -> Table:
 
 
 def _geomean_table(comp: c.Comparison) -> Table:
-    t = Table(title=f"Geometric mean of ratios over the {comp.common_rows} rows every system has")
+    t = Table(title=f"Geometric mean of ratios over the {cells.geomean_scope(comp)}")
     t.add_column("category")
     for s in comp.systems:
         t.add_column(s.label)
