@@ -179,20 +179,26 @@ class SelectionError(ValueError):
 
 
 def select(specs: Sequence[BenchmarkSpec], words: Sequence[str], profile: str) -> list:
-    """Benchmarks chosen by id, dotted id prefix or category; none = profile."""
+    """Benchmarks chosen by id, dotted id prefix or category; none = profile.
+
+    An exact id always runs. A prefix or category keeps the benchmarks the
+    profile includes, falling back to all its matches when it includes none
+    (so `run fake` runs a category that lives only in `full`).
+    """
     if not words:
         return [s for s in specs if profile in s.profiles]
     chosen: list = []
     for word in words:
-        hits = [
-            s for s in specs
-            if s.id == word or s.id.startswith(word + ".") or s.category == word
-        ]
+        exact = [s for s in specs if s.id == word]
+        hits = exact or [s for s in specs
+                         if s.id.startswith(word + ".") or s.category == word]
         if not hits:
             accepted = sorted({s.id for s in specs} | {s.category for s in specs})
             raise SelectionError(
                 f"unknown benchmark or category {word!r}; accepted: "
                 + (", ".join(accepted) if accepted else "(none registered)")
             )
+        if not exact:
+            hits = [s for s in hits if profile in s.profiles] or hits
         chosen.extend(h for h in hits if h not in chosen)
     return chosen
