@@ -1,0 +1,39 @@
+"""Selecting benchmarks: ids, dotted prefixes, categories, profiles."""
+import pytest
+
+from suite.spec import BenchmarkSpec, SelectionError, select, timeout_for
+
+SPECS = [
+    BenchmarkSpec("stream.sweep", "memory", "", "m:f"),
+    BenchmarkSpec("latency.curve", "memory", "", "m:f"),
+    BenchmarkSpec("db.point", "db", "", "m:f", timeout={"quick": 60, "full": 600}),
+    BenchmarkSpec("db.huge", "db", "", "m:f", profiles=frozenset({"full"})),
+]
+
+
+def ids(specs):
+    return [s.id for s in specs]
+
+
+def test_no_selection_is_the_profile():
+    assert ids(select(SPECS, [], "quick")) == ["stream.sweep", "latency.curve", "db.point"]
+    assert "db.huge" in ids(select(SPECS, [], "full"))
+
+
+def test_id_prefix_and_category():
+    assert ids(select(SPECS, ["stream"], "quick")) == ["stream.sweep"]
+    assert ids(select(SPECS, ["memory"], "quick")) == ["stream.sweep", "latency.curve"]
+    assert ids(select(SPECS, ["db"], "quick")) == ["db.point"]  # profile kept
+    assert ids(select(SPECS, ["db.huge"], "quick")) == ["db.huge"]  # exact id always runs
+    assert ids(select(SPECS, ["db", "db.point"], "quick")) == ["db.point"]  # no duplicates
+
+
+def test_unknown_word_names_it_and_what_is_accepted():
+    with pytest.raises(SelectionError, match="'nope'.*accepted: .*db.point"):
+        select(SPECS, ["nope"], "quick")
+
+
+def test_timeouts_per_profile():
+    assert timeout_for(SPECS[2], "quick") == 60
+    assert timeout_for(SPECS[2], "standard") == 600  # unknown profile: the largest
+    assert timeout_for(SPECS[0], "full") == 300
