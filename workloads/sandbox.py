@@ -19,22 +19,19 @@ A backend weaker than bwrap is never silent: `Sandbox.warning` and every
 `SandboxResult.warning` say what is missing and why.
 
 Where a writable cgroup v2 hierarchy exists, each run lives in its own
-cgroup: `cpu.stat` gives the CPU time of every process in the sandbox
-(rusage cannot see through a PID namespace), `cgroup.kill` ends them all,
-and `pids.max` caps the process count even for uid 0, which RLIMIT_NPROC
-exempts. A pids cgroup v1 hierarchy is used for the cap when v2 lacks it.
+cgroup (`sandbox_cgroups`): CPU time of every process, kill-all, and a
+process cap that holds for uid 0 too. A run's first process is a shell
+already placed in those cgroups and limited (`sandbox_warm`), which then
+execs the backend and the command.
 
 This module is also a spec module (`SPECS`, `sandbox.lifecycle`), so it
 imports the standard library only.
 """
 from __future__ import annotations
 
-import atexit
 import contextlib
-import itertools
 import os
 import re
-import resource
 import selectors
 import shutil
 import signal
@@ -46,6 +43,9 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
+
+from workloads.sandbox_cgroups import cgroup_parent
+from workloads.sandbox_warm import WARM, HeldShell, command_script, hold
 
 BACKENDS = ("bwrap", "unshare", "rlimit", "none")  # strongest first
 NOBODY = 65534  # uid/gid the unshare and rlimit backends drop to when root
@@ -208,247 +208,7 @@ def _weakness(backend: str) -> str | None:
     return f"sandbox backend {backend} is weaker than bwrap ({why_not_bwrap}): {missing}"
 
 
-# -- cgroups ----------------------------------------------------------------
-
-def _mounts() -> list:
-    """(mount point, fstype, super options) of every mount of this process."""
-    out = []
-    with contextlib.suppress(OSError), open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            fields, rfields = left.split(), right.split()
-            if len(fields) >= 5 and len(rfields) >= 3:
-                out.append((fields[4], rfields[0], rfields[2]))
-    return out
-
-
-def _own_cgroups() -> dict:
-    """{controller list or "" for v2: path} from /proc/self/cgroup."""
-    out = {}
-    with contextlib.suppress(OSError), open("/proc/self/cgroup") as f:
-        for line in f:
-            _, controllers, path = line.rstrip("\n").split(":", 2)
-            out[controllers] = path
-    return out
-
-
-class _CgroupParent:
-    """This process's directories for per-run cgroups (created on first use),
-    and the run cgroups idle between runs."""
-
-    def __init__(self) -> None:
-        self.v2: str | None = None  # for cpu.stat and cgroup.kill
-        self.v2_pids = False
-        self.v1_pids: str | None = None  # process cap when v2 has no pids
-        self.problem: str | None = None
-        self.idle: list = []  # _CgroupSet, empty and ready for the next run
-        own = _own_cgroups()
-        name = f"factorybench-{os.getpid()}"
-        for mountpoint, fstype, options in _mounts():
-            if fstype == "cgroup2" and self.v2 is None and "" in own:
-                self.v2 = self._make(mountpoint, own[""], name)
-            elif fstype == "cgroup" and "pids" in options.split(",") and self.v1_pids is None:
-                key = next((k for k in own if "pids" in k.split(",")), None)
-                if key is not None:
-                    self.v1_pids = self._make(mountpoint, own[key], name)
-        if self.v2:
-            with contextlib.suppress(OSError):
-                Path(self.v2, "cgroup.subtree_control").write_text("+pids")
-            self.v2_pids = "pids" in Path(self.v2, "cgroup.subtree_control").read_text()
-        if self.v2 is None and self.problem is None:
-            self.problem = "no cgroup v2 hierarchy mounted"
-        atexit.register(self.remove)
-
-    def remove(self) -> None:
-        for cgroups in self.idle:
-            cgroups.remove()
-        self.idle = []
-        for d in (self.v2, self.v1_pids):
-            if d:
-                with contextlib.suppress(OSError):
-                    os.rmdir(d)
-
-    def _make(self, mountpoint: str, own_path: str, name: str) -> str | None:
-        path = os.path.join(mountpoint, own_path.lstrip("/"), name)
-        try:
-            os.makedirs(path, exist_ok=True)
-            return path
-        except OSError as exc:
-            self.problem = f"cannot create a cgroup under {os.path.dirname(path)}: {exc.strerror}"
-            return None
-
-
-@dataclass
-class _CgroupSet:
-    """The cgroup directories one run uses (v2, and v1 pids when v2 has none)."""
-
-    v2: str | None
-    pids: str | None  # the directory whose pids.max caps the run
-    dirs: list  # every directory above, the v2 one first
-    pids_max: int | None = None  # last value written to pids.max
-
-    def is_empty(self) -> bool:
-        """No process left (killed ones leave a moment after they are reaped)."""
-        try:
-            if self.v2:  # covers the v1 directory too: a process is in both or neither
-                return "populated 0" in Path(self.v2, "cgroup.events").read_text()
-            return not Path(self.dirs[0], "cgroup.procs").read_text().strip()
-        except OSError:
-            return False
-
-    def remove(self) -> None:
-        for d in reversed(self.dirs):
-            for _ in range(100):
-                try:
-                    os.rmdir(d)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.005)
-
-
-_parent_lock = threading.Lock()
-_parent: _CgroupParent | None = None
-_run_numbers = itertools.count()
-
-
-def _cgroup_parent() -> _CgroupParent:
-    global _parent
-    with _parent_lock:
-        if _parent is None or _parent.v2 and not os.path.isdir(_parent.v2):
-            _parent = _CgroupParent()
-        return _parent
-
-
-class _RunCgroup:
-    """The cgroups of one run: its process joins them before exec.
-
-    A run's cgroups go back to an idle pool when it ends and are reused once
-    empty: waiting for killed processes to leave before `rmdir` cost
-    milliseconds a run. CPU time is the growth of `usage_usec` during the run.
-    """
-
-    def __init__(self, nproc: int | None, enabled: bool = True) -> None:
-        self.cgroups: _CgroupSet | None = None
-        self.pids_capped = False
-        self._cpu_before = 0.0
-        if not enabled:
-            self.problem = "per-run cgroup disabled (use_cgroup=False)"
-            return
-        self._parent = parent = _cgroup_parent()
-        self.problem = parent.problem
-        self.cgroups = self._reuse(parent) or self._create(parent)
-        if self.cgroups is None:
-            return
-        self.pids_capped = self._cap_processes(nproc)
-        self._cpu_before = self._usage_s() or 0.0
-
-    def _cap_processes(self, nproc: int | None) -> bool:
-        """Set pids.max to `nproc` ("max" when None); whether a cap holds."""
-        cgroups = self.cgroups
-        if cgroups.pids and cgroups.pids_max != nproc:
-            written = self._write(cgroups.pids, "pids.max", nproc or "max")
-            cgroups.pids_max = nproc if written else -1  # -1: unknown, rewrite next time
-        return bool(nproc) and cgroups.pids_max == nproc
-
-    @property
-    def dirs(self) -> list:
-        return self.cgroups.dirs if self.cgroups else []
-
-    @property
-    def v2(self) -> str | None:
-        return self.cgroups.v2 if self.cgroups else None
-
-    @staticmethod
-    def _reuse(parent: _CgroupParent) -> _CgroupSet | None:
-        with _parent_lock:
-            for i, cgroups in enumerate(parent.idle):
-                if cgroups.is_empty():
-                    return parent.idle.pop(i)
-        return None
-
-    def _create(self, parent: _CgroupParent) -> _CgroupSet | None:
-        name = f"run-{next(_run_numbers)}"
-        v2 = self._add(parent.v2, name) if parent.v2 else None
-        pids = v2 if v2 and parent.v2_pids else None
-        v1 = self._add(parent.v1_pids, name) if parent.v1_pids and not pids else None
-        dirs = [d for d in (v2, v1) if d]
-        return _CgroupSet(v2=v2, pids=pids or v1, dirs=dirs) if dirs else None
-
-    def _add(self, base: str, name: str) -> str | None:
-        path = os.path.join(base, name)
-        try:
-            os.mkdir(path)
-        except OSError as exc:
-            self.problem = f"cannot create cgroup {path}: {exc.strerror}"
-            return None
-        return path
-
-    @staticmethod
-    def _write(d: str, name: str, value) -> bool:
-        try:
-            Path(d, name).write_text(str(value))
-            return True
-        except OSError:
-            return False
-
-    def join(self, pid: int) -> None:
-        """Move `pid` (held before exec, see _HOLD_SHIM) into every cgroup of the run."""
-        for d in self.dirs:
-            with open(os.path.join(d, "cgroup.procs"), "w") as f:
-                f.write(str(pid))
-
-    def kill(self) -> None:
-        if self.v2 and not self._write(self.v2, "cgroup.kill", 1):
-            # Kernels before 5.14 have no cgroup.kill: kill member by member.
-            with contextlib.suppress(OSError):
-                for pid in Path(self.v2, "cgroup.procs").read_text().split():
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(int(pid), signal.SIGKILL)
-
-    def _usage_s(self) -> float | None:
-        if not self.v2:
-            return None
-        with contextlib.suppress(OSError, ValueError):
-            for line in Path(self.v2, "cpu.stat").read_text().splitlines():
-                key, _, value = line.partition(" ")
-                if key == "usage_usec":
-                    return int(value) / 1e6
-        return None
-
-    def cpu_seconds(self) -> float | None:
-        usage = self._usage_s()
-        return None if usage is None else usage - self._cpu_before
-
-    def close(self) -> None:
-        """Back to the idle pool (the caller killed every process first)."""
-        if self.cgroups is not None:
-            with _parent_lock:
-                self._parent.idle.append(self.cgroups)
-            self.cgroups = None
-
-
 # -- running ----------------------------------------------------------------
-
-# The child waits in this shell until the parent has moved it into its
-# cgroups and set its limits, then becomes the command. No Python runs
-# between fork and exec, so subprocess can use vfork: a Python preexec_fn
-# made every spawn several milliseconds slower. The go signal is one line
-# on stdin, ahead of the command's own input; a parent that fails before
-# sending it leaves the shell to exit 125 without running anything.
-_HOLD_SHIM = 'read -r _ || exit 125; exec "$@"'
-HOLD_SHELL = "/bin/sh"
-
-
-def _set_limits(pid: int, limits: Limits) -> None:
-    cpu_hard = limits.cpu_s + 1  # SIGXCPU at the soft limit, SIGKILL at the hard
-    resource.prlimit(pid, resource.RLIMIT_CPU, (limits.cpu_s, cpu_hard))
-    resource.prlimit(pid, resource.RLIMIT_AS, (limits.address_space_bytes,) * 2)
-    resource.prlimit(pid, resource.RLIMIT_FSIZE, (limits.file_size_bytes,) * 2)
-    resource.prlimit(pid, resource.RLIMIT_NPROC, (limits.nproc,) * 2)
-    resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
-
 
 def _collect(proc: subprocess.Popen, stdin: bytes | None, deadline: float, kill) -> tuple:
     """Feed stdin, read stdout/stderr and reap `proc`, killing the whole
@@ -516,11 +276,9 @@ def _collect(proc: subprocess.Popen, stdin: bytes | None, deadline: float, kill)
     return bytes(out[proc.stdout.fileno()]), bytes(out[proc.stderr.fileno()]), status, rusage, timed_out
 
 
-def _scrubbed_env(workdir: str, extra: Mapping[str, str] | None) -> dict:
-    env = {"PATH": SAFE_PATH, "HOME": workdir, "TMPDIR": "/tmp", "LANG": "C.UTF-8",
-           "LC_ALL": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
-    env.update(extra or {})
-    return env
+# Every run's environment: these, HOME (its work dir) and the caller's extras.
+BASE_ENV = {"PATH": SAFE_PATH, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def _safe_relative(name: str) -> Path:
@@ -560,11 +318,10 @@ class Sandbox:
     def __init__(self, backend: str | None = None, limits: Limits = Limits(),
                  timeout_s: float = 30.0, workdir_parent: str | None = None,
                  use_cgroup: bool = True) -> None:
-        """`use_cgroup=False` skips the per-run cgroup: moving a process into
-        a cgroup waits for an RCU grace period in the kernel (~5-10 ms a
-        spawn on a busy machine), but without it CPU time under bwrap is
-        unavailable, the process cap is RLIMIT_NPROC only, and a process
-        that leaves its session can outlive the rlimit backend's run."""
+        """`use_cgroup=False` skips the per-run cgroup: without it CPU time
+        under bwrap is unavailable, the process cap is RLIMIT_NPROC only
+        (which uid 0 ignores), and a process that leaves its session can
+        outlive the rlimit backend's run."""
         if backend is None:
             found = available_backends()
             backend = found[0] if found else "rlimit"
@@ -584,7 +341,7 @@ class Sandbox:
     def _process_cap_note(self) -> str | None:
         if self.backend == "none" or not _is_root() or self._drops_to_nobody:
             return None
-        parent = _cgroup_parent() if self.use_cgroup else None
+        parent = cgroup_parent() if self.use_cgroup else None
         if parent and (parent.v2_pids or parent.v1_pids):
             return None
         return "process count unbounded: runs as uid 0, which RLIMIT_NPROC exempts, and no pids cgroup is writable"
@@ -623,37 +380,30 @@ class Sandbox:
             raise SandboxError(
                 f"{argv[0]} is not executable by uid {NOBODY}; the {self.backend} backend "
                 "runs code as nobody when started as root (use bwrap, or a world-readable binary)")
-        isolated = self.backend != "none"
-        cgroup = _RunCgroup(self.limits.nproc if isolated else None, enabled=self.use_cgroup)
-        try:
-            return self._spawn(argv, workdir, stdin, env, cgroup, isolated)
-        finally:
-            cgroup.close()
+        script = command_script(workdir, {"HOME": workdir, **(env or {})}, self._argv(argv, workdir))
+        limits = self.limits if self.backend != "none" else None
+        use_cgroup = self.use_cgroup
 
-    def _spawn(self, argv, workdir, stdin, env, cgroup: _RunCgroup, isolated: bool) -> SandboxResult:
-        command = self._argv(argv, workdir)
-        hold = isolated or bool(cgroup.dirs)
-        if hold:
-            command = [HOLD_SHELL, "-c", _HOLD_SHIM, "fb-sandbox", *command]
+        def make() -> HeldShell:
+            return hold(BASE_ENV, limits, use_cgroup)
+
         start = time.perf_counter()
         try:
-            proc = subprocess.Popen(
-                command, cwd=workdir, env=_scrubbed_env(workdir, env),
-                stdin=subprocess.PIPE if stdin is not None or hold else subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-            )
+            shell = WARM.take((limits, use_cgroup), make)
         except OSError as exc:
+            raise SandboxError(f"cannot start a confined process for {argv[0]}: {exc}") from exc
+        try:
+            shell.start(script)
+            return self._finish(shell, stdin, start)
+        except OSError as exc:
+            shell.discard()
             raise SandboxError(f"cannot start {argv[0]}: {exc}") from exc
-        if hold:
-            try:
-                cgroup.join(proc.pid)
-                if isolated:
-                    _set_limits(proc.pid, self.limits)
-                os.write(proc.stdin.fileno(), b"\n")
-            except OSError as exc:
-                proc.kill()
-                proc.communicate()
-                raise SandboxError(f"cannot confine {argv[0]} before it starts: {exc}") from exc
+        finally:
+            shell.forget_script()
+            shell.cgroup.close()
+
+    def _finish(self, shell: HeldShell, stdin: bytes | None, start: float) -> SandboxResult:
+        proc, cgroup = shell.proc, shell.cgroup
 
         def kill_tree() -> None:
             cgroup.kill()

@@ -1,0 +1,262 @@
+"""Per-run cgroups of the sandbox: CPU time, kill-all and a process cap.
+
+Where a writable cgroup v2 hierarchy exists, each sandbox run lives in its
+own cgroup: `cpu.stat` gives the CPU time of every process in it (rusage
+cannot see through bwrap's PID namespace), `cgroup.kill` ends them all, and
+`pids.max` caps the process count even for uid 0, which RLIMIT_NPROC
+exempts. A pids cgroup v1 hierarchy is used for the cap when v2 lacks it.
+Standard library only (the sandbox module is also a spec module).
+"""
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _mounts() -> list:
+    """(mount point, fstype, super options) of every mount of this process."""
+    out = []
+    with contextlib.suppress(OSError), open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields, rfields = left.split(), right.split()
+            if len(fields) >= 5 and len(rfields) >= 3:
+                out.append((fields[4], rfields[0], rfields[2]))
+    return out
+
+
+def _own_cgroups() -> dict:
+    """{controller list or "" for v2: path} from /proc/self/cgroup."""
+    out = {}
+    with contextlib.suppress(OSError), open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            out[controllers] = path
+    return out
+
+
+class CgroupParent:
+    """This process's directories for per-run cgroups (created on first use),
+    and the run cgroups idle between runs."""
+
+    def __init__(self) -> None:
+        self.v2: str | None = None  # for cpu.stat and cgroup.kill
+        self.v2_pids = False
+        self.v1_pids: str | None = None  # process cap when v2 has no pids
+        self.problem: str | None = None
+        self.idle: list = []  # CgroupSet, empty and ready for the next run
+        own = _own_cgroups()
+        name = f"factorybench-{os.getpid()}"
+        for mountpoint, fstype, options in _mounts():
+            if fstype == "cgroup2" and self.v2 is None and "" in own:
+                self.v2 = self._make(mountpoint, own[""], name)
+            elif fstype == "cgroup" and "pids" in options.split(",") and self.v1_pids is None:
+                key = next((k for k in own if "pids" in k.split(",")), None)
+                if key is not None:
+                    self.v1_pids = self._make(mountpoint, own[key], name)
+        if self.v2:
+            with contextlib.suppress(OSError):
+                Path(self.v2, "cgroup.subtree_control").write_text("+pids")
+            self.v2_pids = "pids" in Path(self.v2, "cgroup.subtree_control").read_text()
+        if self.v2 is None and self.problem is None:
+            self.problem = "no cgroup v2 hierarchy mounted"
+        atexit.register(self.remove)
+
+    def remove(self) -> None:
+        for cgroups in self.idle:
+            cgroups.remove()
+        self.idle = []
+        for d in (self.v2, self.v1_pids):
+            if d:
+                with contextlib.suppress(OSError):
+                    os.rmdir(d)
+
+    def _make(self, mountpoint: str, own_path: str, name: str) -> str | None:
+        path = os.path.join(mountpoint, own_path.lstrip("/"), name)
+        try:
+            os.makedirs(path, exist_ok=True)
+            return path
+        except OSError as exc:
+            self.problem = f"cannot create a cgroup under {os.path.dirname(path)}: {exc.strerror}"
+            return None
+
+
+@dataclass
+class CgroupSet:
+    """The cgroup directories one run uses (v2, and v1 pids when v2 has none)."""
+
+    v2: str | None
+    pids: str | None  # the directory whose pids.max caps the run
+    dirs: list  # every directory above, the v2 one first
+    pids_max: int | None = None  # last value written to pids.max
+
+    def is_empty(self) -> bool:
+        """No process left (killed ones leave a moment after they are reaped)."""
+        try:
+            if self.v2:  # covers the v1 directory too: a process is in both or neither
+                return "populated 0" in Path(self.v2, "cgroup.events").read_text()
+            return not Path(self.dirs[0], "cgroup.procs").read_text().strip()
+        except OSError:
+            return False
+
+    def remove(self) -> None:
+        for d in reversed(self.dirs):
+            for _ in range(100):
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.005)
+
+
+_parent_lock = threading.Lock()
+_parent: CgroupParent | None = None
+_run_numbers = itertools.count()
+
+
+def cgroup_parent() -> CgroupParent:
+    global _parent
+    with _parent_lock:
+        if _parent is None or _parent.v2 and not os.path.isdir(_parent.v2):
+            _parent = CgroupParent()
+        return _parent
+
+
+class RunCgroup:
+    """The cgroups of one run: its process joins them before exec.
+
+    A run's cgroups go back to an idle pool when it ends and are reused once
+    empty: waiting for killed processes to leave before `rmdir` cost
+    milliseconds a run. CPU time is the growth of `usage_usec` during the run.
+    """
+
+    def __init__(self, nproc: int | None, enabled: bool = True) -> None:
+        self.cgroups: CgroupSet | None = None
+        self.pids_capped = False
+        self._cpu_before = 0.0
+        self._killed = False
+        if not enabled:
+            self.problem = "per-run cgroup disabled (use_cgroup=False)"
+            return
+        self._parent = parent = cgroup_parent()
+        self.problem = parent.problem
+        self.cgroups = self._reuse(parent) or self._create(parent)
+        if self.cgroups is None:
+            return
+        self.pids_capped = self._cap_processes(nproc)
+
+    def _cap_processes(self, nproc: int | None) -> bool:
+        """Set pids.max to `nproc` ("max" when None); whether a cap holds."""
+        cgroups = self.cgroups
+        if cgroups.pids and cgroups.pids_max != nproc:
+            written = self._write(cgroups.pids, "pids.max", nproc or "max")
+            cgroups.pids_max = nproc if written else -1  # -1: unknown, rewrite next time
+        return bool(nproc) and cgroups.pids_max == nproc
+
+    @property
+    def dirs(self) -> list:
+        return self.cgroups.dirs if self.cgroups else []
+
+    @property
+    def v2(self) -> str | None:
+        return self.cgroups.v2 if self.cgroups else None
+
+    @staticmethod
+    def _reuse(parent: CgroupParent) -> CgroupSet | None:
+        with _parent_lock:
+            for i, cgroups in enumerate(parent.idle):
+                if cgroups.is_empty():
+                    return parent.idle.pop(i)
+        return None
+
+    def _create(self, parent: CgroupParent) -> CgroupSet | None:
+        name = f"run-{next(_run_numbers)}"
+        v2 = self._add(parent.v2, name) if parent.v2 else None
+        pids = v2 if v2 and parent.v2_pids else None
+        v1 = self._add(parent.v1_pids, name) if parent.v1_pids and not pids else None
+        dirs = [d for d in (v2, v1) if d]
+        return CgroupSet(v2=v2, pids=pids or v1, dirs=dirs) if dirs else None
+
+    def _add(self, base: str, name: str) -> str | None:
+        path = os.path.join(base, name)
+        try:
+            os.mkdir(path)
+        except OSError as exc:
+            self.problem = f"cannot create cgroup {path}: {exc.strerror}"
+            return None
+        return path
+
+    @staticmethod
+    def _write(d: str, name: str, value) -> bool:
+        # Plain os calls: these run on every sandbox call, and file objects
+        # cost several times more than the write itself.
+        try:
+            fd = os.open(os.path.join(d, name), os.O_WRONLY)
+            try:
+                os.write(fd, str(value).encode())
+            finally:
+                os.close(fd)
+            return True
+        except OSError:
+            return False
+
+    def join(self, pid: int) -> None:
+        """Move `pid` (held before exec, see sandbox_warm) into every cgroup of the run."""
+        for d in self.dirs:
+            fd = os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY)
+            try:
+                os.write(fd, str(pid).encode())
+            finally:
+                os.close(fd)
+
+    def kill(self) -> None:
+        # One cgroup.kill is final: it also kills children forked meanwhile.
+        if self._killed:
+            return
+        if self.v2 and self._write(self.v2, "cgroup.kill", 1):
+            self._killed = True
+        elif self.v2:
+            # Kernels before 5.14 have no cgroup.kill: kill member by member.
+            with contextlib.suppress(OSError):
+                for pid in Path(self.v2, "cgroup.procs").read_text().split():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(pid), signal.SIGKILL)
+
+    def _usage_s(self) -> float | None:
+        if not self.v2:
+            return None
+        with contextlib.suppress(OSError, ValueError):
+            fd = os.open(os.path.join(self.v2, "cpu.stat"), os.O_RDONLY)
+            try:
+                text = os.read(fd, 4096).decode()
+            finally:
+                os.close(fd)
+            for line in text.splitlines():
+                key, _, value = line.partition(" ")
+                if key == "usage_usec":
+                    return int(value) / 1e6
+        return None
+
+    def restart_accounting(self) -> None:
+        """CPU time counts from now (call once the held process waits)."""
+        self._cpu_before = self._usage_s() or 0.0
+
+    def cpu_seconds(self) -> float | None:
+        usage = self._usage_s()
+        return None if usage is None else usage - self._cpu_before
+
+    def close(self) -> None:
+        """Back to the idle pool (the caller killed every process first)."""
+        if self.cgroups is not None:
+            with _parent_lock:
+                self._parent.idle.append(self.cgroups)
+            self.cgroups = None

@@ -1,0 +1,206 @@
+"""Confined shells kept ready for the sandbox's next runs.
+
+A sandbox run's first process must sit in the run's cgroups and under its
+limits before it executes anything. Moving a process into a cgroup waits
+for an RCU grace period in the kernel (the cgroup_threadgroup_rwsem write
+side): 1-20 ms on a busy machine, more than a whole bwrap start. Python
+cannot create a child directly inside a cgroup (clone3 with
+CLONE_INTO_CGROUP), so that wait is taken ahead of time instead: a
+`HeldShell` is a shell already placed in its own fresh cgroups and
+limited, blocked reading one line from stdin. The run writes the path of
+a script that changes to the work dir, exports the run's environment and
+execs the command; the rest of stdin is the command's input. Each taken
+shell is replaced by a background thread, so a run waits for the grace
+period only when no shell is ready (the first run, or a burst).
+
+A held shell starts no Python between fork and exec (subprocess can use
+vfork), and exits by itself when its stdin closes, so an idle one never
+outlives this process. Standard library only.
+"""
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import os
+import queue
+import re
+import resource
+import shlex
+import shutil
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+from workloads.sandbox_cgroups import RunCgroup
+
+HOLD_SHELL = "/bin/sh"
+# The shell says it is ready (one byte on stdout), waits for a newline on
+# stdin, then runs its script ($1, written meanwhile), which becomes the
+# command. A parent gone before the newline leaves it to exit 125 without
+# running anything.
+HOLD_SCRIPT = 'printf .; read -r _ || exit 125; . "$1"'
+MAX_IDLE_PER_KIND = 64  # ready shells kept per (limits, cgroup) kind
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
+_script_numbers = itertools.count()
+
+
+def set_limits(pid: int, limits) -> None:
+    """Apply a `Limits` to a process that has not executed anything yet."""
+    cpu_hard = limits.cpu_s + 1  # SIGXCPU at the soft limit, SIGKILL at the hard
+    resource.prlimit(pid, resource.RLIMIT_CPU, (limits.cpu_s, cpu_hard))
+    resource.prlimit(pid, resource.RLIMIT_AS, (limits.address_space_bytes,) * 2)
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (limits.file_size_bytes,) * 2)
+    resource.prlimit(pid, resource.RLIMIT_NPROC, (limits.nproc,) * 2)
+    resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
+
+
+@dataclass
+class HeldShell:
+    proc: subprocess.Popen
+    cgroup: RunCgroup
+    script: str  # where the run writes the script the shell sources
+
+    def start(self, script: str) -> None:
+        """Hand the shell its script: it execs the run's command."""
+        fd = os.open(self.script, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(script)
+        os.write(self.proc.stdin.fileno(), b"\n")
+
+    def discard(self) -> None:
+        self.proc.stdin.close()  # the shell reads end-of-file and exits
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.cgroup.kill()
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        self.cgroup.close()
+        self.forget_script()
+
+    def forget_script(self) -> None:
+        with contextlib.suppress(OSError):
+            os.remove(self.script)
+
+
+def hold(env: Mapping[str, str], limits, use_cgroup: bool) -> HeldShell:
+    """Start a shell, place it in fresh cgroups, limit it (`limits` None: no
+    limits and no process cap) and wait until it is ready. Raises OSError
+    when it cannot be confined."""
+    cgroup = RunCgroup(limits.nproc if limits else None, enabled=use_cgroup)
+    script = os.path.join(WARM.script_dir(), f"run-{next(_script_numbers)}.sh")
+    try:
+        proc = subprocess.Popen(
+            [HOLD_SHELL, "-c", HOLD_SCRIPT, "fb-sandbox", script], cwd="/", env=dict(env),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError:
+        cgroup.close()
+        raise
+    shell = HeldShell(proc, cgroup, script)
+    try:
+        cgroup.join(proc.pid)
+        if limits is not None:
+            set_limits(proc.pid, limits)
+        if os.read(proc.stdout.fileno(), 1) != b".":
+            raise OSError(f"the held shell exited early (status {proc.wait()})")
+    except OSError:
+        shell.discard()
+        raise
+    # Its start-up is not the run's CPU time.
+    cgroup.restart_accounting()
+    return shell
+
+
+def command_script(workdir: str, env: Mapping[str, str], argv: Sequence[str]) -> str:
+    """Shell text that enters `workdir`, exports `env` and execs `argv`."""
+    lines = [f"cd -- {shlex.quote(workdir)} || exit 125"]
+    for name, value in env.items():
+        if not _ENV_NAME.match(name):
+            raise ValueError(f"environment variable name {name!r} is not a shell identifier")
+        lines.append(f"export {name}={shlex.quote(value)}")
+    lines.append("exec " + " ".join(shlex.quote(a) for a in argv))
+    return "\n".join(lines) + "\n"
+
+
+class WarmShells:
+    """Ready `HeldShell`s by kind, refilled by a background thread."""
+
+    def __init__(self) -> None:
+        self._idle: dict = {}
+        self._lock = threading.Lock()
+        self._wanted: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._scripts: str | None = None
+        self._closed = False
+        atexit.register(self.drain)
+
+    def take(self, kind, make: Callable[[], HeldShell]) -> HeldShell:
+        """A ready shell of `kind`, or a new one made now; either way one
+        more is made in the background for the next run."""
+        with self._lock:
+            ready = self._idle.setdefault(kind, [])
+            shell = None
+            while ready and shell is None:
+                candidate = ready.pop()
+                if candidate.proc.poll() is None:
+                    shell = candidate
+                else:
+                    candidate.cgroup.close()
+            if self._thread is None:
+                self._closed = False
+                self._thread = threading.Thread(target=self._refill, name="sandbox-warm", daemon=True)
+                self._thread.start()
+        self._wanted.put((kind, make))
+        return shell if shell is not None else make()
+
+    def _refill(self) -> None:
+        while True:
+            kind, make = self._wanted.get()
+            if kind is None:
+                return
+            try:
+                shell = make()
+            except (OSError, ValueError):
+                continue  # the next take makes its own and reports the problem
+            with self._lock:
+                ready = self._idle.setdefault(kind, [])
+                keep = not self._closed and len(ready) < MAX_IDLE_PER_KIND
+                if keep:
+                    ready.append(shell)
+            if not keep:
+                shell.discard()
+
+    def script_dir(self) -> str:
+        """Where run scripts go: readable by this user only."""
+        with self._lock:
+            if self._scripts is None:
+                self._scripts = tempfile.mkdtemp(prefix="fb-sandbox-scripts-")
+            return self._scripts
+
+    def drain(self) -> None:
+        """End every idle shell and the refill thread (also at exit)."""
+        with self._lock:
+            self._closed = True
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._wanted.put((None, None))
+            thread.join(timeout=10)
+        with self._lock:
+            shells = [s for ready in self._idle.values() for s in ready]
+            self._idle = {}
+        for shell in shells:
+            shell.discard()
+        with self._lock:
+            if self._scripts:
+                shutil.rmtree(self._scripts, ignore_errors=True)
+                self._scripts = None
+
+
+WARM = WarmShells()
