@@ -32,6 +32,7 @@ BETTER = "better"
 WORSE = "worse"
 SAME = "same"  # no significant difference of at least MIN_EFFECT
 TOO_FEW = "too few samples"
+UNTESTED = "derived, not tested"  # samples are not repeated trials (see samples_are_trials)
 INVALID = "invalid"
 MISSING = "missing"
 NO_BASELINE = "no baseline"  # the baseline run lacks this row
@@ -150,8 +151,18 @@ def oriented_ratio(value: float, base: float, higher_is_better: bool) -> float |
 
 
 def _unstable(record) -> bool:
+    if not samples_are_trials(record):
+        return False  # their spread is the curve's shape, not noise
     cv = stats.cv(record.samples) if len(record.samples) > 1 else None
     return cv is not None and cv > UNSTABLE_CV
+
+
+def samples_are_trials(record) -> bool:
+    """Whether a record's samples are repeated measurements of one figure,
+    which the U test assumes. A summary record marked `info.derived`, or a
+    latency plateau (its samples are the curve's points across working sets,
+    and which points a plateau spans moves between runs), is not."""
+    return not (record.info.get("derived") or "plateau_bytes" in record.info)
 
 
 def judge(record, base) -> Cell:
@@ -165,6 +176,8 @@ def judge(record, base) -> Cell:
         return Cell(record.value, verdict=NO_BASELINE, n=n, unstable=shaky)
     ratio = oriented_ratio(record.value, base.value, record.higher_is_better)
     shaky = shaky or _unstable(base)
+    if not (samples_are_trials(record) and samples_are_trials(base)):
+        return Cell(record.value, ratio, UNTESTED, None, n, shaky)
     if smallest_p_value(n, len(base.samples)) >= ALPHA:
         return Cell(record.value, ratio, TOO_FEW, None, n, shaky)
     p = mann_whitney_u(record.samples, base.samples).p_value

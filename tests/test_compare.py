@@ -224,3 +224,23 @@ def test_noisy_samples_are_marked_unstable(tmp_path):
     assert comp.rows[0].cells[1].unstable and not comp.rows[1].cells[1].unstable
     from suite.export.cells import ratio_text
     assert "unstable" in ratio_text(comp.rows[0].cells[1])
+
+
+def test_plateau_and_derived_records_are_not_u_tested():
+    """A latency plateau's samples are the curve's points across working sets
+    (which points moves between runs), not repeated trials: ratio, no test."""
+    from suite.model import measurement
+
+    def plateau(points, **info):
+        return measurement("latency.curve", {"level": "L1"}, "latency", "ns", points,
+                           higher_is_better=False, info=info)
+
+    base = plateau([1.0, 1.1, 1.2, 1.3, 1.4, 1.5], plateau_bytes=[4096, 32768])
+    other = plateau([2.0, 2.1, 2.2, 2.3, 2.4, 2.5], plateau_bytes=[4096, 65536])
+    cell = c.judge(other, base)
+    assert cell.verdict == c.UNTESTED and cell.p_value is None and not cell.unstable
+    assert cell.ratio == pytest.approx(c.oriented_ratio(other.value, base.value, False))
+    derived = plateau([2.0, 2.1, 2.2, 2.3, 2.4, 2.5], derived=True)
+    assert c.judge(derived, plateau([1.0, 1.1, 1.2, 1.3, 1.4, 1.5])).verdict == c.UNTESTED
+    trials = plateau([2.0, 2.1, 2.2, 2.3, 2.4, 2.5])
+    assert c.judge(trials, plateau([1.0, 1.1, 1.2, 1.3, 1.4, 1.5])).verdict == c.WORSE

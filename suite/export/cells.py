@@ -9,6 +9,7 @@ MARKS = {
     c.WORSE: "WORSE",
     c.SAME: "",
     c.TOO_FEW: "too few samples",
+    c.UNTESTED: c.UNTESTED,
     c.INVALID: "INVALID",
     c.MISSING: "",
     c.NO_BASELINE: "no baseline",
