@@ -1,4 +1,7 @@
 """agent.step: the capacity search and a short end-to-end run."""
+import sqlite3
+from contextlib import closing
+
 import pytest
 
 from suite.spec import PROFILES, Job, PlanContext
@@ -42,16 +45,52 @@ def test_step_output_is_checked_and_deterministic():
     assert a == agent_step.step(inputs[0]) and a != agent_step.step(inputs[1])
 
 
-def test_agent_step_end_to_end(monkeypatch):
+def _short(monkeypatch):
     monkeypatch.setitem(agent_step.WINDOW_S, "quick", 0.3)
     monkeypatch.setitem(agent_step.MAX_LEVELS, "quick", 3)
-    job = Job("agent.step", {"slo_ms": 250.0, "inference_ms": 50.0}, PROFILES["quick"], SYSTEM,
-              {"db_dir": "/nonexistent"}, 60)
-    out = agent_step.run_benchmark(job)
+
+
+def _job(options):
+    return Job("agent.step", {"slo_ms": 250.0, "inference_ms": 50.0}, PROFILES["quick"], SYSTEM,
+               options, 60)
+
+
+def test_agent_step_end_to_end_builds_and_uses_the_state_store(monkeypatch, tmp_path):
+    _short(monkeypatch)
+    # The tiny dataset holds fewer sessions (250) than the agents may cycle
+    # through (SESSIONS_USED): the count must come from the store.
+    options = {"db_dir": str(tmp_path / "db"), "db_scale": "tiny"}
+    out = agent_step.run_benchmark(_job(options))
     assert not out.errors, out.errors
+    assert not out.warnings, out.warnings
     by_metric = {r.metric: r for r in out.records}
     for m in ("agents", "agents_per_core", "steps_per_s", "step_latency_p99", "step_cpu_p50"):
         assert m in by_metric and by_metric[m].validated
     assert by_metric["agents_per_core"].value == by_metric["agents"].value / 2
-    assert "state_store" in by_metric["agents"].info
-    assert len(by_metric["agents"].info["search"]) <= 3
+    info = by_metric["agents"].info
+    assert info["state_store"].startswith("SQLite agent store") and "built for this run" in info["state_store"]
+    assert 0 < info["state_sessions"] <= 250
+    assert len(info["search"]) <= 3
+    store = tmp_path / "db" / "tiny" / "store.sqlite"
+    with closing(sqlite3.connect(store)) as con:
+        (written,) = con.execute("SELECT count(*) FROM tool_results WHERE writer = 'agent.step'").fetchone()
+    assert written > 0  # every step wrote its result back
+
+
+def test_agent_step_without_a_store_says_so_and_still_measures(monkeypatch, tmp_path):
+    _short(monkeypatch)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    out = agent_step.run_benchmark(_job({"db_dir": str(blocker / "db"), "db_scale": "tiny"}))
+    assert not out.errors, out.errors
+    by_metric = {r.metric: r for r in out.records}
+    assert by_metric["agents"].validated
+    assert by_metric["agents"].info["state_store"].startswith("skipped:")
+    assert by_metric["agents"].info["state_sessions"] == 0
+    assert any("state fetch skipped" in w for w in out.warnings)
+
+
+def test_agent_inputs_cycle_through_the_given_sessions():
+    inputs = agent_step.make_agent_inputs(5, 7, session_ids=(10, 20, 30))
+    assert [p["session"] for p in inputs] == [10, 20, 30, 10, 20, 30, 10]
+    assert {p["session"] for p in agent_step.make_agent_inputs(5, 3)} == {1, 2, 3}

@@ -7,6 +7,12 @@ pool of worker processes, one per usable CPU; the step latency is timed from
 the moment the agent was ready (end of its inference wait) to the step's
 answer, so queueing for a worker counts.
 
+Session state lives in the DB workload's SQLite agent store for the
+profile's dataset scale; agent.step builds it when absent (it runs before
+db.* in a default run), so the state fetch and the durable write-back are
+always part of the step unless the store cannot be built, which the records
+and a run warning say.
+
 The capacity search raises the agent count while the p99 step latency stays
 under the SLO and bisects once it is exceeded; the answer is the largest
 passing count, also per physical core.
@@ -15,6 +21,9 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
 
 from suite import stats
 from suite.model import ErrorRecord, Outcome, measurement
@@ -23,7 +32,7 @@ from workloads.tools.bench import CALL_TIMEOUT_S, DEFAULT_SEED, usable_cpus
 from workloads.tools.pool import WarmPool
 from workloads.tools.records import load_records
 
-SESSIONS_USED = 500  # state rows the agents cycle through (ids 1..500)
+SESSIONS_USED = 500  # at most this many state rows the agents cycle through
 # Per profile: seconds per level, most levels tried, and when to stop
 # bisecting (gap between passing and failing counts, relative).
 WINDOW_S = {"quick": 0.8, "standard": 3.0, "full": 8.0}
@@ -38,12 +47,16 @@ TARGET_LOAD = 0.7
 _store = None  # the worker process's connection to the agent store
 
 
-def make_agent_inputs(seed: int, agents: int) -> list:
-    """One payload per agent slot: its prompt, merge table and tool input."""
+def make_agent_inputs(seed: int, agents: int, session_ids=None) -> list:
+    """One payload per agent slot: its prompt, merge table, tool input and the
+    session whose state it fetches (cycling through `session_ids`, by default
+    1..SESSIONS_USED)."""
+    sessions = list(session_ids) if session_ids else list(range(1, SESSIONS_USED + 1))
     prompt = bpe.make_input(seed)
     tool_inputs = [json_transform.make_input(seed * 1000 + k) for k in range(catalog.INPUT_VARIANTS)]
-    return [{"session": 1 + a % SESSIONS_USED, "merges": prompt["merges"], "text": prompt["text"],
-             "tool_input": tool_inputs[a % len(tool_inputs)]} for a in range(agents)]
+    return [{"session": sessions[a % len(sessions)], "merges": prompt["merges"],
+             "text": prompt["text"], "tool_input": tool_inputs[a % len(tool_inputs)]}
+            for a in range(agents)]
 
 
 def step(payload: dict, *, store=None, write: bool = True) -> bytes:
@@ -60,19 +73,37 @@ def step(payload: dict, *, store=None, write: bool = True) -> bytes:
     return tokens + seen + out
 
 
-def _state_store(options, profile_name: str):
-    """(path or None, note for the record's info)."""
+@dataclass(frozen=True)
+class StateStore:
+    """The SQLite agent store a run uses, or why it has none."""
+
+    path: str | None
+    session_ids: tuple  # the sessions the agents cycle through (empty without a store)
+    note: str  # for the records' info: which store, or why the fetch was skipped
+
+
+def open_state_store(options, profile_name: str) -> StateStore:
+    """The agent store of the DB workload for this profile's dataset scale,
+    built here when absent (agent.step runs before db.* in a default run)."""
     try:
-        from workloads.db.dataset import existing_dataset
+        from workloads.db.dataset import ensure_dataset
     except ImportError as exc:
-        return None, f"skipped: agent store module unavailable ({exc})"
+        return StateStore(None, (), f"skipped: agent store module unavailable ({exc})")
     try:
-        path = existing_dataset(options, profile_name)
-    except Exception as exc:  # a bad db option must not sink the agent test
-        return None, f"skipped: {exc}"
-    if path is None:
-        return None, "skipped: no SQLite agent store built yet (run the db benchmarks first)"
-    return str(path), f"SQLite agent store {path}"
+        data = ensure_dataset(options, profile_name)
+        # Sessions actually in the store: the dataset's scale decides how many.
+        with closing(sqlite3.connect(f"file:{data.store}?mode=ro", uri=True)) as con:
+            ids = tuple(r[0] for r in con.execute("SELECT id FROM sessions ORDER BY id LIMIT ?",
+                                                  (SESSIONS_USED,)))
+            total = con.execute("SELECT count(*) FROM sessions").fetchone()[0]
+    except Exception as exc:  # a bad db option or a full disk must not sink the agent test
+        return StateStore(None, (), f"skipped: {exc}")
+    if not ids:
+        return StateStore(None, (), f"skipped: agent store {data.store} holds no sessions")
+    how = "reused" if data.reused else "built for this run"
+    return StateStore(str(data.store), ids,
+                      f"SQLite agent store {data.store} ({data.scale} scale, {how}; "
+                      f"agents cycle through {len(ids)} of its {total} sessions)")
 
 
 def _worker_step(store_path):
@@ -123,22 +154,23 @@ def run_benchmark(job) -> Outcome:
     cpus = usable_cpus()
     cores = max(1, job.topology.physical_cores)
     max_agents = 64 * cpus
-    store_path, store_note = _state_store(job.options, profile)
+    store = open_state_store(job.options, profile)
 
-    inputs = {"agent_step": make_agent_inputs(seed, max_agents)}
+    inputs = {"agent_step": make_agent_inputs(seed, max_agents, store.session_ids)}
     reference = None
-    if store_path:
+    if store.path:
         from workloads.db.agent_state import AgentStateStore
 
-        reference = AgentStateStore(store_path, writer="agent.step-reference")
+        reference = AgentStateStore(store.path, writer="agent.step-reference")
     # The expected answer of every agent slot, computed once here; agents
     # sharing a tool input and session share the digest.
     expected_by_key: dict = {}
 
     def expected(a):
-        key = (a % SESSIONS_USED, a % catalog.INPUT_VARIANTS) if reference else a % catalog.INPUT_VARIANTS
+        payload = inputs["agent_step"][a]
+        key = (payload["session"] if reference else None, a % catalog.INPUT_VARIANTS)
         if key not in expected_by_key:
-            expected_by_key[key] = catalog.digest(step(inputs["agent_step"][a], store=reference, write=False))
+            expected_by_key[key] = catalog.digest(step(payload, store=reference, write=False))
         return expected_by_key[key]
 
     def check(c):
@@ -146,7 +178,7 @@ def run_benchmark(job) -> Outcome:
         return None if c.digest == want else f"step digest {str(c.digest)[:12]} != expected {want[:12]}"
 
     levels = {}
-    pool = WarmPool({"agent_step": _worker_step(store_path)}, inputs, cpus, timeout_s=CALL_TIMEOUT_S)
+    pool = WarmPool({"agent_step": _worker_step(store.path)}, inputs, cpus, timeout_s=CALL_TIMEOUT_S)
     try:
         pool.start()
 
@@ -179,7 +211,8 @@ def run_benchmark(job) -> Outcome:
             reference.close()
 
     params = dict(job.params)
-    info = {"seed": seed, "state_store": store_note, "search": trace, "cores": cores,
+    info = {"seed": seed, "state_store": store.note,
+            "state_sessions": len(store.session_ids), "search": trace, "cores": cores,
             "pool_size": cpus, "workers_replaced": replaced, "step_tool": "json_transform",
             "latency_from": "agent ready (end of its inference wait)"}
     records, errors = [], []
@@ -207,5 +240,5 @@ def run_benchmark(job) -> Outcome:
     records.append(measurement(job.benchmark, params, "agents_per_core", "agents/core",
                                [best / cores], higher_is_better=True, validated=valid,
                                info=capacity_info))
-    warnings = () if store_path else (f"agent.step: state fetch {store_note}",)
+    warnings = () if store.path else (f"agent.step: state fetch {store.note}",)
     return Outcome(records=tuple(records), errors=tuple(errors), warnings=warnings)
