@@ -276,3 +276,60 @@ def test_without_a_cgroup_the_run_still_works_and_says_where_cpu_came_from(backe
     assert res.timed_out and res.cpu_source != "cgroup"
     if backend == "bwrap":
         assert res.cpu_s is None and res.cpu_source.startswith("unavailable: rusage does not cover")
+
+
+# -- held shells --------------------------------------------------------------
+
+@backends(ISOLATING + ["none"])
+def test_arguments_and_environment_reach_the_command_byte_for_byte(backend):
+    tricky = "two\nlines 'quoted' \"double\" $HOME `x` \\ back; *"
+    res = Sandbox(backend=backend).run(["sh", "-c", 'printf "%s|%s|%s" "$1" "$TRICKY" "$HOME"', "sh", tricky],
+                                       env={"TRICKY": tricky})
+    assert res.ok, res.stderr
+    first, second, home = res.stdout.decode().split("|")
+    assert first == tricky and second == tricky and home.startswith(WORKDIRS)
+
+
+def test_environment_names_must_be_shell_identifiers():
+    with pytest.raises(ValueError, match="not a shell identifier"):
+        Sandbox(backend="none").run(["/bin/true"], env={"BAD-NAME": "x"})
+
+
+def test_a_ready_shell_that_died_is_replaced():
+    sb = Sandbox(backend=ISOLATING[0] if ISOLATING else "none")
+    assert sb.run(["/bin/true"]).ok  # leaves a ready shell behind
+    deadline = time.monotonic() + 5
+    while not any(sbx.WARM._idle.values()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for ready in sbx.WARM._idle.values():
+        for shell in ready:
+            shell.proc.kill()
+            shell.proc.wait()
+    res = sb.run(["sh", "-c", "echo fine"])
+    assert res.ok and res.stdout == b"fine\n"
+
+
+def test_ready_shells_end_with_their_process(tmp_path):
+    script = ("import sys; sys.path.insert(0, sys.argv[1])\n"
+              "from workloads.sandbox import Sandbox\n"
+              "import time\n"
+              "assert Sandbox().run(['/bin/true']).ok\n"
+              "time.sleep(0.3)\n"  # the background thread has made the next shell
+              "from workloads.sandbox import WARM; print(WARM.script_dir())")
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # os._exit skips atexit: the shells must still go (their stdin closes).
+    out = subprocess.run([sys.executable, "-c", script + "\nimport os; os._exit(0)", root],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    scripts = out.stdout.strip()
+    assert scripts
+
+    def held_shells() -> list:
+        return [p for p in psutil.process_iter(["cmdline"])
+                if any(a.startswith(scripts) for a in p.info["cmdline"] or [])]
+
+    deadline = time.monotonic() + 5
+    while held_shells() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not held_shells()

@@ -395,9 +395,11 @@ class Sandbox:
         try:
             shell.start(script)
             return self._finish(shell, stdin, start)
-        except OSError as exc:
-            shell.discard()
-            raise SandboxError(f"cannot start {argv[0]}: {exc}") from exc
+        except BaseException as exc:  # nothing of the run may outlive a failure here
+            shell.discard(kill=True)
+            if isinstance(exc, OSError):
+                raise SandboxError(f"cannot run {argv[0]}: {exc}") from exc
+            raise
         finally:
             shell.forget_script()
             shell.cgroup.close()
@@ -516,6 +518,9 @@ def _lifecycle_records(job, backend: str) -> tuple:
         # record still says what it lacks.
         info = {"backend": backend, "backend_note": sandbox.warning, "limits": asdict(sandbox.limits),
                 "cgroup_per_run": sandbox.use_cgroup,
+                # The run's first process is a shell placed in its cgroups and
+                # limited before the call (workloads.sandbox_warm).
+                "first_process": "held shell, confined before the call",
                 "calls": len(latencies), "calls_per_batch": concurrency * per_worker}
         records.append(measurement(job.benchmark, params, "rate", "sandboxes/s", rates,
                                    higher_is_better=True, validated=valid, info=info))

@@ -70,8 +70,14 @@ class HeldShell:
             f.write(script)
         os.write(self.proc.stdin.fileno(), b"\n")
 
-    def discard(self) -> None:
-        self.proc.stdin.close()  # the shell reads end-of-file and exits
+    def discard(self, kill: bool = False) -> None:
+        """End the shell: an idle one exits when its stdin closes; `kill`
+        for one that may be running the command already."""
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        if kill:
+            self.cgroup.kill()
+            self.proc.kill()
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
