@@ -22,6 +22,7 @@ import base64
 import html
 import io
 import json
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -84,18 +85,62 @@ def _figure(ncols: int = 1, nrows: int = 1):
     return fig, [ax for row in axes for ax in row]
 
 
-def _draw(ax, series: list, xlabel: str, ylabel: str, title: str, logx: bool = False) -> None:
-    from matplotlib.ticker import MaxNLocator
+# Beyond this ratio of largest to smallest value a linear y axis squashes the
+# smaller series onto the baseline (a no-op tool call next to a sandboxed
+# one: 1000x), so the axis goes logarithmic.
+LOG_Y_SPAN = 30.0
 
+
+def _bytes_text(n: float, _pos=None) -> str:
+    for unit, size in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+        if n >= size:
+            return f"{n / size:g} {unit}"
+    return f"{n:g} B"
+
+
+def _tokens(name: str) -> list:
+    return [t for t in name.replace(",", " ").split() if t]
+
+
+def _short_names(series: list) -> tuple:
+    """Legend names without the words every series shares (the file label
+    of a single run, the benchmark id, a fixed parameter), and those words."""
+    if len(series) < 2:
+        return series, ""
+    common = [t for t in _tokens(series[0].label) if all(t in _tokens(s.label) for s in series)]
+    out = []
+    for s in series:
+        rest = " ".join(t for t in _tokens(s.label) if t not in common)
+        out.append(Series(rest or s.label, s.xs, s.ys))
+    if len({s.label for s in out}) < len(out):  # shortening merged names: keep them whole
+        return series, ""
+    return out, ", ".join(common)
+
+
+def _draw(ax, series: list, xlabel: str, ylabel: str, title: str, logx: bool = False,
+          logy: bool | None = None) -> None:
+    """One panel. logy None: logarithmic when the values span more than LOG_Y_SPAN."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    series, common = _short_names(series)
     for s in series:
         ax.plot(s.xs, s.ys, marker="o", markersize=3, label=s.label)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(f"{title}\n{common}" if common else title, fontsize=10)
     if logx:
         ax.set_xscale("log", base=2)
-    elif xlabel in ("threads", "concurrency"):
+        ax.xaxis.set_major_formatter(FuncFormatter(_bytes_text))
+        ax.tick_params(axis="x", labelsize=7)
+    elif xlabel in ("threads", "concurrency", "concurrent agents"):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ys = [y for s in series for y in s.ys if y is not None and y > 0]
+    if logy is None:
+        logy = bool(ys) and max(ys) / min(ys) > LOG_Y_SPAN
+    if logy and ys:
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0)  # a rate or a latency measured from zero, not from its minimum
     ax.grid(True, alpha=0.3)
     if series:
         ax.legend(fontsize=7)
@@ -149,7 +194,9 @@ def plot_latency(labelled):
     if not series:
         return None
     fig, (ax,) = _figure(1)
-    _draw(ax, series, "working set (bytes)", "ns per load", "Latency vs working set", logx=True)
+    # Log y: the cache levels sit 3-10x apart, so a linear axis flattens L1 and L2.
+    _draw(ax, series, "working set", "ns per load", "Latency vs working set",
+          logx=True, logy=True)
     _mark_caches(ax, labelled)
     return fig
 
@@ -164,15 +211,27 @@ def _mark_caches(ax, labelled) -> None:
                 sizes.setdefault((int(c["level"]), int(c["size_bytes"])), set()).add(label)
     for (level, size), owners in sorted(sizes.items()):
         shared = len(owners) == len(labelled)
-        name = f"L{level}" if shared else f"L{level} " + ", ".join(sorted(owners))
+        name = f"L{level} {_bytes_text(size)}"
+        if not shared:
+            name += " (" + ", ".join(sorted(owners)) + ")"
         ax.axvline(size, color="grey", linestyle="--", alpha=0.6)
-        ax.annotate(name, (size, 0.5), rotation=90, xycoords=("data", "axes fraction"),
-                    fontsize=7, va="center", ha="right")
+        # At the top, clear of the curve's low cache-level points.
+        ax.annotate(name, (size, 0.98), rotation=90, xycoords=("data", "axes fraction"),
+                    fontsize=7, va="top", ha="right", color="dimgrey")
+
+
+def _varying_params(keys: list) -> list:
+    """Per point, the text of the params that differ between the points
+    (the load generator's delay), so each point says which setting it is."""
+    dicts = [json.loads(k[1]) for k in keys]
+    varying = [name for name in dicts[0] if len({json.dumps(d.get(name)) for d in dicts}) > 1]
+    return [",".join(f"{n}={d.get(n)}" for n in varying) for d in dicts]
 
 
 def plot_loaded_latency(labelled):
-    """Latency against the total bandwidth of the load generator (MLC style)."""
-    series = []
+    """Latency against the total bandwidth of the load generator (MLC style),
+    each point named by its load setting."""
+    series, notes = [], []
     for label, doc in labelled:
         bw, lat = {}, {}
         for r in doc.results:
@@ -183,13 +242,17 @@ def plot_loaded_latency(labelled):
                 lat[key] = r.value
             elif r.metric == "bandwidth":
                 bw[key] = r.value
-        points = sorted((bw[k], lat[k]) for k in bw.keys() & lat.keys())
-        if points:
-            series.append(Series(label, tuple(p[0] for p in points), tuple(p[1] for p in points)))
+        keys = sorted(bw.keys() & lat.keys(), key=lambda k: bw[k])
+        if keys:
+            series.append(Series(label, tuple(bw[k] for k in keys), tuple(lat[k] for k in keys)))
+            notes.append(_varying_params(keys))
     if not series:
         return None
     fig, (ax,) = _figure(1)
-    _draw(ax, series, "bandwidth (GB/s)", "latency (ns)", "Loaded latency")
+    _draw(ax, series, "load bandwidth (GB/s)", "latency (ns)", "Loaded latency")
+    for s, texts in zip(series, notes):
+        for x, y, text in zip(s.xs, s.ys, texts):
+            ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     return fig
 
 
@@ -248,13 +311,24 @@ def plot_agent(labelled):
         _draw(axes[2 * i], thr, "concurrency", "per second", f"{fam}: throughput")
         _draw(axes[2 * i + 1], p99, "concurrency", "ms", f"{fam}: p99 latency")
     if search:
-        _draw(axes[-2], search, "concurrent agents", "ms", "agent.step: p99 step latency")
+        ax = axes[-2]
+        _draw(ax, search, "concurrent agents", "ms", "agent.step: p99 step latency")
+        for slo in _slos(labelled):
+            ax.axhline(slo, color="red", linestyle=":", linewidth=1, label=f"SLO {slo:g} ms")
+        ax.legend(fontsize=7)
         axes[-1].set_visible(False)
     return fig
 
 
+def _slos(labelled) -> list:
+    """The p99 SLOs the capacity searches were held to (params.slo_ms)."""
+    return sorted({r.params["slo_ms"] for _, doc in labelled for r in doc.results
+                   if r.metric == "agents" and isinstance(r.params.get("slo_ms"), (int, float))})
+
+
 def plot_slowdown(labelled):
-    """Co-run slowdown (alone / alongside the memory hog), one bar per file."""
+    """Co-run slowdown (alone / alongside the memory hog): horizontal bars, one
+    per workload and file, so long workload names stay readable."""
     bars: dict = {}
     for i, (label, doc) in enumerate(labelled):
         for r in doc.results:
@@ -263,18 +337,24 @@ def plot_slowdown(labelled):
                 bars.setdefault(name, {})[i] = r.value
     if not bars:
         return None
-    fig, (ax,) = _figure(1)
     names = sorted(bars)
-    width = 0.8 / len(labelled)
+    short, common = _short_names([Series(n, (), ()) for n in names])
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.2, 1.2 + 0.4 * len(names) * max(1, len(labelled))))
+    height = 0.8 / len(labelled)
     for i, (label, _) in enumerate(labelled):
-        xs = [k + i * width for k, n in enumerate(names) if i in bars[n]]
-        ys = [bars[n][i] for n in names if i in bars[n]]
-        ax.bar(xs, ys, width, label=label)
-    ax.set_xticks([k + 0.4 - width / 2 for k in range(len(names))])
-    ax.set_xticklabels(names, rotation=20, ha="right", fontsize=7)
-    ax.axhline(1.0, color="k", linewidth=0.8)
-    ax.set_ylabel("slowdown (x, 1 = no interference)")
-    ax.set_title("Co-run slowdown")
+        ys = [k + i * height for k, n in enumerate(names) if i in bars[n]]
+        ax.barh(ys, [bars[n][i] for n in names if i in bars[n]], height, label=label)
+    ax.set_yticks([k + (len(labelled) - 1) * height / 2 for k in range(len(names))])
+    # Wrapped: a workload's name plus its parameters can be longer than the plot is wide.
+    ax.set_yticklabels([textwrap.fill(s.label.replace(" ", ", "), 30) for s in short],
+                       fontsize=7)
+    ax.invert_yaxis()  # first workload on top
+    ax.axvline(1.0, color="k", linewidth=0.8)
+    ax.set_xlabel("slowdown (x, 1 = no interference)")
+    ax.set_title("Co-run slowdown" + (f"\n{common}" if common else ""), fontsize=10)
+    ax.grid(True, axis="x", alpha=0.3)
     ax.legend(fontsize=7)
     return fig
 

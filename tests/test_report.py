@@ -149,3 +149,49 @@ def test_agent_plot_has_a_row_per_family_and_the_capacity_search():
                       "tools: p99 latency", "agent.step: p99 step latency"]
     search = fig.axes[-2].lines[0]
     assert list(search.get_xdata()) == [4, 12, 16]
+    assert any(line.get_label() == "SLO 250 ms" for line in fig.axes[-2].lines)
+
+
+def test_latency_plot_has_byte_ticks_log_axes_and_sized_cache_marks():
+    from suite.report import plot_latency
+
+    fig = plot_latency([("x86box", load(A)), ("grace1", load(ARM))])
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert ax.xaxis.get_major_formatter()(32768, 0) == "32 KiB"
+    marks = [t.get_text() for t in ax.texts]
+    # Both systems have a 1 MiB L2: one unnamed mark; their L1s differ: named marks.
+    assert "L2 1 MiB" in marks and "L1 32 KiB (x86box)" in marks and "L1 64 KiB (grace1)" in marks
+
+
+def test_legend_names_drop_the_words_every_series_shares():
+    from suite.report import Series, _short_names
+
+    series = [Series(f"vm stream.sweep bind=spread,kernel={k}", (1,), (1.0,))
+              for k in ("copy", "triad")]
+    short, common = _short_names(series)
+    assert [s.label for s in short] == ["kernel=copy", "kernel=triad"]
+    assert common == "vm, stream.sweep, bind=spread"
+    single, none = _short_names(series[:1])
+    assert single == series[:1] and none == ""
+
+
+def test_wide_ranges_get_a_log_axis_and_rates_start_at_zero():
+    from suite.report import LOG_Y_SPAN, Series, _draw, _figure
+
+    fig, (wide, narrow) = _figure(2)
+    _draw(wide, [Series("a", (1, 2), (1.0, 2 * LOG_Y_SPAN))], "concurrency", "per second", "w")
+    _draw(narrow, [Series("a", (1, 2), (10.0, 12.0))], "concurrency", "per second", "n")
+    assert wide.get_yscale() == "log"
+    assert narrow.get_yscale() == "linear" and narrow.get_ylim()[0] == 0
+
+
+def test_slowdown_bars_are_horizontal_with_readable_names():
+    from suite.report import plot_slowdown
+
+    data = json.loads((FIXTURES / "real-vm-quick.json").read_text())
+    fig = plot_slowdown([("vm", parse(data, "vm.json"))])
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels and all(max(map(len, lab.splitlines())) <= 30 for lab in labels)
+    assert ax.get_xlabel().startswith("slowdown")
