@@ -118,7 +118,7 @@ def _short_names(series: list) -> tuple:
 
 
 def _draw(ax, series: list, xlabel: str, ylabel: str, title: str, logx: bool = False,
-          logy: bool | None = None) -> None:
+          logy: bool | None = None, legend_loc: str = "best") -> None:
     """One panel. logy None: logarithmic when the values span more than LOG_Y_SPAN."""
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -143,7 +143,7 @@ def _draw(ax, series: list, xlabel: str, ylabel: str, title: str, logx: bool = F
         ax.set_ylim(bottom=0)  # a rate or a latency measured from zero, not from its minimum
     ax.grid(True, alpha=0.3)
     if series:
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc=legend_loc)
 
 
 def _threads(r):
@@ -196,7 +196,7 @@ def plot_latency(labelled):
     fig, (ax,) = _figure(1)
     # Log y: the cache levels sit 3-10x apart, so a linear axis flattens L1 and L2.
     _draw(ax, series, "working set", "ns per load", "Latency vs working set",
-          logx=True, logy=True)
+          logx=True, logy=True, legend_loc="upper left")  # small, fast sets: bottom left
     _mark_caches(ax, labelled)
     return fig
 
