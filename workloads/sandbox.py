@@ -44,10 +44,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
-from workloads.sandbox_cgroups import cgroup_parent
+from workloads.sandbox_cgroups import cgroup_parent, mounts
 from workloads.sandbox_warm import WARM, HeldShell, command_script, hold
 
 BACKENDS = ("bwrap", "unshare", "rlimit", "none")  # strongest first
+NAMESPACED_BACKENDS = ("bwrap", "unshare")  # a PID namespace per run
 NOBODY = 65534  # uid/gid the unshare and rlimit backends drop to when root
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 # Output beyond this is drained and dropped, so a program printing in a loop
@@ -208,17 +209,56 @@ def _weakness(backend: str) -> str | None:
     return f"sandbox backend {backend} is weaker than bwrap ({why_not_bwrap}): {missing}"
 
 
+# -- work directories -------------------------------------------------------
+
+# Work dirs go to a memory file system when one has room: creating and
+# removing a directory on a journaling disk costs 1-2 ms a run on a VM,
+# more than the rest of the sandbox, and is not what these benchmarks
+# measure. Big trees (compile.source, compile.linux) ask for disk.
+TMPFS_WORKDIR_PARENT = "/dev/shm"
+TMPFS_MIN_FREE_BYTES = 1 << 30
+
+
+@lru_cache(maxsize=None)
+def default_workdir_parent() -> str:
+    """/dev/shm when it is a writable tmpfs with room, else the temp dir."""
+    parent = TMPFS_WORKDIR_PARENT
+    is_tmpfs = any(mp == parent and fstype == "tmpfs" for mp, fstype, _ in mounts())
+    try:
+        st = os.statvfs(parent)
+        roomy = st.f_bavail * st.f_frsize >= TMPFS_MIN_FREE_BYTES
+    except OSError:
+        roomy = False
+    if is_tmpfs and roomy and os.access(parent, os.W_OK | os.X_OK):
+        return parent
+    return tempfile.gettempdir()
+
+
 # -- running ----------------------------------------------------------------
+
+def _exit_fd(pid: int) -> int | None:
+    """A pidfd, readable once `pid` has exited (Linux >= 5.3); None without."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
 
 def _collect(proc: subprocess.Popen, stdin: bytes | None, deadline: float, kill) -> tuple:
     """Feed stdin, read stdout/stderr and reap `proc`, killing the whole
     tree at `deadline` and as soon as the main process has exited (so a
     background child holding the pipes cannot keep the run alive).
+    `kill(reaped)` is told whether the main process is gone already.
     Returns (stdout, stderr, wait status, rusage, timed_out)."""
     out = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
     sel = selectors.DefaultSelector()
     for f in (proc.stdout, proc.stderr):
         sel.register(f, selectors.EVENT_READ)
+    # The exit itself wakes the loop: no polling between the pipes closing
+    # and the process becoming reapable.
+    exit_fd = _exit_fd(proc.pid)
+    if exit_fd is not None:
+        sel.register(exit_fd, selectors.EVENT_READ)
     pending = memoryview(stdin or b"")
     if proc.stdin is not None:
         if pending:
@@ -227,51 +267,63 @@ def _collect(proc: subprocess.Popen, stdin: bytes | None, deadline: float, kill)
             proc.stdin.close()
     status = rusage = None
     timed_out = killed = False
-    while sel.get_map():
-        now = time.monotonic()
-        if now >= deadline and not killed:
-            timed_out = killed = True
-            kill()
-            deadline = now + KILL_GRACE_S
-        elif now >= deadline:
-            break  # the pipes outlived the kill: give up on them
-        for key, _ in sel.select(timeout=min(deadline - now, 0.05)):
-            if key.fileobj is proc.stdin:
-                try:
-                    n = os.write(key.fd, pending[:65536])
-                except BrokenPipeError:
-                    n = len(pending)
-                pending = pending[n:]
-                if not pending:
-                    sel.unregister(proc.stdin)
-                    proc.stdin.close()
-                continue
-            chunk = os.read(key.fd, 65536)
-            if not chunk:
-                sel.unregister(key.fileobj)
-            elif len(out[key.fd]) < MAX_CAPTURE_BYTES:
-                out[key.fd] += chunk
+
+    def reap(flags: int) -> None:
+        nonlocal status, rusage, killed
+        pid, st, ru = os.wait4(proc.pid, flags)
+        if pid:
+            status, rusage = st, ru
+            if not killed:
+                killed = True
+                kill(True)  # leftovers: background children
+
+    try:
+        while sel.get_map():
+            now = time.monotonic()
+            if now >= deadline and not killed:
+                timed_out = killed = True
+                kill(False)
+                deadline = now + KILL_GRACE_S
+            elif now >= deadline:
+                break  # the pipes outlived the kill: give up on them
+            for key, _ in sel.select(timeout=min(deadline - now, 0.05)):
+                if key.fileobj is proc.stdin:
+                    try:
+                        n = os.write(key.fd, pending[:65536])
+                    except BrokenPipeError:
+                        n = len(pending)
+                    pending = pending[n:]
+                    if not pending:
+                        sel.unregister(proc.stdin)
+                        proc.stdin.close()
+                    continue
+                if key.fd == exit_fd:
+                    sel.unregister(exit_fd)
+                    reap(0)
+                    continue
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                elif len(out[key.fd]) < MAX_CAPTURE_BYTES:
+                    out[key.fd] += chunk
+            if status is None and exit_fd is None:
+                reap(os.WNOHANG)
+        sel.close()
         if status is None:
-            pid, st, ru = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                status, rusage = st, ru
-                if not killed:
-                    killed = True
-                    kill()  # leftovers: background children
-    sel.close()
-    if status is None:
-        while time.monotonic() < deadline:
-            pid, st, ru = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                status, rusage = st, ru
-                break
-            time.sleep(0.001)
-        else:
-            timed_out = True
-        if status is None:
-            kill()
-            _, status, rusage = os.wait4(proc.pid, 0)
-    kill()
+            while time.monotonic() < deadline:
+                reap(os.WNOHANG)
+                if status is not None:
+                    break
+                time.sleep(0.001)
+            else:
+                timed_out = True
+            if status is None:
+                kill(False)
+                _, status, rusage = os.wait4(proc.pid, 0)
+    finally:
+        if exit_fd is not None:
+            os.close(exit_fd)
+    kill(True)
     proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not reap it again
     return bytes(out[proc.stdout.fileno()]), bytes(out[proc.stderr.fileno()]), status, rusage, timed_out
 
@@ -332,7 +384,7 @@ class Sandbox:
         self.backend = backend
         self.limits = limits
         self.timeout_s = float(timeout_s)
-        self.workdir_parent = workdir_parent
+        self.workdir_parent = workdir_parent or default_workdir_parent()
         self.use_cgroup = use_cgroup
         self._drops_to_nobody = _is_root() and backend in ("unshare", "rlimit")
         notes = [w for w in (_weakness(backend), self._process_cap_note()) if w]
@@ -407,10 +459,14 @@ class Sandbox:
     def _finish(self, shell: HeldShell, stdin: bytes | None, start: float) -> SandboxResult:
         proc, cgroup = shell.proc, shell.cgroup
 
-        def kill_tree() -> None:
-            cgroup.kill()
-            # The session: everything the command started unless it setsid'ed
-            # (with bwrap/unshare the PID namespace dies with its first process).
+        def kill_tree(reaped: bool) -> None:
+            # Once bwrap or unshare has exited its PID namespace is gone, and
+            # every process in it with it. cgroup.kill is then left out: it
+            # waits for the cgroup lock, which a ready shell being placed in
+            # its cgroup holds for an RCU grace period.
+            if not (reaped and self.backend in NAMESPACED_BACKENDS):
+                cgroup.kill()
+            # The session: everything the command started unless it setsid'ed.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
 

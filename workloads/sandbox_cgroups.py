@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-def _mounts() -> list:
+def mounts() -> list:
     """(mount point, fstype, super options) of every mount of this process."""
     out = []
     with contextlib.suppress(OSError), open("/proc/self/mountinfo") as f:
@@ -54,7 +54,7 @@ class CgroupParent:
         self.idle: list = []  # CgroupSet, empty and ready for the next run
         own = _own_cgroups()
         name = f"factorybench-{os.getpid()}"
-        for mountpoint, fstype, options in _mounts():
+        for mountpoint, fstype, options in mounts():
             if fstype == "cgroup2" and self.v2 is None and "" in own:
                 self.v2 = self._make(mountpoint, own[""], name)
             elif fstype == "cgroup" and "pids" in options.split(",") and self.v1_pids is None:

@@ -184,10 +184,12 @@ class WarmShells:
                 shell.discard()
 
     def script_dir(self) -> str:
-        """Where run scripts go: readable by this user only."""
+        """Where run scripts go: readable by this user only, in memory when
+        /dev/shm is there (a file made and removed per run)."""
         with self._lock:
             if self._scripts is None:
-                self._scripts = tempfile.mkdtemp(prefix="fb-sandbox-scripts-")
+                shm = "/dev/shm" if os.access("/dev/shm", os.W_OK | os.X_OK) else None
+                self._scripts = tempfile.mkdtemp(prefix="fb-sandbox-scripts-", dir=shm)
             return self._scripts
 
     def drain(self) -> None:

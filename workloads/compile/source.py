@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 
 from suite.model import ErrorRecord, Outcome, measurement
 from suite.sampling import repeat_until_stable
@@ -37,7 +38,8 @@ def build_tree(job, source: str, command: str, *, min_runs: int, max_runs: int,
     to `max_runs` times (`make clean` in between). A build counts as valid when
     it exits 0 and, if `product` is named, leaves that file in the tree."""
     params = dict(job.params)
-    sandbox = Sandbox(limits=SOURCE_LIMITS, timeout_s=job.timeout)
+    # On disk: a kernel tree and its objects are gigabytes.
+    sandbox = Sandbox(limits=SOURCE_LIMITS, timeout_s=job.timeout, workdir_parent=tempfile.gettempdir())
     failures: list = []
     with sandbox.session() as s:
         tree = os.path.join(s.path, "tree")
