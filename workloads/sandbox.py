@@ -573,6 +573,7 @@ def _lifecycle_records(job, backend: str) -> tuple:
         # A weaker backend measured on purpose is not a run warning; the
         # record still says what it lacks.
         info = {"backend": backend, "backend_note": sandbox.warning, "limits": asdict(sandbox.limits),
+                "workdir_parent": sandbox.workdir_parent,
                 "cgroup_per_run": sandbox.use_cgroup,
                 # The run's first process is a shell placed in its cgroups and
                 # limited before the call (workloads.sandbox_warm).

@@ -105,6 +105,7 @@ def run_compile(job) -> Outcome:
     valid = not failures
     info = {
         "compiler": compiler.info(FLAGS), "backend": sandbox.backend, "sandbox_warning": sandbox.warning,
+        "workdir_parent": sandbox.workdir_parent,
         "corpus": {"size": corpus.size, "seed": corpus.seed, "sha256": corpus.sha256,
                    "units": len(corpus.units)},
         "jobs": jobs,

@@ -109,7 +109,7 @@ def run_cycles(job) -> Outcome:
     valid = not failures
     program = agents[0].program
     info = {"compiler": compiler.info(LINK_FLAGS), "backend": sandbox.backend,
-            "sandbox_warning": sandbox.warning, "concurrency": concurrency,
+            "workdir_parent": sandbox.workdir_parent, "sandbox_warning": sandbox.warning, "concurrency": concurrency,
             "program": {"size": PROGRAM_SIZE, "units": len(program.units), "first_seed": corpus_seed(job),
                         # sha256 over the agents' program hashes, in agent order
                         "sha256": hashlib.sha256("".join(a.program.sha256 for a in agents).encode()).hexdigest()},

@@ -64,7 +64,7 @@ def build_tree(job, source: str, command: str, *, min_runs: int, max_runs: int,
 
         samples = repeat_until_stable(one_build, job.profile, warmup=0, min_runs=min_runs,
                                       max_runs=max_runs)
-    info = {"source": source, "build": command, "backend": sandbox.backend,
+    info = {"source": source, "build": command, "backend": sandbox.backend, "workdir_parent": sandbox.workdir_parent,
             "sandbox_warning": sandbox.warning, **(info or {})}
     valid = not failures
     errors = () if valid else (ErrorRecord(job.benchmark, params, "invalid",
