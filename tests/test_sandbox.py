@@ -341,3 +341,21 @@ def test_work_dirs_on_the_memory_file_system_work_under_every_backend(backend):
     sb = Sandbox(backend=backend, workdir_parent=sbx.TMPFS_WORKDIR_PARENT)
     res = sb.run(["sh", "-c", "echo hi > f && cat f && pwd"])
     assert res.ok and res.stdout.startswith(b"hi\n" + sbx.TMPFS_WORKDIR_PARENT.encode()), res.stderr
+
+
+def test_a_forked_child_starts_with_no_ready_shells():
+    sb = Sandbox(backend=ISOLATING[0] if ISOLATING else "none")
+    first = sb.run(["/bin/true"])
+    assert first.ok
+    time.sleep(0.2)  # a ready shell now waits in the parent
+    pid = os.fork()
+    if pid == 0:
+        inherited = any(sbx.WARM._idle.values())
+        res = sb.run(["sh", "-c", "echo child"])
+        ok = not inherited and res.stdout == b"child\n" and res.cpu_source == first.cpu_source
+        ok = ok and sbx.cgroup_parent().pid == os.getpid()
+        sbx.WARM.drain()
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert sb.run(["/bin/true"]).ok  # the parent's shells still work

@@ -52,6 +52,7 @@ class CgroupParent:
         self.v1_pids: str | None = None  # process cap when v2 has no pids
         self.problem: str | None = None
         self.idle: list = []  # CgroupSet, empty and ready for the next run
+        self.pid = os.getpid()  # a forked child makes its own (see cgroup_parent)
         own = _own_cgroups()
         name = f"factorybench-{os.getpid()}"
         for mountpoint, fstype, options in mounts():
@@ -70,6 +71,8 @@ class CgroupParent:
         atexit.register(self.remove)
 
     def remove(self) -> None:
+        if os.getpid() != self.pid:  # inherited by fork: the parent's to remove
+            return
         for cgroups in self.idle:
             cgroups.remove()
         self.idle = []
@@ -123,10 +126,19 @@ _parent: CgroupParent | None = None
 _run_numbers = itertools.count()
 
 
+def _after_fork_in_child() -> None:
+    global _parent_lock
+    _parent_lock = threading.Lock()  # another thread may have held it at the fork
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def cgroup_parent() -> CgroupParent:
     global _parent
     with _parent_lock:
-        if _parent is None or _parent.v2 and not os.path.isdir(_parent.v2):
+        if (_parent is None or _parent.pid != os.getpid()
+                or _parent.v2 and not os.path.isdir(_parent.v2)):
             _parent = CgroupParent()
         return _parent
 

@@ -146,6 +146,22 @@ class WarmShells:
         self._scripts: str | None = None
         self._closed = False
         atexit.register(self.drain)
+        os.register_at_fork(after_in_child=self._forget_after_fork)
+
+    def _forget_after_fork(self) -> None:
+        """A forked child cannot use its parent's shells (only the parent
+        can reap them) nor its refill thread: start empty."""
+        for ready in self._idle.values():
+            for shell in ready:  # this process's copies of the pipes only
+                for pipe in (shell.proc.stdin, shell.proc.stdout, shell.proc.stderr):
+                    with contextlib.suppress(OSError):
+                        pipe.close()
+                shell.proc.returncode = 0  # not this process's child: never wait for it
+        self._idle = {}
+        self._lock = threading.Lock()
+        self._wanted = queue.Queue()
+        self._thread = None
+        self._scripts = None
 
     def take(self, kind, make: Callable[[], HeldShell]) -> HeldShell:
         """A ready shell of `kind`, or a new one made now; either way one
@@ -173,8 +189,8 @@ class WarmShells:
                 return
             try:
                 shell = make()
-            except (OSError, ValueError):
-                continue  # the next take makes its own and reports the problem
+            except Exception:  # the next take makes its own and reports the problem
+                continue
             with self._lock:
                 ready = self._idle.setdefault(kind, [])
                 keep = not self._closed and len(ready) < MAX_IDLE_PER_KIND
