@@ -359,3 +359,36 @@ def test_a_forked_child_starts_with_no_ready_shells():
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert sb.run(["/bin/true"]).ok  # the parent's shells still work
+
+
+def test_a_process_that_exits_leaves_no_cgroups_behind():
+    parent = sbx.cgroup_parent()
+    if parent.v2 is None:
+        pytest.skip(parent.problem)
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = ("import sys, time; sys.path.insert(0, sys.argv[1])\n"
+              "from workloads.sandbox import Sandbox, cgroup_parent\n"
+              "assert Sandbox().run(['/bin/true']).ok\n"
+              "time.sleep(0.2)\n"  # a ready shell sits in a cgroup of its own
+              "print(cgroup_parent().v2)")
+    out = subprocess.run([sys.executable, "-c", script, root], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert not os.path.exists(out.stdout.strip())
+
+
+def test_cgroups_of_killed_processes_are_removed_later():
+    from workloads import sandbox_cgroups
+
+    parent = sbx.cgroup_parent()
+    if parent.v2 is None:
+        pytest.skip(parent.problem)
+    base = os.path.dirname(parent.v2)
+    dead = max(int(open("/proc/sys/kernel/pid_max").read()) - 1, 2)
+    while os.path.exists(f"/proc/{dead}"):
+        dead -= 1
+    stale = os.path.join(base, f"factorybench-{dead}")
+    os.makedirs(os.path.join(stale, "run-0"))
+    sandbox_cgroups._remove_stale(base)
+    assert not os.path.exists(stale)
+    assert os.path.isdir(parent.v2)  # a live process's cgroups stay

@@ -83,12 +83,37 @@ class CgroupParent:
 
     def _make(self, mountpoint: str, own_path: str, name: str) -> str | None:
         path = os.path.join(mountpoint, own_path.lstrip("/"), name)
+        _remove_stale(os.path.dirname(path))
         try:
             os.makedirs(path, exist_ok=True)
             return path
         except OSError as exc:
             self.problem = f"cannot create a cgroup under {os.path.dirname(path)}: {exc.strerror}"
             return None
+
+
+def _remove_stale(base: str) -> None:
+    """Remove the empty cgroups of factorybench processes that are gone
+    (killed before their exit handlers ran). The kernel refuses to remove
+    a cgroup that still holds a process, so nothing live is touched."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(base):
+            prefix, _, pid = entry.name.partition("-")
+            if prefix != "factorybench" or not pid.isdigit() or os.path.exists(f"/proc/{pid}"):
+                continue
+            with contextlib.suppress(OSError):
+                for run in os.scandir(entry.path):
+                    if run.is_dir(follow_symlinks=False):
+                        os.rmdir(run.path)
+                os.rmdir(entry.path)
+
+
+def remove_own() -> None:
+    """Remove this process's cgroups now (their processes must be gone)."""
+    with _parent_lock:
+        parent = _parent
+    if parent is not None:
+        parent.remove()
 
 
 @dataclass
@@ -138,7 +163,7 @@ def cgroup_parent() -> CgroupParent:
     global _parent
     with _parent_lock:
         if (_parent is None or _parent.pid != os.getpid()
-                or _parent.v2 and not os.path.isdir(_parent.v2)):
+                or any(d and not os.path.isdir(d) for d in (_parent.v2, _parent.v1_pids))):
             _parent = CgroupParent()
         return _parent
 

@@ -34,7 +34,7 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
-from workloads.sandbox_cgroups import RunCgroup
+from workloads.sandbox_cgroups import RunCgroup, remove_own
 
 HOLD_SHELL = "/bin/sh"
 # The shell says it is ready (one byte on stdout), waits for a newline on
@@ -221,6 +221,9 @@ class WarmShells:
             self._idle = {}
         for shell in shells:
             shell.discard()
+        # Exit handlers run last-registered first, so this process's cgroups
+        # tried to go while these shells still sat in them: retry now.
+        remove_own()
         with self._lock:
             if self._scripts:
                 shutil.rmtree(self._scripts, ignore_errors=True)
