@@ -249,7 +249,11 @@ def _summarize(spec: BenchmarkSpec, doc: RunDocument, ctx: PlanContext) -> Outco
         out = load_entry(spec.summarize)(mine, ctx)
     except Exception as exc:
         return Outcome(errors=(ErrorRecord(spec.id, {}, "error", f"summary failed: {exc}"),))
-    return Outcome(records=tuple(out)) if isinstance(out, (list, tuple)) else out
+    out = Outcome(records=tuple(out)) if isinstance(out, (list, tuple)) else out
+    # Summaries derive from other records; their samples are not repeated
+    # trials, so compare must not run a significance test on them.
+    return replace(out, records=tuple(replace(r, info={**r.info, "derived": True})
+                                      for r in out.records))
 
 
 # -- the whole run ---------------------------------------------------------
