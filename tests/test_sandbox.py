@@ -288,6 +288,14 @@ def test_arguments_and_environment_reach_the_command_byte_for_byte(backend):
     assert first == tricky and second == tricky and home.startswith(WORKDIRS)
 
 
+@backends(ISOLATING[:1] + ["none"])
+def test_the_environment_is_exactly_the_scrubbed_one(backend):
+    res = Sandbox(backend=backend).run(["env"], env={"EXTRA": "1"})
+    names = {line.split("=", 1)[0] for line in res.stdout.decode().splitlines()}
+    bwrap_sets = {"PWD"} if backend == "bwrap" else set()  # bwrap --chdir exports it
+    assert names == set(sbx.BASE_ENV) | {"HOME", "EXTRA"} | bwrap_sets
+
+
 def test_environment_names_must_be_shell_identifiers():
     with pytest.raises(ValueError, match="not a shell identifier"):
         Sandbox(backend="none").run(["/bin/true"], env={"BAD-NAME": "x"})

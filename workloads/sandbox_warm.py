@@ -7,9 +7,9 @@ side): 1-20 ms on a busy machine, more than a whole bwrap start. Python
 cannot create a child directly inside a cgroup (clone3 with
 CLONE_INTO_CGROUP), so that wait is taken ahead of time instead: a
 `HeldShell` is a shell already placed in its own fresh cgroups and
-limited, blocked reading one line from stdin. The run writes the path of
-a script that changes to the work dir, exports the run's environment and
-execs the command; the rest of stdin is the command's input. Each taken
+limited, blocked reading stdin. The run writes the shell's script file
+(change to the work dir, export the run's environment, exec the command)
+and sends a newline; the rest of stdin is the command's input. Each taken
 shell is replaced by a background thread, so a run waits for the grace
 period only when no shell is ready (the first run, or a burst).
 
@@ -126,7 +126,8 @@ def hold(env: Mapping[str, str], limits, use_cgroup: bool) -> HeldShell:
 
 def command_script(workdir: str, env: Mapping[str, str], argv: Sequence[str]) -> str:
     """Shell text that enters `workdir`, exports `env` and execs `argv`."""
-    lines = [f"cd -- {shlex.quote(workdir)} || exit 125"]
+    # cd exports PWD and OLDPWD in dash: unset, the environment is exactly `env`.
+    lines = [f"cd -- {shlex.quote(workdir)} || exit 125", "unset OLDPWD PWD"]
     for name, value in env.items():
         if not _ENV_NAME.match(name):
             raise ValueError(f"environment variable name {name!r} is not a shell identifier")
