@@ -74,6 +74,10 @@ def _drain(rec: _Recorder, timeout_s: float) -> None:
     deadline = time.perf_counter() + timeout_s
     while rec.model.outstanding() and time.perf_counter() < deadline:
         rec.take(rec.model.wait(deadline - time.perf_counter()))
+    # Every call times out well within the drain, so a call still unanswered
+    # was lost by the model; it counts as failed, never silently dropped.
+    for _ in range(rec.model.outstanding()):
+        rec.result.errors.add("unanswered", f"no answer or failure {timeout_s:g} s after the window")
 
 
 def closed_loop(model, pick: Pick, check: Check, *, concurrency: int, window_s: float,

@@ -1,16 +1,16 @@
 """Warm pool: persistent, pre-started worker processes (the tool-server pattern).
 
-Each worker has its own socket, so the parent always knows which call a
-worker holds: a worker that dies (EOF on its socket, or a failed send) or
+Calls wait in one FIFO request queue that every idle worker reads, so the
+parent never has to find a free worker: issuing a call is one send. Each
+worker stamps its answer with its own end time and CPU time, so answers may
+be collected in batches (the open loop does) without changing any latency.
+
+A worker marks in shared memory which call it holds, so the parent can still
+attribute every failure: a worker that dies (EOF on its answer socket) or
 overruns the call timeout is killed, its call is recorded as failed, and a
 fresh worker takes its place (`replaced` counts them). Workers are forked
 from the parent, so they inherit the tools' seeded inputs instead of
 regenerating them.
-
-The parent side is the load generator's hot path: one epoll set over the
-worker sockets, busy workers kept in dispatch order (so the oldest call, the
-next that can time out, is always first) and idle ones on a stack, so each
-wake-up does work in proportion to the answers it finds, not to the pool size.
 """
 from __future__ import annotations
 
@@ -21,31 +21,40 @@ import time
 
 from workloads.tools.calls import Call, Completion
 from workloads.tools.catalog import digest
-from workloads.tools.channel import OK, READY, STOP_ID, RAISED, Channel
+from workloads.tools.channel import OK, READY, STOP_ID, RAISED, AnswerChannel, RequestQueue
 
 _FORK = multiprocessing.get_context("fork")
-# Up to this many busy workers, a poll with no wait reads their sockets
-# directly instead of asking epoll which are readable first.
-_DIRECT_READ_MAX = 2
+# How often calls in progress are checked against the call timeout; far
+# below any timeout a caller sets (seconds), and cheap (one look per worker).
+SCAN_EVERY_S = 0.1
+# Open loop: how often answers are collected when the caller does not need
+# them at once. Bounds how many pile up unread (see ANSWER_BUFFER_BYTES).
+READ_EVERY_S = 0.005
+_IDLE = -1.0  # slot value: the worker holds no call
 
 
-def _serve(conn: Channel, runners: dict, inputs: dict) -> None:
+def _serve(queue: RequestQueue, answers: AnswerChannel, slots, slot: int,
+           runners: dict, inputs: dict) -> None:
     """Worker loop: (call id, tool number, input index) in,
     (call id, status, cpu s, end time, digest, message) out."""
+    queue.detach_producer()
     names = list(runners)
     for name, run in runners.items():  # warm-up: imports, caches, first-call costs
         try:
             run(inputs[name][0])
         except Exception:
             pass  # the measured calls will report it
-    conn.send_answer(STOP_ID, READY, 0.0, time.perf_counter())
+    answers.send_answer(STOP_ID, READY, 0.0, time.perf_counter())
+    holding, since = 2 * slot, 2 * slot + 1
     while True:
         try:
-            call_id, tool, index = conn.receive_request()
+            call_id, tool, index = queue.take()
         except (EOFError, OSError, KeyboardInterrupt):
             return
         if call_id == STOP_ID:
             return
+        slots[since] = time.perf_counter()  # before the call id: never a stale start
+        slots[holding] = call_id
         name = names[tool]
         t0 = time.process_time()
         try:
@@ -53,29 +62,30 @@ def _serve(conn: Channel, runners: dict, inputs: dict) -> None:
         except Exception as exc:  # a tool that raises is that call's error
             status, dig, text = RAISED, "", f"{type(exc).__name__}: {exc}"
         # perf_counter is CLOCK_MONOTONIC, one clock for all processes on Linux.
-        conn.send_answer(call_id, status, time.process_time() - t0, time.perf_counter(), dig, text)
+        answers.send_answer(call_id, status, time.process_time() - t0, time.perf_counter(), dig, text)
+        slots[holding] = _IDLE  # after the answer: a death in between loses no call
 
 
 class _Worker:
-    __slots__ = ("conn", "proc", "ready", "call", "started")
+    __slots__ = ("slot", "answers", "proc", "ready")
 
-    def __init__(self, runners: dict, inputs: dict):
-        self.conn, child = Channel.pair()
-        self.proc = _FORK.Process(target=_serve, args=(child, runners, inputs), daemon=True)
+    def __init__(self, slot: int, queue: RequestQueue, slots, runners: dict, inputs: dict):
+        self.slot = slot
+        self.answers, child = AnswerChannel.pair()
+        self.proc = _FORK.Process(target=_serve, args=(queue, child, slots, slot, runners, inputs),
+                                  daemon=True)
         self.proc.start()
         child.close()
         self.ready = False
-        self.call: Call | None = None
-        self.started = 0.0
 
     def kill(self) -> None:
         self.proc.kill()
         self.proc.join(5)
-        self.conn.close()
+        self.answers.close()
 
 
 class WarmPool:
-    """Execution model "pool": `size` workers, FIFO queue in the parent."""
+    """Execution model "pool": `size` workers sharing one FIFO call queue."""
 
     name = "pool"
 
@@ -85,33 +95,38 @@ class WarmPool:
         self.replaced = 0
         self.tool_cpu_s = 0.0  # summed CPU time the workers report per call
         self._tool_numbers = {name: k for k, name in enumerate(runners)}
-        self._queue: collections.deque = collections.deque()
-        self._idle: list = []  # workers without a call; last in, first out
-        self._busy: dict = {}  # worker -> None, in dispatch order (oldest call first)
+        self._queue = RequestQueue()
+        self._held: collections.deque = collections.deque()  # calls the full queue refused
+        self._outstanding: dict = {}  # call id -> Call, issued and not yet answered
+        # Per worker: the call id it holds (or _IDLE) and since when.
+        self._slots = _FORK.RawArray("d", 2 * size)
         self._epoll = select.epoll()
         self._by_fd: dict = {}
-        self._workers: list = []
-        for _ in range(size):
-            self._add_worker()
+        self._workers: list = [None] * size
+        self._next_scan = 0.0
+        self._last_read = 0.0
+        for k in range(size):
+            self._start_worker(k)
 
-    def _add_worker(self) -> None:
-        w = _Worker(self.runners, self.inputs)
-        fd = w.conn.fileno()
-        self._by_fd[fd] = w
-        self._epoll.register(fd, select.EPOLLIN)
-        self._workers.append(w)
-        self._idle.append(w)
+    def _start_worker(self, slot: int) -> None:
+        self._slots[2 * slot] = _IDLE
+        w = _Worker(slot, self._queue, self._slots, self.runners, self.inputs)
+        self._workers[slot] = w
+        self._by_fd[w.answers.fileno()] = w
+        self._epoll.register(w.answers.fileno(), select.EPOLLIN)
 
     def _replace(self, w: _Worker) -> None:
-        fd = w.conn.fileno()
+        fd = w.answers.fileno()
         self._epoll.unregister(fd)
         del self._by_fd[fd]
-        self._workers.remove(w)
-        if w in self._idle:
-            self._idle.remove(w)
         w.kill()
-        self._add_worker()
+        self._start_worker(w.slot)
         self.replaced += 1
+
+    def _held_call(self, w: _Worker) -> Call | None:
+        """The unanswered call `w` is running, if any (forgotten by the pool)."""
+        call_id = self._slots[2 * w.slot]
+        return None if call_id < 0 else self._outstanding.pop(int(call_id), None)
 
     # -- lifecycle ----------------------------------------------------------
     def start(self, timeout_s: float = 60.0) -> None:
@@ -124,24 +139,22 @@ class WarmPool:
             for fd, _ in self._epoll.poll(left):
                 w = self._by_fd[fd]
                 try:
-                    answers = w.conn.receive_answers()
+                    answers = w.answers.receive_answers()
                 except (EOFError, OSError):
                     raise RuntimeError(f"warm pool worker exited during start-up "
                                        f"({w.proc.exitcode})") from None
                 w.ready = w.ready or any(a[1] == READY for a in answers)
 
     def close(self) -> None:
-        for w in self._workers:
-            try:
-                w.conn.send_stop()
-            except OSError:
-                pass
+        for _ in self._workers:
+            self._queue.put(STOP_ID, 0, 0)  # a full queue: the kill below ends them
         for w in self._workers:
             w.proc.join(2)
             if w.proc.is_alive():
                 w.proc.kill()
                 w.proc.join(2)
-            w.conn.close()
+            w.answers.close()
+        self._queue.close()
         self._epoll.close()
 
     def __enter__(self):
@@ -153,89 +166,88 @@ class WarmPool:
 
     # -- calls --------------------------------------------------------------
     def submit(self, call: Call) -> None:
-        """Queue a call; it is sent to a worker at the start of the next
-        `wait`, so the send (which may wake the worker onto this CPU and
-        preempt the caller) is the last thing before the caller blocks."""
-        self._queue.append(call)
+        self._outstanding[call.id] = call
+        if self._held or not self._queue.put(call.id, self._tool_numbers[call.tool], call.index):
+            self._held.append(call)  # FIFO order holds: later calls queue behind
 
     def outstanding(self) -> int:
-        return len(self._queue) + len(self._busy)
+        return len(self._outstanding)
 
-    def _dispatch(self) -> None:
-        queue, idle, busy = self._queue, self._idle, self._busy
-        while queue and idle:
-            w = idle.pop()
-            call = queue.popleft()
-            try:
-                w.conn.send_request(call.id, self._tool_numbers[call.tool], call.index)
-            except OSError:  # the worker died while idle: retry on its replacement
-                queue.appendleft(call)
-                self._replace(w)
-                continue
-            w.call, w.started = call, time.perf_counter()
-            busy[w] = None
-
-    def _take_answers(self, w: _Worker, done: list) -> None:
-        try:
-            answers = w.conn.receive_answers()
-        except (EOFError, OSError):
-            if w.call is not None:
-                code = w.proc.exitcode if not w.proc.is_alive() else None
-                done.append(Completion(w.call, time.perf_counter(), error="worker_died",
-                                       message=f"worker pid {w.proc.pid} exited ({code})"))
-                w.call = None
-                del self._busy[w]
-            self._replace(w)
-            return
-        for _, status, cpu, end, dig, text in answers:
-            if status == READY:
-                w.ready = True
-                continue
-            self.tool_cpu_s += cpu
-            done.append(Completion(w.call, end, dig, None if status == OK else "raised", text, cpu))
-            w.call = None
-            del self._busy[w]
-            self._idle.append(w)
+    def _release_held(self) -> None:
+        held = self._held
+        while held and self._queue.put(held[0].id, self._tool_numbers[held[0].tool], held[0].index):
+            held.popleft()
 
     def wait(self, timeout: float, prompt: bool = True) -> list:
         """Completions that arrive within `timeout` seconds (maybe none).
 
-        prompt=False (open loop): answers are stamped by the worker, so the
-        caller need not wake for each one; sleep the whole timeout unless calls
-        are queued for a worker that might free up. Halves the generator's
-        wake-ups at high call rates.
+        prompt=False (open loop): answers carry the worker's own end time, so
+        the caller need not wake for each one; sleep the whole timeout and
+        collect what arrived at most every READ_EVERY_S.
         """
-        if self._queue and self._idle:
-            self._dispatch()
-        busy = self._busy
-        if busy:  # wake no later than the oldest call's timeout
-            oldest = next(iter(busy))
-            timeout = max(0.0, min(timeout, oldest.started + self.timeout_s - time.perf_counter()))
-        if not prompt and not self._queue and timeout > 0:
-            time.sleep(timeout)
-            timeout = 0.0
+        if self._held:
+            self._release_held()
         done: list = []
-        # With no call out and nothing to wait for there is nothing to read; a
-        # worker that died idle is found when a call is sent to it.
-        if timeout == 0 and 0 < len(busy) <= _DIRECT_READ_MAX:
-            for w in list(busy):  # a non-blocking read each beats an epoll call
-                self._take_answers(w, done)
-        elif busy or timeout > 0:
-            for fd, _ in self._epoll.poll(timeout):
-                w = self._by_fd.get(fd)
-                if w is not None:  # else its worker was replaced earlier in this loop
-                    self._take_answers(w, done)
-        if busy:
+        if prompt:
+            if self._outstanding:  # wake in time for the next timeout check
+                timeout = max(0.0, min(timeout, self._next_scan - time.perf_counter()))
+            self._read(timeout, done)
+        else:
+            if timeout > 0:
+                time.sleep(timeout)
+            if time.perf_counter() - self._last_read >= READ_EVERY_S:
+                self._read(0.0, done)
+        if self._outstanding:
             now = time.perf_counter()
-            while busy:
-                w = next(iter(busy))
-                if now - w.started <= self.timeout_s:
-                    break
-                done.append(Completion(w.call, now, error="timeout",
-                                       message=f"no answer after {self.timeout_s:g} s; worker killed"))
-                w.call = None
-                del busy[w]
-                self._replace(w)
-        if self._queue and self._idle:
-            self._dispatch()
+            if now >= self._next_scan:
+                self._scan(now, done)
         return done
+
+    def _read(self, timeout: float, done: list) -> None:
+        for fd, _ in self._epoll.poll(timeout):
+            w = self._by_fd.get(fd)
+            if w is not None:  # else its worker was replaced earlier in this loop
+                self._take_answers(w, done)
+        self._last_read = time.perf_counter()
+
+    def _take_answers(self, w: _Worker, done: list) -> None:
+        try:
+            answers = w.answers.receive_answers()
+        except (EOFError, OSError):  # everything it sent is read: it is gone
+            call = self._held_call(w)
+            if call is not None:
+                code = w.proc.exitcode if not w.proc.is_alive() else None
+                done.append(Completion(call, time.perf_counter(), error="worker_died",
+                                       message=f"worker pid {w.proc.pid} exited ({code})"))
+            self._replace(w)
+            return
+        outstanding = self._outstanding
+        for call_id, status, cpu, end, dig, text in answers:
+            if status == READY:
+                w.ready = True
+                continue
+            call = outstanding.pop(call_id, None)
+            if call is None:  # already reported (timed out)
+                continue
+            self.tool_cpu_s += cpu
+            done.append(Completion(call, end, dig, None if status == OK else "raised", text, cpu))
+
+    def _scan(self, now: float, done: list) -> None:
+        """Kill and replace workers whose call overran the timeout."""
+        self._next_scan = now + SCAN_EVERY_S
+        slots = self._slots
+        for w in list(self._workers):
+            call_id = slots[2 * w.slot]
+            if call_id < 0:
+                continue
+            call = self._outstanding.get(int(call_id))
+            started = slots[2 * w.slot + 1]
+            if call is not None:  # a call cannot start before it was issued
+                started = max(started, call.issued)
+            if now - started <= self.timeout_s:
+                continue
+            if call is not None:
+                del self._outstanding[call.id]
+                done.append(Completion(call, now, error="timeout",
+                                       message=f"no answer after {self.timeout_s:g} s; worker killed"))
+            self._replace(w)
