@@ -175,7 +175,7 @@ class WarmShells:
                 if candidate.proc.poll() is None:
                     shell = candidate
                 else:
-                    candidate.cgroup.close()
+                    candidate.discard()  # died idle (killed from outside)
             if self._thread is None:
                 self._closed = False
                 self._thread = threading.Thread(target=self._refill, name="sandbox-warm", daemon=True)
