@@ -123,6 +123,83 @@ def test_open_loop_latency_counts_queueing_from_scheduled_arrival():
     assert lat[-1] > 0.15
 
 
+def test_open_loop_answers_carry_the_workers_end_time_not_the_read_time():
+    # The open loop reads answers in batches; a late read must not add latency.
+    inputs = {"noop": [0]}
+    with WarmPool({"noop": catalog.TOOLS["noop"].run}, inputs, 1, timeout_s=10) as pool:
+        pool.submit(Call(0, "noop", 0, time.perf_counter()))
+        time.sleep(0.2)  # the answer waits unread
+        done = []
+        while not done:
+            done = pool.wait(0.5, prompt=False)
+        read_at = time.perf_counter()
+    assert done[0].error is None and read_at - done[0].end > 0.15
+
+
+def test_killed_workers_are_replaced_and_their_calls_counted():
+    import signal
+
+    inputs = {"slow": [0], "noop": [0]}
+    runners = {"slow": _slow, "noop": catalog.TOOLS["noop"].run}
+    with WarmPool(runners, inputs, 1, timeout_s=10) as pool:
+        os.kill(pool._workers[0].proc.pid, signal.SIGKILL)  # killed while idle
+        pool.submit(Call(0, "noop", 0, time.perf_counter()))
+        done = []
+        while len(done) < 1:
+            done.extend(pool.wait(1.0))
+        assert done[0].error is None and pool.replaced == 1
+        pool.submit(Call(1, "slow", 0, time.perf_counter()))
+        deadline = time.perf_counter() + 5
+        while pool._slots[0] != 1 and time.perf_counter() < deadline:
+            time.sleep(0.001)  # until the worker has taken the call
+        os.kill(pool._workers[0].proc.pid, signal.SIGKILL)  # killed mid-call
+        done = []
+        while not done:
+            done.extend(pool.wait(1.0))
+        assert done[0].call.id == 1 and done[0].error == "worker_died"
+        assert pool.replaced == 2 and pool.outstanding() == 0
+
+
+def test_a_full_request_queue_holds_calls_without_blocking_the_generator():
+    inputs = {"noop": [0]}
+    with WarmPool({"noop": catalog.TOOLS["noop"].run}, inputs, 1, timeout_s=10) as pool:
+        for i in range(3000):
+            pool.submit(Call(i, "noop", 0, time.perf_counter()))
+        assert pool._held  # more calls than the kernel queue takes: the rest wait here
+        done = []
+        deadline = time.perf_counter() + 30
+        while pool.outstanding() and time.perf_counter() < deadline:
+            done.extend(pool.wait(0.5))
+    assert sorted(c.call.id for c in done) == list(range(3000))
+    assert all(c.error is None for c in done)
+
+
+class _Silent:
+    """A model that accepts calls and never answers."""
+
+    name, timeout_s, tool_cpu_s = "silent", 0.05, 0.0
+
+    def __init__(self):
+        self.calls = 0
+
+    def submit(self, call):
+        self.calls += 1
+
+    def outstanding(self):
+        return self.calls
+
+    def wait(self, timeout, prompt=True):
+        time.sleep(min(timeout, 0.01))
+        return []
+
+
+def test_calls_never_answered_count_as_failed(monkeypatch):
+    monkeypatch.setattr(loadgen, "DRAIN_GRACE_S", 0.05)
+    r = loadgen.closed_loop(_Silent(), lambda n: ("noop", 0), lambda c: None, concurrency=3,
+                            window_s=0.05, drain_s=0.0)
+    assert r.calls == 3 and r.ok == 0 and r.errors.counts == {"unanswered": 3}
+
+
 def test_fresh_process_model_runs_a_tool():
     from workloads.tools.percall import FreshProcess
 
