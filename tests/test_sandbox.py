@@ -321,24 +321,22 @@ def test_ready_shells_end_with_their_process(tmp_path):
               "import time\n"
               "assert Sandbox().run(['/bin/true']).ok\n"
               "time.sleep(0.3)\n"  # the background thread has made the next shell
-              "from workloads.sandbox import WARM; print(WARM.script_dir())")
+              "import os; print(os.getpid())")
     import subprocess
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     # os._exit skips atexit: the shells must still go (their stdin closes).
     out = subprocess.run([sys.executable, "-c", script + "\nimport os; os._exit(0)", root],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    scripts = out.stdout.strip()
-    assert scripts
+    script_of_that_process = f"/proc/{out.stdout.strip()}/fd/"
 
     def held_shells() -> list:
         return [p for p in psutil.process_iter(["cmdline"])
-                if any(a.startswith(scripts) for a in p.info["cmdline"] or [])]
+                if any(a.startswith(script_of_that_process) for a in p.info["cmdline"] or [])]
 
     deadline = time.monotonic() + 5
     while held_shells() and time.monotonic() < deadline:
         time.sleep(0.05)
-    sbx.shutil.rmtree(scripts, ignore_errors=True)  # os._exit skipped its removal
     assert not held_shells()
 
 

@@ -7,9 +7,9 @@ side): 1-20 ms on a busy machine, more than a whole bwrap start. Python
 cannot create a child directly inside a cgroup (clone3 with
 CLONE_INTO_CGROUP), so that wait is taken ahead of time instead: a
 `HeldShell` is a shell already placed in its own fresh cgroups and
-limited, blocked reading stdin. The run writes the shell's script file
-(change to the work dir, export the run's environment, exec the command)
-and sends a newline; the rest of stdin is the command's input. Each taken
+limited, blocked reading stdin. The run writes the shell's script (change
+to the work dir, export the run's environment, exec the command) and
+sends a newline; the rest of stdin is the command's input. Each taken
 shell is replaced by a background thread, so a run waits for the grace
 period only when no shell is ready (the first run, or a burst).
 
@@ -21,15 +21,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import itertools
 import os
 import queue
 import re
 import resource
 import shlex
-import shutil
 import subprocess
-import tempfile
 import threading
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
@@ -40,11 +37,12 @@ HOLD_SHELL = "/bin/sh"
 # The shell says it is ready (one byte on stdout), waits for a newline on
 # stdin, then runs its script ($1, written meanwhile), which becomes the
 # command. A parent gone before the newline leaves it to exit 125 without
-# running anything.
+# running anything. The script lives in a memfd of this process, read as
+# /proc/<our pid>/fd/<n>: in no directory, so code in a sandbox cannot
+# plant or change the text a shell outside it runs next.
 HOLD_SCRIPT = 'printf .; read -r _ || exit 125; . "$1"'
 MAX_IDLE_PER_KIND = 64  # ready shells kept per (limits, cgroup) kind
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
-_script_numbers = itertools.count()
 
 
 def set_limits(pid: int, limits) -> None:
@@ -61,13 +59,13 @@ def set_limits(pid: int, limits) -> None:
 class HeldShell:
     proc: subprocess.Popen
     cgroup: RunCgroup
-    script: str  # where the run writes the script the shell sources
+    script_fd: int  # memfd the run writes the shell's script into
 
     def start(self, script: str) -> None:
         """Hand the shell its script: it execs the run's command."""
-        fd = os.open(self.script, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(script)
+        data = script.encode()
+        os.ftruncate(self.script_fd, len(data))
+        os.pwrite(self.script_fd, data, 0)
         os.write(self.proc.stdin.fileno(), b"\n")
 
     def discard(self, kill: bool = False) -> None:
@@ -90,8 +88,10 @@ class HeldShell:
         self.forget_script()
 
     def forget_script(self) -> None:
-        with contextlib.suppress(OSError):
-            os.remove(self.script)
+        """Once the run is over: the shell has read its script long ago."""
+        if self.script_fd >= 0:
+            os.close(self.script_fd)
+            self.script_fd = -1
 
 
 def hold(env: Mapping[str, str], limits, use_cgroup: bool) -> HeldShell:
@@ -99,17 +99,20 @@ def hold(env: Mapping[str, str], limits, use_cgroup: bool) -> HeldShell:
     limits and no process cap) and wait until it is ready. Raises OSError
     when it cannot be confined."""
     cgroup = RunCgroup(limits.nproc if limits else None, enabled=use_cgroup)
-    script = os.path.join(WARM.script_dir(), f"run-{next(_script_numbers)}.sh")
+    script_fd = -1
     try:
+        script_fd = os.memfd_create("fb-sandbox-script", os.MFD_CLOEXEC)
         proc = subprocess.Popen(
-            [HOLD_SHELL, "-c", HOLD_SCRIPT, "fb-sandbox", script], cwd="/", env=dict(env),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True,
+            [HOLD_SHELL, "-c", HOLD_SCRIPT, "fb-sandbox", f"/proc/{os.getpid()}/fd/{script_fd}"],
+            cwd="/", env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True,
         )
-    except OSError:
+    except (OSError, AttributeError) as exc:  # AttributeError: no memfd_create (glibc < 2.27)
+        if script_fd >= 0:
+            os.close(script_fd)
         cgroup.close()
-        raise
-    shell = HeldShell(proc, cgroup, script)
+        raise OSError(f"cannot start a held shell: {exc}") from exc
+    shell = HeldShell(proc, cgroup, script_fd)
     try:
         cgroup.join(proc.pid)
         if limits is not None:
@@ -144,7 +147,6 @@ class WarmShells:
         self._lock = threading.Lock()
         self._wanted: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
-        self._scripts: str | None = None
         self._closed = False
         atexit.register(self.drain)
         os.register_at_fork(after_in_child=self._forget_after_fork)
@@ -157,12 +159,12 @@ class WarmShells:
                 for pipe in (shell.proc.stdin, shell.proc.stdout, shell.proc.stderr):
                     with contextlib.suppress(OSError):
                         pipe.close()
+                shell.forget_script()
                 shell.proc.returncode = 0  # not this process's child: never wait for it
         self._idle = {}
         self._lock = threading.Lock()
         self._wanted = queue.Queue()
         self._thread = None
-        self._scripts = None
 
     def take(self, kind, make: Callable[[], HeldShell]) -> HeldShell:
         """A ready shell of `kind`, or a new one made now; either way one
@@ -200,15 +202,6 @@ class WarmShells:
             if not keep:
                 shell.discard()
 
-    def script_dir(self) -> str:
-        """Where run scripts go: readable by this user only, in memory when
-        /dev/shm is there (a file made and removed per run)."""
-        with self._lock:
-            if self._scripts is None:
-                shm = "/dev/shm" if os.access("/dev/shm", os.W_OK | os.X_OK) else None
-                self._scripts = tempfile.mkdtemp(prefix="fb-sandbox-scripts-", dir=shm)
-            return self._scripts
-
     def drain(self) -> None:
         """End every idle shell and the refill thread (also at exit)."""
         with self._lock:
@@ -225,10 +218,6 @@ class WarmShells:
         # Exit handlers run last-registered first, so this process's cgroups
         # tried to go while these shells still sat in them: retry now.
         remove_own()
-        with self._lock:
-            if self._scripts:
-                shutil.rmtree(self._scripts, ignore_errors=True)
-                self._scripts = None
 
 
 WARM = WarmShells()
