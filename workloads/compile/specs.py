@@ -60,7 +60,8 @@ SPECS = [
         id="compile.linux", category="compile",
         description="Linux kernel from Debian's linux-source package: untimed make defconfig, "
                     "timed make -j{cores}, make clean between runs: wall s (full profile)",
-        entry="workloads.compile.linux:run_linux", plan=plan_linux, timeout=4 * 3600.0,
+        # Extraction, a copy and three builds: hours on a small machine.
+        entry="workloads.compile.linux:run_linux", plan=plan_linux, timeout=6 * 3600.0,
         profiles=frozenset({"full"}),
     ),
 ]
