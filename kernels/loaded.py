@@ -2,14 +2,21 @@
 
 The chase runs in the worker, pinned to one core. The load runs in a second
 process (`python -m kernels.loaded`) on the other cores: a triad with an
-injected per-element delay, so each delay level gives one point of the
-(bandwidth, latency) curve. Two processes because Numba cannot run two
-parallel regions at once in one process.
+injected delay after every cache line, so each delay level gives one point
+of the (bandwidth, latency) curve. Two processes because Numba cannot run
+two parallel regions at once in one process.
+
+The load's bandwidth is measured over the chase's own window: the load
+process notes the CLOCK_MONOTONIC time after every chunk, the chase side
+sends the window it timed, and only the chunks finished inside it count
+(both processes read the same system-wide clock).
 
 Protocol on the load process's stdin/stdout, one line each:
-  parent "run <delay>" -> load "running"; parent "stop" -> load
-  "<elements> <seconds> <ok>"; parent "quit" ends it. "ready" is printed
-  once the arrays are first-touched and the kernels compiled.
+  parent "run <delay>" -> load "running"; parent "stop <t_start> <t_end>"
+  -> load "<elements> <seconds> <ok>" (elements done between the first and
+  last chunk ends inside the window, and the seconds between them);
+  parent "quit" ends it. "ready" is printed once the arrays are
+  first-touched and the kernels compiled.
 """
 from __future__ import annotations
 
@@ -31,7 +38,10 @@ SCALAR = 3.0
 INIT_B, INIT_C = 2.0, 1.0
 EXPECTED_A = INIT_B + SCALAR * INIT_C
 TRIAD_BYTES_PER_ELEMENT = 24  # STREAM counting
-CHUNK_ELEMENTS = 1 << 21  # at delay 0; shrinks with the delay to keep stop prompt
+LINE_ELEMENTS = 8  # float64 per 64-byte cache line: the delay is injected per line
+# Chunks are sized to take about this long, so a stop is noticed promptly and
+# the per-call overhead (select, parallel-region launch) stays under 1%.
+CHUNK_SECONDS = 0.002
 MIN_CHUNK_ELEMENTS = 8192
 RAMP_SECONDS = 0.05  # let the load reach steady state before the chase starts
 CHASE = {"quick": (3, 0.1), "standard": (5, 0.1), "full": (7, 0.2)}  # reps, s each
@@ -45,13 +55,19 @@ def triad_range(a, b, c, s, lo, hi):
 
 @njit(parallel=True, cache=True)
 def delayed_triad_range(a, b, c, s, lo, hi, delay):
-    for i in prange(lo, hi):
-        # A dependent multiply-add chain the compiler cannot drop; 0.5 is
-        # its fixed point, so the stored value stays exact.
-        d = 0.5
+    lines = (hi - lo + LINE_ELEMENTS - 1) // LINE_ELEMENTS
+    for line in prange(lines):
+        first = lo + line * LINE_ELEMENTS
+        last = min(first + LINE_ELEMENTS, hi)
+        # A dependent multiply-add chain seeded from the data, so the
+        # compiler can neither fold it (0.5 is its fixed point, which a
+        # constant seed would let constant propagation find) nor drop it;
+        # the seed is exactly 0.5, so the stored value stays exact.
+        d = c[first] * 0.0 + 0.5
         for _ in range(delay):
             d = d * 0.5 + 0.25
-        a[i] = b[i] + s * c[i] + (d - 0.5)
+        for i in range(first, last):
+            a[i] = b[i] + s * c[i] + (d - 0.5)
 
 
 @njit(parallel=True, cache=True)
@@ -72,6 +88,47 @@ def count_wrong(a, hi, expected):
 
 
 # -- the load process ----------------------------------------------------------
+def window_rate(marks: list, t_start: float, t_end: float) -> tuple:
+    """(elements, seconds) between the first and last chunk ends inside
+    [t_start, t_end]; `marks` are (monotonic time, elements done so far)
+    after each chunk. (0, 0.0) when fewer than two chunks ended inside."""
+    inside = [m for m in marks if t_start <= m[0] <= t_end]
+    if len(inside) < 2:
+        return 0, 0.0
+    (t0, d0), (t1, d1) = inside[0], inside[-1]
+    return d1 - d0, t1 - t0
+
+
+def next_chunk(chunk: int, seconds: float, n: int) -> int:
+    """Grow or shrink the chunk toward CHUNK_SECONDS per call."""
+    if seconds < CHUNK_SECONDS / 2:
+        return min(n, chunk * 2)
+    if seconds > CHUNK_SECONDS * 2:
+        return max(MIN_CHUNK_ELEMENTS, chunk // 2)
+    return chunk
+
+
+def run_load(a, b, c, delay: int) -> tuple:
+    """Run the triad over the arrays, round and round, until stdin has a
+    line; returns (marks, elements done)."""
+    n = a.size
+    chunk = min(n, MIN_CHUNK_ELEMENTS)
+    done, lo = 0, 0
+    marks = [(time.monotonic(), 0)]
+    while not select.select([sys.stdin], [], [], 0)[0]:
+        hi = min(lo + chunk, n)
+        if delay:
+            delayed_triad_range(a, b, c, SCALAR, lo, hi, delay)
+        else:
+            triad_range(a, b, c, SCALAR, lo, hi)
+        now = time.monotonic()
+        chunk = next_chunk(chunk, now - marks[-1][0], n)
+        done += hi - lo
+        marks.append((now, done))
+        lo = 0 if hi == n else hi
+    return marks, done
+
+
 def load_main(args: dict) -> None:
     os.sched_setaffinity(0, args["cpus"])
     n = int(args["elements"])
@@ -88,24 +145,13 @@ def load_main(args: dict) -> None:
             return
         if cmd[0] != "run":
             continue
-        delay = int(cmd[1])
-        chunk = max(MIN_CHUNK_ELEMENTS, CHUNK_ELEMENTS // (1 + delay))
-        done, lo = 0, 0
         _say("running")
-        t0 = time.perf_counter()
-        while not select.select([sys.stdin], [], [], 0)[0]:
-            hi = min(lo + chunk, n)
-            if delay:
-                delayed_triad_range(a, b, c, SCALAR, lo, hi, delay)
-            else:
-                triad_range(a, b, c, SCALAR, lo, hi)
-            done += hi - lo
-            lo = 0 if hi == n else hi
-        seconds = time.perf_counter() - t0
-        sys.stdin.readline()  # the "stop"
+        marks, done = run_load(a, b, c, int(cmd[1]))
+        _, t_start, t_end = sys.stdin.readline().split()  # the "stop"
+        elements, seconds = window_rate(marks, float(t_start), float(t_end))
         covered = max(covered, min(n, done))
         ok = count_wrong(a, covered, EXPECTED_A) == 0
-        _say(f"{done} {seconds} {int(ok)}")
+        _say(f"{elements} {seconds} {int(ok)}")
 
 
 def _say(text: str) -> None:
@@ -134,8 +180,9 @@ class LoadProcess:
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
 
-    def stop(self) -> tuple:
-        self.send("stop")
+    def stop(self, t_start: float, t_end: float) -> tuple:
+        """(elements, seconds, values ok) of the load inside the chase window."""
+        self.send(f"stop {t_start!r} {t_end!r}")
         done, seconds, ok = self.proc.stdout.readline().split()
         return int(done), float(seconds), ok == "1"
 
@@ -168,16 +215,28 @@ def run_benchmark(job: Job) -> Outcome:
                 load.send(f"run {delay}")
                 load.expect("running")
                 time.sleep(RAMP_SECONDS)
+            t_start = time.monotonic()
             samples, ok = latency.measure_point(chain, reps, rep_s)
-            gbs, load_ok, info = 0.0, True, {}
+            t_end = time.monotonic()
+            gbs, load_ok, info, problems = 0.0, True, {}, []
             if delay is not None:
-                done, seconds, load_ok = load.stop()
-                gbs = done * TRIAD_BYTES_PER_ELEMENT / seconds / 1e9
-                info = {"load_seconds": round(seconds, 4)}
+                done, seconds, load_ok = load.stop(t_start, t_end)
+                if seconds > 0:
+                    gbs = done * TRIAD_BYTES_PER_ELEMENT / seconds / 1e9
+                else:
+                    problems.append("the load finished fewer than two chunks inside "
+                                    "the chase's window")
+                info = {"load_seconds": round(seconds, 4),
+                        "chase_window_seconds": round(t_end - t_start, 4)}
+            if not ok:
+                problems.append("pointer chase ended on the wrong slot")
+            if not load_ok:
+                problems.append("load kernel wrote wrong values")
             params = {**base, "delay": label}
-            valid = ok and load_ok
+            valid = not problems
             info.update({"chase_cpu": p["chase_cpu"], "load_cpus": p["load_cpus"],
-                         "delay_unit": "dependent multiply-adds per element",
+                         "delay_unit": "dependent multiply-adds after each 64-byte line",
+                         "load_window": "chunks the load finished inside the chase's window",
                          "stride_bytes": stride, "thp_requested": "on",
                          "counting": "load bandwidth as STREAM counts triad (24 B/element)"})
             records.append(measurement(job.benchmark, params, "latency", "ns", samples,
@@ -185,12 +244,7 @@ def run_benchmark(job: Job) -> Outcome:
             records.append(measurement(job.benchmark, params, "bandwidth", "GB/s", [gbs],
                                        higher_is_better=True, value=gbs, validated=valid,
                                        info=info))
-            if not ok:
-                errors.append(ErrorRecord(job.benchmark, params, "invalid",
-                                          "pointer chase ended on the wrong slot"))
-            if not load_ok:
-                errors.append(ErrorRecord(job.benchmark, params, "invalid",
-                                          "load kernel wrote wrong values"))
+            errors.extend(ErrorRecord(job.benchmark, params, "invalid", m) for m in problems)
         return Outcome(records=tuple(records), errors=tuple(errors))
     finally:
         load.close()
