@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import re
 import selectors
 import shutil
@@ -134,14 +135,26 @@ def _is_root() -> bool:
     return os.geteuid() == 0
 
 
+@lru_cache(maxsize=None)
+def _host_paths_under_tmp() -> tuple:
+    """This interpreter's environment and the project, when they live under
+    /tmp: the sandbox's private /tmp would hide them (a checkout cloned into
+    /tmp runs its venv's python), so they are bound back read-only."""
+    project = Path(__file__).resolve().parent.parent
+    candidates = {sys.prefix, os.path.realpath(sys.prefix), str(project),
+                  os.path.dirname(os.path.realpath(sys.executable))}
+    return tuple(sorted(p for p in candidates if p == "/tmp" or p.startswith("/tmp/")))
+
+
 def _bwrap_prefix(workdir: str) -> list:
+    keep = [a for p in _host_paths_under_tmp() for a in ("--ro-bind", p, p)]
     return [
         "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
         # As root, bwrap keeps every capability unless told otherwise, and
         # CAP_SYS_ADMIN could remount the read-only root.
         "--cap-drop", "ALL",
         "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-        "--bind", workdir, workdir, "--chdir", workdir, "--",
+        *keep, "--bind", workdir, workdir, "--chdir", workdir, "--",
     ]
 
 
