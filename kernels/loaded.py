@@ -44,7 +44,8 @@ LINE_ELEMENTS = 8  # float64 per 64-byte cache line: the delay is injected per l
 CHUNK_SECONDS = 0.002
 MIN_CHUNK_ELEMENTS = 8192
 RAMP_SECONDS = 0.05  # let the load reach steady state before the chase starts
-CHASE = {"quick": (3, 0.1), "standard": (5, 0.1), "full": (7, 0.2)}  # reps, s each
+# Chase repetitions and seconds each: >= 4 per point, as on the latency curve.
+CHASE = {"quick": (4, 0.075), "standard": (5, 0.1), "full": (7, 0.2)}
 
 
 @njit(parallel=True, cache=True)

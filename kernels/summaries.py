@@ -6,24 +6,15 @@ latency plateaus) and never re-measure. Importable without Numba.
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
+from kernels import plateaus
 from suite import stats
 from suite.model import Outcome, Record, measurement
 
 # Saturation point: the fewest cores reaching this share of the sweep's
 # maximum bandwidth (the definition in the project's memory-kernel issue).
 SATURATION_FRACTION = 0.90
-# A plateau ends where the smoothed latency rises more than this above the
-# plateau's median so far. 25% is above the few-percent repetition noise of a
-# best-of-N chase, and far below the >= 2x step between cache levels that
-# lmbench's lat_mem_rd curves show on every published machine.
-PLATEAU_RISE = 0.25
-MIN_PLATEAU_POINTS = 2  # at half-octave steps: a plateau spans >= half an octave
-# A detected boundary matches sysinfo when the cache size lies within one
-# octave of the interval between the last plateau point and the next one.
-BOUNDARY_SLACK = 2.0
 
 
 # -- STREAM --------------------------------------------------------------------
@@ -74,69 +65,11 @@ def saturation_point(bandwidth_by_threads: dict) -> int:
 
 
 # -- latency plateaus ----------------------------------------------------------
-def detect_plateaus(sizes: Sequence[int], latencies: Sequence[float]) -> list:
-    """Plateaus of a latency curve: [(first_index, last_index, latency)].
-
-    A median-of-3 filter removes single-point spikes (a noisy neighbour);
-    then a plateau grows while the smoothed latency stays within PLATEAU_RISE
-    of the median of its points so far. Runs shorter than MIN_PLATEAU_POINTS are transitions.
-    Latency of a plateau is the median of its raw points.
-    """
-    pts = sorted(zip(sizes, latencies))
-    lat = [x for _, x in pts]
-    n = len(lat)
-    smooth = [stats.median(lat[max(0, i - 1):i + 2]) for i in range(n)]
-    segments, start = [], 0
-    for i in range(1, n + 1):
-        if i == n or smooth[i] > stats.median(smooth[start:i]) * (1 + PLATEAU_RISE):
-            segments.append((start, i - 1))
-            start = i
-    return [(a, b, stats.median(lat[a:b + 1])) for a, b in segments
-            if b - a + 1 >= MIN_PLATEAU_POINTS]
-
-
-def name_plateaus(plateaus: list, sizes: Sequence[int], cache_sizes: dict) -> tuple:
-    """Name plateaus L1, L2, ... and DRAM; returns ({name: plateau}, warnings).
-
-    `cache_sizes` maps cache level -> bytes (sysinfo). With exactly one more
-    plateau than cache levels, they are named in order; otherwise each is
-    named by the cache level nearest its end, and the count is a warning.
-    """
-    sizes = sorted(sizes)
-    levels = sorted(cache_sizes)
-    warnings = []
-    if not plateaus:
-        return {}, ["no latency plateau detected"]
-    named: dict = {}
-    if len(plateaus) == len(levels) + 1:
-        for lvl, p in zip(levels, plateaus):
-            named[f"L{lvl}"] = p
-        named["DRAM"] = plateaus[-1]
-    else:
-        warnings.append(f"detected {len(plateaus)} latency plateaus, expected "
-                        f"{len(levels) + 1} (cache levels {levels} + DRAM)")
-        llc = cache_sizes[levels[-1]] if levels else 0
-        for p in plateaus:
-            end = sizes[p[1]]
-            if levels and end <= llc * BOUNDARY_SLACK:
-                lvl = min(levels, key=lambda l: abs(math.log2(cache_sizes[l] / end)))
-                named.setdefault(f"L{lvl}", p)
-            else:
-                named["DRAM"] = p
-    for name, p in named.items():
-        if name == "DRAM":
-            continue
-        expected = cache_sizes[int(name[1:])]
-        last = sizes[p[1]]
-        nxt = sizes[p[1] + 1] if p[1] + 1 < len(sizes) else last
-        if not (last / BOUNDARY_SLACK <= expected <= nxt * BOUNDARY_SLACK):
-            warnings.append(f"{name} plateau ends near {_kib(last)}-{_kib(nxt)}, but sysinfo "
-                            f"reports a {_kib(expected)} {name} cache")
-    return named, warnings
-
-
-def _kib(n: int) -> str:
-    return f"{n / 1024:.0f} KiB" if n < (1 << 20) else f"{n / (1 << 20):.1f} MiB"
+def point_latency(r: Record) -> float:
+    """A curve point's latency: the median of its repetitions, so one
+    disturbed repetition does not move the point (the value for older
+    records that carry no samples)."""
+    return stats.median(r.samples) if r.samples else r.value
 
 
 def summarize_latency(records: Sequence[Record], ctx) -> Outcome:
@@ -153,18 +86,21 @@ def summarize_latency(records: Sequence[Record], ctx) -> Outcome:
     for (bench, key), recs in sorted(curves.items(), key=lambda kv: str(kv[0])):
         recs.sort(key=lambda r: r.params["working_set_bytes"])
         sizes = [r.params["working_set_bytes"] for r in recs]
-        plateaus = detect_plateaus(sizes, [r.value for r in recs])
-        named, warns = name_plateaus(plateaus, sizes, cache_sizes)
+        points = [point_latency(r) for r in recs]
+        found, warns = plateaus.find_plateaus(sizes, points, cache_sizes)
         label = ", ".join(f"{k}={v}" for k, v in key)
         warnings.extend(f"latency ({label}): {w}" for w in warns)
         valid = all(r.validated for r in recs)
-        for name, (a, b, value) in named.items():
+        for p in found:
+            level = int(p.name[1:]) if p.name != "DRAM" else None
             out.append(measurement(
-                bench, {**dict(key), "level": name}, "latency", "ns",
-                [r.value for r in recs[a:b + 1]], higher_is_better=False, value=value,
+                bench, {**dict(key), "level": p.name}, "latency", "ns",
+                points[p.first:p.last + 1], higher_is_better=False, value=p.latency,
                 validated=valid,
-                info={"plateau_bytes": [sizes[a], sizes[b]],
-                      "sysinfo_cache_bytes": cache_sizes.get(int(name[1:]))
-                      if name != "DRAM" else None,
-                      "boundary_warnings": [w for w in warns if w.startswith(name)]}))
+                info={"plateau_bytes": [sizes[p.flat_first], sizes[p.flat_last]],
+                      "segment_bytes": [sizes[p.first], sizes[p.last]],
+                      "value": "median of the segment's points (each the median "
+                               "of its repetitions)",
+                      "sysinfo_cache_bytes": cache_sizes.get(level),
+                      "boundary_warnings": [w for w in warns if w.startswith(p.name + " ")]}))
     return Outcome(records=tuple(out), warnings=tuple(warnings))
