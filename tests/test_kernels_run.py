@@ -153,13 +153,17 @@ def test_load_delay_is_not_compiled_away():
 
     def seconds(delay):
         loaded.delayed_triad_range(a, b, c, loaded.SCALAR, 0, n, delay)  # compile, warm
-        t0 = clock.perf_counter()
-        loaded.delayed_triad_range(a, b, c, loaded.SCALAR, 0, n, delay)
-        return clock.perf_counter() - t0
+        best = float("inf")
+        for _ in range(3):  # the fastest of three: a busy machine only adds time
+            t0 = clock.perf_counter()
+            loaded.delayed_triad_range(a, b, c, loaded.SCALAR, 0, n, delay)
+            best = min(best, clock.perf_counter() - t0)
+        return best
 
-    # 1024 dependent multiply-adds per line cost far more than 1 (in cache,
-    # so memory speed does not enter); a folded delay would make them equal.
-    assert seconds(1024) > 20 * seconds(1)
+    # 1024 dependent multiply-adds per line cost some 1000x the work of 1 (in
+    # cache, so memory speed does not enter); a folded delay would make the
+    # two equal. 5x leaves room for call overhead on a busy machine.
+    assert seconds(1024) > 5 * seconds(1)
     assert loaded.count_wrong(a, n, loaded.EXPECTED_A) == 0
 
 
