@@ -27,9 +27,14 @@ _FORK = multiprocessing.get_context("fork")
 # How often calls in progress are checked against the call timeout; far
 # below any timeout a caller sets (seconds), and cheap (one look per worker).
 SCAN_EVERY_S = 0.1
-# Open loop: how often answers are collected when the caller does not need
-# them at once. Bounds how many pile up unread (see ANSWER_BUFFER_BYTES).
-READ_EVERY_S = 0.005
+# Open loop: answers are collected when the caller does not need them at
+# once, every READ_EVERY_S or every READ_EVERY_CALLS calls issued, whichever
+# comes first. Reading in batches is what keeps the generator's CPU low; the
+# call bound keeps unread answers far below what a worker's socket buffer
+# holds (ANSWER_BUFFER_BYTES; ~550 answers at the kernel's usual cap), so a
+# worker never waits on its send.
+READ_EVERY_S = 0.05
+READ_EVERY_CALLS = 256
 _IDLE = -1.0  # slot value: the worker holds no call
 
 
@@ -105,6 +110,7 @@ class WarmPool:
         self._workers: list = [None] * size
         self._next_scan = 0.0
         self._last_read = 0.0
+        self._unread = 0  # calls issued since answers were last collected
         for k in range(size):
             self._start_worker(k)
 
@@ -167,6 +173,7 @@ class WarmPool:
     # -- calls --------------------------------------------------------------
     def submit(self, call: Call) -> None:
         self._outstanding[call.id] = call
+        self._unread += 1
         if self._held or not self._queue.put(call.id, self._tool_numbers[call.tool], call.index):
             self._held.append(call)  # FIFO order holds: later calls queue behind
 
@@ -183,19 +190,25 @@ class WarmPool:
 
         prompt=False (open loop): answers carry the worker's own end time, so
         the caller need not wake for each one; sleep the whole timeout and
-        collect what arrived at most every READ_EVERY_S.
+        collect answers in batches (READ_EVERY_S, READ_EVERY_CALLS). Calls
+        the full request queue refused make the wait prompt again: each answer
+        frees a place in the queue, and a worker must not idle while calls wait
+        here.
         """
         if self._held:
             self._release_held()
         done: list = []
-        if prompt:
+        if prompt or self._held:
             if self._outstanding:  # wake in time for the next timeout check
                 timeout = max(0.0, min(timeout, self._next_scan - time.perf_counter()))
             self._read(timeout, done)
+            if self._held:
+                self._release_held()
         else:
             if timeout > 0:
                 time.sleep(timeout)
-            if time.perf_counter() - self._last_read >= READ_EVERY_S:
+            if (self._unread >= READ_EVERY_CALLS
+                    or time.perf_counter() - self._last_read >= READ_EVERY_S):
                 self._read(0.0, done)
         if self._outstanding:
             now = time.perf_counter()
@@ -209,6 +222,7 @@ class WarmPool:
             if w is not None:  # else its worker was replaced earlier in this loop
                 self._take_answers(w, done)
         self._last_read = time.perf_counter()
+        self._unread = 0
 
     def _take_answers(self, w: _Worker, done: list) -> None:
         try:
