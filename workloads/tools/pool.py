@@ -154,8 +154,9 @@ class WarmPool:
     def close(self) -> None:
         for _ in self._workers:
             self._queue.put(STOP_ID, 0, 0)  # a full queue: the kill below ends them
+        deadline = time.perf_counter() + 2.0  # shared, so a big pool closes fast too
         for w in self._workers:
-            w.proc.join(2)
+            w.proc.join(max(0.0, deadline - time.perf_counter()))
             if w.proc.is_alive():
                 w.proc.kill()
                 w.proc.join(2)
