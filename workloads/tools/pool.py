@@ -129,8 +129,8 @@ class WarmPool:
         self._start_worker(w.slot)
         self.replaced += 1
 
-    def _held_call(self, w: _Worker) -> Call | None:
-        """The unanswered call `w` is running, if any (forgotten by the pool)."""
+    def _call_of(self, w: _Worker) -> Call | None:
+        """Take the unanswered call `w` is running, if any, off the outstanding list."""
         call_id = self._slots[2 * w.slot]
         return None if call_id < 0 else self._outstanding.pop(int(call_id), None)
 
@@ -229,7 +229,7 @@ class WarmPool:
         try:
             answers = w.answers.receive_answers()
         except (EOFError, OSError):  # everything it sent is read: it is gone
-            call = self._held_call(w)
+            call = self._call_of(w)
             if call is not None:
                 code = w.proc.exitcode if not w.proc.is_alive() else None
                 done.append(Completion(call, time.perf_counter(), error="worker_died",
