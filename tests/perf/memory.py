@@ -5,7 +5,8 @@
 Prints: Numba Triad / native Triad (median of interleaved pairs, target
 >= 0.97), DRAM and L1 chase latency Numba / native (targets <= 1.05 and
 <= 1.10), the compile time a second run spends (target < 1 s), and the
-wall time of the quick profile's memory part (target <= 50 s).
+wall and CPU time of the quick profile's memory part (target <= 50 s wall),
+with its latency plateaus and loaded-latency curve.
 Not collected by pytest: it measures, it does not assert.
 """
 from __future__ import annotations
@@ -91,16 +92,38 @@ def compile_time() -> None:
 
 
 def quick_run() -> None:
+    import glob
+    import json
+    import resource
+
     with tempfile.TemporaryDirectory() as out:
         load = os.getloadavg()[0]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "suite", "run", *MEMORY_IDS, "--profile", "quick",
                         "--out", out, "--quiet"], cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - t0
-    print(f"quick profile, memory part ({' '.join(MEMORY_IDS)}): {wall:.1f} s   "
-          f"target <= {TARGETS['quick_s']} s   (load average {load:.1f} on "
-          f"{os.cpu_count()} CPUs at start)")
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        with open(glob.glob(os.path.join(out, "*.json"))[0]) as f:
+            result = json.load(f)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    print(f"quick profile, memory part ({' '.join(MEMORY_IDS)}): {wall:.1f} s wall, "
+          f"{cpu:.1f} s CPU   target <= {TARGETS['quick_s']} s wall   (load average "
+          f"{load:.1f} on {os.cpu_count()} CPUs at start)")
+    for c in result["run"]["configs"]:
+        print(f"    {c['benchmark']:<15} {json.dumps(c['params'])[:60]:<60} {c['seconds']:6.1f} s")
+    recs = result["results"]
+    levels = [r for r in recs if r["benchmark"] == "latency.curve" and "level" in r["params"]]
+    print("  latency plateaus: " + ", ".join(
+        f"{r['params']['level']} {r['value']:.1f} ns ({r['info']['plateau_bytes'][0] >> 10}-"
+        f"{r['info']['plateau_bytes'][1] >> 10} KiB)" for r in levels))
+    loaded = {r["params"]["delay"]: r for r in recs
+              if r["benchmark"] == "loaded_latency" and r["metric"] == "bandwidth"}
+    lat = {r["params"]["delay"]: r for r in recs
+           if r["benchmark"] == "loaded_latency" and r["metric"] == "latency"}
+    print("  loaded latency (delay: GB/s, ns; less delay must be more GB/s): " + ", ".join(
+        f"{d}: {loaded[d]['value']:.2f}, {lat[d]['value']:.0f}" for d in loaded))
 
 
 def main() -> None:
