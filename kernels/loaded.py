@@ -14,13 +14,14 @@ sends the window it timed, and only the chunks finished inside it count
 Protocol on the load process's stdin/stdout, one line each:
   parent "run <delay>" -> load "running"; parent "stop <t_start> <t_end>"
   -> load "<elements> <seconds> <ok>" (elements done between the first and
-  last chunk ends inside the window, and the seconds between them);
-  parent "quit" ends it. "ready" is printed once the arrays are
+  last chunk ends inside the window, and the seconds between them; a bare
+  "stop" counts the whole run); parent "quit" ends it. "ready" is printed once the arrays are
   first-touched and the kernels compiled.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import select
 import subprocess
@@ -148,8 +149,9 @@ def load_main(args: dict) -> None:
             continue
         _say("running")
         marks, done = run_load(a, b, c, int(cmd[1]))
-        _, t_start, t_end = sys.stdin.readline().split()  # the "stop"
-        elements, seconds = window_rate(marks, float(t_start), float(t_end))
+        stop = sys.stdin.readline().split()  # "stop", with or without a window
+        window = (float(stop[1]), float(stop[2])) if len(stop) == 3 else (-math.inf, math.inf)
+        elements, seconds = window_rate(marks, *window)
         covered = max(covered, min(n, done))
         ok = count_wrong(a, covered, EXPECTED_A) == 0
         _say(f"{elements} {seconds} {int(ok)}")
@@ -181,9 +183,10 @@ class LoadProcess:
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
 
-    def stop(self, t_start: float, t_end: float) -> tuple:
-        """(elements, seconds, values ok) of the load inside the chase window."""
-        self.send(f"stop {t_start!r} {t_end!r}")
+    def stop(self, t_start: float | None = None, t_end: float | None = None) -> tuple:
+        """(elements, seconds, values ok) of the load inside the window
+        [t_start, t_end] of time.monotonic(), or over its whole run."""
+        self.send("stop" if t_start is None else f"stop {t_start!r} {t_end!r}")
         done, seconds, ok = self.proc.stdout.readline().split()
         return int(done), float(seconds), ok == "1"
 
