@@ -57,6 +57,8 @@ def find_plateaus(sizes: Sequence[int], latencies: Sequence[float],
     """
     if any(a >= b for a, b in zip(sizes, sizes[1:])):
         raise ValueError("latency curve sizes must be strictly increasing")
+    if len(sizes) < MIN_PLATEAU_POINTS:
+        return [], ["no latency plateau detected"]
     y = [math.log(x) for x in latencies]
     cost = _cost_table(y)
     levels = sorted(cache_sizes)

@@ -75,6 +75,10 @@ def test_without_cache_sizes_plateaus_are_named_in_order():
     assert any("no cache sizes" in w for w in warnings)
 
 
+def test_too_short_a_curve_has_no_plateau():
+    assert find([4096], [1.2]) == ([], ["no latency plateau detected"])
+
+
 # A curve measured on a 2-core VM (48 KiB L1d, 2 MiB L2, a 300 MiB shared L3
 # of which one core sees about 8 MiB): medians at the quick profile's sizes.
 VM_SIZES = [int(4096 * 2 ** (k / 2)) // 128 * 128 for k in range(37)] + [1200 * MIB]
