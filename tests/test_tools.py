@@ -130,7 +130,8 @@ def test_open_loop_answers_carry_the_workers_end_time_not_the_read_time():
         pool.submit(Call(0, "noop", 0, time.perf_counter()))
         time.sleep(0.2)  # the answer waits unread
         done = []
-        while not done:
+        deadline = time.perf_counter() + 30
+        while not done and time.perf_counter() < deadline:
             done = pool.wait(0.5, prompt=False)
         read_at = time.perf_counter()
     assert done[0].error is None and read_at - done[0].end > 0.15
@@ -145,18 +146,20 @@ def test_killed_workers_are_replaced_and_their_calls_counted():
         os.kill(pool._workers[0].proc.pid, signal.SIGKILL)  # killed while idle
         pool.submit(Call(0, "noop", 0, time.perf_counter()))
         done = []
-        while len(done) < 1:
+        deadline = time.perf_counter() + 30
+        while len(done) < 1 and time.perf_counter() < deadline:
             done.extend(pool.wait(1.0))
-        assert done[0].error is None and pool.replaced == 1
+        assert done and done[0].error is None and pool.replaced == 1
         pool.submit(Call(1, "slow", 0, time.perf_counter()))
         deadline = time.perf_counter() + 5
         while pool._slots[0] != 1 and time.perf_counter() < deadline:
             time.sleep(0.001)  # until the worker has taken the call
         os.kill(pool._workers[0].proc.pid, signal.SIGKILL)  # killed mid-call
         done = []
-        while not done:
+        deadline = time.perf_counter() + 30
+        while not done and time.perf_counter() < deadline:
             done.extend(pool.wait(1.0))
-        assert done[0].call.id == 1 and done[0].error == "worker_died"
+        assert done and done[0].call.id == 1 and done[0].error == "worker_died"
         assert pool.replaced == 2 and pool.outstanding() == 0
 
 
@@ -273,3 +276,18 @@ def test_quick_plan_covers_every_tool_model_and_level():
     standard = PlanContext(PROFILES["standard"], SYSTEM, {"rate": 50})
     cfgs = [c for s in SPECS for c in s.plan(standard)]
     assert sum("rate" in c.params for c in cfgs) == len(SPECS)  # open loop once per tool
+
+
+def test_a_call_lost_with_a_dying_worker_is_reported_not_awaited_forever():
+    # Simulate the window between a worker taking a call and marking its
+    # slot: the call leaves the queue, and no worker ever holds it.
+    inputs = {"noop": [0]}
+    with WarmPool({"noop": catalog.TOOLS["noop"].run}, inputs, 1, timeout_s=10) as pool:
+        call = Call(7, "noop", 0, time.perf_counter())
+        pool._outstanding[call.id] = call  # issued, but never queued
+        done = []
+        deadline = time.perf_counter() + 10
+        while not done and time.perf_counter() < deadline:
+            done.extend(pool.wait(0.2))
+        assert done and done[0].call.id == 7 and done[0].error == "worker_died"
+        assert pool.outstanding() == 0

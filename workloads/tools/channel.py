@@ -14,8 +14,11 @@ generator's own CPU use small at thousands of calls per second.
 """
 from __future__ import annotations
 
+import array
+import fcntl
 import socket
 import struct
+import termios
 
 # call id, tool number, input index
 _REQUEST = struct.Struct("<qiI")
@@ -47,6 +50,16 @@ class RequestQueue:
         except BlockingIOError:
             return False
         return True
+
+    def pending(self) -> bool:
+        """Whether any request still waits in the queue, unread by a worker.
+
+        SIOCOUTQ on an AF_UNIX socket counts the memory of sent messages the
+        receiver has not consumed yet: 0 means every request was taken.
+        """
+        out = array.array("i", [0])
+        fcntl.ioctl(self._put.fileno(), termios.TIOCOUTQ, out, True)
+        return out[0] > 0
 
     def detach_producer(self) -> None:
         """Worker side: drop the inherited put end, so that once the pool is

@@ -111,6 +111,7 @@ class WarmPool:
         self._next_scan = 0.0
         self._last_read = 0.0
         self._unread = 0  # calls issued since answers were last collected
+        self._suspects: set = set()  # call ids no one seemed to hold at the last scan
         for k in range(size):
             self._start_worker(k)
 
@@ -133,6 +134,27 @@ class WarmPool:
         """Take the unanswered call `w` is running, if any, off the outstanding list."""
         call_id = self._slots[2 * w.slot]
         return None if call_id < 0 else self._outstanding.pop(int(call_id), None)
+
+    def _find_lost(self, now: float, done: list) -> None:
+        """A call is lost when, on two scans in a row, it is unanswered while
+        every worker is idle and nothing waits in the queue: no one holds it.
+        (A live worker marks its slot microseconds after taking a call, so
+        the second scan rules out that window.)"""
+        if not self._outstanding or self._held:
+            self._suspects = set()
+            return
+        self._read(0.0, done)  # answers already sent are not lost
+        slots = self._slots
+        idle = all(slots[2 * w.slot] < 0 for w in self._workers)
+        if not idle or self._queue.pending():
+            self._suspects = set()
+            return
+        lost = self._suspects & self._outstanding.keys()
+        for call_id in sorted(lost):
+            call = self._outstanding.pop(call_id)
+            done.append(Completion(call, now, error="worker_died",
+                                   message="call lost with a worker that died as it took it"))
+        self._suspects = set(self._outstanding) - lost
 
     # -- lifecycle ----------------------------------------------------------
     def start(self, timeout_s: float = 60.0) -> None:
@@ -248,8 +270,11 @@ class WarmPool:
             done.append(Completion(call, end, dig, None if status == OK else "raised", text, cpu))
 
     def _scan(self, now: float, done: list) -> None:
-        """Kill and replace workers whose call overran the timeout."""
+        """Kill and replace workers whose call overran the timeout; report
+        calls lost with a worker that died between taking a call and marking
+        its slot."""
         self._next_scan = now + SCAN_EVERY_S
+        self._find_lost(now, done)
         slots = self._slots
         for w in list(self._workers):
             call_id = slots[2 * w.slot]
