@@ -34,7 +34,13 @@ setup() {
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
     # compat mode: a plain path entry, ~50 ms cheaper per interpreter start than
     # the import-hook finder, and every benchmark child is a fresh interpreter.
-    "$VENV/bin/python" -m pip install -q -e ".[test]" --config-settings editable_mode=compat
+    local log="$VENV/install.log"
+    if ! "$VENV/bin/python" -m pip install -q -e ".[test]" \
+            --config-settings editable_mode=compat >"$log" 2>&1; then
+        tail -n 30 "$log" >&2
+        echo "run.sh: installing into .venv failed; full log: $log" >&2
+        exit 1
+    fi
     touch "$STAMP"
 }
 
