@@ -231,9 +231,11 @@ class AgentStepDriver:
         from workloads.tools.pool import WarmPool
 
         self.think_s = float(self.options.get("inference_ms") or agent.DEFAULT_INFERENCE_MS) / 1e3
-        store_path, store_note = self._store()
+        store = agent_step.open_state_store(self.options, self.profile)
+        store_path, store_note = store.path, store.note
         n_cpus = len(self.cpus)
-        payloads = agent_step.make_agent_inputs(self.seed, self.MAX_AGENTS_PER_CPU * n_cpus)
+        payloads = agent_step.make_agent_inputs(self.seed, self.MAX_AGENTS_PER_CPU * n_cpus,
+                                                store.session_ids)
         if store_path:
             from workloads.db.agent_state import AgentStateStore
 
@@ -266,17 +268,6 @@ class AgentStepDriver:
                 "step_cpu_ms_probe": round(step_s * 1e3, 3), "pool_size": n_cpus,
                 "target_load": agent_step.TARGET_LOAD, "state_store": store_note,
                 "latency_from": "agent ready (end of its inference wait)"}
-
-    def _store(self) -> tuple:
-        try:
-            from workloads.db.dataset import existing_dataset
-
-            path = existing_dataset(self.options, self.profile)
-        except Exception as exc:  # a bad db option must not sink the agent step
-            return None, f"skipped: {exc}"
-        if path is None:
-            return None, "skipped: no SQLite agent store built yet (the db workloads build it)"
-        return str(path), f"SQLite agent store {path}"
 
     def window(self, seconds: float) -> Window:
         from workloads.tools import loadgen
