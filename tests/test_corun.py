@@ -34,7 +34,8 @@ def test_quick_runs_the_triad_hog_and_one_representative_per_workload():
     assert cfg.params["hog"] == "triad"
     assert cfg.params["workloads"] == ["compile.c", "tools.json_transform", "db.point",
                                        "db.analytic", "agent.step"]
-    assert cfg.params["workload_cpus"] == [0] and cfg.params["hog_cpus"] == [1]
+    assert cfg.settings["workload_cpus"] == [0] and cfg.settings["hog_cpus"] == [1]
+    assert set(cfg.params) == {"workloads", "hog"}  # nothing machine-specific
     assert cfg.cpus == (0, 1)
 
 
@@ -111,9 +112,11 @@ def short_windows(monkeypatch):
 
 def _run(workloads, hog, options=None):
     cpus = sorted(os.sched_getaffinity(0))[:2]
-    params = {"workloads": workloads, "hog": hog, "workload_cpus": [cpus[0]],
-              "hog_cpus": [cpus[1]], "elements": 1 << 16, "chase_bytes": 4 << 20}
-    job = Job("corun", params, PROFILES["quick"], system(2), options or {}, 60.0)
+    params = {"workloads": workloads, "hog": hog}
+    settings = {"workload_cpus": [cpus[0]], "hog_cpus": [cpus[1]], "elements": 1 << 16,
+                "chase_bytes": 4 << 20}
+    job = Job("corun", params, PROFILES["quick"], system(2), options or {}, 60.0,
+              settings=settings)
     before = os.sched_getaffinity(0)
     try:
         return corun_run.run_benchmark(job)

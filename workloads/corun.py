@@ -87,9 +87,10 @@ def plan_corun(ctx: PlanContext) -> list:
             plans.check_memory(topo, need, f"the {h} hog's buffers")
     except plans.SizingError as exc:
         raise LookupError(str(exc)) from None  # the runner reports it as skipped
-    return [Config(params={"workloads": workloads_for(ctx.profile.name), "hog": h,
-                           "workload_cpus": list(wl), "hog_cpus": list(hog),
-                           "elements": elements, "chase_bytes": chase_bytes},
+    # Core lists and buffer sizes depend on the machine: settings, not params.
+    return [Config(params={"workloads": workloads_for(ctx.profile.name), "hog": h},
+                   settings={"workload_cpus": list(wl), "hog_cpus": list(hog),
+                             "elements": elements, "chase_bytes": chase_bytes},
                    cpus=tuple(sorted(wl + hog)))
             for h in hogs]
 

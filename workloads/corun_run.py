@@ -343,26 +343,26 @@ def measure_rounds(hog, driver, rounds: int, seconds: float) -> dict:
 def run_benchmark(job) -> Outcome:
     from workloads.corun_hogs import make_hog
 
-    p = job.params
+    p, where = job.params, job.settings
     profile = job.profile.name
     options = dict(job.options or {})
     seed = int(options.get("seed") or 1)
     # Records carry only what identifies the measurement on any machine
     # (compare matches records by params); the cores are in `info`.
-    placement = {"workload_cpus": list(p["workload_cpus"])}
+    placement = {"workload_cpus": list(where["workload_cpus"])}
     # The hog's process starts first, on every CPU of the configuration, and
     # pins itself; everything the worker starts after this (compilers, pool
     # workers, database clients) inherits the workload's cores.
-    hog = make_hog(p["hog"], p["hog_cpus"], elements=int(p["elements"]),
-                   working_set=int(p["chase_bytes"]))
-    os.sched_setaffinity(0, p["workload_cpus"])
+    hog = make_hog(p["hog"], where["hog_cpus"], elements=int(where["elements"]),
+                   working_set=int(where["chase_bytes"]))
+    os.sched_setaffinity(0, where["workload_cpus"])
     records, errors, opened = [], [], []
     try:
         # Every workload is set up and warmed while the hog sets itself up
         # (seconds: its Numba import and first touch of its arrays).
         for workload in p["workloads"]:
             params = {"workload": workload, "hog": p["hog"]}
-            driver = make_driver(workload, p["workload_cpus"], seed, options, profile)
+            driver = make_driver(workload, where["workload_cpus"], seed, options, profile)
             try:
                 info = driver.open()
                 driver.window(WARMUP_S)  # not recorded
