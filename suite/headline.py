@@ -125,7 +125,10 @@ def _pick(records: list, how: str) -> Record:
 def _fmt(value: float | None, unit: str | None) -> str:
     if value is None:
         return "-"
-    text = f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3e}"
+    if abs(value) >= 1e4:  # 301,800 reads better than 3.018e+05
+        text = f"{value:,.0f}"
+    else:
+        text = f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3e}"
     return f"{text} {unit}" if unit else text
 
 

@@ -21,18 +21,20 @@ def _params(params: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in params.items())
 
 
-def headline_table(doc: RunDocument) -> Table | None:
+def headline_table(doc: RunDocument, *, sources: bool) -> Table | None:
+    """The buyer's figures; `sources` adds which record each came from."""
     try:
         from suite.headline import caption, headline
     except ImportError:
         return None
     table = Table(title=f"Headline: {caption(doc.system)}", title_justify="left")
-    for col in ("figure", "value", "unit", "source"):
-        table.add_column(col, overflow="fold")
+    table.add_column("figure", overflow="fold")
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("note", overflow="fold")
     for row in headline(doc):
-        tail = "; ".join(x for x in (row.get("note"), row.get("source")) if x)
+        note = [row.get("note")] + ([row.get("source")] if sources else [])
         table.add_row(str(row.get("label", "")), str(row.get("display", "")),
-                      str(row.get("unit") or ""), tail)
+                      "; ".join(x for x in note if x))
     return table
 
 
@@ -66,7 +68,7 @@ def render(doc: RunDocument, console: Console, *, full: bool) -> None:
         f"system: {system.get('hostname')} {system.get('arch')} {system.get('model_name')} "
         f"({(system.get('microarchitecture') or {}).get('name')}), "
         f"{system.get('physical_cores')} cores / {system.get('logical_cpus')} CPUs")
-    head = headline_table(doc)
+    head = headline_table(doc, sources=full)
     if head is not None:
         console.print(head)
     if full:
