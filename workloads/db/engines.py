@@ -49,7 +49,21 @@ class SqliteEngine:
                 "synchronous": "FULL"}
 
 
-class SqliteConnection:
+class _UntimedCalls:
+    """Set-up and check statements through the DB-API connection `_con`
+    (sqlite3 and psycopg both take `execute(sql, params)`), outside the timing."""
+
+    def query(self, sql: str, params=()) -> list:
+        return self._con.execute(sql, params).fetchall()
+
+    def execute(self, sql: str, params=()) -> None:
+        self._con.execute(sql, params)
+
+    def close(self) -> None:
+        self._con.close()
+
+
+class SqliteConnection(_UntimedCalls):
     placeholder = "?"
 
     def __init__(self, con: sqlite3.Connection):
@@ -78,15 +92,6 @@ class SqliteConnection:
             execute(sql, params)
             execute("COMMIT")
         return write
-
-    def query(self, sql: str, params=()) -> list:
-        return self._con.execute(sql, params).fetchall()
-
-    def execute(self, sql: str, params=()) -> None:
-        self._con.execute(sql, params)
-
-    def close(self) -> None:
-        self._con.close()
 
 
 def postgres_endpoint(url: str) -> tuple:
@@ -142,7 +147,12 @@ class PostgresEngine:
                 "server_settings": settings}
 
 
-class PostgresConnection:
+def _server_error(result) -> str:
+    """The server's message of a failed libpq result, one line."""
+    return result.error_message.decode(errors="replace").strip()
+
+
+class PostgresConnection(_UntimedCalls):
     """Timed queries go straight through psycopg's libpq binding (psycopg.pq)
     as named prepared statements with text parameters, which is what
     pgbench --protocol=prepared does; the Python-level cursor machinery
@@ -169,8 +179,7 @@ class PostgresConnection:
         name = f"fb_{self._statements}".encode()
         result = self._con.pgconn.prepare(name, text.encode())
         if result.status != pq.ExecStatus.COMMAND_OK:
-            raise RuntimeError(f"PostgreSQL could not prepare {sql!r}: "
-                               f"{result.error_message.decode(errors='replace').strip()}")
+            raise RuntimeError(f"PostgreSQL could not prepare {sql!r}: {_server_error(result)}")
         return name
 
     @staticmethod
@@ -194,15 +203,12 @@ class PostgresConnection:
         exec_prepared = self._con.pgconn.exec_prepared
         tuples_ok = pq.ExecStatus.TUPLES_OK
 
-        def failed(res):
-            return RuntimeError(res.error_message.decode(errors="replace").strip())
-
         if fetch == "one" and self._con.pgconn.describe_prepared(name).nfields == 1:
             # The common case (a point query) without the per-column loop.
             def read_one_value(wire_params):
                 res = exec_prepared(name, wire_params)
                 if res.status != tuples_ok:
-                    raise failed(res)
+                    raise RuntimeError(_server_error(res))
                 return (res.get_value(0, 0),) if res.ntuples else None
             return read_one_value
 
@@ -210,7 +216,7 @@ class PostgresConnection:
             def read_one(wire_params):
                 res = exec_prepared(name, wire_params)
                 if res.status != tuples_ok:
-                    raise failed(res)
+                    raise RuntimeError(_server_error(res))
                 if not res.ntuples:
                     return None
                 value = res.get_value
@@ -220,7 +226,7 @@ class PostgresConnection:
         def read_all(wire_params):
             res = exec_prepared(name, wire_params)
             if res.status != tuples_ok:
-                raise failed(res)
+                raise RuntimeError(_server_error(res))
             value = res.get_value
             cols = range(res.nfields)
             return [tuple([value(i, j) for j in cols]) for i in range(res.ntuples)]
@@ -238,14 +244,5 @@ class PostgresConnection:
         def write(wire_params):
             res = exec_prepared(name, wire_params)
             if res.status != command_ok:
-                raise RuntimeError(res.error_message.decode(errors="replace").strip())
+                raise RuntimeError(_server_error(res))
         return write
-
-    def query(self, sql: str, params=()) -> list:
-        return self._con.execute(sql, params).fetchall()
-
-    def execute(self, sql: str, params=()) -> None:
-        self._con.execute(sql, params)
-
-    def close(self) -> None:
-        self._con.close()
