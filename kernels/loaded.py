@@ -117,7 +117,7 @@ def run_load(a, b, c, delay: int) -> tuple:
     chunk = min(n, MIN_CHUNK_ELEMENTS)
     done, lo = 0, 0
     marks = [(time.monotonic(), 0)]
-    while not select.select([sys.stdin], [], [], 0)[0]:
+    while not stop_requested():
         hi = min(lo + chunk, n)
         if delay:
             delayed_triad_range(a, b, c, SCALAR, lo, hi, delay)
@@ -140,6 +140,22 @@ def load_main(args: dict) -> None:
     delayed_triad_range(a, b, c, SCALAR, 0, 1, 1)
     count_wrong(a, 1, EXPECTED_A)
     covered = 1
+
+    def run(delay: int) -> tuple:
+        nonlocal covered
+        marks, done = run_load(a, b, c, delay)
+        elements, seconds = window_rate(marks, *read_stop())
+        covered = max(covered, min(n, done))
+        return elements, seconds, count_wrong(a, covered, EXPECTED_A) == 0
+
+    serve(run)
+
+
+# -- the protocol, process side (shared with workloads.corun_hogs) -------------
+def serve(run) -> None:
+    """Say "ready", then answer each "run <arg>" with "running" and, once
+    `run(arg)` returns (done, seconds, ok), with "<done> <seconds> <0|1>".
+    `run` works until stop_requested() and reads the stop line itself."""
     _say("ready")
     for line in sys.stdin:
         cmd = line.split()
@@ -148,13 +164,19 @@ def load_main(args: dict) -> None:
         if cmd[0] != "run":
             continue
         _say("running")
-        marks, done = run_load(a, b, c, int(cmd[1]))
-        stop = sys.stdin.readline().split()  # "stop", with or without a window
-        window = (float(stop[1]), float(stop[2])) if len(stop) == 3 else (-math.inf, math.inf)
-        elements, seconds = window_rate(marks, *window)
-        covered = max(covered, min(n, done))
-        ok = count_wrong(a, covered, EXPECTED_A) == 0
-        _say(f"{elements} {seconds} {int(ok)}")
+        done, seconds, ok = run(int(cmd[1]))
+        _say(f"{done} {seconds} {int(ok)}")
+
+
+def stop_requested() -> bool:
+    """A line (the "stop") is waiting on stdin."""
+    return bool(select.select([sys.stdin], [], [], 0)[0])
+
+
+def read_stop() -> tuple:
+    """Read the "stop" line: its window (t_start, t_end), the whole run for a bare stop."""
+    stop = sys.stdin.readline().split()
+    return (float(stop[1]), float(stop[2])) if len(stop) == 3 else (-math.inf, math.inf)
 
 
 def _say(text: str) -> None:
@@ -162,15 +184,15 @@ def _say(text: str) -> None:
     sys.stdout.flush()
 
 
-class LoadProcess:
-    """The load side, driven line by line."""
+class ProtocolProcess:
+    """A process that serves the protocol (`python -m <module> <json args>`),
+    its OpenMP threads spread over `cpus`, driven line by line."""
 
-    def __init__(self, cpus, elements: int):
+    def __init__(self, module: str, cpus, args: dict):
         env = dict(os.environ)
         env.update(plans.omp_env(cpus, "spread"))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kernels.loaded",
-             json.dumps({"cpus": list(cpus), "elements": elements})],
+            [sys.executable, "-m", module, json.dumps(args)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
 
     def expect(self, word: str) -> None:
@@ -197,6 +219,13 @@ class LoadProcess:
         except (OSError, subprocess.TimeoutExpired):
             self.proc.kill()
             self.proc.wait()
+
+
+class LoadProcess(ProtocolProcess):
+    """The load side: this module run as a process."""
+
+    def __init__(self, cpus, elements: int):
+        super().__init__("kernels.loaded", cpus, {"cpus": list(cpus), "elements": elements})
 
 
 # -- the chase side (worker entry) ---------------------------------------------

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
-import subprocess
 import sys
 import time
 
@@ -27,7 +25,8 @@ import numpy as np
 from numba import njit, prange
 
 from kernels import latency, plans
-from kernels.loaded import TRIAD_BYTES_PER_ELEMENT, LoadProcess
+from kernels.loaded import (TRIAD_BYTES_PER_ELEMENT, LoadProcess, ProtocolProcess, read_stop,
+                            serve, stop_requested)
 
 HOGS = ("triad", "chase")
 TRIAD_FULL_SPEED = 0  # kernels.loaded's injected delay per element: none
@@ -46,7 +45,7 @@ class _Hog:
     higher_is_better = True
     run_argument = 0
 
-    def __init__(self, cpus, process: LoadProcess):
+    def __init__(self, cpus, process: ProtocolProcess):
         self.cpus, self.process = list(cpus), process
         self._ready = False
 
@@ -119,16 +118,12 @@ def make_hog(kind: str, cpus, *, elements: int, working_set: int):
 
 
 # -- the chase process ------------------------------------------------------------
-class _ChaseProcess(LoadProcess):
-    """kernels.loaded's protocol and driver, this module's chase as the process."""
+class _ChaseProcess(ProtocolProcess):
+    """This module's chase as the process."""
 
     def __init__(self, cpus: list, working_set: int, stride: int):
-        env = dict(os.environ)
-        env.update(plans.omp_env(cpus, "spread"))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "workloads.corun_hogs",
-             json.dumps({"cpus": cpus, "bytes": working_set, "stride": stride})],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        super().__init__("workloads.corun_hogs", cpus,
+                         {"cpus": cpus, "bytes": working_set, "stride": stride})
 
 
 @njit(parallel=True, cache=True)
@@ -150,15 +145,10 @@ def chase_main(args: dict) -> None:
     pos = (chain.order[at] * chain.step).astype(np.uint64)
     ends = np.empty_like(pos)
     chase_all(chain.chain, pos, latency.UNROLL, ends)  # compile (or load from cache)
-    _say("ready")
-    for line in sys.stdin:
-        cmd = line.split()
-        if not cmd or cmd[0] == "quit":
-            return
-        if cmd[0] != "run":
-            continue
+
+    def run(_argument: int) -> tuple:
+        nonlocal at, pos, ends
         loads, ok = 0, True
-        _say("running")
         t0 = time.perf_counter()
         while True:  # at least one chunk, so every stop reports a latency
             chase_all(chain.chain, pos, CHASE_STEPS_PER_CHUNK, ends)
@@ -166,16 +156,13 @@ def chase_main(args: dict) -> None:
             ok = ok and bool(np.array_equal(ends, chain.order[at] * chain.step))
             pos, ends = ends, pos
             loads += CHASE_STEPS_PER_CHUNK * len(cpus)
-            if select.select([sys.stdin], [], [], 0)[0]:
+            if stop_requested():
                 break
         seconds = time.perf_counter() - t0
-        sys.stdin.readline()  # the "stop"
-        _say(f"{loads} {seconds} {int(ok)}")
+        read_stop()  # the whole run counts: no window
+        return loads, seconds, ok
 
-
-def _say(text: str) -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    serve(run)
 
 
 if __name__ == "__main__":
