@@ -46,3 +46,24 @@ class ErrorTally:
     def summary(self) -> str:
         kinds = ", ".join(f"{k} x{n}" for k, n in sorted(self.counts.items()))
         return f"{self.total} failed calls ({kinds}); first: " + " | ".join(self.first)
+
+
+class ExecutionModel:
+    """How tool calls run (a fresh process, a sandbox, a warm pool). The load
+    generator `submit`s calls and `wait`s for their completions;
+    `with model:` starts it (workers warmed up) and closes it after."""
+
+    name = "?"
+
+    def start(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
-from workloads.tools.calls import Call, Completion
+from workloads.tools.calls import Call, Completion, ExecutionModel
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,9 +42,7 @@ def _children_cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-class _PerCallModel:
-    name = "?"
-
+class _PerCallModel(ExecutionModel):
     def __init__(self, inputs: dict, concurrency: int, *, timeout_s: float):
         self.inputs, self.timeout_s = inputs, timeout_s
         self.replaced = 0
@@ -58,18 +56,8 @@ class _PerCallModel:
         # Children reaped since start: the interpreters' start-up and the tool.
         return _children_cpu_s() - self._cpu0
 
-    def start(self) -> None:
-        pass
-
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def submit(self, call: Call) -> None:
         self._in_flight += 1

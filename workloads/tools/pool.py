@@ -19,7 +19,7 @@ import multiprocessing
 import select
 import time
 
-from workloads.tools.calls import Call, Completion
+from workloads.tools.calls import Call, Completion, ExecutionModel
 from workloads.tools.catalog import digest
 from workloads.tools.channel import OK, READY, STOP_ID, RAISED, AnswerChannel, RequestQueue
 
@@ -89,7 +89,7 @@ class _Worker:
         self.answers.close()
 
 
-class WarmPool:
+class WarmPool(ExecutionModel):
     """Execution model "pool": `size` workers sharing one FIFO call queue."""
 
     name = "pool"
@@ -185,13 +185,6 @@ class WarmPool:
             w.answers.close()
         self._queue.close()
         self._epoll.close()
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # -- calls --------------------------------------------------------------
     def submit(self, call: Call) -> None:
