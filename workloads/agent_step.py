@@ -106,13 +106,15 @@ def open_state_store(options, profile_name: str) -> StateStore:
                       f"agents cycle through {len(ids)} of its {total} sessions)")
 
 
-def _worker_step(store_path):
+def worker_step(store_path: str | None, writer: str = "agent.step"):
+    """A warm-pool runner of `step`: each worker opens its own connection to
+    the agent store (as `writer`) on its first step."""
     def run(payload):
         global _store
         if store_path and _store is None:
             from workloads.db.agent_state import AgentStateStore
 
-            _store = AgentStateStore(store_path, writer="agent.step")
+            _store = AgentStateStore(store_path, writer=writer)
         return step(payload, store=_store)
     return run
 
@@ -178,7 +180,7 @@ def run_benchmark(job) -> Outcome:
         return None if c.digest == want else f"step digest {str(c.digest)[:12]} != expected {want[:12]}"
 
     levels = {}
-    pool = WarmPool({"agent_step": _worker_step(store.path)}, inputs, cpus, timeout_s=CALL_TIMEOUT_S)
+    pool = WarmPool({"agent_step": worker_step(store.path)}, inputs, cpus, timeout_s=CALL_TIMEOUT_S)
     try:
         pool.start()
 

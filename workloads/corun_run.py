@@ -194,22 +194,6 @@ class DbDriver:
             self.pool.close()
 
 
-_agent_store = None  # a pool worker's own connection to the agent store
-
-
-def _agent_step_runner(store_path: str | None):
-    def run(payload):
-        global _agent_store
-        from workloads.agent_step import step
-
-        if store_path and _agent_store is None:
-            from workloads.db.agent_state import AgentStateStore
-
-            _agent_store = AgentStateStore(store_path, writer="corun.agent.step")
-        return step(payload, store=_agent_store)
-    return run
-
-
 class AgentStepDriver:
     """Simulated agents (workloads.agent_step) on a warm pool, one worker per
     core: each agent steps, waits its inference time, steps again. The agent
@@ -253,7 +237,8 @@ class AgentStepDriver:
             return None if ok else "step digest differs from the reference"
 
         self._check = check
-        self.pool = WarmPool({"agent_step": _agent_step_runner(store_path)},
+        runner = agent_step.worker_step(store_path, writer="corun.agent.step")
+        self.pool = WarmPool({"agent_step": runner},
                              {"agent_step": payloads}, n_cpus, timeout_s=CALL_TIMEOUT_S)
         self.pool.start()
         probe = loadgen.closed_loop(self.pool, lambda k: ("agent_step", k % n_cpus), check,
