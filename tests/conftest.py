@@ -18,3 +18,13 @@ def fake_specs_env(monkeypatch):
 
 def cli_argv(*args):
     return [sys.executable, "-m", "suite", *args]
+
+
+def run_in_process(argv, capsys):
+    """The CLI's main run in this process: (exit status, stdout, stderr)."""
+    from suite.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err

@@ -8,19 +8,12 @@ from pathlib import Path
 import pytest
 
 from suite import compare as c
-from suite.cli import main
 from suite.results import load, parse
 from suite.significance import ALPHA, mann_whitney_u, smallest_p_value
+from tests.conftest import run_in_process as run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 A, B, ARM = (FIXTURES / n for n in ("x86-a.json", "x86-b.json", "arm.json"))
-
-
-def run_cli(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def scaled_copy(path: Path, out: Path, benchmark: str, metric: str, factor: float,

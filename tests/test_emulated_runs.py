@@ -10,10 +10,10 @@ import pytest
 
 from suite import compare as c
 from suite import history, report
-from suite.cli import main
 from suite.emulation import NOT_COMPARED, emulation_of
 from suite.export import exporter
 from suite.results import load, parse
+from tests.conftest import run_in_process as run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 A, B, ARM = (FIXTURES / n for n in ("x86-a.json", "x86-b.json", "arm.json"))
@@ -40,13 +40,6 @@ def emulated(tmp_path) -> Path:
     path = tmp_path / "emulated-aarch64.json"
     path.write_text(json.dumps(emulated_data()))
     return path
-
-
-def run_cli(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def test_emulation_is_read_from_sysinfo_or_tags():

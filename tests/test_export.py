@@ -11,21 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from suite.cli import main
 from suite.export import FORMATS, exporter, formats_for
 from suite.export.pytest_benchmark import convert
 from suite.results import load
+from tests.conftest import run_in_process as run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 A = FIXTURES / "x86-a.json"
 PB_CLI = Path(sys.executable).with_name("pytest-benchmark")
-
-
-def run_cli(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def test_every_format_offers_the_interface():

@@ -7,11 +7,9 @@ import random
 import sqlite3
 from pathlib import Path
 
-import pytest
-
 from suite import history
-from suite.cli import main
 from suite.results import parse
+from tests.conftest import run_in_process as run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 
@@ -36,13 +34,6 @@ def night(i: int, scale: float = 1.0, noise: float = 0.01, seed: int = 0,
 def add_nights(store_path, nights):
     with history.open_store(str(store_path), create=True) as st:
         return [history.add(st, parse(n)) for n in nights]
-
-
-def run_cli(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def test_add_is_idempotent_and_list_shows_runs(tmp_path, capsys):
