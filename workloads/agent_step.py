@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from suite import stats
 from suite.model import ErrorRecord, Outcome, measurement
+from workloads.agent import DEFAULT_INFERENCE_MS, DEFAULT_SLO_MS
 from workloads.tools import bpe, catalog, json_transform, loadgen
 from workloads.tools.bench import CALL_TIMEOUT_S, DEFAULT_SEED, usable_cpus
 from workloads.tools.pool import WarmPool
@@ -150,8 +151,8 @@ def capacity_search(run_level, *, start: int, estimate, slo_ms: float, max_level
 
 def run_benchmark(job) -> Outcome:
     profile = job.profile.name
-    slo = float(job.params.get("slo_ms", 250.0))
-    think_s = float(job.params.get("inference_ms", 100.0)) / 1e3
+    slo = float(job.params.get("slo_ms", DEFAULT_SLO_MS))
+    think_s = float(job.params.get("inference_ms", DEFAULT_INFERENCE_MS)) / 1e3
     seed = int(job.options.get("seed") or DEFAULT_SEED)
     cpus = usable_cpus()
     cores = max(1, job.topology.physical_cores)

@@ -25,7 +25,7 @@ def plan_source(ctx) -> list:
     # Only when the user names a tree with --source.
     if not (ctx.options or {}).get("source"):
         return []
-    return [Config(params={"jobs": j}) for j in concurrency_levels(_cpus(ctx))]
+    return plan_compile(ctx)
 
 
 def plan_linux(ctx) -> list:
