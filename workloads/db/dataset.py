@@ -169,8 +169,11 @@ def ensure_dataset(options: Mapping | None, profile_name: str = "quick") -> Data
 
 
 def _reason(exc: BaseException, scale: str) -> str:
+    # sqlite_errorname arrived in Python 3.11; older versions only say it in words.
     full = (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or (
-        isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL")
+        isinstance(exc, sqlite3.Error)
+        and (getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL"
+             or "database or disk is full" in str(exc)))
     if not full:
         return " ".join(str(exc).split())
     needed = STORE_MB_PER_SCALE_UNIT * generator.SCALE_FACTORS[scale]
