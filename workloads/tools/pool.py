@@ -36,6 +36,10 @@ SCAN_EVERY_S = 0.1
 READ_EVERY_S = 0.05
 READ_EVERY_CALLS = 256
 _IDLE = -1.0  # slot value: the worker holds no call
+# How long a call may look unheld (all workers idle, queue empty) before it
+# is reported lost; far above any scheduling delay between a worker taking a
+# call and marking its slot.
+LOST_AFTER_S = 1.0
 
 
 def _serve(queue: RequestQueue, answers: AnswerChannel, slots, slot: int,
@@ -111,7 +115,7 @@ class WarmPool(ExecutionModel):
         self._next_scan = 0.0
         self._last_read = 0.0
         self._unread = 0  # calls issued since answers were last collected
-        self._suspects: set = set()  # call ids no one seemed to hold at the last scan
+        self._suspects: dict = {}  # call id -> since when no one seems to hold it
         for k in range(size):
             self._start_worker(k)
 
@@ -136,25 +140,28 @@ class WarmPool(ExecutionModel):
         return None if call_id < 0 else self._outstanding.pop(int(call_id), None)
 
     def _find_lost(self, now: float, done: list) -> None:
-        """A call is lost when, on two scans in a row, it is unanswered while
-        every worker is idle and nothing waits in the queue: no one holds it.
-        (A live worker marks its slot microseconds after taking a call, so
-        the second scan rules out that window.)"""
+        """A call is lost when it stays unanswered for LOST_AFTER_S while
+        every worker is idle and nothing waits in the queue: no one holds it
+        (a worker died between taking it and marking its slot). A live
+        worker marks its slot microseconds after taking a call, so the wait
+        only has to outlast a worker being descheduled."""
         if not self._outstanding or self._held:
-            self._suspects = set()
+            self._suspects = {}
             return
         self._read(0.0, done)  # answers already sent are not lost
         slots = self._slots
         idle = all(slots[2 * w.slot] < 0 for w in self._workers)
         if not idle or self._queue.pending():
-            self._suspects = set()
+            self._suspects = {}
             return
-        lost = self._suspects & self._outstanding.keys()
-        for call_id in sorted(lost):
-            call = self._outstanding.pop(call_id)
-            done.append(Completion(call, now, error="worker_died",
-                                   message="call lost with a worker that died as it took it"))
-        self._suspects = set(self._outstanding) - lost
+        suspects = {i: self._suspects.get(i, now) for i in self._outstanding}
+        for call_id, since in sorted(suspects.items()):
+            if now - since >= LOST_AFTER_S:
+                call = self._outstanding.pop(call_id)
+                del suspects[call_id]
+                done.append(Completion(call, now, error="worker_died",
+                                       message="call lost with a worker that died as it took it"))
+        self._suspects = suspects
 
     # -- lifecycle ----------------------------------------------------------
     def start(self, timeout_s: float = 60.0) -> None:
