@@ -32,6 +32,7 @@ import numpy as np
 from numba import njit, prange
 
 from kernels import latency, plans
+from kernels.stream import first_touch  # same loop as the STREAM arrays: NUMA placement
 from suite.model import ErrorRecord, Outcome, measurement
 from suite.spec import Job
 
@@ -70,14 +71,6 @@ def delayed_triad_range(a, b, c, s, lo, hi, delay):
             d = d * 0.5 + 0.25
         for i in range(first, last):
             a[i] = b[i] + s * c[i] + (d - 0.5)
-
-
-@njit(parallel=True, cache=True)
-def fill(a, b, c, va, vb, vc):
-    for i in prange(a.size):
-        a[i] = va
-        b[i] = vb
-        c[i] = vc
 
 
 @njit(parallel=True, cache=True)
@@ -135,7 +128,7 @@ def load_main(args: dict) -> None:
     os.sched_setaffinity(0, args["cpus"])
     n = int(args["elements"])
     a, b, c = np.empty(n), np.empty(n), np.empty(n)
-    fill(a, b, c, -1.0, INIT_B, INIT_C)
+    first_touch(a, b, c, -1.0, INIT_B, INIT_C)
     triad_range(a, b, c, SCALAR, 0, 1)
     delayed_triad_range(a, b, c, SCALAR, 0, 1, 1)
     count_wrong(a, 1, EXPECTED_A)

@@ -149,7 +149,7 @@ def test_load_delay_is_not_compiled_away():
     import time as clock
     n = 1 << 12  # 512 lines, in cache: memory speed does not enter
     a, b, c = np.empty(n), np.empty(n), np.empty(n)
-    loaded.fill(a, b, c, -1.0, loaded.INIT_B, loaded.INIT_C)
+    loaded.first_touch(a, b, c, -1.0, loaded.INIT_B, loaded.INIT_C)
 
     def seconds(delay):
         loaded.delayed_triad_range(a, b, c, loaded.SCALAR, 0, n, delay)  # compile, warm
