@@ -51,10 +51,11 @@ export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-$ROOT/.cache/numba}"
 
 if [ "${1:-}" = "test" ]; then
     shift
-    bash scripts/install-test-deps.sh
+    bash scripts/install-system-deps.sh test
     exec "$VENV/bin/python" -m pytest "$@"
 fi
 if [ $# -eq 0 ]; then
+    bash scripts/install-system-deps.sh run
     exec "$VENV/bin/factorybench" run --report
 fi
 exec "$VENV/bin/factorybench" "$@"

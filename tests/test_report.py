@@ -101,7 +101,7 @@ def render_in_chromium(html_path: Path, tmp_path: Path) -> tuple:
 
 @pytest.mark.chromium
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed "
-                    "(Debian package chromium; scripts/install-test-deps.sh installs it)")
+                    "(Debian package chromium; scripts/install-system-deps.sh installs it)")
 def test_report_renders_in_headless_chromium(two_system_report, tmp_path):
     probe, console = render_in_chromium(two_system_report, tmp_path)
     assert probe["images"] == len(PLOTS)
@@ -111,7 +111,7 @@ def test_report_renders_in_headless_chromium(two_system_report, tmp_path):
 
 @pytest.mark.chromium
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed "
-                    "(Debian package chromium; scripts/install-test-deps.sh installs it)")
+                    "(Debian package chromium; scripts/install-system-deps.sh installs it)")
 def test_chromium_probe_catches_a_broken_plot(two_system_report, tmp_path):
     broken = tmp_path / "broken.html"
     broken.write_text(two_system_report.read_text().replace(

@@ -82,7 +82,7 @@ def backends(which):
 
 def test_bwrap_is_found_when_installed():
     if not sbx.shutil.which("bwrap"):
-        pytest.skip("bubblewrap not installed (scripts/install-test-deps.sh installs it)")
+        pytest.skip("bubblewrap not installed (scripts/install-system-deps.sh installs it)")
     assert ISOLATING[0] == "bwrap", sbx._backend_problem("bwrap")
     assert Sandbox().backend == "bwrap" and Sandbox().warning is None
 
