@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import re
 import sys
@@ -26,11 +25,10 @@ LAZY_COMMANDS = {
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx):
-        lazy = [n for n, m in LAZY_COMMANDS.items() if importlib.util.find_spec(m)]
-        return sorted(set(super().list_commands(ctx)) | set(lazy))
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
 
     def get_command(self, ctx, name):
-        if name in LAZY_COMMANDS and importlib.util.find_spec(LAZY_COMMANDS[name]):
+        if name in LAZY_COMMANDS:
             return importlib.import_module(LAZY_COMMANDS[name]).command
         return super().get_command(ctx, name)
 
@@ -245,8 +243,6 @@ def run(selection, profile, out_dir, threads_spec, tags, timeout, array_mib, str
 
 
 def _write_report(result_path: Path) -> None:
-    if importlib.util.find_spec("suite.report") is None:
-        return
     from suite.report import write_report
 
     html = result_path.with_suffix(".html")

@@ -162,19 +162,11 @@ def _stderr_tail(path: Path, limit: int = 400) -> str:
 
 def _observers(pid: int, cpus: tuple | None):
     """Utilization monitor (kept off the measured CPUs) and energy meter."""
-    observers = []
-    try:
-        from suite.monitor import UtilizationMonitor
-        observers.append(("utilization", UtilizationMonitor(pid=pid, interval_s=0.1,
-                                                            exclude_cpus=cpus)))
-    except ImportError:
-        pass
-    try:
-        from suite.energy import EnergyMeter
-        observers.append(("energy", EnergyMeter(root="/")))
-    except ImportError:
-        pass
-    return observers
+    from suite.energy import EnergyMeter
+    from suite.monitor import UtilizationMonitor
+
+    return [("utilization", UtilizationMonitor(pid=pid, interval_s=0.1, exclude_cpus=cpus)),
+            ("energy", EnergyMeter(root="/"))]
 
 
 def run_config(item: PlannedConfig, opts: RunOptions, system: Mapping[str, Any]) -> Outcome:

@@ -11,8 +11,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-# Modules that hold SPECS lists. A module that does not exist yet is skipped,
-# so the registry grows as benchmark packages land.
+from suite.errors import UserError
+
+# Modules that hold SPECS lists.
 SPEC_MODULES = (
     "kernels.specs",
     "workloads.sandbox",
@@ -162,9 +163,11 @@ def registry() -> list:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):
-                continue  # that package has not landed
-            raise
+            missing_itself = exc.name is not None and (name + ".").startswith(exc.name + ".")
+            if name in SPEC_MODULES or not missing_itself:
+                raise  # the suite's own modules, or a plug-in's broken import
+            raise UserError(f"FACTORYBENCH_SPEC_MODULES: no module {name!r}; accepted: "
+                            "importable module names, comma-separated") from None
         specs.extend(getattr(module, "SPECS", ()))
     seen: set = set()
     for s in specs:

@@ -6,6 +6,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from suite.headline import caption, headline
 from suite.results import RunDocument
 
 
@@ -21,12 +22,8 @@ def _params(params: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in params.items())
 
 
-def headline_table(doc: RunDocument, *, sources: bool) -> Table | None:
+def headline_table(doc: RunDocument, *, sources: bool) -> Table:
     """The buyer's figures; `sources` adds which record each came from."""
-    try:
-        from suite.headline import caption, headline
-    except ImportError:
-        return None
     table = Table(title=f"Headline: {caption(doc.system)}", title_justify="left")
     table.add_column("figure", overflow="fold")
     table.add_column("value", justify="right", no_wrap=True)
@@ -68,9 +65,7 @@ def render(doc: RunDocument, console: Console, *, full: bool) -> None:
         f"system: {system.get('hostname')} {system.get('arch')} {system.get('model_name')} "
         f"({(system.get('microarchitecture') or {}).get('name')}), "
         f"{system.get('physical_cores')} cores / {system.get('logical_cpus')} CPUs")
-    head = headline_table(doc, sources=full)
-    if head is not None:
-        console.print(head)
+    console.print(headline_table(doc, sources=full))
     if full:
         console.print(records_table(doc))
     invalid = sum(1 for r in doc.results if not r.validated)
