@@ -398,3 +398,33 @@ def test_cgroups_of_killed_processes_are_removed_later():
     sandbox_cgroups._remove_stale(base)
     assert not os.path.exists(stale)
     assert os.path.isdir(parent.v2)  # a live process's cgroups stay
+
+
+# -- harness file operations ---------------------------------------------------
+
+@backends(ISOLATING + ["none"])
+def test_a_planted_symlink_is_replaced_not_followed_by_the_next_write(backend, tmp_path):
+    host = tmp_path / "host.txt"
+    host.write_bytes(b"host data\n")
+    host.chmod(0o644)
+    owner = (host.stat().st_uid, host.stat().st_gid)
+    with Sandbox(backend=backend).session() as s:
+        s.write({"case.h": b"first\n"})
+        # Compiled code plants a link where the harness writes next (compile.test).
+        assert s.run(["sh", "-c", f"rm -f case.h; ln -s {host} case.h"]).ok
+        s.write({"case.h": b"second\n"})
+        assert host.read_bytes() == b"host data\n"
+        assert (host.stat().st_uid, host.stat().st_gid) == owner
+        assert s.run(["cat", "case.h"]).stdout == b"second\n"
+
+
+@backends(ISOLATING + ["none"])
+def test_a_planted_directory_link_is_refused(backend, tmp_path):
+    hostdir = tmp_path / "hostdir"
+    hostdir.mkdir()
+    with Sandbox(backend=backend).session() as s:
+        assert s.run(["sh", "-c", f"ln -s {hostdir} sub"]).ok
+        with pytest.raises(SandboxError, match="symbolic link"):
+            s.write({"sub/x.c": b"int x;\n"})
+    assert not list(hostdir.iterdir())
+    assert os.stat(hostdir).st_uid == os.getuid()

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 from workloads.sandbox_cgroups import cgroup_parent, mounts
+from workloads.sandbox_files import UnsafePathError, write_files
 from workloads.sandbox_warm import WARM, HeldShell, command_script, hold
 
 BACKENDS = ("bwrap", "unshare", "rlimit", "none")  # strongest first
@@ -346,13 +347,6 @@ BASE_ENV = {"PATH": SAFE_PATH, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C
             "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def _safe_relative(name: str) -> Path:
-    p = Path(name)
-    if p.is_absolute() or ".." in p.parts or not p.parts:
-        raise ValueError(f"sandbox file name must be a relative path inside the work dir: {name!r}")
-    return p
-
-
 class SandboxSession:
     """A work directory kept across several runs (compile, then test)."""
 
@@ -361,13 +355,14 @@ class SandboxSession:
         self.path = workdir
 
     def write(self, files: Mapping[str, bytes]) -> None:
-        for name, data in files.items():
-            target = Path(self.path, _safe_relative(name))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-            if self.sandbox._drops_to_nobody:
-                for p in [target, *target.relative_to(self.path).parents]:
-                    os.chown(Path(self.path, p), NOBODY, NOBODY)
+        """Write files into the work dir; a link the sandboxed code planted
+        is replaced, never written through (SandboxError for one in place
+        of a directory)."""
+        owner = (NOBODY, NOBODY) if self.sandbox._drops_to_nobody else None
+        try:
+            write_files(self.path, files, owner)
+        except UnsafePathError as exc:
+            raise SandboxError(f"refusing to write into the work dir: {exc.strerror}") from None
 
     def run(self, argv: Sequence[str], *, stdin: bytes | None = None,
             files: Mapping[str, bytes] | None = None,
