@@ -239,7 +239,8 @@ def run_benchmark(job: Job) -> Outcome:
             ("bandwidth", k.bytes_per_element, {}),
             ("bandwidth_wa", k.bytes_per_element + k.write_allocate_bytes,
              {"counting": "includes write-allocate traffic: one extra read of every "
-                          "stored line that the kernel does not read"}),
+                          "stored line that the kernel does not read",
+              "derived_from": "bandwidth"}),
         ):
             gbs = [per_elem * elements / s / 1e9 for s in t]
             records.append(measurement(
@@ -250,11 +251,11 @@ def run_benchmark(job: Job) -> Outcome:
         records.append(measurement(
             job.benchmark, {**p, "kernel": k.name}, "bandwidth_per_core", "GB/s/core",
             [g / cores for g in gbs], higher_is_better=True, value=max(gbs) / cores,
-            validated=validated, info=info))
+            validated=validated, info={**info, "derived_from": "bandwidth"}))
         if peak:
             records.append(measurement(
                 job.benchmark, {**p, "kernel": k.name}, "efficiency", "fraction",
                 [g / peak for g in gbs], higher_is_better=True, value=max(gbs) / peak,
-                validated=validated, info={**info, "peak_gbs": peak}))
+                validated=validated, info={**info, "peak_gbs": peak, "derived_from": "bandwidth"}))
     errors = tuple(ErrorRecord(job.benchmark, dict(p), "invalid", m) for m in problems)
     return Outcome(records=tuple(records), errors=errors)

@@ -211,6 +211,20 @@ def run_config(item: PlannedConfig, opts: RunOptions, system: Mapping[str, Any])
     return _annotate(outcome, readings)
 
 
+def run_replicated(item: PlannedConfig, opts: RunOptions, system: Mapping[str, Any]) -> Outcome:
+    """The configuration in `profile.processes` fresh processes, merged
+    (suite.replication). A process that timed out stops the repetition:
+    the next would most likely time out too."""
+    from suite.replication import merge_outcomes
+
+    outcomes = []
+    for _ in range(max(1, opts.profile.processes)):
+        outcomes.append(run_config(item, opts, system))
+        if any(e.kind in ("timeout", "oom") for e in outcomes[-1].errors):
+            break
+    return merge_outcomes(outcomes)
+
+
 def _stop(observer) -> dict:
     try:
         return observer.stop()
@@ -277,7 +291,7 @@ def execute(specs: Sequence[BenchmarkSpec], opts: RunOptions, system: Mapping[st
         for i, item in enumerate(planned):
             progress.begin(i, item)
             t0 = time.monotonic()
-            outcome = run_config(item, opts, system)
+            outcome = run_replicated(item, opts, system)
             seconds = time.monotonic() - t0
             progress.end(i, item, outcome, seconds)
             doc = doc.adding(outcome.records, outcome.errors, outcome.warnings)

@@ -242,6 +242,6 @@ def run_benchmark(job) -> Outcome:
                                higher_is_better=True, validated=valid, info=capacity_info))
     records.append(measurement(job.benchmark, params, "agents_per_core", "agents/core",
                                [best / cores], higher_is_better=True, validated=valid,
-                               info=capacity_info))
+                               info=dict(capacity_info, derived_from="agents")))
     warnings = () if store.path else (f"agent.step: state fetch {store.note}",)
     return Outcome(records=tuple(records), errors=tuple(errors), warnings=warnings)
