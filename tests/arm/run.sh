@@ -6,6 +6,9 @@
 #                               wheels, run the emulation-appropriate checks
 #   tests/arm/run.sh --rebuild  throw the cached root away first
 #
+# The Debian mirror is the host's: the entry for $FACTORYBENCH_ARM_SUITE in
+# its apt sources (tests/arm/apt_mirror.py); FACTORYBENCH_ARM_MIRROR overrides.
+#
 # Needs root, debootstrap and qemu-user-static (Debian packages) and
 # binfmt_misc. The root is cached in $FACTORYBENCH_ARM_ROOT (default
 # /var/cache/factorybench-arm/bookworm-arm64), outside the repository, so a
@@ -20,7 +23,6 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 ARM_ROOT=${FACTORYBENCH_ARM_ROOT:-/var/cache/factorybench-arm/bookworm-arm64}
 SUITE=${FACTORYBENCH_ARM_SUITE:-bookworm}
-MIRROR=${FACTORYBENCH_ARM_MIRROR:-http://deb.debian.org/debian}
 OUT="$REPO/.cache/arm"
 LOG="$OUT/run.log"
 VENV=/opt/factorybench-venv   # inside the root
@@ -53,7 +55,12 @@ fi
 # -- the arm64 root, built once -------------------------------------------
 t0=$SECONDS
 if [ ! -f "$ARM_ROOT/.factorybench-root-ok" ]; then
-    say "debootstrap $SUITE arm64 into $ARM_ROOT (about 3 minutes)"
+    # The host's own mirror, as its apt configuration names it, unless overridden.
+    MIRROR=${FACTORYBENCH_ARM_MIRROR:-}
+    if [ -z "$MIRROR" ]; then
+        MIRROR=$(python3 "$HERE/apt_mirror.py" "$SUITE" 2>&1) || die "$MIRROR"
+    fi
+    say "debootstrap $SUITE arm64 from $MIRROR into $ARM_ROOT (about 3 minutes)"
     rm -rf "$ARM_ROOT.partial"
     mkdir -p "$(dirname "$ARM_ROOT")"
     debootstrap --arch=arm64 --variant=minbase \
