@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from suite import __version__
+from suite.cliparams import POSITIVE
 from suite.errors import UserError
 from suite.spec import DEFAULT_PROFILE, PROFILES
 
@@ -143,12 +144,6 @@ def writable_dir(path: Path) -> Path:
     return path
 
 
-def _positive(ctx, param, value):
-    if value is not None and value <= 0:
-        raise click.BadParameter(f"{value} is not > 0; accepted: a positive number")
-    return value
-
-
 @cli.command()
 @click.argument("selection", nargs=-1)
 @click.option("--profile", type=click.Choice(list(PROFILES)), default=DEFAULT_PROFILE,
@@ -158,21 +153,21 @@ def _positive(ctx, param, value):
 @click.option("--threads", "threads_spec", metavar="SPEC",
               help="Thread counts for sweeps: 1,2,4 or 1-8 or all.")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Label the run.")
-@click.option("--timeout", type=float, callback=_positive, metavar="SECONDS",
+@click.option("--timeout", type=POSITIVE, metavar="SECONDS",
               help="Per-configuration timeout (overrides each benchmark's own).")
-@click.option("--array-mib", type=float, callback=_positive,
+@click.option("--array-mib", type=POSITIVE,
               help="STREAM array size in MiB (default: 4 x LLC, at least 1M elements).")
 @click.option("--stride", type=click.Choice(["64", "128"]), default="128", show_default=True,
               help="Pointer-chase stride in bytes (128 defeats adjacent-line prefetch).")
-@click.option("--peak-gbs", type=float, callback=_positive,
+@click.option("--peak-gbs", type=POSITIVE,
               help="Theoretical peak memory bandwidth in GB/s, for efficiency.")
 @click.option("--bind", type=click.Choice(["spread", "close"]), default="spread",
               show_default=True, help="Thread placement over cores (OMP_PROC_BIND).")
-@click.option("--rate", type=float, callback=_positive,
+@click.option("--rate", type=POSITIVE,
               help="Open-loop tool-call arrival rate (calls/s, Poisson).")
-@click.option("--slo-ms", type=float, callback=_positive, default=250.0, show_default=True,
+@click.option("--slo-ms", type=POSITIVE, default=250.0, show_default=True,
               help="p99 step-latency SLO for the agents-per-core search.")
-@click.option("--inference-ms", type=float, callback=_positive, default=100.0, show_default=True,
+@click.option("--inference-ms", type=POSITIVE, default=100.0, show_default=True,
               help="Simulated inference wait per agent step (the GPU's share), ms.")
 @click.option("--db-url", metavar="postgresql://...", help="Also run db.* on PostgreSQL.")
 @click.option("--db-dir", type=click.Path(path_type=Path), metavar="DIR",
@@ -183,7 +178,7 @@ def _positive(ctx, param, value):
               help="A real source tree to build (compile.source).")
 @click.option("--build", metavar="CMD", default="make -j{jobs}", show_default=True,
               help="Build command for --source; {jobs} is replaced.")
-@click.option("--cost-per-hour", type=float, callback=_positive,
+@click.option("--cost-per-hour", type=POSITIVE,
               help="Server price per hour, for cost per unit of work.")
 @click.option("--seed", type=int, default=1, show_default=True,
               help="Seed for generated inputs (same seed, same bytes everywhere).")

@@ -13,13 +13,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from suite import resultschema
 from suite.model import ErrorRecord, Record
 
 SCHEMA_VERSION = 1
-RUN_STATUSES = ("complete", "partial", "failed")
-_TOP_KEYS = ("schema_version", "suite", "run", "system", "results", "errors")
-_RECORD_KEYS = ("benchmark", "params", "metric", "unit", "higher_is_better", "value",
-                "samples", "stats", "validated")
 
 
 class ResultFileError(ValueError):
@@ -110,35 +107,25 @@ def parse(data: Any, where: str = "<result>") -> RunDocument:
         raise ResultFileError(f"{where}: not a factorybench result file "
                               "(no schema_version/results keys)")
     version = data["schema_version"]
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool):
         raise ResultFileError(f"{where}: schema_version {version!r} is not an integer")
     if version > SCHEMA_VERSION:
         raise ResultFileError(
             f"{where}: written with result schema {version}, newer than this factorybench "
             f"reads (up to {SCHEMA_VERSION}); upgrade factorybench")
     data = _migrate(data, where)
-    missing = [k for k in _TOP_KEYS if k not in data]
-    if missing:
-        raise ResultFileError(f"{where}: result file lacks keys {', '.join(missing)}")
-    if data["run"].get("status") not in RUN_STATUSES:
-        raise ResultFileError(f"{where}: run.status {data['run'].get('status')!r} is not one of "
-                              + ", ".join(RUN_STATUSES))
-    records = []
-    for i, r in enumerate(data["results"]):
-        lacking = [k for k in _RECORD_KEYS if not isinstance(r, dict) or k not in r]
-        if lacking:
-            raise ResultFileError(f"{where}: results[{i}] lacks {', '.join(lacking)}")
-        records.append(Record.from_dict(r))
     try:
-        errors = tuple(ErrorRecord.from_dict(e) for e in data["errors"])
-    except (KeyError, TypeError) as exc:
-        raise ResultFileError(f"{where}: malformed errors list ({exc})") from None
+        resultschema.check(data)
+    except resultschema.SchemaViolation as exc:
+        raise ResultFileError(f"{where}: {exc}") from None
+    records = tuple(Record.from_dict(r) for r in data["results"])
+    errors = tuple(ErrorRecord.from_dict(e) for e in data["errors"])
     return RunDocument(
         schema_version=SCHEMA_VERSION,
         suite=data["suite"],
         run=data["run"],
         system=data["system"],
-        results=tuple(records),
+        results=records,
         errors=errors,
         warnings=tuple(data.get("warnings") or ()),
         path=None if where == "<result>" else where,
@@ -158,8 +145,12 @@ def load(path: str | os.PathLike) -> RunDocument:
         raise ResultFileError(f"{where}: cannot read ({exc})") from None
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise ResultFileError(f"{where}: not a result file (JSON nested too deeply)") from None
     except json.JSONDecodeError as exc:
-        hint = "truncated" if exc.pos >= len(text.rstrip()) else "not valid JSON"
+        # An unterminated string runs to the end of the text: truncated too.
+        ends = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        hint = "truncated" if ends else "not valid JSON"
         raise ResultFileError(f"{where}: {hint} (JSON error at line {exc.lineno} "
                               f"column {exc.colno}: {exc.msg})") from None
     return parse(data, where)

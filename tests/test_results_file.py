@@ -76,7 +76,7 @@ def test_record_missing_fields(tmp_path):
     del data["results"][0]["unit"]
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(data))
-    with pytest.raises(ResultFileError, match=r"results\[0\] lacks unit"):
+    with pytest.raises(ResultFileError, match=r"results\[0\]\.unit: missing"):
         load(path)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from suite.cliparams import POSITIVE
 from suite.errors import UserError
 from suite.export import exporter
 
@@ -52,8 +53,7 @@ def write_output(text: str, output: Path | None) -> None:
               help="Result file the others are measured against (default: the first).")
 @click.option("--format", "fmt", type=click.Choice(COMPARE_FORMATS), default="table",
               show_default=True)
-@click.option("--fail-on", "fail_on", type=click.FloatRange(min=0, min_open=True),
-              metavar="PCT", help="Exit 1 when a significant regression exceeds PCT percent.")
+@click.option("--fail-on", "fail_on", type=POSITIVE, metavar="PCT", help="Exit 1 when a significant regression exceeds PCT percent.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write here, not stdout.")
 @click.pass_context
 def command(ctx, results, baseline, fmt, fail_on, output):

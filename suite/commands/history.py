@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from suite.cliparams import POSITIVE
 from suite.errors import UserError
 
 _STORE_HELP = ("SQLite file (a plain path) or postgresql://... URL "
@@ -79,7 +80,7 @@ def _finding_line(f) -> str:
 @click.option("--store", help=_STORE_HELP)
 @click.option("--window", type=click.IntRange(min=3), default=None,
               help="Earlier points the latest is judged against [default: 10].")
-@click.option("--threshold", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--threshold", type=POSITIVE, default=None,
               metavar="PCT", help="Smallest change flagged, percent [default: 5].")
 @click.pass_context
 def check(ctx, store, window, threshold):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from suite.cliparams import POSITIVE
 from suite.errors import UserError
 from suite.spec import PROFILES, PlanContext
 
@@ -23,7 +24,7 @@ _ROWS = (
 @click.command()
 @click.option("--profile", type=click.Choice(list(PROFILES)), default="standard",
               show_default=True, help="Depth (number of interleaved pairs).")
-@click.option("--array-mib", type=float, help="Triad array size in MiB (default 4 x LLC).")
+@click.option("--array-mib", type=POSITIVE, help="Triad array size in MiB (default 4 x LLC).")
 @click.option("--bind", type=click.Choice(["spread", "close"]), default="spread",
               show_default=True, help="Thread placement over cores.")
 def command(profile, array_mib, bind):
@@ -33,8 +34,6 @@ def command(profile, array_mib, bind):
     from suite.runner import PlannedConfig, RunOptions, run_config
     from suite.sysinfo import collect
 
-    if array_mib is not None and not array_mib > 0:
-        raise UserError(f"--array-mib: {array_mib} is not positive; accepted: a size in MiB > 0")
     spec = next(s for s in SPECS if s.id == "native.check")
     system = collect()
     ctx = PlanContext(PROFILES[profile], system, {"array_mib": array_mib, "bind": bind})
