@@ -24,16 +24,12 @@ NAMESPACED = [b for b in ISOLATING if b in ("bwrap", "unshare")]
 
 
 def _python_for(backend: str) -> str:
-    """An interpreter the sandboxed user can execute (nobody cannot enter
-    /root, where pyenv lives)."""
-    real = resolve_binary(sys.executable)
-    drops = os.geteuid() == 0 and backend in ("unshare", "rlimit")
-    if not drops or sbx._world_executable(real):
-        return real
-    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
-        if os.path.exists(candidate) and sbx._world_executable(candidate):
-            return candidate
-    pytest.skip(f"no python executable by uid {sbx.NOBODY} for the {backend} backend")
+    """An interpreter the sandboxed user can execute (an unprivileged uid
+    cannot enter /root, where pyenv lives)."""
+    try:
+        return Sandbox(backend=backend).executable("python3")
+    except SandboxError as exc:
+        pytest.skip(str(exc))
 
 
 # Work dirs of this test process live here, so sandboxes other programs run
@@ -232,13 +228,13 @@ def test_concurrent_runs_do_not_interfere(backend):
 
 def test_unreadable_binary_for_nobody_is_a_clear_error(tmp_path):
     if os.geteuid() != 0 or "rlimit" not in ISOLATING:
-        pytest.skip("only root drops to nobody")
+        pytest.skip("only root drops to a sandbox uid")
     private = tmp_path / "priv"
     private.mkdir(mode=0o700)
     exe = private / "tool"
     exe.write_text("#!/bin/sh\n")
     exe.chmod(0o755)
-    with pytest.raises(SandboxError, match="not executable by uid"):
+    with pytest.raises(SandboxError, match="not executable by an unprivileged uid"):
         Sandbox(backend="rlimit").run([str(exe)])
 
 
@@ -428,3 +424,48 @@ def test_a_planted_directory_link_is_refused(backend, tmp_path):
             s.write({"sub/x.c": b"int x;\n"})
     assert not list(hostdir.iterdir())
     assert os.stat(hostdir).st_uid == os.getuid()
+
+
+# -- bwrap: an unprivileged user and a minimal file system ---------------------
+
+needs_bwrap = pytest.mark.skipif("bwrap" not in ISOLATING, reason=f"bwrap unavailable: {sbx._backend_problem('bwrap')}")
+
+
+@needs_bwrap
+def test_bwrap_runs_code_as_an_unprivileged_user():
+    with Sandbox(backend="bwrap").session() as s:
+        res = s.run(["sh", "-c", "id -u; id -g; echo x > made"])
+        assert res.ok, res.stderr
+        uid, gid = res.stdout.split()
+        assert uid != b"0" and gid != b"0"
+        # On the host too: the file it made is not root's when we are root.
+        if os.geteuid() == 0:
+            assert os.stat(os.path.join(s.path, "made")).st_uid != 0
+
+
+@needs_bwrap
+def test_bwrap_sees_no_secrets_homes_or_runtime_sockets():
+    script = ("for p in /etc/shadow /etc/gshadow /etc/ssh /root /home /run /var /sys /boot /srv /mnt /opt; do "
+              "  [ -e $p ] && echo visible $p; done; "
+              "ls /etc; echo done")
+    res = Sandbox(backend="bwrap").run(["sh", "-c", script])
+    assert res.ok and res.stdout.endswith(b"done\n"), res.stderr
+    assert b"visible" not in res.stdout, res.stdout
+    etc = set(res.stdout.split()[:-1])
+    assert etc <= {b"alternatives", b"group", b"hosts", b"ld.so.cache", b"ld.so.conf", b"ld.so.conf.d",
+                   b"localtime", b"nsswitch.conf", b"passwd"}, etc
+
+
+@needs_bwrap
+def test_bwrap_tmp_and_shm_are_private(tmp_path):
+    marker = f"fb-private-{os.getpid()}"
+    res = Sandbox(backend="bwrap").run(["sh", "-c", f"echo x > /tmp/{marker} && echo x > /dev/shm/{marker} && echo ok"])
+    assert res.stdout == b"ok\n", res.stderr
+    assert not os.path.exists(f"/tmp/{marker}") and not os.path.exists(f"/dev/shm/{marker}")
+
+
+@needs_bwrap
+def test_bwrap_still_runs_compilers_and_interpreters(tmp_path):
+    res = Sandbox(backend="bwrap").run(
+        ["sh", "-c", "printf 'int main(void){return 7;}' > t.c && cc t.c -o t && ./t; echo $?; python3 -c 'print(6*7)'; whoami"])
+    assert res.stdout.split() == [b"7", b"42", b"sandbox"], res.stdout + res.stderr

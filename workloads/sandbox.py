@@ -7,15 +7,19 @@ wall-clock timeout that kills the whole process tree, and no network.
 
 Backends, strongest first:
 
-* ``bwrap``   bubblewrap: every namespace unshared, read-only root, private
-  /tmp and /dev, no capabilities, the work dir bound writable.
+* ``bwrap``   bubblewrap: every namespace unshared including the user one,
+  an unprivileged uid, only what compilers and interpreters need bound
+  read-only (/usr, the loader paths, a minimal /etc), private /tmp,
+  /dev/shm, /dev and /proc, no capabilities, the work dir bound writable.
 * ``unshare`` util-linux unshare: network, PID, IPC, UTS and mount
-  namespaces; as root the code runs as ``nobody``.
-* ``rlimit``  resource limits and a new session only (as ``nobody`` when
-  root); no network or PID isolation.
+  namespaces.
+* ``rlimit``  resource limits and a new session only; no network, PID or
+  file system isolation.
 * ``none``    no isolation at all: the baseline for overhead figures.
 
-A backend weaker than bwrap is never silent: `Sandbox.warning` and every
+Started as root, every backend runs the code as a uid of its own per
+session (`sandbox_uids`), so concurrent sandboxes cannot signal, trace or
+read one another. A backend weaker than bwrap is never silent: `Sandbox.warning` and every
 `SandboxResult.warning` say what is missing and why.
 
 Where a writable cgroup v2 hierarchy exists, each run lives in its own
@@ -47,11 +51,15 @@ from typing import Iterator, Mapping, Sequence
 
 from workloads.sandbox_cgroups import cgroup_parent, mounts
 from workloads.sandbox_files import UnsafePathError, write_files
+from workloads import sandbox_uids
 from workloads.sandbox_warm import WARM, HeldShell, command_script, hold
 
 BACKENDS = ("bwrap", "unshare", "rlimit", "none")  # strongest first
 NAMESPACED_BACKENDS = ("bwrap", "unshare")  # a PID namespace per run
-NOBODY = 65534  # uid/gid the unshare and rlimit backends drop to when root
+NOBODY = 65534
+# The uid and gid sandboxed code has inside bwrap's user namespace (named
+# "sandbox" in its /etc/passwd); outside it is the session's own uid.
+INNER_ID = 1000
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 # Output beyond this is drained and dropped, so a program printing in a loop
 # until its timeout cannot exhaust the benchmark's memory.
@@ -65,6 +73,7 @@ class Limits:
     """Per-run resource limits (setrlimit; the process cap also via cgroup)."""
 
     cpu_s: int = 10  # RLIMIT_CPU, per process
+    scratch_bytes: int = 256 << 20  # size of bwrap's private /tmp and /dev/shm each
     # RLIMIT_AS. 4 GiB lets python3, gcc and a Numba import start (LLVM maps
     # large regions) while an 8 GiB allocation still fails.
     address_space_bytes: int = 4 << 30
@@ -136,41 +145,113 @@ def _is_root() -> bool:
     return os.geteuid() == 0
 
 
+def _under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
 @lru_cache(maxsize=None)
-def _host_paths_under_tmp() -> tuple:
-    """This interpreter's environment and the project, when they live under
-    /tmp: the sandbox's private /tmp would hide them (a checkout cloned into
-    /tmp runs its venv's python), so they are bound back read-only."""
-    project = Path(__file__).resolve().parent.parent
-    candidates = {sys.prefix, os.path.realpath(sys.prefix), str(project),
-                  os.path.dirname(os.path.realpath(sys.executable))}
-    return tuple(sorted(p for p in candidates if p == "/tmp" or p.startswith("/tmp/")))
+def _loader_paths() -> tuple:
+    """/bin, /lib and the like: symlinks into /usr on merged-/usr systems
+    (recreated as such), else directories bound read-only."""
+    args = []
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    return tuple(args)
 
 
-def _bwrap_prefix(workdir: str) -> list:
-    keep = [a for p in _host_paths_under_tmp() for a in ("--ro-bind", p, p)]
+# What compilers and interpreters read from the host's /etc: the dynamic
+# loader's cache and configuration, the alternatives (cc, c++ and the like
+# are links through them), the time zone, and how names are looked up.
+ETC_FROM_HOST = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "nsswitch.conf")
+# Written by us: no host account, no host name.
+ETC_WRITTEN = {
+    "passwd": f"root:x:0:0:root:/nonexistent:/usr/sbin/nologin\n"
+              f"sandbox:x:{INNER_ID}:{INNER_ID}:sandbox:/tmp:/bin/sh\n"
+              f"nobody:x:{NOBODY}:{NOBODY}:nobody:/nonexistent:/usr/sbin/nologin\n",
+    "group": f"root:x:0:\nsandbox:x:{INNER_ID}:\nnogroup:x:{NOBODY}:\n",
+    "hosts": "127.0.0.1 localhost\n::1 localhost\n",
+}
+
+
+@lru_cache(maxsize=None)
+def _written_etc() -> str:
+    """A directory holding ETC_WRITTEN, readable by every sandbox uid and
+    writable by us only (checked: another user may have made it first)."""
+    base = os.path.join(tempfile.gettempdir(), f"factorybench-sandbox-etc-{os.geteuid()}")
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(base, 0o755)
+    st = os.lstat(base)
+    if not os.path.isdir(base) or os.path.islink(base) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        base = tempfile.mkdtemp(prefix="factorybench-sandbox-etc-")
+    os.chmod(base, 0o755)
+    for name, text in ETC_WRITTEN.items():
+        path = os.path.join(base, name)
+        with contextlib.suppress(OSError), open(path) as f:
+            if f.read() == text:
+                continue
+        write_files(base, {name: text.encode()})
+    return base
+
+
+def _world_traversable(path: str) -> bool:
+    p = Path(path)
+    try:
+        return all(d.stat().st_mode & 0o001 for d in (p, *p.parents))
+    except OSError:
+        return False
+
+
+@lru_cache(maxsize=None)
+def _interpreter_roots(unprivileged: bool) -> tuple:
+    """The running Python's installation and venv when outside /usr, bound
+    read-only so a sandbox can run this interpreter (only those an
+    unprivileged uid can reach when the sandbox runs as one)."""
+    found = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)} | {sys.prefix, sys.base_prefix}
+    return tuple(sorted(p for p in found if p != "/" and not _under(p, "/usr") and os.path.isdir(p)
+                        and (not unprivileged or _world_traversable(p))))
+
+
+def _bwrap_visible(path: str, workdir: str, unprivileged: bool) -> bool:
+    """Whether an absolute `path` exists inside a bwrap sandbox."""
+    real = os.path.realpath(path)
+    roots = ("/usr", workdir, *_interpreter_roots(unprivileged))
+    return any(_under(real, r) for r in roots)
+
+
+def _bwrap_prefix(workdir: str, run_as: int | None = None, scratch_bytes: int = Limits.scratch_bytes) -> list:
+    """bwrap's arguments; `run_as` is the host uid to start it as (root
+    drops to it first, so the user namespace belongs to nobody privileged)."""
+    etc = [a for name in ETC_FROM_HOST for a in ("--ro-bind-try", f"/etc/{name}", f"/etc/{name}")]
+    written = _written_etc()
+    etc += [a for name in ETC_WRITTEN for a in ("--ro-bind", os.path.join(written, name), f"/etc/{name}")]
+    interpreters = [a for p in _interpreter_roots(run_as is not None) for a in ("--ro-bind", p, p)]
+    size = str(scratch_bytes)
     return [
-        "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
-        # As root, bwrap keeps every capability unless told otherwise, and
-        # CAP_SYS_ADMIN could remount the read-only root.
-        "--cap-drop", "ALL",
-        "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-        *keep, "--bind", workdir, workdir, "--chdir", workdir, "--",
+        *(_setpriv_prefix(run_as) if run_as is not None else []),
+        "bwrap", "--unshare-all", "--unshare-user", "--uid", str(INNER_ID), "--gid", str(INNER_ID),
+        "--hostname", "sandbox", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+        "--ro-bind", "/usr", "/usr", *_loader_paths(), *etc,
+        "--dev", "/dev", "--proc", "/proc",
+        "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm",
+        *interpreters, "--bind", workdir, workdir, "--chdir", workdir, "--",
     ]
 
 
-def _unshare_prefix() -> list:
+def _unshare_prefix(run_as: int | None = None) -> list:
     prefix = ["unshare", "--net", "--pid", "--ipc", "--uts", "--mount",
               "--fork", "--kill-child"]
-    if _is_root():
-        prefix += ["--setuid", str(NOBODY), "--setgid", str(NOBODY)]
+    if run_as is not None:
+        prefix += ["--setuid", str(run_as), "--setgid", str(run_as)]
     else:
         prefix += ["--user"]  # lets an unprivileged user create the others
     return prefix + ["--"]
 
 
-def _setpriv_prefix() -> list:
-    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"]
+def _setpriv_prefix(run_as: int) -> list:
+    return ["setpriv", f"--reuid={run_as}", f"--regid={run_as}", "--clear-groups", "--"]
 
 
 def _probe(argv: list) -> str | None:
@@ -190,19 +271,30 @@ def _backend_problem(backend: str) -> str | None:
     """None when `backend` works on this machine, else the reason."""
     if backend == "none" or backend == "rlimit" and not _is_root():
         return None
-    if backend == "rlimit":  # as root it drops to nobody with setpriv
-        if not shutil.which("setpriv"):
-            return "setpriv not installed (package util-linux)"
-        return None
     if backend not in BACKENDS:
         return "unknown backend"
+    if _is_root() and not shutil.which("setpriv"):  # root drops to a sandbox uid with it
+        return "setpriv not installed (package util-linux)"
+    if backend == "rlimit":
+        return None
     if not shutil.which(backend):
         package = "bubblewrap" if backend == "bwrap" else "util-linux"
         return f"{backend} not installed (package {package})"
-    with tempfile.TemporaryDirectory(prefix="fb-probe-") as d:
-        prefix = _bwrap_prefix(d) if backend == "bwrap" else _unshare_prefix()
-        problem = _probe(prefix)
-    return None if problem is None else f"{backend} cannot create namespaces: {problem}"
+    uid = sandbox_uids.take() if _is_root() else None
+    try:
+        with tempfile.TemporaryDirectory(prefix="fb-probe-") as d:
+            run_as = uid.uid if uid else None
+            if run_as is not None:
+                os.chown(d, run_as, run_as)
+            prefix = _bwrap_prefix(d, run_as) if backend == "bwrap" else _unshare_prefix(run_as)
+            problem = _probe(prefix)
+    finally:
+        if uid:
+            uid.release()
+    if problem is None:
+        return None
+    who = " as an unprivileged uid" if backend == "bwrap" and uid else ""
+    return f"{backend} cannot create namespaces{who}: {problem}"
 
 
 def available_backends() -> list:
@@ -216,7 +308,7 @@ def _weakness(backend: str) -> str | None:
         return None
     why_not_bwrap = _backend_problem("bwrap") or "another backend was requested"
     missing = {
-        "unshare": "world-writable directories (/tmp, /dev/shm) stay writable",
+        "unshare": "the host's file system stays visible",
         "rlimit": "no network, PID or filesystem isolation beyond file permissions",
         "none": "no isolation and no limits at all",
     }[backend]
@@ -350,17 +442,23 @@ BASE_ENV = {"PATH": SAFE_PATH, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C
 class SandboxSession:
     """A work directory kept across several runs (compile, then test)."""
 
-    def __init__(self, sandbox: "Sandbox", workdir: str) -> None:
+    def __init__(self, sandbox: "Sandbox", workdir: str, run_as: int | None) -> None:
         self.sandbox = sandbox
         self.path = workdir
+        # The host uid (and gid) the code runs as; None: ours.
+        self.run_as = run_as
+
+    @property
+    def owner(self) -> tuple | None:
+        """(uid, gid) that files the code should own must be given to."""
+        return None if self.run_as is None else (self.run_as, self.run_as)
 
     def write(self, files: Mapping[str, bytes]) -> None:
         """Write files into the work dir; a link the sandboxed code planted
         is replaced, never written through (SandboxError for one in place
         of a directory)."""
-        owner = (NOBODY, NOBODY) if self.sandbox._drops_to_nobody else None
         try:
-            write_files(self.path, files, owner)
+            write_files(self.path, files, self.owner)
         except UnsafePathError as exc:
             raise SandboxError(f"refusing to write into the work dir: {exc.strerror}") from None
 
@@ -369,7 +467,7 @@ class SandboxSession:
             env: Mapping[str, str] | None = None) -> SandboxResult:
         if files:
             self.write(files)
-        return self.sandbox._execute(list(argv), self.path, stdin, env)
+        return self.sandbox._execute(list(argv), self, stdin, env)
 
 
 class Sandbox:
@@ -379,9 +477,8 @@ class Sandbox:
                  timeout_s: float = 30.0, workdir_parent: str | None = None,
                  use_cgroup: bool = True) -> None:
         """`use_cgroup=False` skips the per-run cgroup: without it CPU time
-        under bwrap is unavailable, the process cap is RLIMIT_NPROC only
-        (which uid 0 ignores), and a process that leaves its session can
-        outlive the rlimit backend's run."""
+        under bwrap is unavailable and a process that leaves its session
+        can outlive the rlimit backend's run."""
         if backend is None:
             found = available_backends()
             backend = found[0] if found else "rlimit"
@@ -394,27 +491,45 @@ class Sandbox:
         self.timeout_s = float(timeout_s)
         self.workdir_parent = workdir_parent or default_workdir_parent()
         self.use_cgroup = use_cgroup
-        self._drops_to_nobody = _is_root() and backend in ("unshare", "rlimit")
-        notes = [w for w in (_weakness(backend), self._process_cap_note()) if w]
-        self.warning = "; ".join(notes) or None
+        # Root hands each session a uid of its own; anyone else runs the
+        # code as themselves (in a user namespace under bwrap).
+        self.own_uid_per_session = _is_root() and backend != "none"
+        self.warning = _weakness(backend)
 
-    def _process_cap_note(self) -> str | None:
-        if self.backend == "none" or not _is_root() or self._drops_to_nobody:
-            return None
-        parent = cgroup_parent() if self.use_cgroup else None
-        if parent and (parent.v2_pids or parent.v1_pids):
-            return None
-        return "process count unbounded: runs as uid 0, which RLIMIT_NPROC exempts, and no pids cgroup is writable"
+    def can_execute(self, path: str) -> str | None:
+        """None when the sandboxed code can execute `path` (absolute), else why not."""
+        if self.own_uid_per_session and not _world_executable(path):
+            return (f"{path} is not executable by an unprivileged uid, which the {self.backend} "
+                    "backend runs code as when started as root (use a world-readable binary)")
+        if self.backend == "bwrap" and not _bwrap_visible(path, self.workdir_parent, self.own_uid_per_session):
+            return f"{path} is not inside the bwrap sandbox, which binds /usr and the running Python only"
+        return None
+
+    def executable(self, name: str) -> str:
+        """`name` resolved to a binary this sandbox can execute: the one on
+        PATH, else the system's own (an interpreter installed under /root
+        is out of reach of the unprivileged uid the code runs as)."""
+        found = resolve_binary(name)
+        candidates = [found] + [os.path.join(d, os.path.basename(name)) for d in ("/usr/local/bin", "/usr/bin")]
+        for path in candidates:
+            if os.path.isfile(path) and self.can_execute(path) is None:
+                return path
+        raise SandboxError(self.can_execute(found))
 
     @contextlib.contextmanager
     def session(self) -> Iterator[SandboxSession]:
-        workdir = tempfile.mkdtemp(prefix="fb-sandbox-", dir=self.workdir_parent)
+        uid = sandbox_uids.take() if self.own_uid_per_session else None
         try:
-            if self._drops_to_nobody:
-                os.chown(workdir, NOBODY, NOBODY)
-            yield SandboxSession(self, workdir)
+            workdir = tempfile.mkdtemp(prefix="fb-sandbox-", dir=self.workdir_parent)  # mode 0700
+            try:
+                if uid:
+                    os.chown(workdir, uid.uid, uid.uid)
+                yield SandboxSession(self, workdir, uid.uid if uid else None)
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            if uid:
+                uid.release()
 
     def run(self, argv: Sequence[str], *, stdin: bytes | None = None,
             files: Mapping[str, bytes] | None = None,
@@ -423,24 +538,23 @@ class Sandbox:
         with self.session() as s:
             return s.run(argv, stdin=stdin, files=files, env=env)
 
-    def _argv(self, argv: list, workdir: str) -> list:
+    def _argv(self, argv: list, session: SandboxSession) -> list:
         if self.backend == "bwrap":
-            return _bwrap_prefix(workdir) + argv
+            return _bwrap_prefix(session.path, session.run_as, self.limits.scratch_bytes) + argv
         if self.backend == "unshare":
-            return _unshare_prefix() + argv
-        if self._drops_to_nobody:  # rlimit as root: after the parent set the limits
-            return _setpriv_prefix() + argv
+            return _unshare_prefix(session.run_as) + argv
+        if session.run_as is not None:  # rlimit as root: after the parent set the limits
+            return _setpriv_prefix(session.run_as) + argv
         return argv
 
-    def _execute(self, argv: list, workdir: str, stdin: bytes | None,
+    def _execute(self, argv: list, session: SandboxSession, stdin: bytes | None,
                  env: Mapping[str, str] | None) -> SandboxResult:
         if not argv:
             raise ValueError("empty command")
-        if self._drops_to_nobody and argv[0].startswith("/") and not _world_executable(argv[0]):
-            raise SandboxError(
-                f"{argv[0]} is not executable by uid {NOBODY}; the {self.backend} backend "
-                "runs code as nobody when started as root (use bwrap, or a world-readable binary)")
-        script = command_script(workdir, {"HOME": workdir, **(env or {})}, self._argv(argv, workdir))
+        problem = self.can_execute(argv[0]) if argv[0].startswith("/") else None
+        if problem:
+            raise SandboxError(problem)
+        script = command_script(session.path, {"HOME": session.path, **(env or {})}, self._argv(argv, session))
         limits = self.limits if self.backend != "none" else None
         use_cgroup = self.use_cgroup
 

@@ -107,13 +107,20 @@ def sandbox_overhead() -> None:
         return
     import tempfile
 
+    from workloads import sandbox_uids
     from workloads.sandbox import _bwrap_prefix
 
     bwrap_sb, unshare_sb = Sandbox(backend="bwrap"), Sandbox(backend="unshare")
+    # As root the sandbox starts bwrap as a uid of its own: so does this.
+    uid = sandbox_uids.take() if os.geteuid() == 0 else None
+    run_as = uid.uid if uid else None
     with tempfile.TemporaryDirectory() as wd:
+        if run_as is not None:
+            os.chown(wd, run_as, run_as)
+        bwrap_argv = _bwrap_prefix(wd, run_as) + ["/bin/true"]
         variants = {
             "bare unshare": lambda: subprocess.run(BARE_UNSHARE + ["/bin/true"], check=True),
-            "bwrap, the sandbox's arguments": lambda: subprocess.run(_bwrap_prefix(wd) + ["/bin/true"], check=True),
+            "bwrap, the sandbox's arguments": lambda: subprocess.run(bwrap_argv, check=True),
             "Sandbox(bwrap).run, previous": lambda: _previous_sandbox_run(bwrap_sb.limits, wd),
             "Sandbox(bwrap).run": lambda: bwrap_sb.run(["/bin/true"]),
             "Sandbox(unshare).run": lambda: unshare_sb.run(["/bin/true"]),

@@ -13,7 +13,7 @@ import tempfile
 
 from suite.model import ErrorRecord, Outcome, measurement
 from suite.sampling import repeat_until_stable
-from workloads.sandbox import NOBODY, Limits, Sandbox
+from workloads.sandbox import Limits, Sandbox
 
 # A real build runs long, links big binaries and starts many processes.
 SOURCE_LIMITS = Limits(cpu_s=3600, address_space_bytes=16 << 30, file_size_bytes=8 << 30, nproc=8192)
@@ -24,12 +24,12 @@ def _has(tree: str, name: str) -> bool:
     return os.path.exists(os.path.join(tree, name))
 
 
-def _give_to_nobody(tree: str) -> None:
-    """Nobody (the fallback backends' user when root) must write its own copy."""
+def _give_to(tree: str, uid: int, gid: int) -> None:
+    """The sandbox's own uid (when started as root) must write its copy."""
     for root, dirs, files in os.walk(tree):
         for name in [*dirs, *files]:
-            os.lchown(os.path.join(root, name), NOBODY, NOBODY)
-    os.lchown(tree, NOBODY, NOBODY)
+            os.lchown(os.path.join(root, name), uid, gid)
+    os.lchown(tree, uid, gid)
 
 
 def build_tree(job, source: str, command: str, *, min_runs: int, max_runs: int,
@@ -44,8 +44,8 @@ def build_tree(job, source: str, command: str, *, min_runs: int, max_runs: int,
     with sandbox.session() as s:
         tree = os.path.join(s.path, "tree")
         shutil.copytree(source, tree, symlinks=True)
-        if sandbox._drops_to_nobody:
-            _give_to_nobody(tree)
+        if s.owner:
+            _give_to(tree, *s.owner)
         if _has(tree, "Kconfig") and _has(tree, "Makefile"):  # a Linux kernel tree
             prep = s.run(["sh", "-c", "cd tree && make defconfig >/dev/null"])
             if not prep.ok:

@@ -140,11 +140,9 @@ class SandboxedProcess(_PerCallModel):
 
     def __init__(self, inputs: dict, sources: dict, concurrency: int, *, timeout_s: float):
         super().__init__(inputs, concurrency, timeout_s=timeout_s)
-        from workloads.sandbox import resolve_binary
-
         self.sources = sources
         self.sandbox = _sandbox(timeout_s)
-        self.argv = [str(resolve_binary("python3")), "-I", "-c", SANDBOX_RUNNER]
+        self.argv = [self.sandbox.executable("python3"), "-I", "-c", SANDBOX_RUNNER]
         self.backend = None
         self.warning = None
 
