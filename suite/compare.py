@@ -1,4 +1,4 @@
-"""Put runs side by side: matched records, oriented ratios, significance,
+"""Put runs side by side: matched records, oriented ratios, verdicts,
 geometric means. Returns data; the exporters in suite/export render it.
 
 Records match on (benchmark, params, metric). A ratio is oriented so that
@@ -6,20 +6,40 @@ Records match on (benchmark, params, metric). A ratio is oriented so that
 means follow the Phoronix rule: only rows every system has count, so a
 system is never flattered by the benchmarks it failed to run.
 
+How a verdict is reached (README "How a verdict is reached"):
+
+- Only primary figures are tested. A record that names its source in
+  `info.derived_from` (write-allocate or per-core bandwidth, efficiency,
+  work per joule, cost) follows its source's verdict; a summary
+  (`info.derived`) is shown but not tested. Neither counts in a geomean.
+- Figures measured in two or more worker processes a side are tested on the
+  processes' own values (log scale), with a t test whose variance is shrunk
+  toward its category's (significance.moderated_t_test), and the false
+  discovery rate over every tested cell is held at significance.FDR
+  (Benjamini-Hochberg). A flagged change must also reach MIN_EFFECT.
+- A figure from a single process on either side is "indicative": flagged
+  only when its change exceeds a noise floor, from the history store when it
+  holds the series, else the category's default (DEFAULT_NOISE_FLOORS).
+- A record marked disturbed (info.disturbed, info.interference) is shown as
+  "disturbed" and never flagged, and leaves the geomeans.
+
 A run made under emulation (suite.emulation) is shown, system block and
 all, but none of its figures is compared: its cells read "emulated, not
 compared", it has no geometric mean, and it is never the baseline.
 """
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from suite import stats
 from suite.emulation import NOT_COMPARED, emulation_of
-from suite.significance import ALPHA, MIN_EFFECT, mann_whitney_u, smallest_p_value
+from suite.significance import (FDR, MIN_EFFECT, benjamini_hochberg, geomean_ci,
+                                moderated_t_test, pooled_variance)
 
 # Coefficient of variation above which a record's samples are called
 # unstable: pyperf's "benchmark unstable" warning level (pyperf/_cli.py),
@@ -31,8 +51,22 @@ BASELINE = "baseline"
 BETTER = "better"
 WORSE = "worse"
 SAME = "same"  # no significant difference of at least MIN_EFFECT
-TOO_FEW = "too few samples"
-UNTESTED = "derived, not tested"  # samples are not repeated trials (see samples_are_trials)
+TOO_FEW = "too few samples"  # kept for older renderings; no longer produced
+UNTESTED = "derived, not tested"  # a summary (see samples_are_trials)
+INDICATIVE = "indicative"  # one process on a side, change within the noise floor
+INDICATIVE_BETTER = "better (indicative)"  # one process, change beyond the noise floor
+INDICATIVE_WORSE = "worse (indicative)"
+DISTURBED = "disturbed"  # measured while the machine was disturbed: never flagged
+FLAGGED = (BETTER, WORSE, INDICATIVE_BETTER, INDICATIVE_WORSE)
+
+# Change a single-process figure must exceed to be flagged, by the category
+# its benchmark declares, when the history store has no series for it.
+# Set from A/A runs of this suite on a shared 2-core VM (tests/perf/verdicts.py):
+# memory kernels move up to ~10% between processes there, request
+# latencies and throughputs of tools and databases ~20%.
+DEFAULT_NOISE_FLOORS = {"memory": 0.15, "compile": 0.15, "tools": 0.25, "db": 0.25,
+                        "agent": 0.25, "sandbox": 0.25, "corun": 0.30}
+DEFAULT_NOISE_FLOOR = 0.25  # a category not listed above
 INVALID = "invalid"
 MISSING = "missing"
 NO_BASELINE = "no baseline"  # the baseline run lacks this row
@@ -55,6 +89,17 @@ class Cell:
     # The record's own samples vary more than UNSTABLE_CV: a reader should
     # trust its ratio less, whatever the verdict.
     unstable: bool = False
+    processes: int = 0  # worker processes the figure rests on
+    q_value: float | None = None  # Benjamini-Hochberg adjusted p
+    follows: str | None = None  # a derived figure: the metric whose verdict it shows
+    floor: float | None = None  # the noise floor an indicative change was held to
+    floor_from: str | None = None  # "history" | "category default"
+    disturbed: str | None = None  # why the figure is not trusted
+
+    @property
+    def flagged(self) -> bool:
+        """A change of its own (a derived figure's flag belongs to its source)."""
+        return self.verdict in FLAGGED and self.follows is None
 
 
 @dataclass(frozen=True)
@@ -72,14 +117,17 @@ class Row:
         p = ",".join(f"{k}={v}" for k, v in self.params.items())
         return f"{self.benchmark}[{p}] {self.metric}" if p else f"{self.benchmark} {self.metric}"
 
+    primary: bool = True  # tested itself, not derived from another figure
+
     @property
     def complete(self) -> bool:
-        """Every compared (not emulated) system has a valid, positive figure:
-        the row counts in the geometric means."""
+        """Every compared (not emulated) system has a valid, positive,
+        undisturbed figure of a primary metric: the row counts in the
+        geometric means."""
         judged = [c for c in self.cells if c.verdict != EMULATED]
-        return bool(judged) and all(
-            c.verdict not in (MISSING, INVALID) and c.value is not None and c.value > 0
-            for c in judged)
+        return self.primary and bool(judged) and all(
+            c.verdict not in (MISSING, INVALID, DISTURBED) and c.value is not None
+            and c.value > 0 for c in judged)
 
 
 @dataclass(frozen=True)
@@ -100,15 +148,22 @@ class Comparison:
     overall: tuple  # geomean ratio per system over every complete row
     common_rows: int
     warnings: tuple = field(default=())
+    # 95% confidence interval of each geomean across its rows: category ->
+    # tuple per system of (low, high) or None (fewer than two rows).
+    geomean_cis: dict = field(default_factory=dict)
+    overall_ci: tuple = ()
+    fdr: float = FDR
 
     def regressions(self, pct: float) -> list:
-        """(row, system index, cell) for significant regressions worse than pct %."""
+        """(row, system index, cell) for flagged regressions worse than pct %
+        (a derived figure's flag is its source's, and counts once there)."""
         limit = 1.0 - pct / 100.0
         return [
             (row, i, c)
             for row in self.rows
             for i, c in enumerate(row.cells)
-            if c.verdict == WORSE and c.ratio is not None and c.ratio < limit
+            if c.flagged and c.verdict in (WORSE, INDICATIVE_WORSE)
+            and c.ratio is not None and c.ratio < limit
         ]
 
     def to_dict(self) -> dict:
@@ -123,14 +178,18 @@ class Comparison:
                 {
                     "benchmark": r.benchmark, "params": r.params, "metric": r.metric,
                     "unit": r.unit, "higher_is_better": r.higher_is_better,
-                    "category": r.category,
+                    "category": r.category, "primary": r.primary,
                     "cells": [c.__dict__.copy() for c in r.cells],
                 }
                 for r in self.rows
             ],
             "geomeans": {k: list(v) for k, v in self.geomeans.items()},
             "overall": list(self.overall),
+            "geomean_cis": {k: [list(ci) if ci else None for ci in v]
+                            for k, v in self.geomean_cis.items()},
+            "overall_ci": [list(ci) if ci else None for ci in self.overall_ci],
             "common_rows": self.common_rows,
+            "fdr": self.fdr,
             "warnings": list(self.warnings),
         }
 
@@ -165,26 +224,163 @@ def samples_are_trials(record) -> bool:
     return not (record.info.get("derived") or "plateau_bytes" in record.info)
 
 
-def judge(record, base) -> Cell:
-    """A cell for `record` against the baseline record `base`."""
+def disturbance(record) -> str | None:
+    """Why a record was measured on a disturbed machine (info.disturbed, or
+    info.interference with `disturbed` set), else None."""
+    marks = [record.info.get("disturbed")]
+    interference = record.info.get("interference")
+    if isinstance(interference, Mapping):
+        marks.append(interference.get("disturbed"))
+    for mark in marks:
+        if mark:
+            return mark if isinstance(mark, str) else "measured while the machine was disturbed"
+    return None
+
+
+def derived_source(record) -> str | None:
+    """The metric a derived record rescales (info.derived_from), else None."""
+    source = record.info.get("derived_from")
+    return source if isinstance(source, str) and source else None
+
+
+def is_primary(record) -> bool:
+    """Tested on its own: neither derived from another metric nor a summary."""
+    return derived_source(record) is None and samples_are_trials(record)
+
+
+def process_values(record) -> list:
+    """The figure of each worker process (suite.replication), or the record's
+    value alone when it rests on one process (or says nothing of processes)."""
+    values = record.info.get("process_values")
+    if (isinstance(values, list) and len(values) >= 2
+            and all(isinstance(v, (int, float)) and v > 0 for v in values)):
+        return [float(v) for v in values]
+    return [record.value]
+
+
+@dataclass(frozen=True)
+class NoiseFloors:
+    """What an indicative (single-process) change must exceed: the history's
+    figure for the series when it has one, else the category's default."""
+
+    from_history: Mapping = field(default_factory=dict)  # record_key -> fraction
+
+    def of(self, record) -> tuple:
+        """(fraction, where it came from)."""
+        if record_key(record) in self.from_history:
+            return self.from_history[record_key(record)], "history"
+        category = spec_category(record.benchmark)
+        return DEFAULT_NOISE_FLOORS.get(category, DEFAULT_NOISE_FLOOR), f"{category} default"
+
+
+@functools.lru_cache(maxsize=1)
+def _spec_categories() -> tuple:
+    from suite.spec import registry
+
+    try:
+        return tuple((s.id, s.category) for s in registry())
+    except Exception:  # an unloadable plug-in must not stop a comparison
+        return ()
+
+
+def spec_category(benchmark: str) -> str:
+    """The category the benchmark's spec declares (a record of corun.x
+    belongs to the spec corun), else the id's first component."""
+    hits = [(sid, cat) for sid, cat in _spec_categories()
+            if benchmark == sid or benchmark.startswith(sid + ".")]
+    return max(hits, key=lambda h: len(h[0]))[1] if hits else benchmark.split(".", 1)[0]
+
+
+def _log_values(record) -> list:
+    return [math.log(v) for v in process_values(record)]
+
+
+def judge(record, base, floors: NoiseFloors | None = None,
+          prior_variance: float | None = None) -> Cell:
+    """A cell for `record` against the baseline record `base`, before the
+    false discovery rate is applied (tested cells carry a p-value and read
+    SAME until then) and before a derived cell takes its source's verdict."""
     if record is None:
         return Cell(None, verdict=MISSING)
     n, shaky = len(record.samples), _unstable(record)
+    procs = len(process_values(record))
     if not record.validated or record.value is None:
-        return Cell(record.value, verdict=INVALID, n=n, unstable=shaky)
+        return Cell(record.value, verdict=INVALID, n=n, unstable=shaky, processes=procs)
     if base is None or not base.validated or base.value is None:
-        return Cell(record.value, verdict=NO_BASELINE, n=n, unstable=shaky)
+        return Cell(record.value, verdict=NO_BASELINE, n=n, unstable=shaky, processes=procs)
     ratio = oriented_ratio(record.value, base.value, record.higher_is_better)
-    shaky = shaky or _unstable(base)
+    cell = Cell(record.value, ratio, SAME, None, n, shaky or _unstable(base),
+                processes=min(procs, len(process_values(base))))
+    why = disturbance(record) or disturbance(base)
+    if why:
+        return replace(cell, verdict=DISTURBED, disturbed=why)
+    if derived_source(record):
+        return replace(cell, follows=derived_source(record))
     if not (samples_are_trials(record) and samples_are_trials(base)):
-        return Cell(record.value, ratio, UNTESTED, None, n, shaky)
-    if smallest_p_value(n, len(base.samples)) >= ALPHA:
-        return Cell(record.value, ratio, TOO_FEW, None, n, shaky)
-    p = mann_whitney_u(record.samples, base.samples).p_value
-    effect = abs((ratio or 1.0) - 1.0)
-    if p < ALPHA and ratio is not None and effect >= MIN_EFFECT:
-        return Cell(record.value, ratio, BETTER if ratio > 1 else WORSE, p, n, shaky)
-    return Cell(record.value, ratio, SAME, p, n, shaky)
+        return replace(cell, verdict=UNTESTED)
+    if ratio is None:
+        return cell
+    if cell.processes >= 2:
+        t = moderated_t_test(_log_values(base), _log_values(record), prior_variance)
+        return replace(cell, p_value=t.p_value)
+    floor, source = (floors or NoiseFloors()).of(base)
+    beyond = abs(math.log(ratio)) > math.log1p(max(floor, MIN_EFFECT))
+    verdict = (INDICATIVE_BETTER if ratio > 1 else INDICATIVE_WORSE) if beyond else INDICATIVE
+    return replace(cell, verdict=verdict, floor=floor, floor_from=source)
+
+
+def apply_fdr(rows: Sequence, q: float = FDR) -> list:
+    """Rows whose tested cells read BETTER or WORSE where Benjamini-Hochberg
+    at level q calls them discoveries and the change reaches MIN_EFFECT;
+    the family is every tested cell of the comparison."""
+    tested = [(r, i) for r, row in enumerate(rows) for i, c in enumerate(row.cells)
+              if c.p_value is not None and c.follows is None]
+    adjusted = benjamini_hochberg([rows[r].cells[i].p_value for r, i in tested])
+    cells = [list(row.cells) for row in rows]
+    for (r, i), qv in zip(tested, adjusted):
+        c = cells[r][i]
+        verdict = SAME
+        if qv <= q and abs(c.ratio - 1.0) >= MIN_EFFECT:
+            verdict = BETTER if c.ratio > 1 else WORSE
+        cells[r][i] = replace(c, verdict=verdict, q_value=qv)
+    return [replace(row, cells=tuple(cs)) for row, cs in zip(rows, cells)]
+
+
+def follow_sources(rows: Sequence) -> list:
+    """Derived cells take the verdict (and p/q) of their source's cell in the
+    same system; one without a source row in the comparison is untested."""
+    index = {(r.benchmark, json.dumps(r.params, sort_keys=True), r.metric): r for r in rows}
+    out = []
+    for row in rows:
+        cells = []
+        for i, c in enumerate(row.cells):
+            if c.follows is not None and c.verdict == SAME:
+                src = index.get((row.benchmark, json.dumps(row.params, sort_keys=True),
+                                 c.follows))
+                s = src.cells[i] if src is not None else None
+                c = (replace(c, verdict=s.verdict, p_value=s.p_value, q_value=s.q_value,
+                             floor=s.floor, floor_from=s.floor_from)
+                     if s is not None and s.follows is None else replace(c, verdict=UNTESTED))
+            cells.append(c)
+        out.append(replace(row, cells=tuple(cells)))
+    return out
+
+
+def prior_variances(pairs: Sequence) -> dict:
+    """Per category, the median pooled variance of log process values over
+    the (category, record, base) pairs with two processes a side or more:
+    what a row of that category is shrunk toward. A category with fewer
+    than three such rows takes the median over all rows."""
+    by_cat: dict = {}
+    for category, rec, base in pairs:
+        x, y = _log_values(base), _log_values(rec)
+        if len(x) >= 2 and len(y) >= 2:
+            by_cat.setdefault(category, []).append(pooled_variance(x, y)[0])
+    every = [v for vs in by_cat.values() for v in vs]
+    if not every:
+        return {}
+    overall = stats.median(every)
+    return {cat: stats.median(vs) if len(vs) >= 3 else overall for cat, vs in by_cat.items()}
 
 
 def _fmt_bytes(n: Any) -> str | None:
@@ -323,7 +519,8 @@ def _native_baseline(emulated: list, baseline: int) -> int:
     return baseline
 
 
-def _row_cells(present: list, baseline: int, emulated: list) -> list:
+def _row_cells(present: list, baseline: int, emulated: list, floors: NoiseFloors,
+               prior: float | None) -> list:
     base = present[baseline]
     cells = []
     for i, rec in enumerate(present):
@@ -336,9 +533,9 @@ def _row_cells(present: list, baseline: int, emulated: list) -> list:
         elif i == baseline:
             cell = judge(rec, None)
             if cell.verdict == NO_BASELINE:
-                cell = Cell(rec.value, 1.0, BASELINE, None, len(rec.samples), cell.unstable)
+                cell = replace(cell, ratio=1.0, verdict=BASELINE, disturbed=disturbance(rec))
         else:
-            cell = judge(rec, base)
+            cell = judge(rec, base, floors, prior)
         cells.append(cell)
     return cells
 
@@ -353,45 +550,56 @@ def _emulation_warnings(docs: Sequence, labels: Sequence, asked: int, baseline: 
     return warnings
 
 
-def compare(docs: Sequence, baseline: int = 0, require_common: bool = True) -> Comparison:
+def compare(docs: Sequence, baseline: int = 0, require_common: bool = True,
+            floors: NoiseFloors | None = None) -> Comparison:
     """Compare loaded RunDocuments against docs[baseline] (or, when that run
-    is emulated, the first native run)."""
+    is emulated, the first native run). `floors`: noise floors from history
+    for single-process figures (category defaults otherwise)."""
     if not docs:
         raise CompareError("nothing to compare: give at least one result file")
     if not 0 <= baseline < len(docs):
         raise CompareError(f"baseline index {baseline} outside 0..{len(docs) - 1}")
+    floors = floors or NoiseFloors()
     labels = system_labels(docs)
     emulated = [emulation_of(d) is not None for d in docs]
     asked, baseline = baseline, _native_baseline(emulated, baseline)
     indexed = [{record_key(r): r for r in d.results} for d in docs]
-    keys: list = []
-    seen: set = set()
-    for idx in indexed:
-        for k in idx:
-            if k not in seen:
-                seen.add(k)
-                keys.append(k)
+    keys = list(dict.fromkeys(k for idx in indexed for k in idx))
+    present_by_key = {k: [idx.get(k) for idx in indexed] for k in keys}
+    priors = prior_variances([
+        (category_of(recs[baseline]), rec, recs[baseline])
+        for recs in present_by_key.values() if recs[baseline] is not None
+        for i, rec in enumerate(recs)
+        if i != baseline and rec is not None and not emulated[i]
+        and is_primary(rec) and rec.validated and rec.value and recs[baseline].value])
     rows = []
-    for k in keys:
-        present = [idx.get(k) for idx in indexed]
+    for k, present in present_by_key.items():
         first = next(r for r in present if r is not None)
+        cat = category_of(first)
         rows.append(Row(first.benchmark, dict(first.params), first.metric, first.unit,
-                        first.higher_is_better, category_of(first),
-                        tuple(_row_cells(present, baseline, emulated))))
+                        first.higher_is_better, cat,
+                        tuple(_row_cells(present, baseline, emulated, floors, priors.get(cat))),
+                        primary=is_primary(first)))
+    rows = follow_sources(apply_fdr(rows))
     complete = [r for r in rows if r.complete]
     if emulated.count(False) > 1 and require_common and not complete:
         raise CompareError("the runs have no valid record in common (matched on benchmark, "
                            "params and metric); nothing to compare")
 
-    def geomean(rows_: list, i: int) -> float | None:
-        return None if emulated[i] else _geomean([r.cells[i].ratio for r in rows_])
+    def ratios(rows_: list, i: int) -> list:
+        return [] if emulated[i] else [r.cells[i].ratio for r in rows_]
 
-    geomeans: dict = {}
+    def ci(rows_: list, i: int) -> tuple | None:
+        return None if i == baseline else geomean_ci(ratios(rows_, i))
+
+    geomeans, cis = {}, {}
     for cat in sorted({r.category for r in complete}):
         in_cat = [r for r in complete if r.category == cat]
-        geomeans[cat] = tuple(geomean(in_cat, i) for i in range(len(docs)))
-    overall = tuple(geomean(complete, i) for i in range(len(docs)))
+        geomeans[cat] = tuple(_geomean(ratios(in_cat, i)) for i in range(len(docs)))
+        cis[cat] = tuple(ci(in_cat, i) for i in range(len(docs)))
+    overall = tuple(_geomean(ratios(complete, i)) for i in range(len(docs)))
+    overall_ci = tuple(ci(complete, i) for i in range(len(docs)))
     systems = tuple(summarize_system(d, lab) for d, lab in zip(docs, labels))
     warnings = _run_warnings(docs, labels) + _emulation_warnings(docs, labels, asked, baseline)
     return Comparison(systems, baseline, tuple(rows), geomeans, overall, len(complete),
-                      tuple(warnings))
+                      tuple(warnings), cis, overall_ci)

@@ -94,3 +94,135 @@ def mann_whitney_u(x: Sequence[float], y: Sequence[float]) -> UTest:
         return UTest(u1, 1.0, "normal")
     z = max(0.0, abs(u1 - n1 * n2 / 2.0) - 0.5) / math.sqrt(variance)
     return UTest(u1, min(1.0, math.erfc(z / math.sqrt(2.0))), "normal")
+
+
+# -- replicated processes -----------------------------------------------------
+# False discovery rate controlled over all tested rows of one comparison
+# (Benjamini & Hochberg 1995): among the rows called different, at most this
+# fraction is expected to be noise.
+FDR = 0.05
+# Weight, in degrees of freedom, of the variance shared by the rows of a
+# category against a row's own (Smyth 2004, limma's moderated t): with three
+# processes a side a row has four of its own, so the two count about equally.
+PRIOR_DF = 4.0
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (Lentz's method)."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        for num in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                    -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-14:
+            break
+    return h
+
+
+def incomplete_beta(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta I_x(a, b)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+                     + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
+def t_two_sided_p(t: float, df: float) -> float:
+    """Two-sided p-value of Student's t with `df` degrees of freedom."""
+    if math.isinf(t):
+        return 0.0
+    return incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
+
+
+def t_quantile(prob: float, df: float) -> float:
+    """The t with P(T <= t) = prob, 0.5 <= prob < 1 (bisection on the p-value)."""
+    lo, hi = 0.0, 1e3
+    target = 2.0 * (1.0 - prob)
+    for _ in range(200):
+        mid = (lo + hi) / 2.0
+        if t_two_sided_p(mid, df) > target:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2.0
+
+
+@dataclass(frozen=True)
+class TTest:
+    difference: float  # mean of y minus mean of x
+    t: float
+    df: float
+    p_value: float  # two-sided
+
+
+def _sum_sq(xs: Sequence[float]) -> float:
+    m = math.fsum(xs) / len(xs)
+    return math.fsum((v - m) ** 2 for v in xs)
+
+
+def pooled_variance(x: Sequence[float], y: Sequence[float]) -> tuple:
+    """(variance, degrees of freedom) pooled over two groups."""
+    df = len(x) + len(y) - 2
+    if df < 1:
+        raise ValueError("a pooled variance needs three values or more")
+    return (_sum_sq(x) + _sum_sq(y)) / df, df
+
+
+def moderated_t_test(x: Sequence[float], y: Sequence[float], prior_variance: float | None = None,
+                     prior_df: float = PRIOR_DF, floor_variance: float = 0.0) -> TTest:
+    """Two-sample t test of y against x whose variance is the groups' pooled
+    variance shrunk toward `prior_variance` (Smyth 2004): few replicates a
+    row, many rows alike. Without a prior it is Student's pooled t test.
+    `floor_variance` keeps a row from looking more precise than the noise
+    its values are known to carry."""
+    if len(x) < 2 or len(y) < 2:
+        raise ValueError("a t test of processes needs two values a side")
+    s2, df = pooled_variance(x, y)
+    if prior_variance is not None and prior_df > 0:
+        s2, df = (prior_df * prior_variance + df * s2) / (prior_df + df), df + prior_df
+    s2 = max(s2, floor_variance)
+    diff = math.fsum(y) / len(y) - math.fsum(x) / len(x)
+    se = math.sqrt(s2 * (1.0 / len(x) + 1.0 / len(y)))
+    if se == 0:
+        t = 0.0 if diff == 0 else math.copysign(math.inf, diff)
+    else:
+        t = diff / se
+    return TTest(diff, t, df, t_two_sided_p(t, df))
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> list:
+    """Adjusted p-values (q-values) of Benjamini-Hochberg's step-up rule: a
+    test is a discovery at false discovery rate q when its q-value <= q."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [1.0] * m
+    running = 1.0
+    for rank in range(m, 0, -1):
+        i = order[rank - 1]
+        running = min(running, p_values[i] * m / rank)
+        adjusted[i] = min(1.0, running)
+    return adjusted
+
+
+def geomean_ci(ratios: Sequence[float], level: float = 0.95) -> tuple | None:
+    """Confidence interval of a geometric mean across its ratios (a t
+    interval on their logs); None with fewer than two ratios."""
+    if len(ratios) < 2 or any(r is None or r <= 0 for r in ratios):
+        return None
+    logs = [math.log(r) for r in ratios]
+    m = math.fsum(logs) / len(logs)
+    sd = math.sqrt(math.fsum((v - m) ** 2 for v in logs) / (len(logs) - 1))
+    half = t_quantile(0.5 + level / 2.0, len(logs) - 1) * sd / math.sqrt(len(logs))
+    return (math.exp(m - half), math.exp(m + half))

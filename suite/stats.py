@@ -74,3 +74,46 @@ def summarize(xs: Sequence[float]) -> dict:
         "stdev": stdev(xs),
         "cv": cv(xs),
     }
+
+
+def robust_sigma(xs: Sequence[float]) -> float:
+    """Noise of a series from its successive differences: 1.4826 MAD / sqrt(2).
+    A step in the series moves one difference only, so it barely moves this
+    (unlike the spread of the values themselves)."""
+    if len(xs) < 2:
+        return 0.0
+    diffs = [b - a for a, b in zip(xs, xs[1:])]
+    return 1.4826 * median([abs(d) for d in diffs]) / math.sqrt(2.0)
+
+
+def step_fit(ys: Sequence[float], penalty: float) -> list:
+    """Piecewise-constant least-squares fit of `ys` with `penalty` added per
+    segment (the penalized step fit of asv's step_detect, solved exactly by
+    dynamic programming over segment starts: optimal partitioning, Jackson
+    et al. 2005). Returns [(start, end, mean)], end exclusive, in order."""
+    n = len(ys)
+    if n == 0:
+        return []
+    s1 = [0.0] * (n + 1)
+    s2 = [0.0] * (n + 1)
+    for i, y in enumerate(ys):
+        s1[i + 1] = s1[i] + y
+        s2[i + 1] = s2[i] + y * y
+    best = [0.0] * (n + 1)
+    start = [0] * (n + 1)
+    for end in range(1, n + 1):
+        best_cost, best_start = math.inf, 0
+        for s in range(end):
+            k = end - s
+            total = s1[end] - s1[s]
+            cost = best[s] + (s2[end] - s2[s]) - total * total / k + penalty
+            if cost < best_cost:
+                best_cost, best_start = cost, s
+        best[end], start[end] = best_cost, best_start
+    segments = []
+    end = n
+    while end > 0:
+        s = start[end]
+        segments.append((s, end, (s1[end] - s1[s]) / (end - s)))
+        end = s
+    return segments[::-1]

@@ -9,11 +9,23 @@ import pytest
 
 from suite import compare as c
 from suite.results import load, parse
-from suite.significance import ALPHA, mann_whitney_u, smallest_p_value
+from suite.significance import ALPHA, FDR, benjamini_hochberg, mann_whitney_u, smallest_p_value
 from tests.conftest import run_in_process as run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 A, B, ARM = (FIXTURES / n for n in ("x86-a.json", "x86-b.json", "arm.json"))
+
+
+def replicated(path: Path, out: Path, spread=(0.99, 1.0, 1.01)) -> Path:
+    """The run as if every figure came from len(spread) worker processes
+    whose own figures spread by these factors (suite.replication's info)."""
+    data = json.loads(path.read_text())
+    for r in data["results"]:
+        if r["value"] is not None:
+            r["info"].update(processes=len(spread),
+                             process_values=[r["value"] * f for f in spread])
+    out.write_text(json.dumps(data))
+    return out
 
 
 def scaled_copy(path: Path, out: Path, benchmark: str, metric: str, factor: float,
@@ -25,6 +37,8 @@ def scaled_copy(path: Path, out: Path, benchmark: str, metric: str, factor: floa
                 params is None or r["params"] == params):
             r["value"] *= factor
             r["samples"] = [s * factor for s in r["samples"]]
+            if "process_values" in r["info"]:
+                r["info"]["process_values"] = [v * factor for v in r["info"]["process_values"]]
     out.write_text(json.dumps(data))
     return out
 
@@ -57,28 +71,32 @@ def test_smallest_p_says_when_samples_are_too_few():
 def test_a_a_comparison_flags_nothing_and_ratios_are_near_one():
     comp = c.compare([load(A), load(B)])
     cells = [r.cells[1] for r in comp.rows if r.complete]
-    assert cells and all(cell.verdict == c.SAME for cell in cells)
+    # One process a side: indicative, and within the noise floor.
+    assert cells and all(cell.verdict == c.INDICATIVE for cell in cells)
     assert all(0.95 < cell.ratio < 1.05 for cell in cells)
     assert comp.overall[1] == pytest.approx(1.0, abs=0.02)
     assert not any("differ" in w for w in comp.warnings)
 
 
 def test_scaled_triad_row_is_the_only_one_flagged(tmp_path):
-    worse = scaled_copy(A, tmp_path / "worse.json", "stream.triad", "bandwidth", 0.8,
+    a = replicated(A, tmp_path / "a.json")
+    worse = scaled_copy(a, tmp_path / "worse.json", "stream.triad", "bandwidth", 0.8,
                         {"threads": 1})
-    comp = c.compare([load(A), load(worse)])
+    comp = c.compare([load(a), load(worse)])
     flagged = [r for r in comp.rows if r.cells[1].verdict not in (c.SAME, c.BASELINE)]
     assert [(r.benchmark, r.params, r.metric) for r in flagged] == [
         ("stream.triad", {"threads": 1}, "bandwidth")]
     cell = flagged[0].cells[1]
     assert cell.verdict == c.WORSE and cell.ratio == pytest.approx(0.8)
+    assert cell.processes == 3 and cell.q_value <= FDR
     assert [r.label for r, _, _ in comp.regressions(10)] == [flagged[0].label]
     assert comp.regressions(25) == []
 
 
 def test_lower_is_better_ratio_is_inverted(tmp_path):
-    slower = scaled_copy(A, tmp_path / "slow.json", "latency.chase", "latency", 2.0)
-    comp = c.compare([load(A), load(slower)])
+    a = replicated(A, tmp_path / "a.json")
+    slower = scaled_copy(a, tmp_path / "slow.json", "latency.chase", "latency", 2.0)
+    comp = c.compare([load(a), load(slower)])
     lat = [r for r in comp.rows if r.benchmark == "latency.chase"]
     assert all(r.cells[1].ratio == pytest.approx(0.5) and r.cells[1].verdict == c.WORSE
                for r in lat)
@@ -97,15 +115,122 @@ def test_geomeans_only_over_rows_every_system_has():
     assert comp.geomeans["stream"][0] == 1.0
 
 
-def test_too_few_samples_is_said(tmp_path):
-    data = json.loads(A.read_text())
+def test_one_process_is_indicative_and_flagged_only_beyond_the_noise_floor(tmp_path):
+    from suite.model import measurement
+
+    def rec(value, **info):
+        return measurement("tools.noop", {}, "throughput", "calls/s", [value] * 5,
+                           higher_is_better=True, value=value, info=info)
+
+    base = rec(100.0, processes=1)
+    within = c.judge(rec(80.0), base)  # -20%: inside the tools default (25%)
+    assert within.verdict == c.INDICATIVE and within.floor == c.DEFAULT_NOISE_FLOORS["tools"]
+    beyond = c.judge(rec(70.0), base)
+    assert beyond.verdict == c.INDICATIVE_WORSE and beyond.floor_from == "tools default"
+    # The history's own floor for the series wins over the category default.
+    floors = c.NoiseFloors({c.record_key(base): 0.05})
+    tight = c.judge(rec(90.0), base, floors)
+    assert tight.verdict == c.INDICATIVE_WORSE and tight.floor_from == "history"
+    # Replicated on one side only: still indicative.
+    three = rec(70.0, processes=3, process_values=[69.0, 70.0, 71.0])
+    assert c.judge(three, base).verdict == c.INDICATIVE_WORSE
+    a = replicated(A, tmp_path / "a.json")
+    comp = c.compare([load(a), load(B)])
+    assert {r.cells[1].verdict for r in comp.rows if r.complete} == {c.INDICATIVE}
+
+
+def test_fdr_is_controlled_over_every_tested_row():
+    # Benjamini-Hochberg's step-up rule, worked by hand.
+    assert benjamini_hochberg([0.01, 0.04, 0.03, 0.5]) == pytest.approx(
+        [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5])
+    assert FDR == 0.05
+
+    def row(name, p, ratio=0.8):
+        cell = c.Cell(1.0, ratio, c.SAME, p, 5, processes=3)
+        return c.Row(name, {}, "rate", "1/s", True, "x", (c.Cell(1.0, 1.0, c.BASELINE), cell))
+
+    alone = c.apply_fdr([row("hit", 0.01)])
+    assert alone[0].cells[1].verdict == c.WORSE
+    # The same p among 49 rows of pure noise: q = 0.01 * 50 / 1 = 0.5, not flagged.
+    crowd = c.apply_fdr([row("hit", 0.01)] + [row(f"n{i}", 0.5 + i / 100) for i in range(49)])
+    assert crowd[0].cells[1].verdict == c.SAME
+    assert crowd[0].cells[1].q_value == pytest.approx(0.5)
+    # A discovery smaller than MIN_EFFECT is not called a change.
+    assert c.apply_fdr([row("tiny", 1e-6, ratio=0.99)])[0].cells[1].verdict == c.SAME
+
+
+def test_derived_metrics_follow_their_source_and_count_once(tmp_path):
+    from suite.model import measurement
+    from suite.results import RunDocument
+
+    def doc(factor, run_id):
+        recs = []
+        for threads in (1, 2):
+            values = [10.0 * threads * factor * f for f in (0.99, 1.0, 1.01)]
+            info = {"processes": 3, "process_values": values}
+            for metric, scale, extra in (("bandwidth", 1.0, {}),
+                                         ("bandwidth_wa", 1.5, {"derived_from": "bandwidth"}),
+                                         ("bandwidth_per_core", 1 / threads,
+                                          {"derived_from": "bandwidth"})):
+                recs.append(measurement(
+                    "stream.triad", {"threads": threads}, metric, "GB/s",
+                    [v * scale for v in values], higher_is_better=True,
+                    value=values[1] * scale,
+                    info={**info, **extra, "process_values": [v * scale for v in values]}))
+        data = json.loads(A.read_text())
+        return RunDocument(1, data["suite"], {**data["run"], "id": run_id}, data["system"],
+                           tuple(recs))
+
+    comp = c.compare([doc(1.0, "a"), doc(0.8, "b")])
+    by_metric = {}
+    for r in comp.rows:
+        by_metric.setdefault(r.metric, []).append(r)
+    assert all(r.cells[1].verdict == c.WORSE and r.cells[1].follows is None
+               for r in by_metric["bandwidth"])
+    derived = by_metric["bandwidth_wa"] + by_metric["bandwidth_per_core"]
+    assert all(r.cells[1].verdict == c.WORSE and r.cells[1].follows == "bandwidth"
+               and not r.primary and r.cells[1].p_value is not None for r in derived)
+    # One regression per primary figure; the geomean over primary rows only.
+    assert sorted(r.metric for r, _, _ in comp.regressions(10)) == ["bandwidth"] * 2
+    assert comp.common_rows == 2
+    assert comp.overall[1] == pytest.approx(0.8)
+    # The family Benjamini-Hochberg corrects over is the two primary rows.
+    tested = [r.cells[1] for r in comp.rows if r.cells[1].q_value is not None]
+    assert len([cell for cell in tested if cell.follows is None]) == 2
+
+
+def test_disturbed_records_are_shown_and_never_flagged(tmp_path):
+    a = replicated(A, tmp_path / "a.json")
+    data = json.loads(scaled_copy(a, tmp_path / "w.json", "stream.triad", "bandwidth",
+                                  0.5).read_text())
+    marked = 0
     for r in data["results"]:
-        r["samples"] = r["samples"][:3]
-    few = tmp_path / "few.json"
-    few.write_text(json.dumps(data))
-    # Three samples a side: the smallest possible p is 2/C(6,3) = 0.1.
-    comp = c.compare([load(few), load(few)])
-    assert {r.cells[1].verdict for r in comp.rows if r.complete} == {c.TOO_FEW}
+        if r["benchmark"] == "stream.triad" and r["metric"] == "bandwidth":
+            if marked % 2:
+                r["info"]["disturbed"] = "load average 3.2 on 2 CPUs"
+            else:
+                r["info"]["interference"] = {"disturbed": True}
+            marked += 1
+    (tmp_path / "d.json").write_text(json.dumps(data))
+    comp = c.compare([load(a), load(tmp_path / "d.json")])
+    hit = [r for r in comp.rows if r.benchmark == "stream.triad" and r.metric == "bandwidth"]
+    assert hit and all(r.cells[1].verdict == c.DISTURBED and not r.complete for r in hit)
+    assert any("load average" in (r.cells[1].disturbed or "") for r in hit)
+    assert comp.regressions(1) == []
+    from suite.export.cells import ratio_text
+    assert "disturbed" in ratio_text(hit[0].cells[1])
+
+
+def test_category_geomeans_carry_a_confidence_interval(tmp_path):
+    a = replicated(A, tmp_path / "a.json")
+    comp = c.compare([load(a), load(replicated(B, tmp_path / "b.json"))])
+    spans = {cat: cis[1] for cat, cis in comp.geomean_cis.items()}
+    assert any(spans.values()) and all(cis[0] is None for cis in comp.geomean_cis.values())
+    for cat, span in spans.items():
+        if span is not None:  # None: a category of one row has no interval
+            assert span[0] <= comp.geomeans[cat][1] <= span[1]
+    from suite.export.cells import geomean_lines
+    assert any("[" in text for _, texts in geomean_lines(comp) for text in texts)
 
 
 def test_invalid_record_is_marked_and_left_out_of_geomeans(tmp_path):
@@ -158,11 +283,12 @@ def test_compare_command_formats(fmt, capsys):
 
 
 def test_fail_on_exits_1_on_regression_beyond_pct(tmp_path, capsys):
-    worse = scaled_copy(A, tmp_path / "worse.json", "stream.triad", "bandwidth", 0.8,
+    a = replicated(A, tmp_path / "a.json")
+    worse = scaled_copy(a, tmp_path / "worse.json", "stream.triad", "bandwidth", 0.8,
                         {"threads": 1})
-    code, _, err = run_cli(["compare", str(A), str(worse), "--fail-on", "10"], capsys)
+    code, _, err = run_cli(["compare", str(a), str(worse), "--fail-on", "10"], capsys)
     assert code == 1 and "stream.triad[threads=1] bandwidth" in err
-    code, _, _ = run_cli(["compare", str(A), str(worse), "--fail-on", "30"], capsys)
+    code, _, _ = run_cli(["compare", str(a), str(worse), "--fail-on", "30"], capsys)
     assert code == 0
 
 
@@ -236,4 +362,4 @@ def test_plateau_and_derived_records_are_not_u_tested():
     derived = plateau([2.0, 2.1, 2.2, 2.3, 2.4, 2.5], derived=True)
     assert c.judge(derived, plateau([1.0, 1.1, 1.2, 1.3, 1.4, 1.5])).verdict == c.UNTESTED
     trials = plateau([2.0, 2.1, 2.2, 2.3, 2.4, 2.5])
-    assert c.judge(trials, plateau([1.0, 1.1, 1.2, 1.3, 1.4, 1.5])).verdict == c.WORSE
+    assert c.judge(trials, plateau([1.0, 1.1, 1.2, 1.3, 1.4, 1.5])).verdict == c.INDICATIVE_WORSE

@@ -15,6 +15,10 @@ MARKS = {
     c.NO_BASELINE: "no baseline",
     c.BASELINE: "",
     c.EMULATED: c.EMULATED,
+    c.INDICATIVE: c.INDICATIVE,
+    c.INDICATIVE_BETTER: c.INDICATIVE_BETTER,
+    c.INDICATIVE_WORSE: "WORSE (indicative)",
+    c.DISTURBED: c.DISTURBED,
 }
 
 
@@ -39,7 +43,7 @@ def params_text(params: dict) -> str:
 
 
 def ratio_text(cell: c.Cell) -> str:
-    """'1.02x better (p=0.008)' style text for a non-baseline cell."""
+    """'1.020x better (q=0.008, 3 processes)' style text for a non-baseline cell."""
     if cell.verdict == c.MISSING:
         return "missing"
     parts = []
@@ -48,8 +52,14 @@ def ratio_text(cell: c.Cell) -> str:
     mark = MARKS.get(cell.verdict, cell.verdict)
     if mark:
         parts.append(mark)
-    if cell.p_value is not None and cell.verdict in (c.BETTER, c.WORSE):
-        parts.append(f"(p={cell.p_value:.2g})")
+    if cell.follows:
+        parts.append(f"(follows {cell.follows})")
+    elif cell.q_value is not None and cell.verdict in (c.BETTER, c.WORSE):
+        parts.append(f"(q={cell.q_value:.2g}, {cell.processes} processes)")
+    elif cell.floor is not None and cell.verdict != c.INDICATIVE:
+        parts.append(f"(1 process; beyond the {cell.floor:.0%} {cell.floor_from} floor)")
+    if cell.disturbed and cell.verdict in (c.DISTURBED, c.BASELINE):
+        parts.append(f"({cell.disturbed})")
     if cell.unstable:
         parts.append(f"[unstable: CV > {c.UNSTABLE_CV:.0%}]")
     return " ".join(parts)
@@ -78,15 +88,34 @@ def row_cells(comp: c.Comparison, row: c.Row) -> list:
 
 def geomean_scope(comp: c.Comparison) -> str:
     """Which rows the geometric means cover, e.g. '28 rows every system has'."""
+    scope = f"{comp.common_rows} primary, undisturbed rows every system has"
     if any(s.emulation for s in comp.systems):
-        return f"{comp.common_rows} rows every native system has (emulated runs left out)"
-    return f"{comp.common_rows} rows every system has"
+        scope = (f"{comp.common_rows} primary, undisturbed rows every native system has "
+                 "(emulated runs left out)")
+    return scope + "; 95% confidence interval across the rows in brackets"
+
+
+def verdict_note(comp: c.Comparison) -> str:
+    """How the verdicts were reached, in one line."""
+    return (f"better/worse: t test of the worker processes' figures, false discovery rate "
+            f"{comp.fdr:.0%} over all tested rows (Benjamini-Hochberg), change >= "
+            f"{c.MIN_EFFECT:.0%}; indicative: one process on a side, flagged only beyond a "
+            "noise floor; derived figures follow their source; disturbed figures are never "
+            "flagged")
+
+
+def _with_ci(ratio, ci) -> str:
+    if ratio is None:
+        return "-"
+    return number(ratio) + (f" [{number(ci[0])}, {number(ci[1])}]" if ci else "")
 
 
 def geomean_lines(comp: c.Comparison) -> list:
     """(label, [ratio text per system]) for each category and overall."""
     lines = []
-    for cat, ratios in list(comp.geomeans.items()) + [("overall", comp.overall)]:
-        lines.append((cat, [c.EMULATED if s.emulation else number(r)
-                            for s, r in zip(comp.systems, ratios)]))
+    groups = [(cat, r, comp.geomean_cis.get(cat, ())) for cat, r in comp.geomeans.items()]
+    for cat, ratios, cis in groups + [("overall", comp.overall, comp.overall_ci)]:
+        cis = tuple(cis) + (None,) * (len(ratios) - len(cis))
+        lines.append((cat, [c.EMULATED if s.emulation else _with_ci(r, ci)
+                            for s, r, ci in zip(comp.systems, ratios, cis)]))
     return lines

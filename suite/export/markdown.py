@@ -28,6 +28,7 @@ def render_comparison(comp: c.Comparison) -> str:
         out += ["", f"## Geometric means ({cells.geomean_scope(comp)})", ""]
         out += _table(["category"] + [s.label for s in comp.systems],
                       [[cat] + r for cat, r in cells.geomean_lines(comp)])
-    out += ["", "## Results", "", "Ratios > 1 mean better than the baseline.", ""]
+    out += ["", "## Results", "", "Ratios > 1 mean better than the baseline. Verdicts: "
+            + _escape(cells.verdict_note(comp)) + ".", ""]
     out += _table(cells.header(comp), [cells.row_cells(comp, r) for r in comp.rows])
     return "\n".join(out) + "\n"

@@ -9,7 +9,8 @@ from rich.table import Table
 from suite import compare as c
 from suite.export import cells
 
-_STYLE = {c.BETTER: "green", c.WORSE: "bold red", c.INVALID: "red", c.TOO_FEW: "yellow"}
+_STYLE = {c.BETTER: "green", c.WORSE: "bold red", c.INDICATIVE_WORSE: "red",
+          c.INVALID: "red", c.DISTURBED: "yellow"}
 
 
 def _system_table(comp: c.Comparison) -> Table:
@@ -54,6 +55,7 @@ def render_comparison(comp: c.Comparison, width: int = 160) -> str:
     for w in comp.warnings:
         console.print(f"warning: {w}", markup=False)
     console.print(_rows_table(comp))
+    console.print(f"verdicts: {cells.verdict_note(comp)}", markup=False)
     if len(comp.systems) > 1:
         console.print(_geomean_table(comp))
     return buf.getvalue()
