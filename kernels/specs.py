@@ -3,7 +3,7 @@ loaded latency and the native cross-check. Light: no Numba import here."""
 from __future__ import annotations
 
 from kernels import plans
-from suite.errors import UserError
+from suite.errors import Skipped, UserError
 from suite.spec import BenchmarkSpec, Config, PlanContext
 
 # Delay (dependent multiply-adds after each 64-byte line) injected into the loaded-latency
@@ -81,7 +81,7 @@ def plan_loaded(ctx: PlanContext) -> list:
     try:
         chase, load = plans.loaded_cpus(topo)
     except plans.SizingError as exc:
-        raise LookupError(str(exc)) from None  # the runner reports it as skipped
+        raise Skipped(str(exc)) from None
     chase_bytes = plans.latency_max_bytes(topo, "quick")
     elements = plans.load_array_elements(topo)
     plans.check_memory(topo, chase_bytes + plans.STREAM_ARRAYS * elements * plans.FLOAT64_BYTES,

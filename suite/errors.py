@@ -3,3 +3,8 @@
 
 class UserError(Exception):
     """Bad input: the message names the bad value and what is accepted."""
+
+
+class Skipped(Exception):
+    """A benchmark that cannot run on this machine (too few cores, a missing
+    tool): the runner records it as skipped with this message, not as an error."""

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from suite import __version__
-from suite.errors import UserError
+from suite.errors import Skipped, UserError
 from suite.model import ErrorRecord, Outcome
 from suite.results import SCHEMA_VERSION, RunDocument, write_atomic
 from suite.spec import BenchmarkSpec, Config, Job, PlanContext, Profile, timeout_for
@@ -112,7 +112,7 @@ def plan(specs: Sequence[BenchmarkSpec], ctx: PlanContext) -> tuple:
         except UserError:
             raise  # bad input (e.g. --array-mib beyond memory): exit 2 before running
         except Exception as exc:  # a spec that cannot plan here is its own error
-            errors.append(ErrorRecord(spec.id, {}, "skipped" if isinstance(exc, LookupError)
+            errors.append(ErrorRecord(spec.id, {}, "skipped" if isinstance(exc, Skipped)
                                       else "error", f"planning failed: {exc}"))
             continue
         planned.extend(PlannedConfig(spec, c) for c in configs)

@@ -16,7 +16,7 @@ from suite.errors import UserError
 # Modules that hold SPECS lists.
 SPEC_MODULES = (
     "kernels.specs",
-    "workloads.sandbox",
+    "workloads.sandbox.specs",
     "workloads.compile.specs",
     "workloads.tools.specs",
     "workloads.agent",

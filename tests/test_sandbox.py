@@ -7,6 +7,7 @@ call's failure, and that no process was left behind.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 import threading
@@ -15,8 +16,10 @@ import time
 import psutil
 import pytest
 
-from workloads import sandbox as sbx
-from workloads.sandbox import Limits, Sandbox, SandboxError, available_backends, resolve_binary
+from workloads.sandbox import Limits, Sandbox, SandboxError, available_backends, resolve_binary, run_concurrently, warm
+from workloads.sandbox import core as sbx
+from workloads.sandbox.backends import backend_problem
+from workloads.sandbox.cgroups import cgroup_parent
 
 ISOLATING = available_backends()
 # The backends that promise network and PID isolation.
@@ -53,7 +56,7 @@ def no_process_left_behind(monkeypatch):
     os.chmod(WORKDIRS, 0o711)
     monkeypatch.setattr(sbx, "default_workdir_parent", lambda: WORKDIRS)
     yield
-    sbx.WARM.drain()  # the shells kept ready for the next runs are ours, not leftovers
+    warm.drain()  # the shells kept ready for the next runs are ours, not leftovers
     deadline = time.monotonic() + 2.0
     while _leftovers() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -66,7 +69,7 @@ def no_process_left_behind(monkeypatch):
 @pytest.fixture(scope="module", autouse=True)
 def remove_workdirs():
     yield
-    sbx.shutil.rmtree(WORKDIRS, ignore_errors=True)
+    shutil.rmtree(WORKDIRS, ignore_errors=True)
 
 
 def backends(which):
@@ -77,9 +80,9 @@ def backends(which):
 # -- API --------------------------------------------------------------------
 
 def test_bwrap_is_found_when_installed():
-    if not sbx.shutil.which("bwrap"):
+    if not shutil.which("bwrap"):
         pytest.skip("bubblewrap not installed (scripts/install-system-deps.sh installs it)")
-    assert ISOLATING[0] == "bwrap", sbx._backend_problem("bwrap")
+    assert ISOLATING[0] == "bwrap", backend_problem("bwrap")
     assert Sandbox().backend == "bwrap" and Sandbox().warning is None
 
 
@@ -134,7 +137,7 @@ def test_session_keeps_the_work_dir_across_runs():
 def test_resolve_binary_follows_shims_and_symlinks():
     py = resolve_binary("python3")
     assert "/shims/" not in py and os.access(py, os.X_OK)
-    assert resolve_binary("sh") == os.path.realpath(sbx.shutil.which("sh"))
+    assert resolve_binary("sh") == os.path.realpath(shutil.which("sh"))
     with pytest.raises(FileNotFoundError):
         resolve_binary("no-such-binary-fb")
 
@@ -207,7 +210,7 @@ def test_spin_forever_is_killed_at_the_timeout(backend):
 
 @backends(ISOLATING + ["none"])
 def test_background_children_are_not_left_behind(backend):
-    if backend in ("rlimit", "none") and sbx.cgroup_parent().v2 is None:
+    if backend in ("rlimit", "none") and cgroup_parent().v2 is None:
         pytest.skip(f"{backend}: without a cgroup a process that starts its own session escapes")
     script = "sleep 3141 & setsid sleep 3142 & (setsid sh -c 'sleep 3143' &) ; echo started"
     t0 = time.monotonic()
@@ -221,7 +224,7 @@ def test_background_children_are_not_left_behind(backend):
 
 @backends(ISOLATING)
 def test_concurrent_runs_do_not_interfere(backend):
-    lat, results, _ = sbx.run_concurrently(
+    lat, results, _ = run_concurrently(
         lambda: Sandbox(backend=backend).run(["sh", "-c", "echo $$ > f; cat f"]), 4, 3)
     assert len(results) == 12 and all(r.ok and r.stdout.strip() for r in results)
 
@@ -254,7 +257,9 @@ def test_lifecycle_benchmark_measures_each_backend():
 
     system = {"logical_cpus": 1, "cpus": [{"cpu": 0, "core": 0, "package": 0, "node": 0}]}
     backends = ",".join(ISOLATING[:1] + ["none"])
-    out = sbx.run_lifecycle(Job("sandbox.lifecycle", {"backends": backends}, PROFILES["quick"],
+    from workloads.sandbox import lifecycle
+
+    out = lifecycle.run(Job("sandbox.lifecycle", {"backends": backends}, PROFILES["quick"],
                                 system, {}, 60.0))
     assert not out.errors
     seen = {(r.params["backend"], r.params["concurrency"], r.metric) for r in out.records}
@@ -301,9 +306,9 @@ def test_a_ready_shell_that_died_is_replaced():
     sb = Sandbox(backend=ISOLATING[0] if ISOLATING else "none")
     assert sb.run(["/bin/true"]).ok  # leaves a ready shell behind
     deadline = time.monotonic() + 5
-    while not any(sbx.WARM._idle.values()) and time.monotonic() < deadline:
+    while not any(warm.warm_shells()._idle.values()) and time.monotonic() < deadline:
         time.sleep(0.01)
-    for ready in sbx.WARM._idle.values():
+    for ready in warm.warm_shells()._idle.values():
         for shell in ready:
             shell.proc.kill()
             shell.proc.wait()
@@ -352,11 +357,11 @@ def test_a_forked_child_starts_with_no_ready_shells():
     time.sleep(0.2)  # a ready shell now waits in the parent
     pid = os.fork()
     if pid == 0:
-        inherited = any(sbx.WARM._idle.values())
+        inherited = any(warm.warm_shells()._idle.values())
         res = sb.run(["sh", "-c", "echo child"])
         ok = not inherited and res.stdout == b"child\n" and res.cpu_source == first.cpu_source
-        ok = ok and sbx.cgroup_parent().pid == os.getpid()
-        sbx.WARM.drain()
+        ok = ok and cgroup_parent().pid == os.getpid()
+        warm.drain()
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
@@ -364,13 +369,14 @@ def test_a_forked_child_starts_with_no_ready_shells():
 
 
 def test_a_process_that_exits_leaves_no_cgroups_behind():
-    parent = sbx.cgroup_parent()
+    parent = cgroup_parent()
     if parent.v2 is None:
         pytest.skip(parent.problem)
     import subprocess
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     script = ("import sys, time; sys.path.insert(0, sys.argv[1])\n"
-              "from workloads.sandbox import Sandbox, cgroup_parent\n"
+              "from workloads.sandbox import Sandbox\n"
+              "from workloads.sandbox.cgroups import cgroup_parent\n"
               "assert Sandbox().run(['/bin/true']).ok\n"
               "time.sleep(0.2)\n"  # a ready shell sits in a cgroup of its own
               "print(cgroup_parent().v2)")
@@ -380,9 +386,9 @@ def test_a_process_that_exits_leaves_no_cgroups_behind():
 
 
 def test_cgroups_of_killed_processes_are_removed_later():
-    from workloads import sandbox_cgroups
+    from workloads.sandbox import cgroups as sandbox_cgroups
 
-    parent = sbx.cgroup_parent()
+    parent = cgroup_parent()
     if parent.v2 is None:
         pytest.skip(parent.problem)
     base = os.path.dirname(parent.v2)
@@ -428,7 +434,7 @@ def test_a_planted_directory_link_is_refused(backend, tmp_path):
 
 # -- bwrap: an unprivileged user and a minimal file system ---------------------
 
-needs_bwrap = pytest.mark.skipif("bwrap" not in ISOLATING, reason=f"bwrap unavailable: {sbx._backend_problem('bwrap')}")
+needs_bwrap = pytest.mark.skipif("bwrap" not in ISOLATING, reason=f"bwrap unavailable: {backend_problem('bwrap')}")
 
 
 @needs_bwrap
@@ -469,3 +475,30 @@ def test_bwrap_still_runs_compilers_and_interpreters(tmp_path):
     res = Sandbox(backend="bwrap").run(
         ["sh", "-c", "printf 'int main(void){return 7;}' > t.c && cc t.c -o t && ./t; echo $?; python3 -c 'print(6*7)'; whoami"])
     assert res.stdout.split() == [b"7", b"42", b"sandbox"], res.stdout + res.stderr
+
+
+def test_importing_and_planning_start_nothing():
+    """`factorybench list` and planning import the sandbox: no ready shell,
+    no exit or fork hook, no probe process may come of it."""
+    script = """
+import atexit, os, subprocess, sys, threading
+sys.path.insert(0, sys.argv[1])
+hooks, spawned = [], []
+atexit.register = lambda f, *a, **k: hooks.append(f)
+os.register_at_fork = lambda **k: hooks.extend(k.values())
+real_init = subprocess.Popen.__init__
+def spy(self, *a, **k):
+    spawned.append(a[0] if a else k.get("args"))
+    return real_init(self, *a, **k)
+subprocess.Popen.__init__ = spy
+import workloads.sandbox
+from workloads.sandbox import specs
+configs = [c for spec in specs.SPECS for c in spec.plan(None)]
+ours = [h for h in hooks if getattr(h, "__module__", "").startswith("workloads.sandbox")]
+print(len(configs), len(ours), len(spawned), threading.active_count())
+"""
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", script, root], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "0", "0", "1"], out.stdout

@@ -24,6 +24,7 @@ import importlib.util
 from dataclasses import dataclass
 
 from kernels import plans
+from suite.errors import Skipped
 from suite.spec import BenchmarkSpec, Config, PlanContext
 
 SPLIT_POLICY = ("workload on the first half of the physical cores (at least one), "
@@ -63,7 +64,7 @@ def split_cores(topology) -> tuple:
     """(workload CPUs, hog CPUs) under SPLIT_POLICY."""
     cores = topology.physical_cores
     if cores < 2:
-        raise LookupError("co-run needs at least two physical cores (one for the hog)")
+        raise Skipped("co-run needs at least two physical cores (one for the hog)")
     order = topology.spread_cpus(cores)
     k = max(1, cores // 2)
     return tuple(order[:k]), tuple(order[k:])
@@ -86,7 +87,7 @@ def plan_corun(ctx: PlanContext) -> list:
             need = plans.STREAM_ARRAYS * elements * plans.FLOAT64_BYTES if h == "triad" else chase_bytes
             plans.check_memory(topo, need, f"the {h} hog's buffers")
     except plans.SizingError as exc:
-        raise LookupError(str(exc)) from None  # the runner reports it as skipped
+        raise Skipped(str(exc)) from None
     # Core lists and buffer sizes depend on the machine: settings, not params.
     return [Config(params={"workloads": workloads_for(ctx.profile.name), "hog": h},
                    settings={"workload_cpus": list(wl), "hog_cpus": list(hog),

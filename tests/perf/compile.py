@@ -50,8 +50,9 @@ def _previous_sandbox_run(limits, workdir_parent: str) -> None:
     import signal
     import tempfile
 
-    from workloads import sandbox as sbx
-    from workloads.sandbox_cgroups import cgroup_parent
+    from workloads.sandbox import core as sbx
+    from workloads.sandbox.backends import bwrap_prefix
+    from workloads.sandbox.cgroups import cgroup_parent
 
     parent = cgroup_parent()
     name = f"previous-{time.perf_counter_ns()}"
@@ -74,7 +75,7 @@ def _previous_sandbox_run(limits, workdir_parent: str) -> None:
 
     workdir = tempfile.mkdtemp(prefix="fb-sandbox-", dir=workdir_parent)
     try:
-        proc = subprocess.Popen(sbx._bwrap_prefix(workdir) + ["/bin/true"], cwd=workdir,
+        proc = subprocess.Popen(bwrap_prefix(workdir) + ["/bin/true"], cwd=workdir,
                                 env=dict(sbx.BASE_ENV, HOME=workdir), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True, preexec_fn=setup)
@@ -107,8 +108,8 @@ def sandbox_overhead() -> None:
         return
     import tempfile
 
-    from workloads import sandbox_uids
-    from workloads.sandbox import _bwrap_prefix
+    from workloads.sandbox import uids as sandbox_uids
+    from workloads.sandbox.backends import bwrap_prefix
 
     bwrap_sb, unshare_sb = Sandbox(backend="bwrap"), Sandbox(backend="unshare")
     # As root the sandbox starts bwrap as a uid of its own: so does this.
@@ -117,7 +118,7 @@ def sandbox_overhead() -> None:
     with tempfile.TemporaryDirectory() as wd:
         if run_as is not None:
             os.chown(wd, run_as, run_as)
-        bwrap_argv = _bwrap_prefix(wd, run_as) + ["/bin/true"]
+        bwrap_argv = bwrap_prefix(wd, run_as) + ["/bin/true"]
         variants = {
             "bare unshare": lambda: subprocess.run(BARE_UNSHARE + ["/bin/true"], check=True),
             "bwrap, the sandbox's arguments": lambda: subprocess.run(bwrap_argv, check=True),

@@ -5,7 +5,7 @@ own cgroup: `cpu.stat` gives the CPU time of every process in it (rusage
 cannot see through bwrap's PID namespace), `cgroup.kill` ends them all, and
 `pids.max` caps the process count even for uid 0, which RLIMIT_NPROC
 exempts. A pids cgroup v1 hierarchy is used for the cap when v2 lacks it.
-Standard library only (the sandbox module is also a spec module).
+Standard library only; nothing is created before the first run.
 """
 from __future__ import annotations
 
@@ -151,16 +151,21 @@ _parent: CgroupParent | None = None
 _run_numbers = itertools.count()
 
 
+_fork_hook = False
+
+
 def _after_fork_in_child() -> None:
     global _parent_lock
     _parent_lock = threading.Lock()  # another thread may have held it at the fork
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 def cgroup_parent() -> CgroupParent:
-    global _parent
+    """This process's cgroup parent, made on first use (importing this
+    module creates nothing and registers no hook)."""
+    global _parent, _fork_hook
+    if not _fork_hook:
+        _fork_hook = True
+        os.register_at_fork(after_in_child=_after_fork_in_child)
     with _parent_lock:
         if (_parent is None or _parent.pid != os.getpid()
                 or any(d and not os.path.isdir(d) for d in (_parent.v2, _parent.v1_pids))):

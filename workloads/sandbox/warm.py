@@ -31,7 +31,7 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
-from workloads.sandbox_cgroups import RunCgroup, remove_own
+from workloads.sandbox.cgroups import RunCgroup, remove_own
 
 HOLD_SHELL = "/bin/sh"
 # The shell says it is ready (one byte on stdout), waits for a newline on
@@ -154,6 +154,8 @@ class WarmShells:
     def _forget_after_fork(self) -> None:
         """A forked child cannot use its parent's shells (only the parent
         can reap them) nor its refill thread: start empty."""
+        global _pool_lock
+        _pool_lock = threading.Lock()
         for ready in self._idle.values():
             for shell in ready:  # this process's copies of the pipes only
                 for pipe in (shell.proc.stdin, shell.proc.stdout, shell.proc.stderr):
@@ -220,4 +222,21 @@ class WarmShells:
         remove_own()
 
 
-WARM = WarmShells()
+_pool: WarmShells | None = None
+_pool_lock = threading.Lock()
+
+
+def warm_shells() -> WarmShells:
+    """The process's pool of ready shells, made (and its exit and fork
+    hooks registered) on first use."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = WarmShells()
+        return _pool
+
+
+def drain() -> None:
+    """End every ready shell, if the pool exists."""
+    if _pool is not None:
+        _pool.drain()

@@ -1,0 +1,245 @@
+"""The sandbox's backends: how each isolates a command, and which work here.
+
+Each backend is a command prefix the run's held shell execs (see warm.py).
+``bwrap`` starts bubblewrap with every namespace unshared, the user one
+included, and binds only what compilers and interpreters need; ``unshare``
+uses util-linux's unshare; ``rlimit`` only drops to the session's uid.
+Whether one works is probed once per process, on first use. Standard
+library only.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+from workloads.sandbox import uids
+from workloads.sandbox.files import write_files
+
+BACKENDS = ("bwrap", "unshare", "rlimit", "none")  # strongest first
+NAMESPACED_BACKENDS = ("bwrap", "unshare")  # a PID namespace per run
+NOBODY = 65534
+# The uid and gid sandboxed code has inside bwrap's user namespace (named
+# "sandbox" in its /etc/passwd); outside it is the session's own uid.
+INNER_ID = 1000
+# Size of bwrap's private /tmp and /dev/shm each, unless the limits say otherwise.
+SCRATCH_BYTES = 256 << 20
+
+
+# -- binaries ---------------------------------------------------------------
+
+_PYTHON_NAME = re.compile(r"python[0-9.]*$")
+
+
+@lru_cache(maxsize=None)
+def resolve_binary(name: str) -> str:
+    """The real executable behind `name`, resolved once, before any timing.
+
+    A pyenv shim is a script that costs ~80 ms per start; for Python the
+    interpreter itself reports where it lives (a venv python is kept as is,
+    since resolving its symlink would drop the venv).
+    """
+    path = name if "/" in name else shutil.which(name)
+    if not path or not os.access(path, os.X_OK):
+        raise FileNotFoundError(f"executable not found: {name}")
+    if _PYTHON_NAME.match(os.path.basename(path)):
+        out = subprocess.run(
+            [path, "-c", "import sys; print(sys.executable)"],
+            capture_output=True, text=True, timeout=30, check=True,
+        ).stdout.strip()
+        if out:
+            return out
+    return os.path.realpath(path)
+
+
+def world_executable(path: str) -> bool:
+    """Whether an unprivileged user can reach and execute `path`."""
+    p = Path(path).resolve()
+    try:
+        if not p.stat().st_mode & 0o001:
+            return False
+        return all(d.stat().st_mode & 0o001 for d in p.parents)
+    except OSError:
+        return False
+
+
+# -- backends ---------------------------------------------------------------
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+@lru_cache(maxsize=None)
+def loader_paths() -> tuple:
+    """/bin, /lib and the like: symlinks into /usr on merged-/usr systems
+    (recreated as such), else directories bound read-only."""
+    args = []
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    return tuple(args)
+
+
+# What compilers and interpreters read from the host's /etc: the dynamic
+# loader's cache and configuration, the alternatives (cc, c++ and the like
+# are links through them), the time zone, and how names are looked up.
+ETC_FROM_HOST = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "nsswitch.conf")
+# Written by us: no host account, no host name.
+ETC_WRITTEN = {
+    "passwd": f"root:x:0:0:root:/nonexistent:/usr/sbin/nologin\n"
+              f"sandbox:x:{INNER_ID}:{INNER_ID}:sandbox:/tmp:/bin/sh\n"
+              f"nobody:x:{NOBODY}:{NOBODY}:nobody:/nonexistent:/usr/sbin/nologin\n",
+    "group": f"root:x:0:\nsandbox:x:{INNER_ID}:\nnogroup:x:{NOBODY}:\n",
+    "hosts": "127.0.0.1 localhost\n::1 localhost\n",
+}
+
+
+@lru_cache(maxsize=None)
+def written_etc() -> str:
+    """A directory holding ETC_WRITTEN, readable by every sandbox uid and
+    writable by us only (checked: another user may have made it first)."""
+    base = os.path.join(tempfile.gettempdir(), f"factorybench-sandbox-etc-{os.geteuid()}")
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(base, 0o755)
+    st = os.lstat(base)
+    if not os.path.isdir(base) or os.path.islink(base) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        base = tempfile.mkdtemp(prefix="factorybench-sandbox-etc-")
+    os.chmod(base, 0o755)
+    for name, text in ETC_WRITTEN.items():
+        path = os.path.join(base, name)
+        with contextlib.suppress(OSError), open(path) as f:
+            if f.read() == text:
+                continue
+        write_files(base, {name: text.encode()})
+    return base
+
+
+def world_traversable(path: str) -> bool:
+    p = Path(path)
+    try:
+        return all(d.stat().st_mode & 0o001 for d in (p, *p.parents))
+    except OSError:
+        return False
+
+
+@lru_cache(maxsize=None)
+def interpreter_roots(unprivileged: bool) -> tuple:
+    """The running Python's installation and venv when outside /usr, bound
+    read-only so a sandbox can run this interpreter (only those an
+    unprivileged uid can reach when the sandbox runs as one)."""
+    found = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)} | {sys.prefix, sys.base_prefix}
+    return tuple(sorted(p for p in found if p != "/" and not under(p, "/usr") and os.path.isdir(p)
+                        and (not unprivileged or world_traversable(p))))
+
+
+def bwrap_visible(path: str, workdir: str, unprivileged: bool) -> bool:
+    """Whether an absolute `path` exists inside a bwrap sandbox."""
+    real = os.path.realpath(path)
+    roots = ("/usr", workdir, *interpreter_roots(unprivileged))
+    return any(under(real, r) for r in roots)
+
+
+def bwrap_prefix(workdir: str, run_as: int | None = None, scratch_bytes: int = SCRATCH_BYTES) -> list:
+    """bwrap's arguments; `run_as` is the host uid to start it as (root
+    drops to it first, so the user namespace belongs to nobody privileged)."""
+    etc = [a for name in ETC_FROM_HOST for a in ("--ro-bind-try", f"/etc/{name}", f"/etc/{name}")]
+    written = written_etc()
+    etc += [a for name in ETC_WRITTEN for a in ("--ro-bind", os.path.join(written, name), f"/etc/{name}")]
+    interpreters = [a for p in interpreter_roots(run_as is not None) for a in ("--ro-bind", p, p)]
+    size = str(scratch_bytes)
+    return [
+        *(setpriv_prefix(run_as) if run_as is not None else []),
+        "bwrap", "--unshare-all", "--unshare-user", "--uid", str(INNER_ID), "--gid", str(INNER_ID),
+        "--hostname", "sandbox", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+        "--ro-bind", "/usr", "/usr", *loader_paths(), *etc,
+        "--dev", "/dev", "--proc", "/proc",
+        "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm",
+        *interpreters, "--bind", workdir, workdir, "--chdir", workdir, "--",
+    ]
+
+
+def unshare_prefix(run_as: int | None = None) -> list:
+    prefix = ["unshare", "--net", "--pid", "--ipc", "--uts", "--mount",
+              "--fork", "--kill-child"]
+    if run_as is not None:
+        prefix += ["--setuid", str(run_as), "--setgid", str(run_as)]
+    else:
+        prefix += ["--user"]  # lets an unprivileged user create the others
+    return prefix + ["--"]
+
+
+def setpriv_prefix(run_as: int) -> list:
+    return ["setpriv", f"--reuid={run_as}", f"--regid={run_as}", "--clear-groups", "--"]
+
+
+def probe(argv: list) -> str | None:
+    """None when `argv` runs /bin/true successfully, else why not."""
+    try:
+        r = subprocess.run(argv + ["/bin/true"], capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    if r.returncode != 0:
+        msg = r.stderr.decode(errors="replace").strip().splitlines()
+        return msg[-1] if msg else f"exit status {r.returncode}"
+    return None
+
+
+@lru_cache(maxsize=None)
+def backend_problem(backend: str) -> str | None:
+    """None when `backend` works on this machine, else the reason."""
+    if backend == "none" or backend == "rlimit" and not is_root():
+        return None
+    if backend not in BACKENDS:
+        return "unknown backend"
+    if is_root() and not shutil.which("setpriv"):  # root drops to a sandbox uid with it
+        return "setpriv not installed (package util-linux)"
+    if backend == "rlimit":
+        return None
+    if not shutil.which(backend):
+        package = "bubblewrap" if backend == "bwrap" else "util-linux"
+        return f"{backend} not installed (package {package})"
+    uid = uids.take() if is_root() else None
+    try:
+        with tempfile.TemporaryDirectory(prefix="fb-probe-") as d:
+            run_as = uid.uid if uid else None
+            if run_as is not None:
+                os.chown(d, run_as, run_as)
+            prefix = bwrap_prefix(d, run_as) if backend == "bwrap" else unshare_prefix(run_as)
+            problem = probe(prefix)
+    finally:
+        if uid:
+            uid.release()
+    if problem is None:
+        return None
+    who = " as an unprivileged uid" if backend == "bwrap" and uid else ""
+    return f"{backend} cannot create namespaces{who}: {problem}"
+
+
+def available_backends() -> list:
+    """Working isolating backends on this machine, strongest first
+    ("none" is always accepted too, but not listed)."""
+    return [b for b in BACKENDS[:-1] if backend_problem(b) is None]
+
+
+def weakness(backend: str) -> str | None:
+    if backend == "bwrap":
+        return None
+    why_not_bwrap = backend_problem("bwrap") or "another backend was requested"
+    missing = {
+        "unshare": "the host's file system stays visible",
+        "rlimit": "no network, PID or filesystem isolation beyond file permissions",
+        "none": "no isolation and no limits at all",
+    }[backend]
+    return f"sandbox backend {backend} is weaker than bwrap ({why_not_bwrap}): {missing}"

@@ -1,0 +1,359 @@
+"""`Sandbox` and its sessions: a command run through a backend in a work
+dir, its output collected, its timeout enforced, nothing of it left.
+Standard library only."""
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterator, Mapping, Sequence
+
+from workloads.sandbox import uids
+from workloads.sandbox.backends import (
+    BACKENDS, NAMESPACED_BACKENDS, SCRATCH_BYTES, backend_problem, bwrap_prefix, bwrap_visible,
+    is_root, setpriv_prefix, unshare_prefix, weakness, world_executable, available_backends,
+    resolve_binary,
+)
+from workloads.sandbox.cgroups import mounts
+from workloads.sandbox.files import UnsafePathError, write_files
+from workloads.sandbox.warm import HeldShell, command_script, hold, warm_shells
+
+SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+# Output beyond this is drained and dropped, so a program printing in a loop
+# until its timeout cannot exhaust the benchmark's memory.
+MAX_CAPTURE_BYTES = 16 << 20
+# After a timeout kill, how long to wait for the pipes and the exit status.
+KILL_GRACE_S = 5.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-run resource limits (setrlimit; the process cap also via cgroup)."""
+
+    cpu_s: int = 10  # RLIMIT_CPU, per process
+    scratch_bytes: int = SCRATCH_BYTES  # size of bwrap's private /tmp and /dev/shm each
+    # RLIMIT_AS. 4 GiB lets python3, gcc and a Numba import start (LLVM maps
+    # large regions) while an 8 GiB allocation still fails.
+    address_space_bytes: int = 4 << 30
+    file_size_bytes: int = 64 << 20  # RLIMIT_FSIZE
+    nproc: int = 256  # RLIMIT_NPROC and cgroup pids.max
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    returncode: int  # negative: killed by that signal
+    stdout: bytes
+    stderr: bytes
+    wall_s: float  # spawn to the end of the last process
+    cpu_s: float | None  # user+system of every process of the run
+    cpu_source: str  # "cgroup" | "rusage" | "unavailable: <reason>"
+    timed_out: bool
+    backend: str
+    warning: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself could not run a command (not the command failing)."""
+
+
+# -- work directories -------------------------------------------------------
+
+# Work dirs go to a memory file system when one has room: creating and
+# removing a directory on a journaling disk costs 1-2 ms a run on a VM,
+# more than the rest of the sandbox, and is not what these benchmarks
+# measure. Big trees (compile.source, compile.linux) ask for disk.
+TMPFS_WORKDIR_PARENT = "/dev/shm"
+TMPFS_MIN_FREE_BYTES = 1 << 30
+
+
+@lru_cache(maxsize=None)
+def default_workdir_parent() -> str:
+    """/dev/shm when it is a writable tmpfs with room, else the temp dir."""
+    parent = TMPFS_WORKDIR_PARENT
+    is_tmpfs = any(mp == parent and fstype == "tmpfs" for mp, fstype, _ in mounts())
+    try:
+        st = os.statvfs(parent)
+        roomy = st.f_bavail * st.f_frsize >= TMPFS_MIN_FREE_BYTES
+    except OSError:
+        roomy = False
+    if is_tmpfs and roomy and os.access(parent, os.W_OK | os.X_OK):
+        return parent
+    return tempfile.gettempdir()
+
+
+# -- running ----------------------------------------------------------------
+
+def _exit_fd(pid: int) -> int | None:
+    """A pidfd, readable once `pid` has exited (Linux >= 5.3); None without."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _collect(proc: subprocess.Popen, stdin: bytes | None, deadline: float, kill) -> tuple:
+    """Feed stdin, read stdout/stderr and reap `proc`, killing the whole
+    tree at `deadline` and as soon as the main process has exited (so a
+    background child holding the pipes cannot keep the run alive).
+    `kill(reaped)` is told whether the main process is gone already.
+    Returns (stdout, stderr, wait status, rusage, timed_out)."""
+    out = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
+    sel = selectors.DefaultSelector()
+    for f in (proc.stdout, proc.stderr):
+        sel.register(f, selectors.EVENT_READ)
+    # The exit itself wakes the loop: no polling between the pipes closing
+    # and the process becoming reapable.
+    exit_fd = _exit_fd(proc.pid)
+    if exit_fd is not None:
+        sel.register(exit_fd, selectors.EVENT_READ)
+    pending = memoryview(stdin or b"")
+    if proc.stdin is not None:
+        if pending:
+            sel.register(proc.stdin, selectors.EVENT_WRITE)
+        else:
+            proc.stdin.close()
+    status = rusage = None
+    timed_out = killed = False
+
+    def reap(flags: int) -> None:
+        nonlocal status, rusage, killed
+        pid, st, ru = os.wait4(proc.pid, flags)
+        if pid:
+            status, rusage = st, ru
+            if not killed:
+                killed = True
+                kill(True)  # leftovers: background children
+
+    try:
+        while sel.get_map():
+            now = time.monotonic()
+            if now >= deadline and not killed:
+                timed_out = killed = True
+                kill(False)
+                deadline = now + KILL_GRACE_S
+            elif now >= deadline:
+                break  # the pipes outlived the kill: give up on them
+            for key, _ in sel.select(timeout=min(deadline - now, 0.05)):
+                if key.fileobj is proc.stdin:
+                    try:
+                        n = os.write(key.fd, pending[:65536])
+                    except BrokenPipeError:
+                        n = len(pending)
+                    pending = pending[n:]
+                    if not pending:
+                        sel.unregister(proc.stdin)
+                        proc.stdin.close()
+                    continue
+                if key.fd == exit_fd:
+                    sel.unregister(exit_fd)
+                    reap(0)
+                    continue
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                elif len(out[key.fd]) < MAX_CAPTURE_BYTES:
+                    out[key.fd] += chunk
+            if status is None and exit_fd is None:
+                reap(os.WNOHANG)
+        sel.close()
+        if status is None:
+            while time.monotonic() < deadline:
+                reap(os.WNOHANG)
+                if status is not None:
+                    break
+                time.sleep(0.001)
+            else:
+                timed_out = True
+            if status is None:
+                kill(False)
+                _, status, rusage = os.wait4(proc.pid, 0)
+    finally:
+        if exit_fd is not None:
+            os.close(exit_fd)
+    kill(True)
+    proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not reap it again
+    return bytes(out[proc.stdout.fileno()]), bytes(out[proc.stderr.fileno()]), status, rusage, timed_out
+
+
+# Every run's environment: these, HOME (its work dir) and the caller's extras.
+BASE_ENV = {"PATH": SAFE_PATH, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+class SandboxSession:
+    """A work directory kept across several runs (compile, then test)."""
+
+    def __init__(self, sandbox: "Sandbox", workdir: str, run_as: int | None) -> None:
+        self.sandbox = sandbox
+        self.path = workdir
+        # The host uid (and gid) the code runs as; None: ours.
+        self.run_as = run_as
+
+    @property
+    def owner(self) -> tuple | None:
+        """(uid, gid) that files the code should own must be given to."""
+        return None if self.run_as is None else (self.run_as, self.run_as)
+
+    def write(self, files: Mapping[str, bytes]) -> None:
+        """Write files into the work dir; a link the sandboxed code planted
+        is replaced, never written through (SandboxError for one in place
+        of a directory)."""
+        try:
+            write_files(self.path, files, self.owner)
+        except UnsafePathError as exc:
+            raise SandboxError(f"refusing to write into the work dir: {exc.strerror}") from None
+
+    def run(self, argv: Sequence[str], *, stdin: bytes | None = None,
+            files: Mapping[str, bytes] | None = None,
+            env: Mapping[str, str] | None = None) -> SandboxResult:
+        if files:
+            self.write(files)
+        return self.sandbox._execute(list(argv), self, stdin, env)
+
+
+class Sandbox:
+    """Runs commands isolated, limited, timed, and leaves nothing behind."""
+
+    def __init__(self, backend: str | None = None, limits: Limits = Limits(),
+                 timeout_s: float = 30.0, workdir_parent: str | None = None,
+                 use_cgroup: bool = True) -> None:
+        """`use_cgroup=False` skips the per-run cgroup: without it CPU time
+        under bwrap is unavailable and a process that leaves its session
+        can outlive the rlimit backend's run."""
+        if backend is None:
+            found = available_backends()
+            backend = found[0] if found else "rlimit"
+        elif backend not in BACKENDS:
+            raise ValueError(f"unknown sandbox backend {backend!r}; accepted: {', '.join(BACKENDS)}")
+        elif backend_problem(backend):
+            raise ValueError(f"sandbox backend {backend!r} unavailable: {backend_problem(backend)}")
+        self.backend = backend
+        self.limits = limits
+        self.timeout_s = float(timeout_s)
+        self.workdir_parent = workdir_parent or default_workdir_parent()
+        self.use_cgroup = use_cgroup
+        # Root hands each session a uid of its own; anyone else runs the
+        # code as themselves (in a user namespace under bwrap).
+        self.own_uid_per_session = is_root() and backend != "none"
+        self.warning = weakness(backend)
+
+    def can_execute(self, path: str) -> str | None:
+        """None when the sandboxed code can execute `path` (absolute), else why not."""
+        if self.own_uid_per_session and not world_executable(path):
+            return (f"{path} is not executable by an unprivileged uid, which the {self.backend} "
+                    "backend runs code as when started as root (use a world-readable binary)")
+        if self.backend == "bwrap" and not bwrap_visible(path, self.workdir_parent, self.own_uid_per_session):
+            return f"{path} is not inside the bwrap sandbox, which binds /usr and the running Python only"
+        return None
+
+    def executable(self, name: str) -> str:
+        """`name` resolved to a binary this sandbox can execute: the one on
+        PATH, else the system's own (an interpreter installed under /root
+        is out of reach of the unprivileged uid the code runs as)."""
+        found = resolve_binary(name)
+        candidates = [found] + [os.path.join(d, os.path.basename(name)) for d in ("/usr/local/bin", "/usr/bin")]
+        for path in candidates:
+            if os.path.isfile(path) and self.can_execute(path) is None:
+                return path
+        raise SandboxError(self.can_execute(found))
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[SandboxSession]:
+        uid = uids.take() if self.own_uid_per_session else None
+        try:
+            workdir = tempfile.mkdtemp(prefix="fb-sandbox-", dir=self.workdir_parent)  # mode 0700
+            try:
+                if uid:
+                    os.chown(workdir, uid.uid, uid.uid)
+                yield SandboxSession(self, workdir, uid.uid if uid else None)
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
+        finally:
+            if uid:
+                uid.release()
+
+    def run(self, argv: Sequence[str], *, stdin: bytes | None = None,
+            files: Mapping[str, bytes] | None = None,
+            env: Mapping[str, str] | None = None) -> SandboxResult:
+        """Run `argv` in a fresh work dir (its cwd), then remove the dir."""
+        with self.session() as s:
+            return s.run(argv, stdin=stdin, files=files, env=env)
+
+    def _argv(self, argv: list, session: SandboxSession) -> list:
+        if self.backend == "bwrap":
+            return bwrap_prefix(session.path, session.run_as, self.limits.scratch_bytes) + argv
+        if self.backend == "unshare":
+            return unshare_prefix(session.run_as) + argv
+        if session.run_as is not None:  # rlimit as root: after the parent set the limits
+            return setpriv_prefix(session.run_as) + argv
+        return argv
+
+    def _execute(self, argv: list, session: SandboxSession, stdin: bytes | None,
+                 env: Mapping[str, str] | None) -> SandboxResult:
+        if not argv:
+            raise ValueError("empty command")
+        problem = self.can_execute(argv[0]) if argv[0].startswith("/") else None
+        if problem:
+            raise SandboxError(problem)
+        script = command_script(session.path, {"HOME": session.path, **(env or {})}, self._argv(argv, session))
+        limits = self.limits if self.backend != "none" else None
+        use_cgroup = self.use_cgroup
+
+        def make() -> HeldShell:
+            return hold(BASE_ENV, limits, use_cgroup)
+
+        start = time.perf_counter()
+        try:
+            shell = warm_shells().take((limits, use_cgroup), make)
+        except OSError as exc:
+            raise SandboxError(f"cannot start a confined process for {argv[0]}: {exc}") from exc
+        try:
+            shell.start(script)
+            return self._finish(shell, stdin, start)
+        except BaseException as exc:  # nothing of the run may outlive a failure here
+            shell.discard(kill=True)
+            if isinstance(exc, OSError):
+                raise SandboxError(f"cannot run {argv[0]}: {exc}") from exc
+            raise
+        finally:
+            shell.forget_script()
+            shell.cgroup.close()
+
+    def _finish(self, shell: HeldShell, stdin: bytes | None, start: float) -> SandboxResult:
+        proc, cgroup = shell.proc, shell.cgroup
+
+        def kill_tree(reaped: bool) -> None:
+            # Once bwrap or unshare has exited its PID namespace is gone, and
+            # every process in it with it. cgroup.kill is then left out: it
+            # waits for the cgroup lock, which a ready shell being placed in
+            # its cgroup holds for an RCU grace period.
+            if not (reaped and self.backend in NAMESPACED_BACKENDS):
+                cgroup.kill()
+            # The session: everything the command started unless it setsid'ed.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+        deadline = time.monotonic() + self.timeout_s
+        stdout, stderr, status, rusage, timed_out = _collect(proc, stdin, deadline, kill_tree)
+        wall = time.perf_counter() - start
+        cpu, source = cgroup.cpu_seconds(), "cgroup"
+        if cpu is None and self.backend == "bwrap":
+            source = f"unavailable: rusage does not cover a PID namespace; {cgroup.problem}"
+        elif cpu is None:
+            cpu, source = rusage.ru_utime + rusage.ru_stime, "rusage"
+        return SandboxResult(
+            returncode=proc.returncode, stdout=stdout, stderr=stderr, wall_s=wall,
+            cpu_s=cpu, cpu_source=source, timed_out=timed_out, backend=self.backend,
+            warning=self.warning,
+        )
