@@ -23,9 +23,11 @@ from suite.spec import Job
 # wraparound test that would sit in the dependent chain of loads.
 INDEX_BYTES = 8
 HUGE_PAGE_BYTES = 2 << 20
-# Slots per TLB group: 64 base pages of 4 KiB, the L1 DTLB reach of typical
-# x86 and Neoverse cores (lmbench/MLC-style "random within a page group").
-TLB_GROUP_BYTES = 64 * 4096
+# Pages per TLB group: 64, the L1 DTLB entries of typical x86 and Neoverse
+# cores (lmbench/MLC-style "random within a page group"). A group spans 64
+# pages of the size in use: 256 KiB of 4 KiB pages, 4 MiB of 64 KiB pages,
+# 128 MiB of 2 MiB huge pages.
+TLB_GROUP_PAGES = 64
 SHUFFLES = ("global", "tlb")
 THP_CHOICES = ("on", "off")
 SEED = 12345
@@ -114,10 +116,17 @@ def chase_buffer(nbytes: int, thp: str) -> tuple:
 
 
 class Chain:
-    """A pointer chase laid out in a buffer, with its expected end points."""
+    """A pointer chase laid out in a buffer, walked as one continuing cycle.
+
+    Every run starts where the last one ended, so repetitions cover new
+    slots instead of re-walking the first `steps` ones: with a start slot
+    fixed, a 1 GiB working set timed for 16 MiB of loads would measure a
+    164 MB last-level cache, not DRAM.
+    """
 
     def __init__(self, buffer, order, working_set: int, stride: int):
         self.step = stride // INDEX_BYTES
+        self.stride = stride
         self.slots = working_set // stride
         # The slots below the working set, kept in the master order: still a
         # uniformly random order (and TLB groups stay grouped), at the cost
@@ -126,45 +135,96 @@ class Chain:
         self.chain = buffer
         link(self.chain, self.order, self.step)
         self.start = int(self.order[0]) * self.step
+        self.position = 0  # index into `order` of the slot the next run starts at
 
-    def expected_end(self, steps: int) -> int:
-        return int(self.order[(steps // UNROLL * UNROLL) % self.slots]) * self.step
+    def slot(self, k: int) -> int:
+        """Chain index of the k-th slot of the cycle (k taken modulo its length)."""
+        return int(self.order[k % self.slots]) * self.step
 
-    def run(self, steps: int) -> tuple:
-        """(seconds, ok) for `steps` loads from the start slot."""
-        steps = max(UNROLL, steps // UNROLL * UNROLL)
+    def run(self, steps: int, kernel=None) -> tuple:
+        """(seconds, ok) for `steps` loads continuing the walk; `kernel`
+        (chain, start, steps) -> end defaults to the Numba chase."""
+        steps = whole_steps(steps)
+        start, want = self.slot(self.position), self.slot(self.position + steps)
+        kernel = kernel or chase
         t0 = time.perf_counter()
-        end = chase(self.chain, self.start, steps)
+        end = kernel(self.chain, start, steps)
         seconds = time.perf_counter() - t0
-        return seconds, end == self.expected_end(steps)
+        self.position = (self.position + steps) % self.slots
+        return seconds, end == want
+
+    def footprint_bytes(self, steps: int) -> int:
+        """Distinct bytes `steps` consecutive loads of the cycle cover: one
+        stride per distinct slot visited."""
+        return min(steps, self.slots) * self.stride
 
 
-def master_order(max_bytes: int, stride: int, shuffle: str, seed: int = SEED):
-    """Visiting order of every slot of the largest working set."""
+def whole_steps(steps: int) -> int:
+    """`steps` rounded down to whole unrolled loop trips (at least one)."""
+    return max(UNROLL, steps // UNROLL * UNROLL)
+
+
+def tlb_group_bytes(page_bytes: int) -> int:
+    """Bytes of one TLB group: TLB_GROUP_PAGES pages of the size in use."""
+    return TLB_GROUP_PAGES * page_bytes
+
+
+def master_order(max_bytes: int, stride: int, shuffle: str, seed: int = SEED,
+                 page_bytes: int = mmap.PAGESIZE):
+    """Visiting order of every slot of the largest working set; `page_bytes`
+    (the page size backing the buffer) sizes the TLB groups."""
     if shuffle not in SHUFFLES:
         raise ValueError(f"shuffle {shuffle!r} not accepted; accepted: {', '.join(SHUFFLES)}")
     slots = max_bytes // stride
-    group = slots if shuffle == "global" else max(TLB_GROUP_BYTES // stride, 2)
+    group = slots if shuffle == "global" else max(tlb_group_bytes(page_bytes) // stride, 2)
     return visit_order(slots, group, seed)
 
 
-def measure_point(chain: Chain, repetitions: int, rep_seconds: float) -> tuple:
-    """(ns per load of each repetition, all checks passed)."""
-    # Calibrate: grow the run until it is long enough to time. The runs start
-    # where the repetitions start, so they also warm the slots those visit.
+def huge_page_bytes() -> int:
+    """The transparent huge page size (PMD size): 2 MiB on 4 KiB-page kernels,
+    512 MiB on 64 KiB-page Arm kernels."""
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return HUGE_PAGE_BYTES
+
+
+def page_bytes_in_use(thp: str, huge_bytes_allocated: int | None) -> int:
+    """Page size behind a chase buffer: the huge page size when THP was
+    requested and backed it, else the base page size."""
+    if thp == "on" and huge_bytes_allocated:
+        return huge_page_bytes()
+    return mmap.PAGESIZE
+
+
+def calibrate(chain: Chain, rep_seconds: float, kernel=None) -> int:
+    """Steps that take about `rep_seconds`, found by growing a run until it
+    is long enough to time; the runs also warm the slots the walk visits next."""
     steps = 1 << 12
-    seconds, ok = chain.run(steps)
+    seconds, ok = chain.run(steps, kernel)
     while seconds < rep_seconds / 8:
         steps *= 4
-        seconds, ok2 = chain.run(steps)
-        ok = ok and ok2
-    steps = max(UNROLL, int(steps * rep_seconds / seconds))
-    samples = []
+        seconds, _ = chain.run(steps, kernel)
+    return whole_steps(int(steps * rep_seconds / seconds))
+
+
+def covering_steps(chain: Chain, repetitions: int, rep_steps: int) -> int:
+    """Steps per repetition so that the repetitions together visit every
+    slot of the working set (a working set past the LLC then measures DRAM)."""
+    return whole_steps(max(rep_steps, -(-chain.slots // repetitions) + UNROLL - 1))
+
+
+def measure_point(chain: Chain, repetitions: int, rep_seconds: float) -> tuple:
+    """(ns per load of each repetition, all checks passed, footprint bytes):
+    the footprint is the distinct bytes the timed loads touched."""
+    steps = covering_steps(chain, repetitions, calibrate(chain, rep_seconds))
+    samples, ok = [], True
     for _ in range(repetitions):
         seconds, ok2 = chain.run(steps)
         ok = ok and ok2
-        samples.append(seconds / (steps // UNROLL * UNROLL) * 1e9)
-    return samples, ok
+        samples.append(seconds / steps * 1e9)
+    return samples, ok, chain.footprint_bytes(steps * repetitions)
 
 
 def anon_huge_bytes() -> int | None:
@@ -206,31 +266,36 @@ def run_benchmark(job: Job) -> Outcome:
     huge_before = anon_huge_bytes()
     mm, buffer = chase_buffer(max(sizes), thp)
     huge_after = anon_huge_bytes()
+    huge_bytes = (None if huge_after is None or huge_before is None
+                  else huge_after - huge_before)
+    page_bytes = page_bytes_in_use(thp, huge_bytes)
     freq = topo.max_frequency_hz
     base_info = {
         "compile_seconds": round(compile_s, 4),
         "stride_bytes": stride,
         "shuffle": shuffle,
-        "tlb_group_bytes": TLB_GROUP_BYTES if shuffle == "tlb" else None,
+        "tlb_group_bytes": tlb_group_bytes(page_bytes) if shuffle == "tlb" else None,
+        "page_bytes": page_bytes,
         "thp_requested": thp,
-        "anon_huge_bytes": (None if huge_after is None or huge_before is None
-                            else huge_after - huge_before),
+        "anon_huge_bytes": huge_bytes,
         "repetitions": reps,
         "seconds_per_repetition": rep_s,
         "value": "median of the repetitions",
+        "footprint": "distinct slots the timed loads visited x stride; the walk "
+                     "continues from one repetition to the next",
     }
     if freq:
         base_info["frequency_mhz"] = freq / 1e6
     else:
         base_info["cycles_unavailable"] = "CPU maximum frequency unknown (no cpufreq data)"
     records, errors = [], []
-    order = master_order(max(sizes), stride, shuffle)
+    order = master_order(max(sizes), stride, shuffle, page_bytes=page_bytes)
     for size in sorted(sizes, reverse=True):
         chain = Chain(buffer, order, size, stride)
         order = chain.order  # each smaller set filters the last one
-        samples, ok = measure_point(chain, reps, rep_s)
+        samples, ok, footprint = measure_point(chain, reps, rep_s)
         params = {**p, "working_set_bytes": size}
-        info = dict(base_info)
+        info = {**base_info, "footprint_bytes": footprint}
         if freq:
             info["cycles"] = round(stats.median(samples) * freq / 1e9, 2)
         records.append(measurement(job.benchmark, params, "latency", "ns", samples,

@@ -242,7 +242,7 @@ def run_benchmark(job: Job) -> Outcome:
                 load.expect("running")
                 time.sleep(RAMP_SECONDS)
             t_start = time.monotonic()
-            samples, ok = latency.measure_point(chain, reps, rep_s)
+            samples, ok, footprint = latency.measure_point(chain, reps, rep_s)
             t_end = time.monotonic()
             gbs, load_ok, info, problems = 0.0, True, {}, []
             if delay is not None:
@@ -261,6 +261,7 @@ def run_benchmark(job: Job) -> Outcome:
             params = {**base, "delay": label}
             valid = not problems
             info.update({"chase_cpu": p["chase_cpu"], "load_cpus": p["load_cpus"],
+                         "working_set_bytes": size, "footprint_bytes": footprint,
                          "delay_unit": "dependent multiply-adds after each 64-byte line",
                          "load_window": "chunks the load finished inside the chase's window",
                          "stride_bytes": stride, "thp_requested": "on",

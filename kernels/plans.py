@@ -19,6 +19,11 @@ STREAM_ARRAYS = 3  # a, b, c
 # (McCalpin, stream.c, "Instructions" comment), and never under 1M elements.
 STREAM_LLC_FACTOR = 4
 STREAM_MIN_ELEMENTS = 1_000_000
+# With no last-level cache known (no sysfs caches, no table entry), each
+# array is at least 1 GiB: 4x an LLC of 256 MiB, past most single-socket
+# LLCs (not 3D V-Cache EPYC or the largest Xeon 6); the result carries
+# sysinfo's warning and each record says how its size was chosen.
+UNKNOWN_LLC_ARRAY_BYTES = 1 << 30
 # Refuse sizes whose arrays would take more than this share of the
 # available memory: the rest of the system (and a co-running load) needs room.
 MEMORY_SHARE_LIMIT = 0.5
@@ -107,15 +112,30 @@ def stream_array_elements(
             raise SizingError(f"array size {array_mib} MiB must be a positive number")
         elements = int(array_mib * (1 << 20)) // FLOAT64_BYTES
     else:
-        llc = topology.llc_bytes(cpus)
-        elements = max(STREAM_LLC_FACTOR * llc // FLOAT64_BYTES, STREAM_MIN_ELEMENTS)
+        elements = max(STREAM_LLC_FACTOR * llc_or_floor(topology, cpus) // FLOAT64_BYTES,
+                       STREAM_MIN_ELEMENTS)
     return elements
+
+
+def llc_or_floor(topology: Topology, cpus: Sequence[int] | None = None) -> int:
+    """The LLC of `cpus` in bytes, or the floor UNKNOWN_LLC_ARRAY_BYTES / 4
+    when no source knew it (so 4x it is a 1 GiB array)."""
+    return topology.llc_bytes(cpus) or UNKNOWN_LLC_ARRAY_BYTES // STREAM_LLC_FACTOR
+
+
+def sizing_note(topology: Topology, cpus: Sequence[int] | None = None) -> str:
+    """How a size derived from the LLC was chosen, for the records' info."""
+    llc = topology.llc_bytes(cpus)
+    if not llc:
+        return (f"last-level cache unknown: floor of {UNKNOWN_LLC_ARRAY_BYTES >> 20} MiB "
+                f"per array")
+    return f"{STREAM_LLC_FACTOR} x LLC of {llc / 2**20:.0f} MiB ({topology.llc_source})"
 
 
 def load_array_elements(topology: Topology) -> int:
     """Elements per array of the loaded-latency bandwidth kernel: the three
     arrays together span 4x the LLC, so the load streams from DRAM."""
-    llc = topology.llc_bytes()
+    llc = llc_or_floor(topology)
     return max(STREAM_LLC_FACTOR * llc // (STREAM_ARRAYS * FLOAT64_BYTES), STREAM_MIN_ELEMENTS)
 
 
@@ -131,11 +151,18 @@ def check_memory(topology: Topology, needed_bytes: int, what: str) -> None:
 
 # -- latency working sets -------------------------------------------------------
 def latency_max_bytes(topology: Topology, profile_name: str) -> int:
-    """Largest working set: 4x the LLC, and at least 1 GiB beyond quick."""
-    largest = STREAM_LLC_FACTOR * topology.llc_bytes()
+    """Largest working set: 4x the LLC (so the DRAM plateau has a point
+    past any caching), and at least 1 GiB beyond quick."""
+    largest = dram_min_bytes(topology)
     if profile_name != "quick":
         largest = max(largest, LATENCY_LARGE_BYTES)
     return max(largest, 16 * LATENCY_MIN_BYTES)
+
+
+def dram_min_bytes(topology: Topology) -> int:
+    """Smallest working set whose chase latency counts as DRAM: 4x the LLC,
+    where a random walk's hit rate in the LLC is at most a quarter."""
+    return STREAM_LLC_FACTOR * llc_or_floor(topology)
 
 
 def latency_sizes(max_bytes: int, stride: int = DEFAULT_STRIDE,
@@ -157,7 +184,12 @@ def latency_sizes(max_bytes: int, stride: int = DEFAULT_STRIDE,
 
 
 def chase_cpu(topology: Topology) -> int:
-    """The CPU that runs a pointer chase: the first physical core."""
+    """The CPU that runs a pointer chase: the first physical core without
+    CPU 0 (which takes housekeeping interrupts and timers), CPU 0 only on a
+    one-core machine."""
+    for core in topology.cores:
+        if 0 not in core:
+            return core[0]
     return topology.cores[0][0]
 
 

@@ -36,6 +36,13 @@ def _stream_elements(ctx: PlanContext) -> int:
     return elements
 
 
+def _sizing(ctx: PlanContext) -> str:
+    """How the arrays were sized, for the records' info."""
+    if (ctx.options or {}).get("array_mib") is not None:
+        return "--array-mib"
+    return plans.sizing_note(ctx.topology, ctx.topology.logical_cpus)
+
+
 def _size_param(ctx: PlanContext) -> dict:
     """Array sizes derived from the machine's caches stay out of params (so
     runs of two machines match); a size the user chose is part of identity."""
@@ -52,7 +59,8 @@ def plan_stream(ctx: PlanContext) -> list:
     for n in plans.sweep_thread_counts(topo, ctx.threads):
         cpus = plans.thread_cpus(topo, n, bind)
         configs.append(Config(params={"threads": n, "bind": bind, **_size_param(ctx)},
-                              settings={"elements": elements},
+                              settings={"elements": elements,
+                                        "sizing": _sizing(ctx)},
                               env=plans.omp_env(cpus, bind), cpus=cpus))
     return configs
 
@@ -99,7 +107,7 @@ def plan_native(ctx: PlanContext) -> list:
     bind = _bind(ctx)
     cpus = plans.thread_cpus(topo, topo.physical_cores, bind)
     return [Config(params={"threads": len(cpus), "bind": bind, **_size_param(ctx)},
-                   settings={"elements": _stream_elements(ctx)},
+                   settings={"elements": _stream_elements(ctx), "sizing": _sizing(ctx)},
                    env=plans.omp_env(cpus, bind), cpus=cpus)]
 
 

@@ -220,6 +220,7 @@ def run_benchmark(job: Job) -> Outcome:
         "active_cores": cores,
         "array_elements": elements,
         "array_bytes": elements * plans.FLOAT64_BYTES,
+        "array_sizing": job.settings.get("sizing"),
         "ntimes": ntimes,
         "first_trial_dropped": True,
         "compile_seconds": round(compile_s, 4),

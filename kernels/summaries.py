@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from kernels import plateaus
+from kernels import plans, plateaus
 from suite import stats
 from suite.model import Outcome, Record, measurement
 
@@ -74,6 +74,7 @@ def point_latency(r: Record) -> float:
 
 def summarize_latency(records: Sequence[Record], ctx) -> Outcome:
     topo = ctx.topology
+    dram_min = plans.dram_min_bytes(topo)
     cache_sizes = {lvl: topo.cache_size(lvl) for lvl in sorted({c.level for c in topo.caches
                                                                if c.type != "Instruction"})}
     cache_sizes = {k: v for k, v in cache_sizes.items() if v}
@@ -93,14 +94,37 @@ def summarize_latency(records: Sequence[Record], ctx) -> Outcome:
         valid = all(r.validated for r in recs)
         for p in found:
             level = int(p.name[1:]) if p.name != "DRAM" else None
+            segment = list(range(p.first, p.last + 1))
+            info = {"plateau_bytes": [sizes[p.flat_first], sizes[p.flat_last]],
+                    "segment_bytes": [sizes[p.first], sizes[p.last]],
+                    "value": "median of the segment's points (each the median "
+                             "of its repetitions)",
+                    "sysinfo_cache_bytes": cache_sizes.get(level),
+                    "boundary_warnings": [w for w in warns if w.startswith(p.name + " ")]}
+            value = p.latency
+            if level is None:
+                segment, note = dram_points(sizes, segment, dram_min)
+                if not segment:
+                    warnings.append(f"latency ({label}): {note}")
+                    continue
+                value = stats.median([points[i] for i in segment])
+                info.update({"value": "median of the points of working sets >= "
+                                      f"{plans.STREAM_LLC_FACTOR} x LLC",
+                             "dram_min_working_set_bytes": dram_min,
+                             "dram_points_bytes": [sizes[i] for i in segment]})
             out.append(measurement(
                 bench, {**dict(key), "level": p.name}, "latency", "ns",
-                points[p.first:p.last + 1], higher_is_better=False, value=p.latency,
-                validated=valid,
-                info={"plateau_bytes": [sizes[p.flat_first], sizes[p.flat_last]],
-                      "segment_bytes": [sizes[p.first], sizes[p.last]],
-                      "value": "median of the segment's points (each the median "
-                               "of its repetitions)",
-                      "sysinfo_cache_bytes": cache_sizes.get(level),
-                      "boundary_warnings": [w for w in warns if w.startswith(p.name + " ")]}))
+                [points[i] for i in segment], higher_is_better=False, value=value,
+                validated=valid, info=info))
     return Outcome(records=tuple(out), warnings=tuple(warnings))
+
+
+def dram_points(sizes: Sequence[int], segment: Sequence[int], dram_min: int) -> tuple:
+    """(indices of the DRAM segment whose working set is >= dram_min, note):
+    smaller sets are partly cached on a big-LLC machine and would pull the
+    DRAM figure down. Empty with the reason when the curve stops short."""
+    kept = [i for i in segment if sizes[i] >= dram_min]
+    note = "" if kept else (
+        f"DRAM latency not measured: the largest working set, {sizes[-1] / 2**20:.0f} MiB, "
+        f"is below {plans.STREAM_LLC_FACTOR} x LLC ({dram_min / 2**20:.0f} MiB)")
+    return kept, note

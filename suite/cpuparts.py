@@ -60,6 +60,28 @@ PARTS = {
 }
 
 
+_MIB = 1 << 20
+# (implementer, part) -> the largest last-level cache per socket of the
+# server chips built on that core (datasheets). Used only when sysfs lists
+# no last-level cache (some VMs and containers): the largest known size
+# errs towards arrays that are too big, never towards cache-resident ones.
+LLC_BYTES = {
+    (0x41, 0xD0C): 32 * _MIB,  # Neoverse-N1: Ampere Altra, AWS Graviton2
+    (0x41, 0xD40): 32 * _MIB,  # Neoverse-V1: AWS Graviton3
+    (0x41, 0xD4F): 117 * _MIB,  # Neoverse-V2: NVIDIA Grace
+    (0x4E, 0x010): 164 * _MIB,  # Olympus: NVIDIA Vera
+    (0xC0, 0xAC3): 64 * _MIB,  # Ampere-1: AmpereOne
+    (0xC0, 0xAC4): 64 * _MIB,  # Ampere-1a: AmpereOne
+}
+
+
+def llc_bytes(implementer: int | None, part: int | None) -> int | None:
+    """Last-level cache per socket for an Arm part in LLC_BYTES, else None."""
+    if implementer is None or part is None:
+        return None
+    return LLC_BYTES.get((implementer, part))
+
+
 def parse_hex(value: str | None) -> int | None:
     """'0x41' -> 65; None or garbage -> None."""
     if value is None:

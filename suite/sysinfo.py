@@ -308,6 +308,37 @@ def collect_caches(root: str, cpus: Iterable[int]) -> list:
     return sorted(seen.values(), key=lambda c: (c["level"], order.get(c["type"], 3), c["cpus"]))
 
 
+def llc_fallback(caches: list, ident: dict, first_block: dict, cpus: list) -> tuple:
+    """(cache entries, warnings) for a machine whose sysfs lists no sized
+    cache past L2: one last-level entry per socket from the Arm part table
+    or, on Intel, cpuinfo's "cache size" (the LLC per package there; on AMD
+    it is the L2). Without either, no entry and a warning: planners then
+    use a 1 GiB floor (kernels.plans.UNKNOWN_LLC_ARRAY_BYTES)."""
+    listed = [c for c in caches if c.get("size_bytes") and c.get("type") != "Instruction"]
+    if any(c["level"] >= 3 for c in listed):
+        return [], []
+    largest = max((c["size_bytes"] for c in listed), default=0)
+    size = cpuparts.llc_bytes(cpuparts.parse_hex(ident.get("cpu_implementer")),
+                              cpuparts.parse_hex(ident.get("cpu_part")))
+    source = f"cpuparts table ({ident.get('cpu_part_name')})"
+    if size is None and ident.get("vendor") == "GenuineIntel":
+        size, source = parse_size((first_block.get("cache size") or "").replace(" ", "")), \
+            "/proc/cpuinfo cache size"
+    if not size or size <= largest:
+        if listed:
+            return [], []  # L1/L2 known; the last one listed is the LLC
+        return [], ["no cache sizes in sysfs, nor a known part: last-level cache unknown; "
+                    "STREAM arrays and latency working sets use a 1 GiB floor"]
+    by_pkg: dict = {}
+    for c in cpus:
+        by_pkg.setdefault(c.get("package") or 0, []).append(c["cpu"])
+    entries = [{"level": 3, "type": "Unified", "size_bytes": size, "line_size": None,
+                "cpus": sorted(members), "source": source}
+               for _, members in sorted(by_pkg.items())]
+    return entries, [f"no last-level cache in sysfs: {size / 2**20:.0f} MiB per socket "
+                     f"taken from the {source}"]
+
+
 # -- memory, pages, THP ---------------------------------------------------
 def collect_memory(root: str) -> dict:
     fields: dict = {}
@@ -576,6 +607,9 @@ def collect(root: str = "/", live: bool | None = None) -> dict:
     flags = ident.pop("flags")
     features_source = ident.pop("features_source")
     cpus = collect_cpus(root, blocks)
+    caches = collect_caches(root, [c["cpu"] for c in cpus])
+    llc_entries, llc_warnings = llc_fallback(caches, ident, blocks[0] if blocks else {}, cpus)
+    caches += llc_entries
     info: dict = {
         "hostname": read_text(root, "proc/sys/kernel/hostname") or (platform.node() if live else None),
         **{k: ident[k] for k in ("arch", "vendor", "model_name")},
@@ -587,7 +621,7 @@ def collect(root: str = "/", live: bool | None = None) -> dict:
         **summarize_cpus(cpus),
         "cpus": cpus,
         "numa_nodes": collect_numa_nodes(root),
-        "caches": collect_caches(root, [c["cpu"] for c in cpus]),
+        "caches": caches,
         "memory": collect_memory(root),
         "page_size_bytes": collect_page_size(root, live),
         "thp": collect_thp(root),
@@ -601,7 +635,7 @@ def collect(root: str = "/", live: bool | None = None) -> dict:
         "software": collect_software_live() if live else None,
         "numba_target": collect_numba_target_live() if live else None,
     }
-    info["warnings"] = system_warnings(info, collect_load(root))
+    info["warnings"] = system_warnings(info, collect_load(root)) + llc_warnings
     return info
 
 

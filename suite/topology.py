@@ -16,6 +16,7 @@ class Cache:
     type: str  # Data | Instruction | Unified
     size_bytes: int
     cpus: tuple  # logical CPUs sharing this instance
+    source: str = "sysfs"  # or the table sysinfo took it from (no caches in sysfs)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Topology:
         cores = sorted((tuple(sorted(v)) for v in by_core.values()), key=lambda t: t[0])
         caches = tuple(
             Cache(int(c["level"]), str(c.get("type", "Unified")), int(c["size_bytes"]),
-                  tuple(c.get("cpus") or ()))
+                  tuple(c.get("cpus") or ()), str(c.get("source") or "sysfs"))
             for c in system.get("caches") or ()
             if c.get("size_bytes")
         )
@@ -136,6 +137,13 @@ class Topology:
             if not c.cpus or wanted & set(c.cpus):
                 total += c.size_bytes
         return total
+
+    @property
+    def llc_source(self) -> str | None:
+        """Where the last-level cache size came from (None when unknown)."""
+        level = self.llc_level
+        found = [c.source for c in self._data_caches(level)] if level is not None else []
+        return found[0] if found else None
 
     def llc_bytes(self, cpus: Iterable[int] | None = None) -> int:
         """Total last-level cache of the CPUs in use (0 when unknown)."""

@@ -133,11 +133,23 @@ def test_latency_sizes_half_octaves_up_to_four_llc_or_1gib(systems):
         plans.latency_sizes(1 << 20, stride=96)
 
 
-def test_latency_plan_runs_single_threaded_on_the_first_core(systems):
+def test_latency_plan_runs_single_threaded_on_a_core_other_than_cpu0(systems):
     configs = specs.plan_latency(ctx(systems["vera_like"], "standard"))
     assert {(c.params["shuffle"], c.params["thp"]) for c in configs} == {
         ("global", "on"), ("global", "off"), ("tlb", "on"), ("tlb", "off")}
-    assert all(c.cpus == (0,) and c.env["NUMBA_NUM_THREADS"] == "1" for c in configs)
+    # CPU 0 takes housekeeping interrupts; nor its SMT sibling (CPU 88).
+    assert all(c.cpus == (1,) and c.env["NUMBA_NUM_THREADS"] == "1" for c in configs)
+
+
+@pytest.mark.parametrize("name", ["this_like_x86", "grace", "vera_like", "two_vera", "epyc_2s"])
+def test_chase_core_is_not_cpu0_when_there_is_another(systems, name):
+    topo = Topology.from_system(systems[name])
+    cpu = plans.chase_cpu(topo)
+    assert cpu != 0 and not any(0 in core and cpu in core for core in topo.cores)
+    chase, load = plans.loaded_cpus(topo)
+    assert chase == cpu and 0 in load
+    single = Topology.from_system({"logical_cpus": 1})
+    assert plans.chase_cpu(single) == 0
 
 
 def test_loaded_latency_splits_chase_core_from_load_cores(systems):

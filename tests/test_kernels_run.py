@@ -78,7 +78,7 @@ def follow(chain, start, n):
 
 @pytest.mark.parametrize("shuffle", ["global", "tlb"])
 def test_permutation_is_one_cycle_over_every_slot(shuffle):
-    stride, size = 128, 3 * latency.TLB_GROUP_BYTES + 4096  # a partial last group
+    stride, size = 128, 3 * latency.tlb_group_bytes(4096) + 4096  # a partial last group
     buf = np.zeros(size // 8, dtype=np.uint64)
     order = latency.master_order(size, stride, shuffle)
     chain = latency.Chain(buf, order, size, stride)
@@ -90,12 +90,63 @@ def test_permutation_is_one_cycle_over_every_slot(shuffle):
     assert back == small.start and sorted(seen) == [i * 16 for i in range(small.slots)]
 
 
-def test_tlb_variant_stays_inside_a_group_before_moving_on():
+@pytest.mark.parametrize("page_bytes", [4096, 64 << 10])
+def test_tlb_variant_stays_inside_a_group_before_moving_on(page_bytes):
     stride = 128
-    group = latency.TLB_GROUP_BYTES // stride
-    order = latency.master_order(4 * latency.TLB_GROUP_BYTES, stride, "tlb")
+    group = latency.tlb_group_bytes(page_bytes) // stride
+    order = latency.master_order(4 * latency.tlb_group_bytes(page_bytes), stride, "tlb",
+                                 page_bytes=page_bytes)
     groups = [order[i:i + group] // group for i in range(0, order.size, group)]
     assert all(len(set(g)) == 1 for g in groups)
+
+
+def test_tlb_groups_follow_the_page_size_in_use():
+    # 64 pages of the size in use: 2 MiB huge pages make 128 MiB groups.
+    assert latency.tlb_group_bytes(4096) == 256 << 10
+    assert latency.tlb_group_bytes(2 << 20) == 128 << 20
+    assert latency.page_bytes_in_use("off", 1 << 30) == latency.mmap.PAGESIZE
+    assert latency.page_bytes_in_use("on", 0) == latency.mmap.PAGESIZE  # THP gave none
+    assert latency.page_bytes_in_use("on", 4 << 20) == latency.huge_page_bytes()
+
+
+def recording_chase(visited):
+    """A pure-Python chase with the Numba kernel's signature that notes every slot."""
+    def walk(chain, start, steps):
+        p = int(start)
+        for _ in range(steps):
+            visited.add(p)
+            p = int(chain[p])
+        return p
+    return walk
+
+
+def test_repetitions_continue_the_walk_and_cover_every_slot(monkeypatch):
+    size, stride = 1 << 20, 128  # 8192 slots
+    buf = np.zeros(size // 8, dtype=np.uint64)
+    chain = latency.Chain(buf, latency.master_order(size, stride, "global"), size, stride)
+    visited = set()
+    monkeypatch.setattr(latency, "calibrate", lambda chain, rep_s, kernel=None: 64)
+    monkeypatch.setattr(latency, "chase", recording_chase(visited))
+    samples, ok, footprint = latency.measure_point(chain, 4, 1e-4)
+    assert ok and len(samples) == 4
+    assert len(visited) == chain.slots  # the timed loads saw the whole working set
+    assert footprint == size
+
+
+def test_each_run_starts_where_the_last_ended():
+    size, stride = 64 << 10, 128
+    buf = np.zeros(size // 8, dtype=np.uint64)
+    chain = latency.Chain(buf, latency.master_order(size, stride, "global"), size, stride)
+    starts = []
+    real = latency.chase
+
+    def spy(c, start, steps):
+        starts.append(start)
+        return real(c, start, steps)
+    for _ in range(3):
+        assert chain.run(64, spy)[1]
+    assert starts == [chain.slot(0), chain.slot(64), chain.slot(128)]
+    assert len(set(starts)) == 3
 
 
 def test_chase_end_is_checked():
@@ -113,6 +164,7 @@ def test_latency_tiny_curve():
     assert [r.params["working_set_bytes"] for r in out.records] == [4096, 1 << 20]
     assert all(r.validated and r.value > 0 and r.unit == "ns" for r in out.records)
     assert "cycles_unavailable" in out.records[0].info  # no frequency in this system dict
+    assert all(r.info["footprint_bytes"] >= r.params["working_set_bytes"] for r in out.records)
 
 
 def test_huge_pages_follow_the_thp_parameter():
@@ -184,6 +236,25 @@ def test_native_check_tiny():
     assert set(ratios) == {"triad_ratio", "chase_dram_ratio", "chase_l1_ratio"}
     assert all(r.validated and r.value > 0 for r in ratios.values())
     assert ratios["triad_ratio"].info["flags"].startswith("-O3 -fopenmp")
+    for metric in ("chase_dram_ratio", "chase_l1_ratio"):
+        info = ratios[metric].info
+        assert info["footprint_bytes"] >= info["working_set_bytes"]
+
+
+def test_native_chase_pairs_continue_one_walk_over_every_slot(monkeypatch):
+    from kernels.native import check
+    size, stride = 1 << 20, 128
+    buf = np.zeros(size // 8, dtype=np.uint64)
+    chain = latency.Chain(buf, latency.master_order(size, stride, "global"), size, stride)
+    numba_seen, native_seen = set(), set()
+    monkeypatch.setattr(latency, "calibrate", lambda chain, rep_s, kernel=None: 64)
+    monkeypatch.setattr(latency, "chase", recording_chase(numba_seen))
+
+    class Native:
+        chase = staticmethod(recording_chase(native_seen))
+    rows, ok, footprint = check.chase_pairs(Native(), chain, 3)
+    assert ok and len(rows) == 3
+    assert len(numba_seen | native_seen) == chain.slots and footprint == size
 
 
 def test_native_without_compiler_is_skipped(monkeypatch):

@@ -170,3 +170,28 @@ def test_invalid_inputs_make_invalid_summaries():
                         "bandwidth", "GB/s", [10.0 * n], higher_is_better=True,
                         validated=(n == 1)) for n in (1, 4)]
     assert not any(r.validated for r in summaries.summarize_stream(recs, ctx()).records)
+
+
+def latency_records(sizes, lats):
+    return [measurement("latency.curve", {"shuffle": "global", "thp": "on", "stride": 128,
+                                          "working_set_bytes": s}, "latency", "ns", [x],
+                        higher_is_better=False) for s, x in zip(sizes, lats)]
+
+
+def test_dram_plateau_uses_only_working_sets_of_four_llc_or_more():
+    # Between the 32 MiB LLC and 4x it a random walk still hits the cache
+    # part of the time: those points must not pull the DRAM figure down.
+    sizes, lats = synthetic_curve(top=256 * MIB)
+    lats = [60.0 if 32 * MIB < s < 128 * MIB else x for s, x in zip(sizes, lats)]
+    out = summaries.summarize_latency(latency_records(sizes, lats), ctx())
+    dram = next(r for r in out.records if r.params["level"] == "DRAM")
+    assert dram.value == 95.0
+    assert min(dram.info["dram_points_bytes"]) >= 4 * CACHES[3]
+    assert dram.info["dram_min_working_set_bytes"] == 4 * CACHES[3]
+
+
+def test_curve_short_of_four_llc_says_dram_is_not_measured():
+    sizes, lats = synthetic_curve(top=100 * MIB)
+    out = summaries.summarize_latency(latency_records(sizes, lats), ctx())
+    assert "DRAM" not in {r.params["level"] for r in out.records}
+    assert any("DRAM latency not measured" in w for w in out.warnings)

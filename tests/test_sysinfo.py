@@ -237,3 +237,42 @@ def test_part_table_beyond_archspec():
     uarch = cpuparts.microarchitecture("aarch64", features={"fp", "asimd"},
                                        implementer=0x41, part=0xD8E)
     assert uarch == {"name": "neoverse_n3", "vendor": "ARM", "source": "cpuparts"}
+
+
+def _cacheless(tmp_path, block):
+    trees.build_tree(tmp_path, cpus=trees.smt_cpus(1, 4, 1), cpuinfo_block=block, caches=[],
+                     memory_bytes=64 * 2**30, available_bytes=60 * 2**30, hostname="vm")
+    return sysinfo.collect(str(tmp_path))
+
+
+def test_no_caches_in_sysfs_takes_the_llc_from_the_part_table(tmp_path):
+    from kernels import plans
+    info = _cacheless(tmp_path, trees._arm_block(trees.VERA_FEATURES, "0x4e", "0x010"))
+    (llc,) = info["caches"]
+    assert llc["size_bytes"] == 164 * MIB and llc["source"].startswith("cpuparts")
+    assert any("no last-level cache in sysfs: 164 MiB" in w for w in info["warnings"])
+    topo = Topology.from_system(info)
+    assert plans.stream_array_elements(topo) * 8 == 4 * 164 * MIB
+    assert "cpuparts" in plans.sizing_note(topo)
+
+
+def test_no_caches_and_unknown_part_use_a_one_gib_floor_and_say_so(tmp_path):
+    from kernels import plans
+    block = trees._x86_block("AMD EPYC", "AuthenticAMD", 25, 17, trees.ZEN4_FLAGS, 4, 4)
+    info = _cacheless(tmp_path, block)
+    assert info["caches"] == []
+    assert any("last-level cache unknown" in w and "1 GiB floor" in w for w in info["warnings"])
+    topo = Topology.from_system(info)
+    # Before: an LLC of 0 gave 8 MB arrays and 64 KiB chase buffers.
+    assert plans.stream_array_elements(topo) * 8 >= 1 << 30
+    assert plans.latency_max_bytes(topo, "quick") >= 1 << 30
+    assert "unknown" in plans.sizing_note(topo)
+
+
+def test_intel_without_sysfs_caches_uses_cpuinfo_cache_size(tmp_path):
+    def block(cpu, core, package):
+        return (trees._x86_block("Intel(R) Xeon(R)", "GenuineIntel", 6, 143, "fpu sse2", 4, 4)
+                (cpu, core, package) + "cache size\t: 107520 KB\n")
+    info = _cacheless(tmp_path, block)
+    (llc,) = info["caches"]
+    assert llc["size_bytes"] == 105 * MIB and "cpuinfo" in llc["source"]

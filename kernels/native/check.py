@@ -43,33 +43,32 @@ def triad_pairs(native, a, b, c, pairs: int) -> tuple:
 
 
 def chase_pairs(native, chain: latency.Chain, pairs: int, rep_s: float = CHASE_REP_SECONDS):
-    """([(numba ns, native ns)] per load, every end slot checked)."""
-    steps = _calibrate(chain, rep_s)
-    chain.run(min(steps, chain.slots))  # warm
-    want = chain.expected_end(steps)
+    """([(numba ns, native ns)] per load, every end slot checked, footprint bytes).
+
+    Both sides continue one walk, each run starting where the last ended,
+    and the runs together visit every slot (the footprint is of both sides'
+    timed loads): every load's reuse distance is then the whole working set,
+    while a DRAM point re-walking the same slots would time the last-level
+    cache on a big-L3 machine.
+    """
+    runs = 2 * pairs
+    steps = latency.covering_steps(chain, runs, latency.calibrate(chain, rep_s))
+    kernels = {"numba": latency.chase, "native": native_chase(native)}
     out, ok = [], True
     for i in range(pairs):
-        sides = [("numba", lambda: latency.chase(chain.chain, chain.start, steps)),
-                 ("native", lambda: native.chase(chain.chain, chain.start, steps))]
-        if i % 2:
-            sides.reverse()
+        order = ["numba", "native"] if i % 2 == 0 else ["native", "numba"]
         t = {}
-        for name, run in sides:
-            t0 = time.perf_counter()
-            end = run()
-            t[name] = (time.perf_counter() - t0) / steps * 1e9
-            ok = ok and end == want
+        for name in order:
+            seconds, good = chain.run(steps, kernels[name])
+            t[name] = seconds / steps * 1e9
+            ok = ok and good
         out.append((t["numba"], t["native"]))
-    return out, ok
+    return out, ok, chain.footprint_bytes(steps * runs)
 
 
-def _calibrate(chain: latency.Chain, rep_s: float) -> int:
-    steps = 1 << 12
-    seconds, _ = chain.run(steps)
-    while seconds < rep_s / 8:
-        steps *= 4
-        seconds, _ = chain.run(steps)
-    return max(latency.UNROLL, int(steps * rep_s / seconds) // latency.UNROLL * latency.UNROLL)
+def native_chase(native):
+    """The C chase with the Numba chase's signature (chain, start, steps) -> end."""
+    return lambda chain, start, steps: native.chase(chain, start, steps)
 
 
 def run_benchmark(job: Job) -> Outcome:
@@ -92,10 +91,10 @@ def run_benchmark(job: Job) -> Outcome:
     buffer = a.view(np.uint64)
     dram = latency.Chain(buffer, latency.master_order(dram_bytes, stride, "global"),
                          dram_bytes, stride)
-    dram_pairs, dram_ok = chase_pairs(native, dram, pairs)
+    dram_pairs, dram_ok, dram_footprint = chase_pairs(native, dram, pairs)
     l1 = latency.Chain(buffer, latency.master_order(L1_CHASE_BYTES, stride, "global"),
                        L1_CHASE_BYTES, stride)
-    l1_pairs, l1_ok = chase_pairs(native, l1, pairs)
+    l1_pairs, l1_ok, l1_footprint = chase_pairs(native, l1, pairs)
 
     info = {**native.describe(), "pairs": pairs, "native_omp_threads": native.max_threads(),
             "array_elements": elements, "order": "alternating which side runs first"}
@@ -108,9 +107,11 @@ def run_benchmark(job: Job) -> Outcome:
           "native_gbs": triad_bytes / min(t for _, t in triad) / 1e9}),
         ("chase_dram_ratio", dram_pairs, dram_ok, False,
          {"ratio": "Numba ns / native ns", "working_set_bytes": dram_bytes,
+          "footprint_bytes": dram_footprint,
           "numba_ns": min(x for x, _ in dram_pairs), "native_ns": min(x for _, x in dram_pairs)}),
         ("chase_l1_ratio", l1_pairs, l1_ok, False,
          {"ratio": "Numba ns / native ns", "working_set_bytes": L1_CHASE_BYTES,
+          "footprint_bytes": l1_footprint,
           "numba_ns": min(x for x, _ in l1_pairs), "native_ns": min(x for _, x in l1_pairs)}),
     ):
         # A triad ratio is of bandwidths (time native / time Numba); a chase

@@ -69,10 +69,11 @@ def ratios(pairs: int, array_mib: float | None) -> None:
     for label, size, target in (("DRAM", elements * 8 // stride * stride, TARGETS["dram"]),
                                 ("L1", check.L1_CHASE_BYTES, TARGETS["l1"])):
         chain = latency.Chain(buffer, latency.master_order(size, stride, "global"), size, stride)
-        rows, ok = check.chase_pairs(native, chain, pairs)
+        rows, ok, footprint = check.chase_pairs(native, chain, pairs)
         r = stats.median([tn / tc for tn, tc in rows])
         print(f"{label} latency Numba / native: {r:.3f}   target <= {target}   "
-              f"Numba {min(x for x, _ in rows):.2f} ns, native {min(x for _, x in rows):.2f} ns"
+              f"Numba {min(x for x, _ in rows):.2f} ns, native {min(x for _, x in rows):.2f} ns, "
+              f"footprint {footprint / 2**20:.0f} of {size / 2**20:.0f} MiB"
               f"{'' if ok else '  INVALID'}")
 
 
