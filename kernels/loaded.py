@@ -32,14 +32,19 @@ import numpy as np
 from numba import njit, prange
 
 from kernels import latency, plans
-from kernels.stream import first_touch  # same loop as the STREAM arrays: NUMA placement
+from kernels.stream import allocate  # STREAM's chunks and first touch: NUMA placement
 from suite.model import ErrorRecord, Outcome, measurement
 from suite.spec import Job
 
 SCALAR = 3.0
 INIT_B, INIT_C = 2.0, 1.0
 EXPECTED_A = INIT_B + SCALAR * INIT_C
-TRIAD_BYTES_PER_ELEMENT = 24  # STREAM counting
+TRIAD_BYTES_PER_ELEMENT = 24  # STREAM counting: reads of b and c, the write of a
+# Memory traffic as Intel MLC reports it: STREAM's bytes plus the
+# write-allocate read of a (x86 and most Arm cores read a line before a
+# partial write; full-line streaming stores that skip it would make this
+# an over-count, which the record states).
+TRIAD_TRAFFIC_BYTES_PER_ELEMENT = 32
 LINE_ELEMENTS = 8  # float64 per 64-byte cache line: the delay is injected per line
 # Chunks are sized to take about this long, so a stop is noticed promptly and
 # the per-call overhead (select, parallel-region launch) stays under 1%.
@@ -50,36 +55,51 @@ RAMP_SECONDS = 0.05  # let the load reach steady state before the chase starts
 CHASE = {"quick": (4, 0.075), "standard": (5, 0.1), "full": (7, 0.2)}
 
 
+# Each load thread streams only its own chunk of the arrays (the chunk it
+# first-touched, kernels.plans.chunk_bounds), `length` elements from
+# `offset` into it per call: the whole load stays on each thread's node.
 @njit(parallel=True, cache=True)
-def triad_range(a, b, c, s, lo, hi):
-    for i in prange(lo, hi):
-        a[i] = b[i] + s * c[i]
-
-
-@njit(parallel=True, cache=True)
-def delayed_triad_range(a, b, c, s, lo, hi, delay):
-    lines = (hi - lo + LINE_ELEMENTS - 1) // LINE_ELEMENTS
-    for line in prange(lines):
-        first = lo + line * LINE_ELEMENTS
-        last = min(first + LINE_ELEMENTS, hi)
-        # A dependent multiply-add chain seeded from the data, so the
-        # compiler can neither fold it (0.5 is its fixed point, which a
-        # constant seed would let constant propagation find) nor drop it;
-        # the seed is exactly 0.5, so the stored value stays exact.
-        d = c[first] * 0.0 + 0.5
-        for _ in range(delay):
-            d = d * 0.5 + 0.25
-        for i in range(first, last):
-            a[i] = b[i] + s * c[i] + (d - 0.5)
+def triad_slices(a, b, c, s, bounds, offset, length):
+    for t in prange(bounds.size - 1):
+        lo = bounds[t] + offset
+        hi = min(lo + length, bounds[t + 1])
+        for i in range(lo, hi):
+            a[i] = b[i] + s * c[i]
 
 
 @njit(parallel=True, cache=True)
-def count_wrong(a, hi, expected):
+def delayed_triad_slices(a, b, c, s, bounds, offset, length, delay):
+    for t in prange(bounds.size - 1):
+        lo = bounds[t] + offset
+        hi = min(lo + length, bounds[t + 1])
+        for first in range(lo, hi, LINE_ELEMENTS):
+            last = min(first + LINE_ELEMENTS, hi)
+            # A dependent multiply-add chain seeded from the data, so the
+            # compiler can neither fold it (0.5 is its fixed point, which a
+            # constant seed would let constant propagation find) nor drop
+            # it; the seed is exactly 0.5, so the stored value stays exact.
+            d = c[first] * 0.0 + 0.5
+            for _ in range(delay):
+                d = d * 0.5 + 0.25
+            for i in range(first, last):
+                a[i] = b[i] + s * c[i] + (d - 0.5)
+
+
+@njit(parallel=True, cache=True)
+def count_wrong(a, bounds, covered, expected):
+    """Wrong values in the first `covered` elements of every thread's chunk."""
     bad = 0
-    for i in prange(hi):
-        if a[i] != expected:
-            bad += 1
+    for t in prange(bounds.size - 1):
+        for i in range(bounds[t], min(bounds[t] + covered, bounds[t + 1])):
+            if a[i] != expected:
+                bad += 1
     return bad
+
+
+def slice_work(bounds, offset: int, length: int) -> int:
+    """Elements one call of the slice kernels processes."""
+    return int(sum(max(0, min(lo + offset + length, hi) - (lo + offset))
+                   for lo, hi in zip(bounds[:-1], bounds[1:])))
 
 
 # -- the load process ----------------------------------------------------------
@@ -95,7 +115,7 @@ def window_rate(marks: list, t_start: float, t_end: float) -> tuple:
 
 
 def next_chunk(chunk: int, seconds: float, n: int) -> int:
-    """Grow or shrink the chunk toward CHUNK_SECONDS per call."""
+    """Grow or shrink the per-thread chunk toward CHUNK_SECONDS per call."""
     if seconds < CHUNK_SECONDS / 2:
         return min(n, chunk * 2)
     if seconds > CHUNK_SECONDS * 2:
@@ -103,43 +123,43 @@ def next_chunk(chunk: int, seconds: float, n: int) -> int:
     return chunk
 
 
-def run_load(a, b, c, delay: int) -> tuple:
-    """Run the triad over the arrays, round and round, until stdin has a
-    line; returns (marks, elements done)."""
-    n = a.size
-    chunk = min(n, MIN_CHUNK_ELEMENTS)
-    done, lo = 0, 0
+def run_load(a, b, c, bounds, delay: int) -> tuple:
+    """Every thread runs the triad round and round its own chunk until
+    stdin has a line; returns (marks, elements done, furthest offset)."""
+    widest = int(max(hi - lo for lo, hi in zip(bounds[:-1], bounds[1:])))
+    chunk = min(widest, MIN_CHUNK_ELEMENTS)
+    done, offset, furthest = 0, 0, 0
     marks = [(time.monotonic(), 0)]
     while not stop_requested():
-        hi = min(lo + chunk, n)
         if delay:
-            delayed_triad_range(a, b, c, SCALAR, lo, hi, delay)
+            delayed_triad_slices(a, b, c, SCALAR, bounds, offset, chunk, delay)
         else:
-            triad_range(a, b, c, SCALAR, lo, hi)
+            triad_slices(a, b, c, SCALAR, bounds, offset, chunk)
         now = time.monotonic()
-        chunk = next_chunk(chunk, now - marks[-1][0], n)
-        done += hi - lo
+        done += slice_work(bounds, offset, chunk)
         marks.append((now, done))
-        lo = 0 if hi == n else hi
-    return marks, done
+        offset += chunk
+        furthest = max(furthest, min(offset, widest))
+        offset = 0 if offset >= widest else offset
+        chunk = next_chunk(chunk, now - marks[-2][0], widest)
+    return marks, done, furthest
 
 
 def load_main(args: dict) -> None:
     os.sched_setaffinity(0, args["cpus"])
     n = int(args["elements"])
-    a, b, c = np.empty(n), np.empty(n), np.empty(n)
-    first_touch(a, b, c, -1.0, INIT_B, INIT_C)
-    triad_range(a, b, c, SCALAR, 0, 1)
-    delayed_triad_range(a, b, c, SCALAR, 0, 1, 1)
-    count_wrong(a, 1, EXPECTED_A)
+    a, b, c, bounds = allocate(n, -1.0, INIT_B, INIT_C, args.get("nodes"))
+    triad_slices(a, b, c, SCALAR, bounds, 0, 1)
+    delayed_triad_slices(a, b, c, SCALAR, bounds, 0, 1, 1)
+    count_wrong(a, bounds, 1, EXPECTED_A)
     covered = 1
 
     def run(delay: int) -> tuple:
         nonlocal covered
-        marks, done = run_load(a, b, c, delay)
+        marks, done, furthest = run_load(a, b, c, bounds, delay)
         elements, seconds = window_rate(marks, *read_stop())
-        covered = max(covered, min(n, done))
-        return elements, seconds, count_wrong(a, covered, EXPECTED_A) == 0
+        covered = max(covered, furthest)
+        return elements, seconds, count_wrong(a, bounds, covered, EXPECTED_A) == 0
 
     serve(run)
 
@@ -217,21 +237,25 @@ class ProtocolProcess:
 class LoadProcess(ProtocolProcess):
     """The load side: this module run as a process."""
 
-    def __init__(self, cpus, elements: int):
-        super().__init__("kernels.loaded", cpus, {"cpus": list(cpus), "elements": elements})
+    def __init__(self, cpus, elements: int, nodes=None):
+        super().__init__("kernels.loaded", cpus, {"cpus": list(cpus), "elements": elements,
+                                                  "nodes": nodes})
 
 
 # -- the chase side (worker entry) ---------------------------------------------
 def run_benchmark(job: Job) -> Outcome:
     p = job.params
     reps, rep_s = CHASE.get(job.profile.name, CHASE["standard"])
-    load = LoadProcess(p["load_cpus"], int(job.settings["elements"]))
+    topo = job.topology
+    load = LoadProcess(p["load_cpus"], int(job.settings["elements"]),
+                       [topo.node_of(c) for c in p["load_cpus"]])
     try:
         size = int(job.settings["chase_bytes"])
         stride = plans.DEFAULT_STRIDE
         _mm, buffer = latency.chase_buffer(size, "on")
         latency.compile_kernels()
         chain = latency.Chain(buffer, latency.master_order(size, stride, "global"), size, stride)
+        placement = plans.placement(topo, p["load_cpus"], int(job.settings["elements"]))
         load.expect("ready")
         points = [("idle", None)] + [(d, d) for d in p["delays"]]
         records, errors = [], []
@@ -248,11 +272,13 @@ def run_benchmark(job: Job) -> Outcome:
             if delay is not None:
                 done, seconds, load_ok = load.stop(t_start, t_end)
                 if seconds > 0:
-                    gbs = done * TRIAD_BYTES_PER_ELEMENT / seconds / 1e9
+                    gbs = done * TRIAD_TRAFFIC_BYTES_PER_ELEMENT / seconds / 1e9
                 else:
                     problems.append("the load finished fewer than two chunks inside "
                                     "the chase's window")
                 info = {"load_seconds": round(seconds, 4),
+                        "stream_counted_gbs": (done * TRIAD_BYTES_PER_ELEMENT / seconds / 1e9
+                                               if seconds > 0 else None),
                         "chase_window_seconds": round(t_end - t_start, 4)}
             if not ok:
                 problems.append("pointer chase ended on the wrong slot")
@@ -265,7 +291,12 @@ def run_benchmark(job: Job) -> Outcome:
                          "delay_unit": "dependent multiply-adds after each 64-byte line",
                          "load_window": "chunks the load finished inside the chase's window",
                          "stride_bytes": stride, "thp_requested": "on",
-                         "counting": "load bandwidth as STREAM counts triad (24 B/element)"})
+                         "counting": "memory traffic as Intel MLC reports it: 32 B per triad "
+                                     "element (reads of b and c, the write-allocate read of "
+                                     "a, the write of a); STREAM's 24 B count is in "
+                                     "stream_counted_gbs",
+                         "load_placement": placement,
+                         "load_threads": "each streams its own first-touched chunk"})
             records.append(measurement(job.benchmark, params, "latency", "ns", samples,
                                        higher_is_better=False, validated=valid, info=info))
             records.append(measurement(job.benchmark, params, "bandwidth", "GB/s", [gbs],

@@ -24,6 +24,10 @@ STREAM_MIN_ELEMENTS = 1_000_000
 # LLCs (not 3D V-Cache EPYC or the largest Xeon 6); the result carries
 # sysinfo's warning and each record says how its size was chosen.
 UNKNOWN_LLC_ARRAY_BYTES = 1 << 30
+# Chunks of threads on two NUMA nodes meet on a 2 MiB boundary (a huge page).
+CHUNK_ALIGN_BYTES = 2 << 20
+CHUNK_ALIGN_ELEMENTS = CHUNK_ALIGN_BYTES // FLOAT64_BYTES
+LINE_ELEMENTS = 64 // FLOAT64_BYTES
 # Refuse sizes whose arrays would take more than this share of the
 # available memory: the rest of the system (and a co-running load) needs room.
 MEMORY_SHARE_LIMIT = 0.5
@@ -42,8 +46,18 @@ class SizingError(ValueError):
 
 
 # -- thread sweep --------------------------------------------------------------
+# Past this many cores the sweep adds a step every KNEE_STEP cores, so the
+# saturation knee (64..88 on an 88-core Vera) is resolved, not guessed
+# between two powers of two; at most KNEE_MAX_STEPS such steps (the step
+# widens on bigger machines).
+KNEE_START = 32
+KNEE_STEP = 8
+KNEE_MAX_STEPS = 24
+
+
 def sweep_thread_counts(topology: Topology, explicit: Sequence[int] | None = None) -> list:
-    """1, 2, 4, ... up to all physical cores, then all logical CPUs with SMT.
+    """1, 2, 4, ... 32, then every 8 cores (wider past 224 cores) up to all
+    physical cores, then all logical CPUs with SMT.
 
     The physical core count is always included even when not a power of two
     (72 on Grace), because the all-core figure is the headline.
@@ -58,9 +72,12 @@ def sweep_thread_counts(topology: Topology, explicit: Sequence[int] | None = Non
     cores = topology.physical_cores
     counts = []
     n = 1
-    while n < cores:
+    while n < min(cores, KNEE_START):
         counts.append(n)
         n *= 2
+    if cores > KNEE_START:
+        step = KNEE_STEP * max(1, math.ceil((cores - KNEE_START) / KNEE_STEP / KNEE_MAX_STEPS))
+        counts.extend(range(KNEE_START, cores, step))
     counts.append(cores)
     if topology.smt and logical > cores:
         counts.append(logical)
@@ -69,12 +86,48 @@ def sweep_thread_counts(topology: Topology, explicit: Sequence[int] | None = Non
 
 def thread_cpus(topology: Topology, threads: int, bind: str = DEFAULT_BIND) -> tuple:
     """The logical CPUs a run of `threads` threads is pinned to, one per core
-    first (SMT siblings only beyond the physical core count)."""
+    first (SMT siblings only beyond the physical core count). `spread`
+    picks cores evenly over the NUMA nodes, then lists them node by node
+    (thread k first-touches and streams chunk k of each array)."""
     if bind not in BIND_CHOICES:
         raise SizingError(f"bind {bind!r} not accepted; accepted: {', '.join(BIND_CHOICES)}")
     if bind == "spread":
-        return topology.spread_cpus(threads)
+        return topology.order_by_node(topology.spread_cpus(threads))
     return topology.close_cpus(threads)
+
+
+def chunk_bounds(elements: int, threads: int, thread_nodes: Sequence[int] | None = None) -> list:
+    """Start of each thread's chunk of an array, plus the end: equal shares
+    on 64-byte lines, and every boundary between threads of two NUMA nodes
+    (`thread_nodes`, node of each thread in order) on 2 MiB, so that no huge
+    page of a 2 MiB-aligned array is streamed from two nodes. Inside a node
+    a shared page is local to both threads, and exact shares keep the
+    slowest thread (which sets STREAM's time) from getting more work."""
+    if threads < 1:
+        raise SizingError(f"need at least one thread, got {threads}")
+    nodes = list(thread_nodes or [0] * threads)
+    bounds = [0]
+    for t in range(1, threads):
+        align = CHUNK_ALIGN_ELEMENTS if nodes[t] != nodes[t - 1] else LINE_ELEMENTS
+        at = min(elements, round(t * elements / threads / align) * align)
+        bounds.append(max(at, bounds[-1]))
+    return bounds + [elements]
+
+
+def placement(topology: Topology, cpus: Sequence[int], elements: int) -> dict:
+    """Where each thread's chunk lives, for a record's info."""
+    nodes = [topology.node_of(c) for c in cpus]
+    bounds = chunk_bounds(elements, len(cpus), nodes)
+    per_node: dict = {}
+    for node, lo, hi in zip(nodes, bounds, bounds[1:]):
+        entry = per_node.setdefault(str(node), {"threads": 0, "elements": 0})
+        entry["threads"] += 1
+        entry["elements"] += hi - lo
+    return {"thread_nodes": nodes, "node_boundary_align_bytes": CHUNK_ALIGN_BYTES,
+            "chunk_align_bytes": LINE_ELEMENTS * FLOAT64_BYTES,
+            "chunk_elements": [hi - lo for lo, hi in zip(bounds, bounds[1:])],
+            "per_node": per_node,
+            "first_touch": "each thread its own chunk, the same chunk it streams"}
 
 
 def active_cores(topology: Topology, cpus: Sequence[int]) -> int:
@@ -199,5 +252,5 @@ def loaded_cpus(topology: Topology) -> tuple:
     if topology.physical_cores < 2:
         raise SizingError("loaded latency needs at least two physical cores")
     chase = chase_cpu(topology)
-    load = tuple(c for c in topology.spread_cpus(topology.physical_cores) if c != chase)
+    load = tuple(c for c in thread_cpus(topology, topology.physical_cores) if c != chase)
     return chase, load

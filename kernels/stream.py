@@ -28,52 +28,96 @@ STREAM_EPSILON = 1.0e-13
 DOT_EPSILON = 1.0e-8
 
 
+# Every kernel loops over the threads' chunks (`bounds`, from
+# kernels.plans.chunk_bounds: one chunk per thread, 2 MiB aligned): with
+# the static schedule, thread k first-touches and then streams chunk k, so
+# each thread's traffic stays on its own NUMA node and no huge page is
+# shared by two threads.
 @njit(parallel=True, cache=True)
-def first_touch(a, b, c, va, vb, vc):
-    # Same loop length and thread count as the kernels: each thread's pages
-    # land on its own NUMA node.
-    for i in prange(a.size):
-        a[i] = va
-        b[i] = vb
-        c[i] = vc
-
-
-@njit(parallel=True, cache=True)
-def copy(a, b, c, s):
-    for i in prange(a.size):
-        c[i] = a[i]
+def first_touch(a, b, c, va, vb, vc, bounds):
+    for t in prange(bounds.size - 1):
+        for i in range(bounds[t], bounds[t + 1]):
+            a[i] = va
+            b[i] = vb
+            c[i] = vc
 
 
 @njit(parallel=True, cache=True)
-def scale(a, b, c, s):
-    for i in prange(a.size):
-        b[i] = s * c[i]
+def copy(a, b, c, s, bounds):
+    for t in prange(bounds.size - 1):
+        for i in range(bounds[t], bounds[t + 1]):
+            c[i] = a[i]
 
 
 @njit(parallel=True, cache=True)
-def add(a, b, c, s):
-    for i in prange(a.size):
-        c[i] = a[i] + b[i]
+def scale(a, b, c, s, bounds):
+    for t in prange(bounds.size - 1):
+        for i in range(bounds[t], bounds[t + 1]):
+            b[i] = s * c[i]
 
 
 @njit(parallel=True, cache=True)
-def triad(a, b, c, s):
-    for i in prange(a.size):
-        a[i] = b[i] + s * c[i]
+def add(a, b, c, s, bounds):
+    for t in prange(bounds.size - 1):
+        for i in range(bounds[t], bounds[t + 1]):
+            c[i] = a[i] + b[i]
 
 
 @njit(parallel=True, cache=True)
-def dot(a, b, c, s):
+def triad(a, b, c, s, bounds):
+    for t in prange(bounds.size - 1):
+        for i in range(bounds[t], bounds[t + 1]):
+            a[i] = b[i] + s * c[i]
+
+
+@njit(parallel=True, cache=True)
+def dot(a, b, c, s, bounds):
     total = 0.0
-    for i in prange(a.size):
-        total += a[i] * b[i]
+    for t in prange(bounds.size - 1):
+        part = 0.0
+        for i in range(bounds[t], bounds[t + 1]):
+            part += a[i] * b[i]
+        total += part
     return total
 
 
 @njit(parallel=True, cache=True)
-def nstream(a, b, c, s):
-    for i in prange(a.size):
-        a[i] += b[i] + s * c[i]
+def nstream(a, b, c, s, bounds):
+    for t in prange(bounds.size - 1):
+        for i in range(bounds[t], bounds[t + 1]):
+            a[i] += b[i] + s * c[i]
+
+
+def thread_bounds(elements: int, thread_nodes=None) -> np.ndarray:
+    """Chunk bounds for this process's Numba threads (kernels.plans.chunk_bounds);
+    `thread_nodes`: NUMA node of each thread, when known."""
+    threads = len(thread_nodes) if thread_nodes else numba.get_num_threads()
+    return np.array(plans.chunk_bounds(elements, threads, thread_nodes), dtype=np.int64)
+
+
+def thread_nodes(topo) -> list | None:
+    """NUMA node of each Numba thread, from the OMP_PLACES list (one CPU per place)."""
+    cpus = place_cpus()
+    if not cpus or len(cpus) != numba.get_num_threads():
+        return None
+    return [topo.node_of(c) for c in cpus]
+
+
+def aligned_empty(elements: int, align: int = plans.CHUNK_ALIGN_BYTES) -> np.ndarray:
+    """An uninitialised float64 array starting on an `align` boundary, so
+    2 MiB chunk bounds are huge-page bounds."""
+    raw = np.empty(elements + align // plans.FLOAT64_BYTES)
+    offset = (-raw.ctypes.data % align) // plans.FLOAT64_BYTES
+    return raw[offset:offset + elements]
+
+
+def allocate(elements: int, va: float, vb: float, vc: float, nodes=None) -> tuple:
+    """Three aligned arrays first-touched chunk by chunk: (a, b, c, bounds);
+    `nodes`: NUMA node of each thread (see thread_bounds)."""
+    bounds = thread_bounds(elements, nodes)
+    a, b, c = (aligned_empty(elements) for _ in range(3))
+    first_touch(a, b, c, va, vb, vc, bounds)
+    return a, b, c, bounds
 
 
 @njit(parallel=True, cache=True)
@@ -155,23 +199,50 @@ def thread_affinity() -> list:
     return out
 
 
-def run_stream(elements: int, ntimes: int, kernels=KERNELS) -> tuple:
+def place_cpus() -> list | None:
+    """The CPUs of OMP_PLACES in thread order ("{3},{5}" -> [3, 5]), or None."""
+    places = os.environ.get("OMP_PLACES") or ""
+    try:
+        return [int(p.strip("{} ")) for p in places.split(",")] if places else None
+    except ValueError:
+        return None  # a place of several CPUs: no one-to-one thread placement
+
+
+def thread_placement(topo, elements: int, threads: int) -> dict | None:
+    """Node of each thread's chunk (kernels.plans.placement), when threads
+    are pinned one per place."""
+    cpus = place_cpus()
+    if not cpus or len(cpus) != threads:
+        return None
+    return plans.placement(topo, cpus, elements)
+
+
+def kernel_library_calls() -> dict:
+    """{kernel: [memcpy/memmove/memset calls the compiler put in its place]}
+    (kernels.librarycalls), or {"unavailable": reason}."""
+    from kernels import librarycalls
+
+    tiny = np.ones(8)
+    try:
+        return librarycalls.library_calls(KERNELS, (tiny, tiny, tiny, SCALAR, thread_bounds(8)))
+    except Exception as exc:  # introspection of a Numba internal: never sink the run
+        return {"unavailable": f"{type(exc).__name__}: {exc}"}
+
+
+def run_stream(elements: int, ntimes: int, kernels=KERNELS, nodes=None) -> tuple:
     """Allocate, first-touch, run every kernel `ntimes` times in STREAM order.
 
     Returns (times {name: [seconds per trial]}, arrays, dot results, first-touch s).
     """
-    a = np.empty(elements)
-    b = np.empty(elements)
-    c = np.empty(elements)
     t0 = time.perf_counter()
-    first_touch(a, b, c, INIT_A, INIT_B, INIT_C)
+    a, b, c, bounds = allocate(elements, INIT_A, INIT_B, INIT_C, nodes)
     touch_s = time.perf_counter() - t0
     times = {k.name: [] for k in kernels}
     dots = []
     for _ in range(ntimes):
         for k in kernels:
             t0 = time.perf_counter()
-            r = k.fn(a, b, c, SCALAR)
+            r = k.fn(a, b, c, SCALAR, bounds)
             times[k.name].append(time.perf_counter() - t0)
             if k.name == "dot":
                 dots.append(r)
@@ -182,9 +253,10 @@ def compile_kernels(kernels=KERNELS) -> float:
     """Compile (or load from the on-disk cache) every kernel; seconds spent."""
     t0 = time.perf_counter()
     tiny = [np.ones(8) for _ in range(3)]
-    first_touch(*tiny, 1.0, 1.0, 1.0)
+    bounds = thread_bounds(8)
+    first_touch(*tiny, 1.0, 1.0, 1.0, bounds)
     for k in kernels:
-        k.fn(*tiny, SCALAR)
+        k.fn(*tiny, SCALAR, bounds)
     abs_error_sum(tiny[0], 1.0)
     return time.perf_counter() - t0
 
@@ -205,7 +277,8 @@ def run_benchmark(job: Job) -> Outcome:
     # Read before any parallel region: OpenMP then binds this thread to place 0.
     cpus = sorted(os.sched_getaffinity(0))
     compile_s = compile_kernels()
-    times, arrays, dots, touch_s = run_stream(elements, ntimes, KERNELS)
+    calls = kernel_library_calls()
+    times, arrays, dots, touch_s = run_stream(elements, ntimes, KERNELS, thread_nodes(topo))
     problems = check_results(arrays, dots, ntimes)
     del arrays
 
@@ -221,10 +294,12 @@ def run_benchmark(job: Job) -> Outcome:
         "array_elements": elements,
         "array_bytes": elements * plans.FLOAT64_BYTES,
         "array_sizing": job.settings.get("sizing"),
+        "library_calls": calls,
         "ntimes": ntimes,
         "first_trial_dropped": True,
         "compile_seconds": round(compile_s, 4),
         "first_touch_seconds": round(touch_s, 4),
+        "placement": thread_placement(topo, elements, threads),
         "gb": "1e9 bytes",
     }
     peak = (job.options or {}).get("peak_gbs")
@@ -239,9 +314,11 @@ def run_benchmark(job: Job) -> Outcome:
         for metric, per_elem, extra in (
             ("bandwidth", k.bytes_per_element, {}),
             ("bandwidth_wa", k.bytes_per_element + k.write_allocate_bytes,
-             {"counting": "includes write-allocate traffic: one extra read of every "
-                          "stored line that the kernel does not read",
-              "derived_from": "bandwidth"}),
+             {"counting": "modelled, not measured: STREAM's bytes plus one "
+                          "write-allocate read of every stored line the kernel does not "
+                          "read; cores that skip that read for full-line or non-temporal "
+                          "stores (many Arm cores) move less than this",
+              "modelled": True, "derived_from": "bandwidth"}),
         ):
             gbs = [per_elem * elements / s / 1e9 for s in t]
             records.append(measurement(

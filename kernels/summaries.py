@@ -50,11 +50,18 @@ def _stream_curve_summary(bench, kernel, bind, by_threads: dict, cores: int) -> 
         rec("bandwidth_all_cores", "GB/s", all_core)
         rec("bandwidth_per_core_all_cores", "GB/s/core", all_core / cores)
     best = max(r.value for r in by_threads.values())
-    sat = saturation_point({n: r.value for n, r in by_threads.items()})
+    curve = {n: r.value for n, r in by_threads.items()}
+    sat = saturation_point(curve)
+    between = interpolated_saturation(curve)
+    sat_info = {**info, "fraction_of_max": SATURATION_FRACTION, "max_bandwidth_gbs": best,
+                "interpolated_cores": between}
     out.append(measurement(bench, params, "saturation_cores", "threads", [sat],
-                           higher_is_better=False, value=sat, validated=valid,
-                           info={**info, "fraction_of_max": SATURATION_FRACTION,
-                                 "max_bandwidth_gbs": best}))
+                           higher_is_better=False, value=sat, validated=valid, info=sat_info))
+    out.append(measurement(bench, params, "saturation_cores_interpolated", "threads", [between],
+                           higher_is_better=False, value=between, validated=valid,
+                           info={**sat_info, "method": "linear between the last count below "
+                                 f"{SATURATION_FRACTION:.0%} of the maximum and the first at "
+                                 "or above it"}))
     return out
 
 
@@ -62,6 +69,21 @@ def saturation_point(bandwidth_by_threads: dict) -> int:
     """Fewest threads whose bandwidth reaches SATURATION_FRACTION of the max."""
     best = max(bandwidth_by_threads.values())
     return min(n for n, bw in bandwidth_by_threads.items() if bw >= SATURATION_FRACTION * best)
+
+
+def interpolated_saturation(bandwidth_by_threads: dict) -> float:
+    """Threads at which the curve crosses SATURATION_FRACTION of its max,
+    interpolated linearly between the two measured counts around it."""
+    best = max(bandwidth_by_threads.values())
+    target = SATURATION_FRACTION * best
+    counts = sorted(bandwidth_by_threads)
+    first = saturation_point(bandwidth_by_threads)
+    below = [n for n in counts if n < first and bandwidth_by_threads[n] < target]
+    if not below:
+        return float(first)
+    lo = below[-1]
+    bw_lo, bw_hi = bandwidth_by_threads[lo], bandwidth_by_threads[first]
+    return round(lo + (target - bw_lo) / (bw_hi - bw_lo) * (first - lo), 1)
 
 
 # -- latency plateaus ----------------------------------------------------------

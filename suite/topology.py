@@ -106,6 +106,20 @@ class Topology:
             raise ValueError(f"{n} CPUs requested, {len(order)} available")
         return tuple(order[:n])
 
+    def node_of(self, cpu: int) -> int:
+        """Index of the NUMA node holding `cpu` (0 when unknown)."""
+        for i, node in enumerate(self.numa_nodes):
+            if cpu in node:
+                return i
+        return 0
+
+    def order_by_node(self, cpus: Iterable[int]) -> tuple:
+        """`cpus` grouped by NUMA node, keeping their order within a node:
+        thread k of a static schedule works on chunk k, so neighbouring
+        chunks (and a huge page on a chunk boundary) stay on one node."""
+        node_of = {cpu: i for i, node in enumerate(self.numa_nodes) for cpu in node}
+        return tuple(sorted(cpus, key=lambda c: node_of.get(c, 0)))
+
     def close_cpus(self, n: int) -> tuple:
         """n logical CPUs, one per core, filling cores in enumeration order
         (OMP_PROC_BIND=close); SMT siblings after all primaries."""

@@ -92,7 +92,8 @@ def test_pinning_one_thread_per_core_before_siblings(topo):
     cpus = plans.thread_cpus(t, 352, "close")
     assert plans.active_cores(t, cpus) == 176 and len(set(cpus)) == 352
     env = plans.omp_env(plans.thread_cpus(t, 4, "spread"))
-    assert env["OMP_PLACES"] == "{0},{88},{1},{89}" and env["NUMBA_NUM_THREADS"] == "4"
+    # Spread picks cores over both sockets, listed node by node (chunk k, thread k).
+    assert env["OMP_PLACES"] == "{0},{1},{88},{89}" and env["NUMBA_NUM_THREADS"] == "4"
 
 
 def test_first_touch_spreads_over_both_numa_nodes(topo):

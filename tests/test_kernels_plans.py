@@ -51,13 +51,21 @@ def ctx(system, profile="quick", **options):
 
 @pytest.mark.parametrize("name, counts", [
     ("this_like_x86", [1, 2]),
-    ("grace", [1, 2, 4, 8, 16, 32, 64, 72]),
-    ("vera_like", [1, 2, 4, 8, 16, 32, 64, 88, 176]),
-    ("two_vera", [1, 2, 4, 8, 16, 32, 64, 128, 176, 352]),
-    ("epyc_2s", [1, 2, 4, 8, 16, 32, 64, 128, 256]),
+    ("grace", [1, 2, 4, 8, 16, 32, 40, 48, 56, 64, 72]),
+    # Steps of 8 past 32 cores: the knee between 64 and 88 is measured.
+    ("vera_like", [1, 2, 4, 8, 16, 32, 40, 48, 56, 64, 72, 80, 88, 176]),
+    ("two_vera", [1, 2, 4, 8, 16, *range(32, 176, 8), 176, 352]),
+    ("epyc_2s", [1, 2, 4, 8, 16, *range(32, 128, 8), 128, 256]),
 ])
 def test_sweep_counts_reach_all_cores_then_all_logical_cpus(systems, name, counts):
     assert plans.sweep_thread_counts(Topology.from_system(systems[name])) == counts
+
+
+def test_knee_steps_widen_on_very_large_machines():
+    topo = Topology.from_system(machine(2, 192, 1, 1 << 20, 256 << 20))
+    counts = plans.sweep_thread_counts(topo)
+    assert counts[-1] == 384 and len(counts) <= 5 + plans.KNEE_MAX_STEPS + 1
+    assert all(b - a <= 16 for a, b in zip(counts, counts[1:]) if a >= 32)
 
 
 def test_explicit_thread_list_is_checked(systems):
@@ -93,6 +101,30 @@ def test_spread_alternates_sockets_close_fills_one(systems):
     assert {pkg[c] for c in close} == {0}
     with pytest.raises(plans.SizingError, match="accepted: spread, close"):
         plans.thread_cpus(topo, 4, "scatter")
+
+
+@pytest.mark.parametrize("name", ["two_vera", "epyc_2s"])
+def test_spread_lists_cpus_node_by_node_with_aligned_chunks(systems, name):
+    topo = Topology.from_system(systems[name])
+    for n in (2, 8, 64, topo.physical_cores, len(topo.logical_cpus)):
+        cpus = plans.thread_cpus(topo, n, "spread")
+        nodes = [topo.node_of(c) for c in cpus]
+        assert nodes == sorted(nodes)  # one run per node: chunk k's neighbours share its node
+        assert len(set(nodes)) == 2  # still spread over both sockets
+    cpus = plans.thread_cpus(topo, topo.physical_cores, "spread")
+    elements = plans.stream_array_elements(topo, topo.logical_cpus)
+    where = plans.placement(topo, cpus, elements)
+    assert where["node_boundary_align_bytes"] == 2 << 20
+    assert set(where["per_node"]) == {"0", "1"}
+    assert where["per_node"]["0"]["threads"] == where["per_node"]["1"]["threads"]
+    nodes = where["thread_nodes"]
+    bounds = plans.chunk_bounds(elements, len(cpus), nodes)
+    # Where node 0's chunks end and node 1's begin: a huge-page boundary.
+    (cut,) = [bounds[t] for t in range(1, len(cpus)) if nodes[t] != nodes[t - 1]]
+    assert cut % plans.CHUNK_ALIGN_ELEMENTS == 0
+    assert all(b % plans.LINE_ELEMENTS == 0 for b in bounds[:-1])
+    sizes = [hi - lo for lo, hi in zip(bounds, bounds[1:])]
+    assert max(sizes) <= 1.02 * elements / len(cpus)  # no thread carries much more
 
 
 def test_close_bind_option_reaches_the_environment(systems):

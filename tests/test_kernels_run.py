@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import numba
 from numba import njit, prange
 
 from kernels import latency, stream
@@ -47,7 +48,7 @@ def test_stream_tiny_run_is_validated_with_every_metric():
 
 
 @njit(parallel=True)
-def wrong_triad(a, b, c, s):
+def wrong_triad(a, b, c, s, bounds):
     for i in prange(a.size):
         a[i] = b[i] + s * c[i] * (1.0 + 1e-9)
 
@@ -200,15 +201,14 @@ def test_load_delay_is_not_compiled_away():
     from kernels import loaded
     import time as clock
     n = 1 << 12  # 512 lines, in cache: memory speed does not enter
-    a, b, c = np.empty(n), np.empty(n), np.empty(n)
-    loaded.first_touch(a, b, c, -1.0, loaded.INIT_B, loaded.INIT_C)
+    a, b, c, bounds = stream.allocate(n, -1.0, loaded.INIT_B, loaded.INIT_C)
 
     def seconds(delay):
-        loaded.delayed_triad_range(a, b, c, loaded.SCALAR, 0, n, delay)  # compile, warm
+        loaded.delayed_triad_slices(a, b, c, loaded.SCALAR, bounds, 0, n, delay)  # warm
         best = float("inf")
         for _ in range(5):  # the fastest of five: a busy machine only adds time
             t0 = clock.perf_counter()
-            loaded.delayed_triad_range(a, b, c, loaded.SCALAR, 0, n, delay)
+            loaded.delayed_triad_slices(a, b, c, loaded.SCALAR, bounds, 0, n, delay)
             best = min(best, clock.perf_counter() - t0)
         return best
 
@@ -216,7 +216,46 @@ def test_load_delay_is_not_compiled_away():
     # few microseconds for 1; a folded delay would make the two equal. The
     # 20x bound leaves two orders of magnitude for a noisy neighbour.
     assert seconds(1 << 16) > 20 * seconds(1)
-    assert loaded.count_wrong(a, n, loaded.EXPECTED_A) == 0
+    assert loaded.count_wrong(a, bounds, n, loaded.EXPECTED_A) == 0
+
+
+def test_load_threads_stream_only_their_own_chunk():
+    from kernels import loaded
+    bounds = np.array([0, 100, 200, 300], dtype=np.int64)
+    a, b, c = np.full(300, -1.0), np.full(300, loaded.INIT_B), np.full(300, loaded.INIT_C)
+    loaded.triad_slices(a, b, c, loaded.SCALAR, bounds, 90, 20)  # clipped at each chunk end
+    written = np.flatnonzero(a == loaded.EXPECTED_A).tolist()
+    assert written == [*range(90, 100), *range(190, 200), *range(290, 300)]
+    assert loaded.slice_work(bounds, 90, 20) == 30
+    assert loaded.count_wrong(a, bounds, 100, loaded.EXPECTED_A) == 270
+
+
+@njit(parallel=True)
+def chunk_owners(bounds):
+    owner = np.empty(bounds.size - 1, dtype=np.int64)
+    for t in prange(bounds.size - 1):
+        owner[t] = numba.get_thread_id()
+    return owner
+
+
+def test_thread_k_gets_chunk_k_for_first_touch_and_kernels():
+    # The static schedule hands chunk k to thread k, pinned to OMP place k:
+    # first touch and every kernel then meet the same pages on one node.
+    bounds = stream.thread_bounds(1 << 20)
+    assert bounds.size - 1 == numba.get_num_threads()
+    assert chunk_owners(bounds).tolist() == list(range(bounds.size - 1))
+
+
+def test_chunks_meet_on_2mib_between_nodes_on_2mib_aligned_arrays():
+    from kernels import plans
+    n = 10 * plans.CHUNK_ALIGN_ELEMENTS + 5
+    bounds = plans.chunk_bounds(n, 4, [0, 0, 1, 1])
+    assert bounds[0] == 0 and bounds[-1] == n
+    assert bounds[2] % plans.CHUNK_ALIGN_ELEMENTS == 0  # the node 0 / node 1 boundary
+    assert all(b % plans.LINE_ELEMENTS == 0 for b in bounds[:-1])
+    assert stream.aligned_empty(1000).ctypes.data % plans.CHUNK_ALIGN_BYTES == 0
+    one_node = plans.chunk_bounds(1000, 3)  # equal shares on lines
+    assert max(np.diff(one_node)) - min(np.diff(one_node)) <= 8
 
 
 def test_load_bandwidth_counts_only_the_chase_window():
@@ -297,3 +336,31 @@ def test_validate_prints_ratios():
     assert out.returncode == 0, out.stderr
     for label in ("Triad bandwidth", "DRAM chase latency", "L1 chase latency"):
         assert label in out.stdout and "Numba/native" in out.stdout
+
+
+def plain_copy(a, b, c, s, bounds):
+    for i in prange(a.size):
+        c[i] = a[i]
+
+
+def test_library_calls_name_a_loop_the_compiler_made_memcpy(tmp_path):
+    from kernels import librarycalls
+    tiny = np.ones(8)
+    args = (tiny, tiny, tiny, 1.0, stream.thread_bounds(8))
+    # A whole-array prange copy is what LLVM turns into memcpy; the STREAM
+    # kernels' per-thread loops are not (and the record says so).
+    assert librarycalls.inspect_kernel(plain_copy, args) == ["memcpy"]
+    calls = librarycalls.library_calls(stream.KERNELS, args, cache_dir=tmp_path)
+    assert set(calls) == {k.name for k in stream.KERNELS}
+    assert calls["copy"] == [] and calls["triad"] == []
+    assert list(tmp_path.glob("*.json"))  # cached: the next run does not compile again
+    assert librarycalls.calls_in("call void @llvm.memset.p0.i64(ptr %x, i8 0, i64 56, i1 false)",
+                                 "") == set()
+
+
+def test_bandwidth_wa_is_labelled_modelled():
+    out = stream.run_benchmark(job("stream.sweep", {"threads": 1, "elements": 50_000}))
+    wa = [r for r in out.records if r.metric == "bandwidth_wa"]
+    assert wa and all(r.info["modelled"] is True and "modelled" in r.info["counting"]
+                      for r in wa)
+    assert "copy" in wa[0].info["library_calls"]

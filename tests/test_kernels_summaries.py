@@ -195,3 +195,17 @@ def test_curve_short_of_four_llc_says_dram_is_not_measured():
     out = summaries.summarize_latency(latency_records(sizes, lats), ctx())
     assert "DRAM" not in {r.params["level"] for r in out.records}
     assert any("DRAM latency not measured" in w for w in out.warnings)
+
+
+def test_saturation_is_interpolated_between_measured_counts():
+    # Vera-like: 90% of 600 GB/s is 540, crossed between 64 (480) and 72 (560).
+    curve = {1: 20.0, 32: 400.0, 64: 480.0, 72: 560.0, 80: 590.0, 88: 600.0}
+    assert summaries.saturation_point(curve) == 72
+    assert summaries.interpolated_saturation(curve) == 70.0
+    assert summaries.interpolated_saturation({1: 10.0, 2: 10.0}) == 1.0
+    recs = [measurement("stream.sweep", {"threads": n, "bind": "spread", "kernel": "triad"},
+                        "bandwidth", "GB/s", [v], higher_is_better=True, value=v)
+            for n, v in curve.items()]
+    out = {r.metric: r for r in summaries.summarize_stream(recs, ctx()).records}
+    assert out["saturation_cores_interpolated"].value == 70.0
+    assert out["saturation_cores"].info["interpolated_cores"] == 70.0

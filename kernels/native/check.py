@@ -24,11 +24,13 @@ CHASE_REP_SECONDS = 0.1
 L1_CHASE_BYTES = 16 << 10  # fits every L1 data cache in use today
 
 
-def triad_pairs(native, a, b, c, pairs: int) -> tuple:
-    """([(numba s, native s)], every result checked)."""
+def triad_pairs(native, a, b, c, pairs: int, bounds=None) -> tuple:
+    """([(numba s, native s)], every result checked). `bounds`: the Numba
+    side's per-thread chunks (kernels.stream.thread_bounds)."""
+    bounds = stream.thread_bounds(a.size) if bounds is None else bounds
     out, ok = [], True
     for i in range(pairs):
-        sides = [("numba", lambda: stream.triad(a, b, c, NUMBA_SCALAR), NUMBA_SCALAR),
+        sides = [("numba", lambda: stream.triad(a, b, c, NUMBA_SCALAR, bounds), NUMBA_SCALAR),
                  ("native", lambda: native.triad(a, b, c, NATIVE_SCALAR), NATIVE_SCALAR)]
         if i % 2:
             sides.reverse()
@@ -81,9 +83,8 @@ def run_benchmark(job: Job) -> Outcome:
     elements = int(job.settings["elements"])
     stream.compile_kernels()
     latency.compile_kernels()
-    a, b, c = np.empty(elements), np.empty(elements), np.empty(elements)
-    stream.first_touch(a, b, c, 0.0, INIT_B, INIT_C)
-    triad, triad_ok = triad_pairs(native, a, b, c, pairs)
+    a, b, c, bounds = stream.allocate(elements, 0.0, INIT_B, INIT_C)
+    triad, triad_ok = triad_pairs(native, a, b, c, pairs, bounds)
 
     # The chase reuses array a (4x the LLC, first-touched) as its DRAM buffer.
     stride = plans.DEFAULT_STRIDE

@@ -28,17 +28,17 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def arrays():
-    a, b, c = (np.empty(ELEMENTS) for _ in range(3))
-    return a, b, c
+    a, b, c = (stream.aligned_empty(ELEMENTS) for _ in range(3))
+    return a, b, c, stream.thread_bounds(ELEMENTS)
 
 
 @pytest.mark.parametrize("kernel", [k for k in stream.KERNELS if k.name in EXPECTED or
                                     k.name == "dot"], ids=lambda k: k.name)
 def test_stream_kernel(benchmark, arrays, kernel):
-    a, b, c = arrays
-    stream.first_touch(a, b, c, stream.INIT_A, stream.INIT_B, stream.INIT_C)
-    kernel.fn(a, b, c, stream.SCALAR)  # compile (or load from the cache) before timing
-    result = benchmark(kernel.fn, a, b, c, stream.SCALAR)
+    a, b, c, bounds = arrays
+    stream.first_touch(a, b, c, stream.INIT_A, stream.INIT_B, stream.INIT_C, bounds)
+    kernel.fn(a, b, c, stream.SCALAR, bounds)  # compile (or load from the cache) before timing
+    result = benchmark(kernel.fn, a, b, c, stream.SCALAR, bounds)
     benchmark.extra_info["bytes_per_element"] = kernel.bytes_per_element
     if benchmark.stats:
         benchmark.extra_info["GB/s"] = kernel.bytes_per_element * ELEMENTS / \

@@ -55,12 +55,11 @@ def ratios(pairs: int, array_mib: float | None) -> None:
     plans.check_memory(topo, 3 * elements * 8, "triad arrays")
     stream.compile_kernels()
     latency.compile_kernels()
-    a, b, c = np.empty(elements), np.empty(elements), np.empty(elements)
-    stream.first_touch(a, b, c, 0.0, check.INIT_B, check.INIT_C)
+    a, b, c, bounds = stream.allocate(elements, 0.0, check.INIT_B, check.INIT_C)
     print(f"{len(cpus)} threads on CPUs {cpus[:8]}{'...' if len(cpus) > 8 else ''}, "
           f"arrays {elements * 8 / 2**20:.0f} MiB, {pairs} interleaved pairs, "
           f"native: {native.compiler.version} {' '.join(native.compiler.flags)}")
-    triad, ok = check.triad_pairs(native, a, b, c, pairs)
+    triad, ok = check.triad_pairs(native, a, b, c, pairs, bounds)
     r = stats.median([tc / tn for tn, tc in triad])
     print(f"Numba Triad / native Triad (bandwidth): {r:.3f}   target >= {TARGETS['triad']}"
           f"   pairs {[round(tc / tn, 3) for tn, tc in triad]}{'' if ok else '  INVALID'}")
@@ -73,7 +72,7 @@ def ratios(pairs: int, array_mib: float | None) -> None:
         r = stats.median([tn / tc for tn, tc in rows])
         print(f"{label} latency Numba / native: {r:.3f}   target <= {target}   "
               f"Numba {min(x for x, _ in rows):.2f} ns, native {min(x for _, x in rows):.2f} ns, "
-              f"footprint {footprint / 2**20:.0f} of {size / 2**20:.0f} MiB"
+              f"footprint {footprint >> 10} of {size >> 10} KiB"
               f"{'' if ok else '  INVALID'}")
 
 
