@@ -2,7 +2,8 @@
 noise-aware regression check.
 
 A series is one machine (fingerprint: hostname, CPU model, core count,
-memory size, kernel) x benchmark x params x metric. Adding a run inserts its
+memory size, kernel) x profile x suite major version x the run options that
+change a figure x benchmark x params x metric. Adding a run inserts its
 points in one transaction keyed by (run, series), so adding the same run
 twice changes nothing and concurrent adds from several processes lose
 nothing (SQLite: BEGIN IMMEDIATE with a busy timeout; PostgreSQL: a
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,18 +24,29 @@ from suite import stats
 from suite.emulation import emulation_of
 
 DEFAULT_STORE = Path("results") / "history.sqlite"
-STORE_SCHEMA = "1"  # layout of the tables below
-# Points of the recent history the latest point is judged against.
-DEFAULT_WINDOW = 10
+STORE_SCHEMA = "2"  # layout of the tables below; 1 is migrated on open
+# A step is reported when it began within the latest this many runs: a
+# nightly check names a new step once or twice, then stays quiet (a longer
+# window scans more places for a step, and raises more false alarms).
+DEFAULT_WINDOW = 3
 # Relative change (percent) below which nothing is flagged, whatever the noise.
 DEFAULT_THRESHOLD_PCT = 5.0
-# Fewer earlier points than this and a series is "too short" to judge.
-MIN_HISTORY = 3
-# Modified z-score 0.6745 * (x - median) / MAD above which a point is an
-# outlier of its window: Iglewicz & Hoaglin, "How to Detect and Handle
-# Outliers" (ASQC, 1993), recommend 3.5.
-OUTLIER_Z = 3.5
-_MAD_TO_SIGMA = 0.6745  # Phi^-1(0.75): MAD of a normal sample = 0.6745 sigma
+# Fewer points than this and a series is "too short" to judge.
+MIN_POINTS = 5
+# The step fit looks at the series' latest this many points.
+MAX_POINTS = 60
+# A level before a step must rest on this many points; shorter segments
+# between it and the latest level are outliers, not levels.
+MIN_LEVEL_POINTS = 3
+# How far (in noise standard errors) the latest level must sit from the one
+# before it to be a step; the step fit pays STEP_Z**2 noise variances per
+# step, so it splits exactly where such a change would be. Set with
+# tests/perf/verdicts.py, which prints the false-alarm rate and the power
+# this gives (a trade: a lower z catches steps at CV 3% sooner and raises
+# more false alarms on series at CV 5%).
+STEP_Z = 3.6
+# Options that say where output goes, not what was measured.
+FIGURE_NEUTRAL_OPTIONS = ("out_dir",)
 SQLITE_BUSY_TIMEOUT_S = 60.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -41,12 +54,12 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS fb_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS fb_runs (run_key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL,"
     " machine TEXT NOT NULL, started_at TEXT NOT NULL, run_id TEXT, suite_version TEXT,"
-    " profile TEXT, source TEXT, added_at TEXT NOT NULL)",
+    " profile TEXT, source TEXT, added_at TEXT NOT NULL, options TEXT, git_commit TEXT)",
     "CREATE TABLE IF NOT EXISTS fb_points (run_key TEXT NOT NULL, series_key TEXT NOT NULL,"
     " fingerprint TEXT NOT NULL, started_at TEXT NOT NULL, benchmark TEXT NOT NULL,"
     " params TEXT NOT NULL, metric TEXT NOT NULL, unit TEXT NOT NULL,"
     " higher_is_better INTEGER NOT NULL, value DOUBLE PRECISION, samples TEXT NOT NULL,"
-    " validated INTEGER NOT NULL, PRIMARY KEY (run_key, series_key))",
+    " validated INTEGER NOT NULL, notes TEXT, PRIMARY KEY (run_key, series_key))",
     "CREATE INDEX IF NOT EXISTS fb_points_series ON fb_points (series_key, started_at)",
 )
 
@@ -182,7 +195,8 @@ def _check_sqlite_header(path: Path) -> None:
 
 
 def _prepare(store: Store, begin: str, lock: str | None = None) -> None:
-    """Create the tables if the store is new; refuse a foreign or newer one."""
+    """Create the tables if the store is new, migrate an older layout,
+    refuse a foreign or newer one."""
     with _Transaction(store, begin, lock) as cur:
         for stmt in _SCHEMA:
             cur.execute(stmt)
@@ -191,9 +205,47 @@ def _prepare(store: Store, begin: str, lock: str | None = None) -> None:
         if row is None:
             cur.execute(store.sql("INSERT INTO fb_meta (key, value) VALUES (?, ?)"),
                         ("schema", STORE_SCHEMA))
+        elif row[0] == "1":
+            _migrate_1_to_2(store, cur)
         elif row[0] != STORE_SCHEMA:
             raise HistoryError(f"history store {store.where} has layout {row[0]}, this "
                                f"factorybench reads {STORE_SCHEMA}; left untouched")
+
+
+def _source_run(path: str | None) -> dict:
+    """The `run` block of a result file a layout-1 store names, when it is
+    still there to read (its options and commit were not stored then)."""
+    try:
+        data = json.loads(Path(path).read_text())
+        return {"options": data["run"].get("options") or {},
+                "git_commit": (data.get("suite") or {}).get("git_commit")}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
+def _migrate_1_to_2(store: Store, cur) -> None:
+    """Layout 1 keyed a series without profile, suite major version and
+    options. Re-key every point; a run's options come from its result file
+    when that is still readable, else they count as unrecorded (a series of
+    their own)."""
+    cur.execute("ALTER TABLE fb_runs ADD COLUMN options TEXT")
+    cur.execute("ALTER TABLE fb_runs ADD COLUMN git_commit TEXT")
+    cur.execute("ALTER TABLE fb_points ADD COLUMN notes TEXT")
+    cur.execute("SELECT run_key, fingerprint, profile, suite_version, source FROM fb_runs")
+    for key, fp, profile, version, source in cur.fetchall():
+        found = _source_run(source)
+        options = found.get("options")
+        cur.execute(store.sql("UPDATE fb_runs SET options = ?, git_commit = ? WHERE run_key = ?"),
+                    (None if options is None else json.dumps(options, sort_keys=True),
+                     found.get("git_commit"), key))
+        scope = series_scope(profile, version, options)
+        cur.execute(store.sql("SELECT series_key, benchmark, params, metric FROM fb_points"
+                              " WHERE run_key = ?"), (key,))
+        for old, bench, params, metric in cur.fetchall():
+            cur.execute(store.sql("UPDATE fb_points SET series_key = ? WHERE run_key = ?"
+                                  " AND series_key = ?"),
+                        (_digest(fp, scope, bench, params, metric), key, old))
+    cur.execute(store.sql("UPDATE fb_meta SET value = ? WHERE key = ?"), (STORE_SCHEMA, "schema"))
 
 
 def open_store(spec: str | None, create: bool = False) -> Store:
@@ -226,6 +278,32 @@ def refuse_emulated(doc) -> None:
                            "its timings are meaningless and are not added to the history")
 
 
+def figure_options(options: dict | None) -> dict | None:
+    """The run options that change a figure (None: not recorded)."""
+    if options is None:
+        return None
+    kept = {k: v for k, v in options.items() if k not in FIGURE_NEUTRAL_OPTIONS}
+    if isinstance(kept.get("db_url"), str):
+        kept["db_url"] = _redact(kept["db_url"])
+    return kept
+
+
+def series_scope(profile: str | None, suite_version: str | None, options: dict | None) -> list:
+    """What separates two series of one machine's benchmark beyond its
+    params: quick (best of 5) and standard (best of 10) figures differ, a
+    new suite major version may measure differently, and so may an option."""
+    major = str(suite_version).split(".", 1)[0] if suite_version else None
+    return [profile, major, figure_options(options)]
+
+
+def _notes(record) -> str:
+    """What check needs of a point beyond its value."""
+    from suite.compare import disturbance, is_primary, process_values
+
+    return json.dumps({"primary": is_primary(record), "disturbed": disturbance(record),
+                       "processes": len(process_values(record))}, sort_keys=True)
+
+
 def add(store: Store, doc) -> Added:
     """Add a run's points; adding a run that is already there changes nothing.
     An emulated run is refused (HistoryError)."""
@@ -233,27 +311,30 @@ def add(store: Store, doc) -> Added:
     fp, key = fingerprint(doc.system), run_key(doc)
     started = str(doc.run.get("started_at") or "")
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    options = doc.run.get("options") or {}
+    scope = series_scope(doc.run.get("profile"), (doc.suite or {}).get("version"), options)
     with store.transaction() as cur:
         cur.execute(store.sql(
             "INSERT INTO fb_runs (run_key, fingerprint, machine, started_at, run_id,"
-            " suite_version, profile, source, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (run_key) DO NOTHING"),
+            " suite_version, profile, source, added_at, options, git_commit)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_key) DO NOTHING"),
             (key, fp, json.dumps(machine_of(doc.system), sort_keys=True), started,
              doc.run.get("id"), (doc.suite or {}).get("version"), doc.run.get("profile"),
-             doc.path, now))
+             doc.path, now, json.dumps(options, sort_keys=True),
+             (doc.suite or {}).get("git_commit")))
         new = cur.rowcount == 1
         if not new:
             return Added(key, 0, False)
         rows = []
         for r in doc.results:
             params = json.dumps(r.params, sort_keys=True)
-            rows.append((key, _digest(fp, r.benchmark, params, r.metric), fp, started,
+            rows.append((key, _digest(fp, scope, r.benchmark, params, r.metric), fp, started,
                          r.benchmark, params, r.metric, r.unit, int(r.higher_is_better),
-                         r.value, json.dumps(list(r.samples)), int(r.validated)))
+                         r.value, json.dumps(list(r.samples)), int(r.validated), _notes(r)))
         cur.executemany(store.sql(
             "INSERT INTO fb_points (run_key, series_key, fingerprint, started_at, benchmark,"
-            " params, metric, unit, higher_is_better, value, samples, validated)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"), rows)
+            " params, metric, unit, higher_is_better, value, samples, validated, notes)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"), rows)
     return Added(key, len(rows), True)
 
 
@@ -271,22 +352,95 @@ def list_runs(store: Store) -> list:
 
 
 @dataclass(frozen=True)
+class Step:
+    """The latest level of a series against the level before it."""
+
+    index: int  # first point of the latest level
+    before: float  # the earlier level (geometric mean of its points)
+    after: float  # the latest level
+    change: float  # oriented relative change: < 0 worse, > 0 better
+    z: float  # the levels' distance in standard errors of the noise
+    noise: float  # the noise (relative) the step was judged against
+
+
+def point_noise(samples: Sequence[float]) -> float:
+    """Relative standard error of one point's figure from its own samples:
+    the within-run noise, below which no series' noise is believed."""
+    if len(samples) < 2 or any(s <= 0 for s in samples):
+        return 0.0
+    c = stats.cv(samples)
+    return 0.0 if c is None else c / len(samples) ** 0.5
+
+
+def series_noise(logs: Sequence[float], within: float, values: Sequence[float]) -> float:
+    """Noise of one point of a series, on the log scale: the robust spread
+    of successive differences, floored by the within-run noise and, for an
+    integer metric, by its step of one unit."""
+    sigma = max(stats.robust_sigma(logs), within)
+    if values and all(float(v).is_integer() for v in values):
+        sigma = max(sigma, math.log1p(1.0 / max(1.0, stats.median(values))))
+    return sigma
+
+
+def judge_series(values: Sequence[float], higher_is_better: bool, window: int = DEFAULT_WINDOW,
+                 within: float = 0.0) -> Step | None:
+    """The step the latest level makes, when the penalized step fit puts one
+    within the last `window` points and it stands STEP_Z standard errors
+    clear of the level before; None otherwise (or under MIN_POINTS points)."""
+    values = [v for v in values if v is not None and v > 0][-MAX_POINTS:]
+    if len(values) < MIN_POINTS:
+        return None
+    logs = [math.log(v) for v in values]
+    sigma = max(series_noise(logs, within, values), 1e-9)
+    segments = stats.step_fit(logs, STEP_Z ** 2 * sigma ** 2)
+    start, end, after = segments[-1]
+    if len(segments) < 2 or start < len(values) - window:
+        return None
+    earlier = [seg for seg in segments[:-1] if seg[1] - seg[0] >= MIN_LEVEL_POINTS]
+    if not earlier:
+        return None
+    b_start, b_end, before = earlier[-1]
+    # The noise again, from the residuals around the fitted levels: more
+    # efficient than the differences once the steps are known.
+    residual = math.fsum((y - m) ** 2 for s, e, m in segments for y in logs[s:e])
+    dof = len(logs) - len(segments)
+    if dof >= 2:
+        sigma = max(sigma, math.sqrt(residual / dof))
+    z = abs(after - before) / (sigma * math.sqrt(1 / (end - start) + 1 / (b_end - b_start)))
+    # One new point alone is an outlier until the next confirms it, unless
+    # it is far beyond any outlier.
+    if z < (STEP_Z if end - start >= 2 else 2 * STEP_Z):
+        return None
+    change = math.expm1(after - before)
+    if not higher_is_better:
+        change = math.expm1(before - after)
+    return Step(start, math.exp(before), math.exp(after), change, z, sigma)
+
+
+@dataclass(frozen=True)
 class Finding:
     host: str
+    profile: str | None
     benchmark: str
     params: dict
     metric: str
     unit: str
     latest: float
-    median: float
+    before: float  # the level before the step
     change: float  # oriented relative change: < 0 worse, > 0 better
-    z: float  # modified z-score of the latest point in its window
-    window: int
+    z: float
+    began_at: str  # started_at of the run where the step began
+    began_run: str | None
+    began_commit: str | None
+    points: int
 
     @property
     def label(self) -> str:
         p = ",".join(f"{k}={v}" for k, v in self.params.items())
         return f"{self.host}: {self.benchmark}" + (f"[{p}]" if p else "") + f" {self.metric}"
+
+    def to_dict(self) -> dict:
+        return {**self.__dict__, "label": self.label}
 
 
 @dataclass(frozen=True)
@@ -294,59 +448,109 @@ class CheckReport:
     regressions: tuple
     improvements: tuple
     checked: int  # series judged
-    too_short: int  # series with fewer than MIN_HISTORY earlier points
+    too_short: int  # series with fewer than MIN_POINTS points
+    disturbed: int  # series whose latest point was disturbed: not judged
+    window: int = DEFAULT_WINDOW
+    threshold_pct: float = DEFAULT_THRESHOLD_PCT
+
+    def to_dict(self) -> dict:
+        return {"regressions": [f.to_dict() for f in self.regressions],
+                "improvements": [f.to_dict() for f in self.improvements],
+                "checked": self.checked, "too_short": self.too_short,
+                "disturbed": self.disturbed, "window": self.window,
+                "threshold_pct": self.threshold_pct, "min_points": MIN_POINTS,
+                "step_z": STEP_Z}
 
 
-def judge_series(values: Sequence[float], higher_is_better: bool, window: int) -> tuple | None:
-    """(change, z, median) of the last value against the `window` before it,
-    or None when the history is too short."""
-    latest, history = values[-1], list(values[:-1])[-window:]
-    if len(history) < MIN_HISTORY:
-        return None
-    med, mad = stats.median(history), stats.mad(history)
-    if med == 0:
-        return None
-    change = (latest - med) / abs(med)
-    if not higher_is_better:
-        change = -change
-    if mad > 0:
-        z = _MAD_TO_SIGMA * abs(latest - med) / mad
-    else:
-        z = 0.0 if latest == med else float("inf")
-    return change, z, med
+def _latest_runs(store: Store) -> set:
+    """The latest run of every machine and profile."""
+    latest: dict = {}
+    for key, fp, profile, started in store.query(
+            "SELECT run_key, fingerprint, profile, started_at FROM fb_runs"
+            " ORDER BY started_at, run_key"):
+        latest[(fp, profile)] = key
+    return set(latest.values())
+
+
+def _point_notes(text: str | None) -> dict:
+    try:
+        notes = json.loads(text) if text else {}
+    except ValueError:
+        notes = {}
+    return notes if isinstance(notes, dict) else {}
 
 
 def check(store: Store, window: int = DEFAULT_WINDOW,
           threshold_pct: float = DEFAULT_THRESHOLD_PCT) -> CheckReport:
-    """Judge the latest run of every machine against its recent history."""
-    latest_run = {fp: key for fp, key in store.query(
-        "SELECT fingerprint, run_key FROM fb_runs r WHERE started_at ="
-        " (SELECT MAX(started_at) FROM fb_runs r2 WHERE r2.fingerprint = r.fingerprint)")}
-    hosts = {fp: json.loads(m).get("hostname") for fp, m in
-             store.query("SELECT fingerprint, machine FROM fb_runs")}
+    """Judge the latest run of every machine and profile against its history."""
+    latest = _latest_runs(store)
+    runs = {key: (json.loads(m).get("hostname"), profile, started, rid, commit)
+            for key, m, profile, started, rid, commit in store.query(
+                "SELECT run_key, machine, profile, started_at, run_id, git_commit FROM fb_runs")}
     series: dict = {}
     for row in store.query(
-            "SELECT series_key, run_key, fingerprint, benchmark, params, metric, unit,"
-            " higher_is_better, value FROM fb_points WHERE validated = 1 AND value IS NOT NULL"
+            "SELECT series_key, run_key, benchmark, params, metric, unit, higher_is_better,"
+            " value, samples, notes FROM fb_points WHERE validated = 1 AND value IS NOT NULL"
             " ORDER BY series_key, started_at, run_key"):
         series.setdefault(row[0], []).append(row[1:])
-    regressions, improvements, checked, short = [], [], 0, 0
+    regressions, improvements = [], []
+    checked = short = disturbed = 0
     for points in series.values():
         last = points[-1]
-        if last[0] not in latest_run.values():
+        if last[0] not in latest:
             continue  # this series was not in its machine's latest run
-        _, fp, bench, params, metric, unit, hib = last[:7]
-        verdict = judge_series([p[7] for p in points], bool(hib), window)
-        if verdict is None:
+        if not _point_notes(last[8]).get("primary", True):
+            continue  # a derived figure repeats its source's step
+        if _point_notes(last[8]).get("disturbed"):
+            disturbed += 1
+            continue
+        kept = [p for p in points if not _point_notes(p[8]).get("disturbed")]
+        if len(kept) < MIN_POINTS:
             short += 1
             continue
         checked += 1
-        change, z, med = verdict
-        if abs(change) * 100 <= threshold_pct or z <= OUTLIER_Z:
+        values = [p[6] for p in kept]
+        within = stats.median([point_noise(json.loads(p[7])) for p in kept])
+        step = judge_series(values, bool(last[5]), window, within)
+        if step is None or abs(step.change) * 100 <= threshold_pct:
             continue
-        finding = Finding(str(hosts.get(fp)), bench, json.loads(params), metric, unit,
-                          last[7], med, change, z, min(window, len(points) - 1))
-        (regressions if change < 0 else improvements).append(finding)
+        kept = kept[-MAX_POINTS:]
+        began = runs.get(kept[step.index][0], (None,) * 5)
+        host, profile = runs.get(last[0], (None, None))[:2]
+        finding = Finding(str(host), profile, last[1], json.loads(last[2]), last[3], last[4],
+                          last[6], step.before, step.change, step.z, str(began[2]), began[3],
+                          began[4], len(kept))
+        (regressions if step.change < 0 else improvements).append(finding)
     order = lambda f: f.change  # noqa: E731 - worst regressions, best improvements first
     return CheckReport(tuple(sorted(regressions, key=order)),
-                       tuple(sorted(improvements, key=order, reverse=True)), checked, short)
+                       tuple(sorted(improvements, key=order, reverse=True)), checked, short,
+                       disturbed, window, threshold_pct)
+
+
+# -- noise floors for compare -----------------------------------------------------
+
+# An indicative (single-process) change in compare must exceed this many
+# standard deviations of the difference of two runs (sqrt(2) x a point's noise).
+FLOOR_Z = 4.0
+
+
+def noise_floors(store: Store, doc) -> dict:
+    """{(benchmark, params JSON, metric): relative change} that a single-run
+    difference of this machine and profile must exceed to be more than noise,
+    for every series with MIN_POINTS points or more."""
+    from suite.significance import MIN_EFFECT
+
+    grouped: dict = {}
+    for bench, params, metric, value in store.query(
+            "SELECT p.benchmark, p.params, p.metric, p.value FROM fb_points p"
+            " JOIN fb_runs r ON r.run_key = p.run_key WHERE p.fingerprint = ? AND r.profile = ?"
+            " AND p.validated = 1 AND p.value > 0 ORDER BY p.started_at",
+            (fingerprint(doc.system), doc.run.get("profile"))):
+        grouped.setdefault((bench, params, metric), []).append(value)
+    floors = {}
+    for key, values in grouped.items():
+        if len(values) >= MIN_POINTS:
+            logs = [math.log(v) for v in values[-MAX_POINTS:]]
+            sigma = series_noise(logs, 0.0, values)
+            floors[key] = max(MIN_EFFECT, math.expm1(FLOOR_Z * math.sqrt(2.0) * sigma))
+    return floors

@@ -363,3 +363,25 @@ def test_plateau_and_derived_records_are_not_u_tested():
     assert c.judge(derived, plateau([1.0, 1.1, 1.2, 1.3, 1.4, 1.5])).verdict == c.UNTESTED
     trials = plateau([2.0, 2.1, 2.2, 2.3, 2.4, 2.5])
     assert c.judge(trials, plateau([1.0, 1.1, 1.2, 1.3, 1.4, 1.5])).verdict == c.INDICATIVE_WORSE
+
+
+def test_history_gives_single_process_figures_their_noise_floor(tmp_path, capsys):
+    from suite import history
+
+    store = tmp_path / "h.sqlite"
+    with history.open_store(str(store), create=True) as st:
+        for i in range(6):
+            data = json.loads(A.read_text())
+            data["run"].update(id=f"n{i}", started_at=f"2025-03-0{i + 1}T00:00:00Z")
+            history.add(st, parse(data))
+        floors = history.noise_floors(st, load(A))
+    assert floors and min(floors.values()) >= c.MIN_EFFECT  # a flat history: MIN_EFFECT
+    worse = scaled_copy(A, tmp_path / "w.json", "stream.triad", "bandwidth", 0.9, {"threads": 1})
+    # 10% is inside the category default, beyond the flat history's floor.
+    code, out, _ = run_cli(["compare", str(A), str(worse), "--format", "json"], capsys)
+    assert code == 0 and "worse (indicative)" not in out
+    code, out, _ = run_cli(["compare", str(A), str(worse), "--format", "json", "--store",
+                            str(store)], capsys)
+    cells = [r["cells"][1] for r in json.loads(out)["rows"]
+             if r["cells"][1]["verdict"] == c.INDICATIVE_WORSE]
+    assert len(cells) == 1 and cells[0]["floor_from"] == "history"

@@ -7,6 +7,8 @@ import random
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from suite import history
 from suite.results import parse
 from tests.conftest import run_in_process as run_cli
@@ -15,12 +17,14 @@ FIXTURES = Path(__file__).parent / "fixtures" / "results"
 
 
 def night(i: int, scale: float = 1.0, noise: float = 0.01, seed: int = 0,
-          scaled: str | None = None) -> dict:
+          scaled: str | None = None, profile: str = "quick") -> dict:
     """Night i of x86box: every value jittered by `noise`; `scale` applied to
     every record, or only to benchmark `scaled` when given."""
     data = json.loads((FIXTURES / "x86-a.json").read_text())
     rng = random.Random(seed * 1000 + i)
     data["run"]["id"] = f"night-{i}"
+    data["run"]["profile"] = profile
+    data["suite"]["git_commit"] = f"{i:040x}"
     data["run"]["started_at"] = f"2025-02-{i + 1:02d}T00:00:00Z"
     for r in data["results"]:
         f = 1 + rng.gauss(0, noise)
@@ -56,7 +60,7 @@ def test_check_flags_planted_regression_and_passes_untouched(tmp_path, capsys):
     code, out, _ = run_cli(["history", "check", "--store", str(store)], capsys)
     assert code == 0, out
     assert "REGRESSION" not in out
-    add_nights(store, [night(8, scale=0.9, scaled="stream.triad")])
+    add_nights(store, [night(i, scale=0.9, scaled="stream.triad") for i in (8, 9)])
     code, out, _ = run_cli(["history", "check", "--store", str(store)], capsys)
     assert code == 1
     flagged = [line for line in out.splitlines() if line.startswith("REGRESSION")]
@@ -73,19 +77,159 @@ def test_check_lists_improvements_without_failing(tmp_path, capsys):
 
 
 def test_noise_alone_is_not_a_regression():
-    # A 10% drop inside a window that swings +-15% is within its noise.
+    # A 10% drop inside a series that swings +-15% is within its noise.
     rng = random.Random(7)
-    values = [100 * (1 + rng.uniform(-0.15, 0.15)) for _ in range(10)] + [90.0]
-    change, z, _ = history.judge_series(values, True, 10)
-    assert change < -0.05 and z <= history.OUTLIER_Z
+    values = [100 * (1 + rng.uniform(-0.15, 0.15)) for _ in range(10)] + [90.0, 90.0]
+    assert history.judge_series(values, True) is None
+
+
+def test_step_fit_finds_the_level_change_and_where_it_began():
+    from suite.stats import robust_sigma, step_fit
+
+    ys = [0.0, 0.01, -0.01, 0.0, 0.01, 1.0, 1.01, 0.99]
+    assert [(a, b) for a, b, _ in step_fit(ys, 0.1)] == [(0, 5), (5, 8)]
+    assert step_fit([0.0] * 6, 0.1) == [(0, 6, 0.0)]
+    assert robust_sigma([0.0, 1.0, 0.0, 1.0]) > robust_sigma([0.0, 0.0, 1.0, 1.0]) == 0.0
+    rng = random.Random(3)
+    values = [100 * (1 + rng.gauss(0, 0.02)) for _ in range(20)] + [88.0, 89.0]
+    step = history.judge_series(values, True)
+    assert step is not None and step.index == 20 and step.change == pytest.approx(-0.11, abs=0.03)
+    # A single new point is an outlier until the next night confirms it.
+    assert history.judge_series(values[:-1], True) is None
+
+
+def test_integer_metrics_are_judged_by_their_step():
+    # Capacity flips between 1 and 2 agents on a busy machine: one unit is noise.
+    flips = [2, 2, 1, 2, 2, 2, 1, 2, 2, 2, 1, 1]
+    assert history.judge_series(flips, True) is None
+    assert history.judge_series([2] * 10 + [1, 1], True) is None
+    # Forty agents down to thirty is many steps: a regression.
+    step = history.judge_series([40, 41, 40, 40, 39, 40, 40, 41, 40, 30, 30], True)
+    assert step is not None and step.change == pytest.approx(-0.25, abs=0.01)
+
+
+def test_within_run_noise_floors_a_quiet_series():
+    flat = [100.0] * 10 + [96.0, 96.0]
+    assert history.judge_series(flat, True) is not None  # no spread at all: 4% is a step
+    assert history.judge_series(flat, True, within=0.03) is None
 
 
 def test_too_short_history_is_counted_not_judged(tmp_path):
     store = tmp_path / "h.sqlite"
-    add_nights(store, [night(0), night(1, scale=0.5)])
+    add_nights(store, [night(i) for i in range(3)] + [night(3, scale=0.5)])
     with history.open_store(str(store)) as st:
         report = history.check(st)
     assert report.regressions == () and report.checked == 0 and report.too_short > 0
+    assert history.MIN_POINTS == 5
+
+
+def test_profiles_are_separate_series(tmp_path):
+    store = tmp_path / "h.sqlite"
+    # Standard-profile figures are 20% higher (best of more trials): were the
+    # profiles one series, the quick night after them would be a regression.
+    add_nights(store, [night(i) for i in range(6)]
+               + [night(i, scale=1.2, profile="standard") for i in range(6, 12)]
+               + [night(12), night(13)])
+    with history.open_store(str(store)) as st:
+        report = history.check(st)
+    assert report.regressions == () and report.improvements == () and report.checked > 0
+    keys = {history.series_scope(p, "0.1.0", {}) != history.series_scope("quick", "0.1.0", {})
+            for p in ("standard", "full")}
+    assert keys == {True}
+    assert history.series_scope("quick", "1.0", {}) != history.series_scope("quick", "0.1", {})
+    assert (history.series_scope("quick", "0.1", {"stride": 64})
+            != history.series_scope("quick", "0.1", {"stride": 128}))
+    assert (history.series_scope("quick", "0.1", {"out_dir": "a"})
+            == history.series_scope("quick", "0.1", {"out_dir": "b"}))
+
+
+def _disturbed(data: dict) -> dict:
+    for r in data["results"]:
+        r["info"]["disturbed"] = "load average 4 on 2 CPUs"
+    return data
+
+
+def test_disturbed_points_are_left_out(tmp_path):
+    store = tmp_path / "h.sqlite"
+    add_nights(store, [night(i) for i in range(6)]
+               + [_disturbed(night(i, scale=0.7)) for i in (6, 7)])
+    with history.open_store(str(store)) as st:
+        report = history.check(st)
+    assert report.regressions == () and report.checked == 0 and report.disturbed > 0
+    add_nights(store, [night(8)])  # undisturbed again: judged against undisturbed points
+    with history.open_store(str(store)) as st:
+        report = history.check(st)
+    assert report.regressions == () and report.checked > 0
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "junit", "markdown"])
+def test_every_check_format_and_exit_code(tmp_path, capsys, fmt):
+    import xml.etree.ElementTree as ET
+
+    store = tmp_path / "h.sqlite"
+    add_nights(store, [night(i) for i in range(8)])
+    code, out, _ = run_cli(["history", "check", "--store", str(store), "--format", fmt], capsys)
+    assert code == 0, out
+    add_nights(store, [night(i, scale=0.8, scaled="stream.triad") for i in (8, 9)])
+    code, out, _ = run_cli(["history", "check", "--store", str(store), "--format", fmt], capsys)
+    assert code == 1
+    if fmt == "json":
+        data = json.loads(out)
+        assert data["regressions"] and data["min_points"] == history.MIN_POINTS
+        assert {f["began_run"] for f in data["regressions"]} == {"night-8"}
+        assert {f["began_commit"] for f in data["regressions"]} == {f"{8:040x}"}
+    elif fmt == "junit":
+        suite = ET.fromstring(out)
+        assert int(suite.get("failures")) == len(suite.findall("testcase/failure")) > 0
+    elif fmt == "markdown":
+        assert out.startswith("### factorybench history check: regression")
+        assert "| series |" in out and "stream.triad" in out
+    else:
+        assert "REGRESSION" in out and "night-8" in out
+    code, _, err = run_cli(["history", "check", "--store", str(store), "--format", "xml"],
+                           capsys)
+    assert code == 2 and "Traceback" not in err
+
+
+def test_layout_1_store_is_migrated_on_open(tmp_path):
+    store = tmp_path / "old.sqlite"
+    con = sqlite3.connect(store)
+    for stmt in (
+            "CREATE TABLE fb_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            "CREATE TABLE fb_runs (run_key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL,"
+            " machine TEXT NOT NULL, started_at TEXT NOT NULL, run_id TEXT, suite_version TEXT,"
+            " profile TEXT, source TEXT, added_at TEXT NOT NULL)",
+            "CREATE TABLE fb_points (run_key TEXT NOT NULL, series_key TEXT NOT NULL,"
+            " fingerprint TEXT NOT NULL, started_at TEXT NOT NULL, benchmark TEXT NOT NULL,"
+            " params TEXT NOT NULL, metric TEXT NOT NULL, unit TEXT NOT NULL,"
+            " higher_is_better INTEGER NOT NULL, value DOUBLE PRECISION, samples TEXT NOT NULL,"
+            " validated INTEGER NOT NULL, PRIMARY KEY (run_key, series_key))"):
+        con.execute(stmt)
+    con.execute("INSERT INTO fb_meta VALUES ('schema', '1')")
+    for i in range(6):
+        data = night(i)
+        src = tmp_path / f"night-{i}.json"
+        src.write_text(json.dumps(data))
+        doc = parse(data)
+        key = f"run{i}"
+        con.execute("INSERT INTO fb_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (key, history.fingerprint(doc.system),
+                     json.dumps(history.machine_of(doc.system)), doc.run["started_at"],
+                     doc.run["id"], "0.1.0", "quick", str(src), "now"))
+        for r in doc.results:
+            con.execute("INSERT INTO fb_points VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (key, f"old-{r.benchmark}-{r.metric}-{json.dumps(r.params)}",
+                         history.fingerprint(doc.system), doc.run["started_at"], r.benchmark,
+                         json.dumps(r.params, sort_keys=True), r.metric, r.unit,
+                         int(r.higher_is_better), r.value, "[]", 1))
+    con.commit()
+    con.close()
+    add_nights(store, [night(6)])  # opens (migrates) and adds a new-layout run
+    with history.open_store(str(store)) as st:
+        assert st.query("SELECT value FROM fb_meta WHERE key = 'schema'") == [("2",)]
+        report = history.check(st)
+        # The migrated points and the new run share their series.
+        assert report.checked > 0 and report.too_short == 0
 
 
 def _add_worker(args):

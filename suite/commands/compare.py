@@ -47,6 +47,21 @@ def write_output(text: str, output: Path | None) -> None:
         raise UserError(f"-o: cannot write {str(output)!r} ({exc.strerror})") from None
 
 
+def history_floors(store: str | None, baseline_doc):
+    """Noise floors from the history of the baseline's machine and profile;
+    none when no store is given and the default one does not exist."""
+    from suite import history
+    from suite.compare import NoiseFloors
+
+    if store is None and not history.DEFAULT_STORE.exists():
+        return NoiseFloors()
+    try:
+        with history.open_store(store) as st:
+            return NoiseFloors(history.noise_floors(st, baseline_doc))
+    except history.HistoryError as exc:
+        raise UserError(f"--store: {exc}") from None
+
+
 @click.command()
 @click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--baseline", type=click.Path(path_type=Path),
@@ -55,14 +70,16 @@ def write_output(text: str, output: Path | None) -> None:
               show_default=True)
 @click.option("--fail-on", "fail_on", type=POSITIVE, metavar="PCT", help="Exit 1 when a significant regression exceeds PCT percent.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write here, not stdout.")
+@click.option("--store", help="History store whose series give single-process figures their "
+              "noise floor [default: results/history.sqlite when it exists].")
 @click.pass_context
-def command(ctx, results, baseline, fmt, fail_on, output):
+def command(ctx, results, baseline, fmt, fail_on, output, store):
     """Compare result files: ratios (> 1 better), significance, geometric means."""
     from suite.compare import CompareError, compare
 
     docs, base = load_runs(results, baseline)
     try:
-        comp = compare(docs, baseline=base)
+        comp = compare(docs, baseline=base, floors=history_floors(store, docs[base]))
     except CompareError as exc:
         raise UserError(str(exc)) from None
     write_output(exporter(fmt).render_comparison(comp), output)

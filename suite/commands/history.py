@@ -71,31 +71,94 @@ def list_runs(store):
                    f"{profile}  {points} points  {run_id}")
 
 
+CHECK_FORMATS = ("text", "json", "junit", "markdown")
+
+
 def _finding_line(f) -> str:
-    return (f"{f.label}: {f.latest:.4g} {f.unit} vs median {f.median:.4g} of the last "
-            f"{f.window} ({f.change * 100:+.1f}%, modified z {f.z:.1f})")
+    commit = f", commit {f.began_commit[:12]}" if f.began_commit else ""
+    return (f"{f.label}: {f.latest:.4g} {f.unit}, {f.change * 100:+.1f}% against the level "
+            f"{f.before:.4g} before it (step of {f.z:.1f} noise standard errors over "
+            f"{f.points} points), began with the run of {f.began_at} ({f.began_run}{commit})")
+
+
+def _summary(report) -> str:
+    from suite import history
+
+    return (f"checked {report.checked} series (steps within the last {report.window} runs, "
+            f"threshold {report.threshold_pct:g}%); {report.too_short} with fewer than "
+            f"{history.MIN_POINTS} points, not judged; {report.disturbed} whose latest point "
+            "was disturbed, not judged")
+
+
+def render_text(report) -> str:
+    lines = [_summary(report)]
+    lines += [f"improvement: {_finding_line(f)}" for f in report.improvements]
+    lines += [f"REGRESSION: {_finding_line(f)}" for f in report.regressions]
+    return "\n".join(lines) + "\n"
+
+
+def render_json(report) -> str:
+    import json
+
+    return json.dumps(report.to_dict(), indent=1, sort_keys=True) + "\n"
+
+
+def render_junit(report) -> str:
+    """One test case per regression (failed) plus one passing case for the
+    rest, so CI test reports count regressions."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    cases = [f'  <testcase classname="factorybench.history" name={quoteattr(f.label)}>\n'
+             f'    <failure message={quoteattr(f"{f.change * 100:+.1f}%")}>'
+             f"{escape(_finding_line(f))}</failure>\n  </testcase>"
+             for f in report.regressions]
+    cases.append(f'  <testcase classname="factorybench.history" name="other series">'
+                 f"<system-out>{escape(_summary(report))}</system-out></testcase>")
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<testsuite name="factorybench history check" tests="{len(cases)}" '
+            f'failures="{len(report.regressions)}" errors="0">\n'
+            + "\n".join(cases) + "\n</testsuite>\n")
+
+
+def render_markdown(report) -> str:
+    def table(findings) -> list:
+        rows = ["| series | latest | change | level before | began |", "|---|---|---|---|---|"]
+        rows += [f"| {f.label.replace('|', '/')} | {f.latest:.4g} {f.unit} | "
+                 f"{f.change * 100:+.1f}% | {f.before:.4g} | {f.began_at} "
+                 f"{(f.began_commit or '')[:12]} |" for f in findings]
+        return rows
+
+    head = "regression" if report.regressions else "no regression"
+    out = [f"### factorybench history check: {head}", "", _summary(report) + "."]
+    if report.regressions:
+        out += ["", "#### Regressions", ""] + table(report.regressions)
+    if report.improvements:
+        out += ["", "#### Improvements", ""] + table(report.improvements)
+    return "\n".join(out) + "\n"
+
+
+RENDERERS = {"text": render_text, "json": render_json, "junit": render_junit,
+             "markdown": render_markdown}
 
 
 @command.command()
 @click.option("--store", help=_STORE_HELP)
-@click.option("--window", type=click.IntRange(min=3), default=None,
-              help="Earlier points the latest is judged against [default: 10].")
-@click.option("--threshold", type=POSITIVE, default=None,
+@click.option("--window", type=click.IntRange(min=1), default=None,
+              help="Report steps that began within the latest this many runs [default: 3].")
+@click.option("--threshold", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="PCT", help="Smallest change flagged, percent [default: 5].")
+@click.option("--format", "fmt", type=click.Choice(CHECK_FORMATS), default="text",
+              show_default=True, help="junit for CI test reports, markdown for a review comment.")
 @click.pass_context
-def check(ctx, store, window, threshold):
-    """Flag regressions of each machine's latest run; exit 1 when there are any."""
+def check(ctx, store, window, threshold, fmt):
+    """Flag steps in each machine's latest run. Exit 0: no regression;
+    1: a regression; 2: usage or data error."""
     from suite import history
 
     window = history.DEFAULT_WINDOW if window is None else window
     threshold = history.DEFAULT_THRESHOLD_PCT if threshold is None else threshold
     with _store(store) as st:
         report = history.check(st, window=window, threshold_pct=threshold)
-    click.echo(f"checked {report.checked} series (window {window}, threshold {threshold:g}%); "
-               f"{report.too_short} with fewer than {history.MIN_HISTORY} earlier points")
-    for f in report.improvements:
-        click.echo(f"improvement: {_finding_line(f)}")
-    for f in report.regressions:
-        click.echo(f"REGRESSION: {_finding_line(f)}")
+    click.echo(RENDERERS[fmt](report), nl=False)
     if report.regressions:
         ctx.exit(1)
