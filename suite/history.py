@@ -11,6 +11,7 @@ transaction with ON CONFLICT DO NOTHING).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -38,13 +39,16 @@ MAX_POINTS = 60
 # A level before a step must rest on this many points; shorter segments
 # between it and the latest level are outliers, not levels.
 MIN_LEVEL_POINTS = 3
-# How far (in noise standard errors) the latest level must sit from the one
-# before it to be a step; the step fit pays STEP_Z**2 noise variances per
-# step, so it splits exactly where such a change would be. Set with
-# tests/perf/verdicts.py, which prints the false-alarm rate and the power
-# this gives (a trade: a lower z catches steps at CV 3% sooner and raises
-# more false alarms on series at CV 5%).
-STEP_Z = 3.6
+# The step fit pays PROPOSE_Z**2 noise variances per step: where it puts
+# the latest level is where a step is looked for.
+PROPOSE_Z = 3.0
+# Two-sided false-alarm probability of one series' step test (a t test of
+# the latest level against the level before it), per check. A quick run
+# holds ~130 primary series, so a night of pure noise alarms with about
+# 130 x STEP_ALPHA = 1.3%. A single new point is an outlier until the next
+# night confirms it: it must pass at STEP_ALPHA / 10. The trade against
+# detection power is printed by tests/perf/verdicts.py.
+STEP_ALPHA = 1e-4
 # Options that say where output goes, not what was measured.
 FIGURE_NEUTRAL_OPTIONS = ("out_dir",)
 SQLITE_BUSY_TIMEOUT_S = 60.0
@@ -359,7 +363,7 @@ class Step:
     before: float  # the earlier level (geometric mean of its points)
     after: float  # the latest level
     change: float  # oriented relative change: < 0 worse, > 0 better
-    z: float  # the levels' distance in standard errors of the noise
+    z: float  # the t statistic of the latest level against the one before
     noise: float  # the noise (relative) the step was judged against
 
 
@@ -374,25 +378,38 @@ def point_noise(samples: Sequence[float]) -> float:
 
 def series_noise(logs: Sequence[float], within: float, values: Sequence[float]) -> float:
     """Noise of one point of a series, on the log scale: the robust spread
-    of successive differences, floored by the within-run noise and, for an
-    integer metric, by its step of one unit."""
+    of successive differences of `logs`, floored by the within-run noise
+    and, for an integer metric, by its step of one unit."""
     sigma = max(stats.robust_sigma(logs), within)
     if values and all(float(v).is_integer() for v in values):
         sigma = max(sigma, math.log1p(1.0 / max(1.0, stats.median(values))))
     return sigma
 
 
+@functools.lru_cache(maxsize=None)
+def _t_threshold(df: int, alpha: float) -> float:
+    from suite.significance import t_quantile
+
+    return t_quantile(1.0 - alpha / 2.0, df)
+
+
 def judge_series(values: Sequence[float], higher_is_better: bool, window: int = DEFAULT_WINDOW,
                  within: float = 0.0) -> Step | None:
-    """The step the latest level makes, when the penalized step fit puts one
-    within the last `window` points and it stands STEP_Z standard errors
-    clear of the level before; None otherwise (or under MIN_POINTS points)."""
+    """The step the latest level makes, or None (no step, or under MIN_POINTS
+    points). A penalized step fit (asv's step detection, solved exactly)
+    places the latest level; when it began within the last `window` points,
+    a t test of it against the level before (the last fitted level of
+    MIN_LEVEL_POINTS points or more) decides at STEP_ALPHA. The noise is the
+    two levels' pooled spread, floored by the within-run noise and, for an
+    integer metric, by one unit."""
     values = [v for v in values if v is not None and v > 0][-MAX_POINTS:]
     if len(values) < MIN_POINTS:
         return None
     logs = [math.log(v) for v in values]
-    sigma = max(series_noise(logs, within, values), 1e-9)
-    segments = stats.step_fit(logs, STEP_Z ** 2 * sigma ** 2)
+    floor = series_noise([], within, values)
+    # 1e-6: a series that never moved still has a noise scale for the fit.
+    rough = max(stats.robust_sigma(logs), floor, 1e-6)
+    segments = stats.step_fit(logs, PROPOSE_Z ** 2 * rough ** 2)
     start, end, after = segments[-1]
     if len(segments) < 2 or start < len(values) - window:
         return None
@@ -400,21 +417,16 @@ def judge_series(values: Sequence[float], higher_is_better: bool, window: int = 
     if not earlier:
         return None
     b_start, b_end, before = earlier[-1]
-    # The noise again, from the residuals around the fitted levels: more
-    # efficient than the differences once the steps are known.
-    residual = math.fsum((y - m) ** 2 for s, e, m in segments for y in logs[s:e])
-    dof = len(logs) - len(segments)
-    if dof >= 2:
-        sigma = max(sigma, math.sqrt(residual / dof))
-    z = abs(after - before) / (sigma * math.sqrt(1 / (end - start) + 1 / (b_end - b_start)))
-    # One new point alone is an outlier until the next confirms it, unless
-    # it is far beyond any outlier.
-    if z < (STEP_Z if end - start >= 2 else 2 * STEP_Z):
+    ref, new = logs[b_start:b_end], logs[start:end]
+    df = len(ref) + len(new) - 2
+    spread = (math.fsum((y - before) ** 2 for y in ref)
+              + math.fsum((y - after) ** 2 for y in new))
+    sigma = max(math.sqrt(spread / df), floor, 1e-6)
+    t = abs(after - before) / (sigma * math.sqrt(1 / len(new) + 1 / len(ref)))
+    if t < _t_threshold(df, STEP_ALPHA if len(new) >= 2 else STEP_ALPHA / 10):
         return None
-    change = math.expm1(after - before)
-    if not higher_is_better:
-        change = math.expm1(before - after)
-    return Step(start, math.exp(before), math.exp(after), change, z, sigma)
+    change = math.expm1(after - before) if higher_is_better else math.expm1(before - after)
+    return Step(start, math.exp(before), math.exp(after), change, t, sigma)
 
 
 @dataclass(frozen=True)
@@ -459,7 +471,7 @@ class CheckReport:
                 "checked": self.checked, "too_short": self.too_short,
                 "disturbed": self.disturbed, "window": self.window,
                 "threshold_pct": self.threshold_pct, "min_points": MIN_POINTS,
-                "step_z": STEP_Z}
+                "step_alpha": STEP_ALPHA}
 
 
 def _latest_runs(store: Store) -> set:

@@ -94,11 +94,12 @@ def step_fit(ys: Sequence[float], penalty: float) -> list:
     n = len(ys)
     if n == 0:
         return []
+    center = math.fsum(ys) / n  # centred sums: no cancellation in s2 - s1**2 / k
     s1 = [0.0] * (n + 1)
     s2 = [0.0] * (n + 1)
     for i, y in enumerate(ys):
-        s1[i + 1] = s1[i] + y
-        s2[i + 1] = s2[i] + y * y
+        s1[i + 1] = s1[i] + (y - center)
+        s2[i + 1] = s2[i] + (y - center) ** 2
     best = [0.0] * (n + 1)
     start = [0] * (n + 1)
     for end in range(1, n + 1):
@@ -114,6 +115,6 @@ def step_fit(ys: Sequence[float], penalty: float) -> list:
     end = n
     while end > 0:
         s = start[end]
-        segments.append((s, end, (s1[end] - s1[s]) / (end - s)))
+        segments.append((s, end, center + (s1[end] - s1[s]) / (end - s)))
         end = s
     return segments[::-1]
