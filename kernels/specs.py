@@ -1,10 +1,10 @@
-"""Registry entries of the memory kernels: STREAM sweep, latency curve,
+"""Registry entries of the memory kernels: the STREAM kernels, latency curve,
 loaded latency and the native cross-check. Light: no Numba import here."""
 from __future__ import annotations
 
 from kernels import plans
 from suite.errors import Skipped, UserError
-from suite.spec import BenchmarkSpec, Config, PlanContext
+from suite.spec import BenchmarkSpec, Config, FormerId, PlanContext
 
 # Delay (dependent multiply-adds after each 64-byte line) injected into the loaded-latency
 # bandwidth kernel: none first, then lighter loads (the Intel MLC idea).
@@ -111,23 +111,40 @@ def plan_native(ctx: PlanContext) -> list:
                    env=plans.omp_env(cpus, bind), cpus=cpus)]
 
 
-SPECS = [
-    BenchmarkSpec(
-        id="stream.sweep", category="memory",
-        description="STREAM Copy/Scale/Add/Triad + Dot/Nstream, thread sweep, GB/s and GB/s per core",
+# STREAM kernels in STREAM order: (name, what it computes). One sweep child
+# per thread count times all six; each kernel is its own benchmark id.
+STREAM_KERNELS = (
+    ("copy", "c = a"), ("scale", "b = s*c"), ("add", "c = a+b"), ("triad", "a = b+s*c"),
+    ("dot", "sum a*b (BabelStream)"), ("nstream", "a += b+s*c (BabelStream)"),
+)
+# The id all six shared in result files of schema 1, the kernel in params.
+STREAM_SWEEP_ID = "stream.sweep"
+
+
+def stream_spec(kernel: str, formula: str) -> BenchmarkSpec:
+    return BenchmarkSpec(
+        id=f"stream.{kernel}", category="memory",
+        description=f"STREAM {kernel} {formula}, thread sweep, GB/s and GB/s per core",
         entry="kernels.stream:run_benchmark", plan=plan_stream, timeout=900.0,
-        summarize="kernels.summaries:summarize_stream",
-    ),
+        summarize="kernels.summaries:summarize_stream", group="stream",
+        formerly=(FormerId(STREAM_SWEEP_ID, {"kernel": kernel}),),
+    )
+
+
+SPECS = [
+    *(stream_spec(k, f) for k, f in STREAM_KERNELS),
     BenchmarkSpec(
-        id="latency.curve", category="memory",
+        id="latency.chase", category="memory",
         description="Pointer-chase latency from 4 KiB to past the LLC, ns per load, THP on/off",
         entry="kernels.latency:run_benchmark", plan=plan_latency, timeout=900.0,
         summarize="kernels.summaries:summarize_latency",
+        formerly=(FormerId("latency.curve"),),
     ),
     BenchmarkSpec(
-        id="loaded_latency", category="memory",
+        id="latency.loaded", category="memory",
         description="DRAM chase latency on one core while the other cores load memory",
         entry="kernels.loaded:run_benchmark", plan=plan_loaded, timeout=600.0,
+        formerly=(FormerId("loaded_latency"),),
     ),
     BenchmarkSpec(
         id="native.check", category="memory",

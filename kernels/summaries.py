@@ -24,16 +24,16 @@ def summarize_stream(records: Sequence[Record], ctx) -> Outcome:
     curves: dict = {}
     for r in records:
         if r.metric == "bandwidth" and r.value is not None and "threads" in r.params:
-            key = (r.benchmark, r.params.get("kernel"), r.params.get("bind"))
+            key = (r.benchmark, r.params.get("bind"))
             curves.setdefault(key, {})[int(r.params["threads"])] = r
     out = []
-    for (bench, kernel, bind), by_threads in sorted(curves.items(), key=lambda kv: str(kv[0])):
-        out.extend(_stream_curve_summary(bench, kernel, bind, by_threads, cores))
+    for (bench, bind), by_threads in sorted(curves.items(), key=lambda kv: str(kv[0])):
+        out.extend(_stream_curve_summary(bench, bind, by_threads, cores))
     return Outcome(records=tuple(out))
 
 
-def _stream_curve_summary(bench, kernel, bind, by_threads: dict, cores: int) -> list:
-    params = {"kernel": kernel, "bind": bind, "summary": True}
+def _stream_curve_summary(bench, bind, by_threads: dict, cores: int) -> list:
+    params = {"bind": bind, "summary": True}
     valid = all(r.validated for r in by_threads.values())
     counts = sorted(by_threads)
     info = {"thread_counts": counts, "physical_cores": cores}

@@ -192,14 +192,17 @@ def run(selection, profile, out_dir, threads_spec, tags, timeout, array_mib, str
 
     from suite.progress import make_progress
     from suite.runner import RunOptions, default_result_path, execute
-    from suite.spec import SelectionError, registry, select
+    from suite.spec import SelectionError, registry, renamed_selections, select
     from suite.summary import render
     from suite.sysinfo import collect
 
+    registered = registry()
     try:
-        specs = select(registry(), selection, profile)
+        specs = select(registered, selection, profile)
     except SelectionError as exc:
         raise UserError(str(exc)) from None
+    for note in renamed_selections(registered, selection):
+        click.echo(f"note: {note}", err=True)
     if db_url is not None and not re.match(r"^postgres(ql)?://", db_url):
         raise UserError(f"--db-url: {db_url!r} is not a PostgreSQL URL; accepted: "
                         "postgresql://[user[:password]@]host[:port]/dbname")

@@ -32,7 +32,7 @@ class CostRule:
 
 COST_RULES = (
     # STREAM bandwidth is GB/s: a TB is 1000 GB (decimal, as STREAM reports).
-    CostRule("stream*", "bandwidth", "cost_per_tb", 1000.0, "TB moved"),
+    CostRule("stream.triad", "bandwidth", "cost_per_tb", 1000.0, "TB moved"),
     CostRule("compile.*", "throughput", "cost_per_thousand_compiles", 1e3, "thousand compiles"),
     CostRule("tools.*", "throughput", "cost_per_million_calls", 1e6, "million tool calls"),
     CostRule("db.*", "throughput", "cost_per_million_queries", 1e6, "million queries"),

@@ -336,7 +336,7 @@ class WorkRate:
 
 
 WORK_PER_JOULE = (
-    WorkRate("stream*", "bandwidth", "gb_per_joule", "GB/J", 1.0),
+    WorkRate("stream.triad", "bandwidth", "gb_per_joule", "GB/J", 1.0),
     WorkRate("compile.*", "throughput", "compiles_per_kj", "compiles/kJ", 1000.0),
     WorkRate("tools.*", "throughput", "calls_per_joule", "calls/J", 1.0),
     WorkRate("db.*", "throughput", "queries_per_joule", "queries/J", 1.0),

@@ -46,23 +46,22 @@ class Row:
     with_p99: bool = False  # add the same configuration's latency_p99 as a note
 
 
-TRIAD = {"kernel": "triad"}
 # The DRAM plateau of the plain curve (random order over the whole buffer,
 # huge pages) when the run has variants.
 PLAIN_CHASE = {"shuffle": "global", "thp": "on"}
 
 ROWS = (
     Row("bandwidth_per_core_1core", "Memory bandwidth per core, 1 core (Triad)", (
-        Source("stream*", "bandwidth_single_core", TRIAD),
-        Source("stream*", "bandwidth_per_core", TRIAD, require={"threads": 1}),
+        Source("stream.triad", "bandwidth_single_core"),
+        Source("stream.triad", "bandwidth_per_core", require={"threads": 1}),
     )),
     Row("bandwidth_per_core_allcore", "Memory bandwidth per core, all cores (Triad)", (
-        Source("stream*", "bandwidth_per_core_all_cores", TRIAD),
-        Source("stream*", "bandwidth_per_core", TRIAD, pick="most_threads"),
+        Source("stream.triad", "bandwidth_per_core_all_cores"),
+        Source("stream.triad", "bandwidth_per_core", pick="most_threads"),
     )),
     Row("bandwidth_allcore", "Memory bandwidth, all cores (Triad)", (
-        Source("stream*", "bandwidth_all_cores", TRIAD),
-        Source("stream*", "bandwidth", TRIAD, pick="most_threads"),
+        Source("stream.triad", "bandwidth_all_cores"),
+        Source("stream.triad", "bandwidth", pick="most_threads"),
     )),
     Row("dram_latency", "DRAM latency", (
         Source("latency*", "latency", PLAIN_CHASE, require={"level": "DRAM"}),
@@ -81,7 +80,7 @@ ROWS = (
         per_param="workload", with_p99=True),
 )
 
-# Derived figures: one row per (benchmark, metric) present, STREAM's Triad only.
+# Derived figures: one row per (benchmark, metric) present.
 PER_JOULE_LABELS = {"gb_per_joule": "GB per joule", "compiles_per_kj": "Compiles per kJ",
                     "calls_per_joule": "Tool calls per joule",
                     "queries_per_joule": "Queries per joule", "steps_per_joule": "Agent steps per joule"}
@@ -206,8 +205,7 @@ def _derived_rows(records: list, labels: Mapping, key: str) -> list:
     metrics = list(labels)
     groups: dict = {}
     for r in records:
-        if (r.metric in labels and r.value is not None and r.validated
-                and r.params.get("kernel", TRIAD["kernel"]) == TRIAD["kernel"]):
+        if r.metric in labels and r.value is not None and r.validated:
             groups.setdefault((r.benchmark, r.metric), []).append(r)
     out = []
     for (bench, metric), group in sorted(groups.items(), key=lambda kv: metrics.index(kv[0][1])):

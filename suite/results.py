@@ -1,4 +1,4 @@
-"""The results file (schema 1): build, write atomically, load and validate.
+"""The results file (schema 2): build, write atomically, load and validate.
 
 A result file is written after every finished benchmark configuration
 (temp file, fsync, rename), so an interrupted run leaves a valid file with
@@ -16,7 +16,7 @@ from typing import Any, Mapping
 from suite import resultschema
 from suite.model import ErrorRecord, Record
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class ResultFileError(ValueError):
@@ -83,10 +83,45 @@ def write_atomic(path: str | os.PathLike, doc: RunDocument) -> Path:
     return path
 
 
+def _renamed(entry: dict, renames: list) -> list:
+    """A schema-1 record or error under the ids its benchmarks have now."""
+    hits = [(former, new) for former, new in renames if former.benchmark == entry.get("benchmark")]
+    if not hits:
+        return [entry]
+    params = entry.get("params") or {}
+    if not isinstance(params, dict):
+        return [entry]  # the schema check reports it
+    exact = [(f, n) for f, n in hits
+             if f.params and all(params.get(k) == v for k, v in f.params.items())]
+    # An entry without the params that tell the new ids apart (an error of a
+    # whole STREAM sweep child) belongs to every one of them.
+    chosen = exact or [(f, n) for f, n in hits if not f.params] or hits
+    return [{**entry, "benchmark": new,
+             "params": {k: v for k, v in params.items() if k not in former.params}}
+            for former, new in chosen]
+
+
+def _v1_to_v2(data: dict) -> dict:
+    """Schema 2 gives every STREAM kernel and co-run workload its own id and
+    dots the latency ids; each spec names its former ids (FormerId)."""
+    from suite.spec import registry
+
+    renames = [(former, spec.id) for spec in registry() for former in spec.formerly]
+
+    def rename_all(key: str) -> list:
+        entries = data.get(key)
+        if not isinstance(entries, list):
+            return entries  # parse() reports it
+        return [new for e in entries
+                for new in (_renamed(e, renames) if isinstance(e, dict) else [e])]
+
+    return {**data, "schema_version": 2, "results": rename_all("results"),
+            "errors": rename_all("errors")}
+
+
 # Migrations from older schema versions: {from_version: function(dict) -> dict
-# of from_version + 1}. Schema 1 is the first; the table is where schema 2
-# will teach load() to read schema-1 files.
-MIGRATIONS: Mapping[int, Any] = {}
+# of from_version + 1}, applied in turn by load().
+MIGRATIONS: Mapping[int, Any] = {1: _v1_to_v2}
 
 
 def _migrate(data: dict, where: str) -> dict:

@@ -44,13 +44,33 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class PlannedConfig:
-    spec: BenchmarkSpec
+    """One child: a configuration of one spec, or of several specs of one
+    group that share it (the child measures them all)."""
+
+    specs: tuple
     config: Config
+
+    @property
+    def spec(self) -> BenchmarkSpec:
+        return self.specs[0]
+
+    @property
+    def ids(self) -> tuple:
+        return tuple(s.id for s in self.specs)
+
+    @property
+    def name(self) -> str:
+        """The spec's id, or its group's name when the child measures several."""
+        return self.spec.id if len(self.specs) == 1 else self.spec.group
 
     @property
     def label(self) -> str:
         params = " ".join(f"{k}={v}" for k, v in self.config.params.items())
-        return f"{self.spec.id} {params}".strip()
+        return f"{self.name} {params}".strip()
+
+    def errors(self, kind: str, message: str) -> tuple:
+        """The same error for every benchmark this child measures."""
+        return tuple(ErrorRecord(i, dict(self.config.params), kind, message) for i in self.ids)
 
 
 class Progress:
@@ -115,8 +135,27 @@ def plan(specs: Sequence[BenchmarkSpec], ctx: PlanContext) -> tuple:
             errors.append(ErrorRecord(spec.id, {}, "skipped" if isinstance(exc, Skipped)
                                       else "error", f"planning failed: {exc}"))
             continue
-        planned.extend(PlannedConfig(spec, c) for c in configs)
-    return planned, errors
+        planned.extend(PlannedConfig((spec,), c) for c in configs)
+    return _share_children(planned), errors
+
+
+def _share_children(planned: list) -> list:
+    """Merge configurations of one group with equal params into one child,
+    at the position of the first."""
+    out: list = []
+    index: dict = {}
+    for item in planned:
+        if item.spec.group is None:
+            out.append(item)
+            continue
+        key = (item.spec.group, json.dumps(item.config.params, sort_keys=True))
+        if key in index:
+            i = index[key]
+            out[i] = replace(out[i], specs=out[i].specs + item.specs)
+        else:
+            index[key] = len(out)
+            out.append(item)
+    return out
 
 
 # -- one child -------------------------------------------------------------
@@ -131,16 +170,13 @@ def _child_env(config: Config) -> dict:
     return env
 
 
-def _exit_error(item: PlannedConfig, returncode: int, stderr_tail: str) -> ErrorRecord:
-    params = dict(item.config.params)
+def _exit_errors(item: PlannedConfig, returncode: int, stderr_tail: str) -> tuple:
     if returncode < 0:
         sig = signal.Signals(-returncode)
         if sig == signal.SIGKILL:
-            return ErrorRecord(item.spec.id, params, "oom",
-                               "killed by SIGKILL (most likely the out-of-memory killer)")
-        return ErrorRecord(item.spec.id, params, "crash", f"killed by {sig.name}: {stderr_tail}")
-    return ErrorRecord(item.spec.id, params, "crash",
-                       f"worker exited with status {returncode}: {stderr_tail}")
+            return item.errors("oom", "killed by SIGKILL (most likely the out-of-memory killer)")
+        return item.errors("crash", f"killed by {sig.name}: {stderr_tail}")
+    return item.errors("crash", f"worker exited with status {returncode}: {stderr_tail}")
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -174,7 +210,7 @@ def run_config(item: PlannedConfig, opts: RunOptions, system: Mapping[str, Any])
     timeout = opts.timeout or timeout_for(item.spec, opts.profile.name)
     job = Job(benchmark=item.spec.id, params=dict(item.config.params), profile=opts.profile,
               system=system, options=dict(opts.bench_options), timeout=timeout,
-              cpus=item.config.cpus, settings=dict(item.config.settings))
+              cpus=item.config.cpus, settings=dict(item.config.settings), benchmarks=item.ids)
     with tempfile.TemporaryDirectory(prefix="factorybench-job-") as tmp:
         job_path, outcome_path, err_path = (Path(tmp) / n for n in
                                             ("job.json", "outcome.json", "stderr.txt"))
@@ -192,9 +228,8 @@ def run_config(item: PlannedConfig, opts: RunOptions, system: Mapping[str, Any])
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
-            return Outcome(errors=(ErrorRecord(item.spec.id, dict(item.config.params),
-                                               "timeout", f"no result after {timeout:g} s; "
-                                               "process group killed"),))
+            return Outcome(errors=item.errors("timeout", f"no result after {timeout:g} s; "
+                                                        "process group killed"))
         except BaseException:  # Ctrl-C: leave nothing behind
             _kill_group(proc)
             raise
@@ -206,7 +241,7 @@ def run_config(item: PlannedConfig, opts: RunOptions, system: Mapping[str, Any])
         except (ProcessLookupError, PermissionError):
             pass
         if proc.returncode != 0 or not outcome_path.exists():
-            return Outcome(errors=(_exit_error(item, proc.returncode, _stderr_tail(err_path)),))
+            return Outcome(errors=_exit_errors(item, proc.returncode, _stderr_tail(err_path)))
         outcome = Outcome.from_dict(json.loads(outcome_path.read_text()))
     return _annotate(outcome, readings)
 
@@ -286,7 +321,7 @@ def execute(specs: Sequence[BenchmarkSpec], opts: RunOptions, system: Mapping[st
 
     doc = save(doc)
     progress.start(len(planned))
-    remaining = {s.id: sum(1 for p in planned if p.spec is s) for s in specs}
+    remaining = {s.id: sum(1 for p in planned if s in p.specs) for s in specs}
     try:
         for i, item in enumerate(planned):
             progress.begin(i, item)
@@ -298,13 +333,14 @@ def execute(specs: Sequence[BenchmarkSpec], opts: RunOptions, system: Mapping[st
             # Wall time per configuration, child start-up included: where a
             # run's time went, for budgets and for reproducing it.
             doc = doc.with_run(configs=[*doc.run.get("configs", []), {
-                "benchmark": item.spec.id, "params": dict(item.config.params),
+                "benchmark": item.name, "params": dict(item.config.params),
                 "seconds": round(seconds, 3),
                 "status": "ok" if not outcome.errors else outcome.errors[0].kind}])
-            remaining[item.spec.id] -= 1
-            if remaining[item.spec.id] == 0 and item.spec.summarize:
-                s = _summarize(item.spec, doc, ctx)
-                doc = doc.adding(s.records, s.errors, s.warnings)
+            for spec in item.specs:
+                remaining[spec.id] -= 1
+                if remaining[spec.id] == 0 and spec.summarize:
+                    s = _summarize(spec, doc, ctx)
+                    doc = doc.adding(s.records, s.errors, s.warnings)
             doc = save(doc)
     except KeyboardInterrupt:
         progress.stop()

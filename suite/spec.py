@@ -83,6 +83,14 @@ class Job:
     # identity (array sizes derived from this machine's caches): they go to
     # the worker but not into `params`, so records of two machines match.
     settings: Mapping[str, Any] = field(default_factory=dict)
+    # Every benchmark id this child measures (specs sharing a child, e.g. the
+    # six STREAM kernels of one sweep): its records carry these ids.
+    # Empty means just `benchmark`.
+    benchmarks: tuple = ()
+
+    @property
+    def ids(self) -> tuple:
+        return self.benchmarks or (self.benchmark,)
 
     @property
     def topology(self):
@@ -93,6 +101,7 @@ class Job:
     def to_dict(self) -> dict:
         return {
             "benchmark": self.benchmark,
+            "benchmarks": list(self.ids),
             "params": dict(self.params),
             "profile": self.profile.name,
             "system": dict(self.system),
@@ -113,6 +122,7 @@ class Job:
             timeout=float(d["timeout"]),
             cpus=tuple(d["cpus"]) if d.get("cpus") is not None else None,
             settings=d.get("settings") or {},
+            benchmarks=tuple(d.get("benchmarks") or ()),
         )
 
 
@@ -131,6 +141,16 @@ def _single_config(ctx: PlanContext) -> list:
 
 
 @dataclass(frozen=True)
+class FormerId:
+    """How result files of an older schema stored a benchmark: records of
+    `benchmark` whose params hold `params` are this benchmark's, stored
+    without those params. The old id also still selects the benchmark."""
+
+    benchmark: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class BenchmarkSpec:
     id: str  # dotted, e.g. "stream.triad"
     category: str  # memory | compile | tools | agent | db | corun | sandbox ...
@@ -146,6 +166,16 @@ class BenchmarkSpec:
     # with extra summary records (e.g. STREAM saturation point across the
     # per-thread-count children). Must not re-measure anything.
     summarize: str | None = None
+    # Specs naming the same group run their equal-params configurations in
+    # one child, which measures them all (one STREAM sweep times all six
+    # kernels; one co-run child runs every workload beside one hog).
+    group: str | None = None
+    # Ids this benchmark had in older result files (see FormerId).
+    formerly: tuple = ()
+
+    @property
+    def former_ids(self) -> tuple:
+        return tuple(f.benchmark for f in self.formerly)
 
 
 def spec_modules() -> tuple:
@@ -183,6 +213,18 @@ def registry() -> list:
     return specs
 
 
+def renamed_selections(specs: Sequence[BenchmarkSpec], words: Sequence[str]) -> list:
+    """A note for each selection word that is a former id, naming the new ones."""
+    notes = []
+    for word in words:
+        if any(s.id == word for s in specs):
+            continue
+        new = [s.id for s in specs if word in s.former_ids]
+        if new:
+            notes.append(f"{word!r} is the former id of {', '.join(new)}; selecting those")
+    return notes
+
+
 class SelectionError(ValueError):
     """A selection word matched no benchmark."""
 
@@ -190,7 +232,8 @@ class SelectionError(ValueError):
 def select(specs: Sequence[BenchmarkSpec], words: Sequence[str], profile: str) -> list:
     """Benchmarks chosen by id, dotted id prefix or category; none = profile.
 
-    An exact id always runs. A prefix or category keeps the benchmarks the
+    An exact id always runs; so do the benchmarks a former id (FormerId)
+    now names (`renamed_selections` says which). A prefix or category keeps the benchmarks the
     profile includes, falling back to all its matches when it includes none
     (so `run fake` runs a category that lives only in `full`).
     """
@@ -198,7 +241,7 @@ def select(specs: Sequence[BenchmarkSpec], words: Sequence[str], profile: str) -
         return [s for s in specs if profile in s.profiles]
     chosen: list = []
     for word in words:
-        exact = [s for s in specs if s.id == word]
+        exact = [s for s in specs if s.id == word] or [s for s in specs if word in s.former_ids]
         hits = exact or [s for s in specs
                          if s.id.startswith(word + ".") or s.category == word]
         if not hits:

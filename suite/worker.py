@@ -31,7 +31,8 @@ def run_job(job: Job, entry: str) -> Outcome:
         outcome = load_entry(entry)(job)
     except Exception as exc:  # the benchmark's failure, not the worker's
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return Outcome(errors=(ErrorRecord(job.benchmark, dict(job.params), "error", last),))
+        return Outcome(errors=tuple(ErrorRecord(i, dict(job.params), "error", last)
+                                    for i in job.ids))
     if isinstance(outcome, (list, tuple)):
         outcome = Outcome(records=tuple(outcome))
     return outcome

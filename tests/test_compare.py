@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from suite import compare as c
-from suite.results import load, parse
+from suite.results import SCHEMA_VERSION, load, parse
 from suite.significance import ALPHA, FDR, benjamini_hochberg, mann_whitney_u, smallest_p_value
 from tests.conftest import run_in_process as run_cli
 
@@ -312,10 +312,10 @@ def test_bad_inputs_are_one_line(tmp_path, capsys):
     assert "not a factorybench result" in err
 
     newer = tmp_path / "newer.json"
-    newer.write_text(json.dumps(dict(json.loads(A.read_text()), schema_version=2)))
+    newer.write_text(json.dumps(dict(json.loads(A.read_text()), schema_version=SCHEMA_VERSION + 1)))
     code, _, err = run_cli(["compare", str(A), str(newer)], capsys)
     _one_line_error(code, err)
-    assert "schema 2" in err
+    assert f"schema {SCHEMA_VERSION + 1}" in err
 
     disjoint = tmp_path / "disjoint.json"
     data = json.loads(A.read_text())

@@ -30,23 +30,38 @@ def test_split_policy():
         corun.split_cores(ctx(1).topology)
 
 
+def planned(profile, cores, words=()):
+    from suite.runner import plan
+    from suite.spec import select
+
+    items, errors = plan(select(corun.SPECS, list(words), profile), ctx(cores, profile))
+    assert errors == []
+    return items
+
+
 def test_quick_runs_the_triad_hog_and_one_representative_per_workload():
-    (cfg,) = corun.plan_corun(ctx(2))
-    assert cfg.params["hog"] == "triad"
-    assert cfg.params["workloads"] == ["compile.c", "tools.json_transform", "db.point",
-                                       "db.analytic", "agent.step"]
+    (item,) = planned("quick", 2)  # one child runs every workload
+    cfg = item.config
+    assert cfg.params == {"hog": "triad"}  # nothing machine-specific
+    assert item.ids == ("corun.compile.c", "corun.tools.json_transform", "corun.db.point",
+                        "corun.db.analytic", "corun.agent.step")
     assert cfg.settings["workload_cpus"] == [0] and cfg.settings["hog_cpus"] == [1]
-    assert set(cfg.params) == {"workloads", "hog"}  # nothing machine-specific
     assert cfg.cpus == (0, 1)
 
 
 def test_standard_runs_every_workload_beside_both_hogs():
-    cfgs = corun.plan_corun(ctx(4, "standard"))
-    assert [c.params["hog"] for c in cfgs] == ["triad", "chase"]
-    assert cfgs[0].params["workloads"] == list(corun.WORKLOADS)
+    items = planned("standard", 4)
+    assert [i.config.params["hog"] for i in items] == ["triad", "chase"]
+    assert items[0].ids == tuple(corun.corun_id(w) for w in corun.WORKLOADS)
     # The db classes build the agent store before agent.step reads it.
-    names = cfgs[0].params["workloads"]
-    assert max(names.index(n) for n in names if n.startswith("db.")) < names.index("agent.step")
+    names = list(items[0].ids)
+    assert max(names.index(n) for n in names if n.startswith("corun.db.")) < \
+        names.index("corun.agent.step")
+
+
+def test_one_workload_selects_alone():
+    (item,) = planned("quick", 2, ["corun.db.range"])
+    assert item.ids == ("corun.db.range",) and item.label == "corun.db.range hog=triad"
 
 
 def test_hog_buffers_too_big_for_memory_skip_the_plan():
@@ -113,11 +128,11 @@ def short_windows(monkeypatch):
 
 def _run(workloads, hog, options=None):
     cpus = sorted(os.sched_getaffinity(0))[:2]
-    params = {"workloads": workloads, "hog": hog}
     settings = {"workload_cpus": [cpus[0]], "hog_cpus": [cpus[1]], "elements": 1 << 16,
                 "chase_bytes": 4 << 20}
-    job = Job("corun", params, PROFILES["quick"], system(2), options or {}, 60.0,
-              settings=settings)
+    ids = tuple(f"corun.{w}" for w in workloads)
+    job = Job(ids[0], {"hog": hog}, PROFILES["quick"], system(2), options or {}, 60.0,
+              settings=settings, benchmarks=ids)
     before = os.sched_getaffinity(0)
     try:
         return corun_run.run_benchmark(job)
@@ -142,11 +157,12 @@ def test_triad_corun_end_to_end_and_a_failing_workload_does_not_sink_the_rest(
     monkeypatch.setattr(corun_run, "make_driver",
                         lambda w, *a: _Broken() if w == "broken" else real(w, *a))
     out = _run(["broken", "tools.noop"], "triad")
-    assert [(e.params["workload"], e.kind) for e in out.errors] == [("broken", "skipped")]
+    assert [(e.benchmark, e.kind) for e in out.errors] == [("corun.broken", "skipped")]
     m = {r.metric: r for r in out.records}
     assert {"slowdown", "p99_inflation", "hog_bandwidth_loss"} <= set(m)
+    assert {r.benchmark for r in out.records} == {"corun.tools.noop"}
     # Only what identifies the measurement on any machine: compare matches on params.
-    assert m["slowdown"].params == {"workload": "tools.noop", "hog": "triad"}
+    assert m["slowdown"].params == {"hog": "triad"}
     assert m["slowdown"].info["workload_cpus"] and m["slowdown"].info["hog_cpus"]
     assert m["slowdown"].value > 0 and m["hog_bandwidth_alone"].value > 0
 

@@ -5,8 +5,8 @@ from suite.model import measurement
 
 
 def rec(metric, value, workload, hog):
-    params = {"workload": workload, "hog": hog, "workload_cpus": [0], "hog_cpus": [1]}
-    return measurement("corun", params, metric, "x", [value], higher_is_better=False)
+    return measurement(f"corun.{workload}", {"hog": hog}, metric, "x", [value],
+                       higher_is_better=False)
 
 
 def test_one_row_per_workload_beside_the_triad_hog():
@@ -16,9 +16,9 @@ def test_one_row_per_workload_beside_the_triad_hog():
                rec("p99_inflation", 1.2, "compile.c", "chase"),
                rec("slowdown", 1.8, "db.point", "triad")]
     rows = {r["key"]: r for r in headline(records, {})}
-    compile_row = rows["corun_slowdown:corun compile.c"]
+    compile_row = rows["corun_slowdown:corun.compile.c"]
     assert compile_row["value"] == 1.5  # the triad figure, not the smaller chase one
     assert compile_row["note"] == "p99 inflation 2.5 x"
-    assert compile_row["label"] == "Co-run slowdown (corun compile.c)"
-    assert rows["corun_slowdown:corun db.point"]["value"] == 1.8
+    assert compile_row["label"] == "Co-run slowdown (corun.compile.c)"
+    assert rows["corun_slowdown:corun.db.point"]["value"] == 1.8
     assert not [k for k in rows if k.startswith("corun_slowdown") and "chase" in k]

@@ -92,7 +92,7 @@ def test_real_run_exports_to_every_format():
     for name in formats_for("run"):
         assert exporter(name).render_run(doc)
     data = convert(doc)
-    assert any(b["group"] == "stream.sweep::bandwidth" for b in data["benchmarks"])
+    assert any(b["group"] == "stream.triad::bandwidth" for b in data["benchmarks"])
 
 
 def test_compare_formats_all_render_comparisons():

@@ -19,12 +19,12 @@ def by_key(rows):
 
 def full_run():
     stream = [
-        rec("stream", "bandwidth_per_core", 9.0, {"threads": 1, "kernel": "triad"}, "GB/s/core"),
-        rec("stream", "bandwidth_per_core", 6.0, {"threads": 2, "kernel": "triad"}, "GB/s/core"),
-        rec("stream", "bandwidth_per_core", 99.0, {"threads": 2, "kernel": "copy"}, "GB/s/core"),
-        rec("stream", "bandwidth", 12.0, {"threads": 2, "kernel": "triad"}, "GB/s",
+        rec("stream.triad", "bandwidth_per_core", 9.0, {"threads": 1}, "GB/s/core"),
+        rec("stream.triad", "bandwidth_per_core", 6.0, {"threads": 2}, "GB/s/core"),
+        rec("stream.copy", "bandwidth_per_core", 99.0, {"threads": 2}, "GB/s/core"),
+        rec("stream.triad", "bandwidth", 12.0, {"threads": 2}, "GB/s",
             info={"energy": NO_ENERGY}),
-        rec("stream", "bandwidth", 9.0, {"threads": 1, "kernel": "triad"}, "GB/s"),
+        rec("stream.triad", "bandwidth", 9.0, {"threads": 1}, "GB/s"),
     ]
     return stream + [
         rec("latency.chase", "latency", 95.0, {"level": "DRAM"}, "ns", hib=False),
@@ -58,9 +58,9 @@ def test_rows_pick_the_right_figures():
 
 
 def test_dram_latency_prefers_the_plain_curve():
-    recs = [rec("latency.curve", "latency", 80.0, {"level": "DRAM", "shuffle": "tlb", "thp": "on"},
+    recs = [rec("latency.chase", "latency", 80.0, {"level": "DRAM", "shuffle": "tlb", "thp": "on"},
                 "ns", hib=False),
-            rec("latency.curve", "latency", 95.0, {"level": "DRAM", "shuffle": "global",
+            rec("latency.chase", "latency", 95.0, {"level": "DRAM", "shuffle": "global",
                                                    "thp": "on"}, "ns", hib=False)]
     assert by_key(headline(recs, SYSTEM))["dram_latency"]["value"] == 95.0
 
@@ -79,14 +79,14 @@ def test_absent_benchmarks_say_not_measured():
 
 
 def test_summary_record_wins_over_the_sweep():
-    recs = full_run() + [rec("stream.sweep", "bandwidth_per_core_all_cores", 5.5,
-                             {"kernel": "triad", "bind": "spread", "summary": True},
+    recs = full_run() + [rec("stream.triad", "bandwidth_per_core_all_cores", 5.5,
+                             {"bind": "spread", "summary": True},
                              "GB/s/core")]
     assert by_key(headline(recs, SYSTEM))["bandwidth_per_core_allcore"]["value"] == 5.5
 
 
 def test_partial_sweep_is_flagged():
-    recs = [rec("stream", "bandwidth_per_core", 9.0, {"threads": 1, "kernel": "triad"})]
+    recs = [rec("stream.triad", "bandwidth_per_core", 9.0, {"threads": 1})]
     row = by_key(headline(recs, {"logical_cpus": 8}))["bandwidth_per_core_allcore"]
     assert row["note"] == "largest run used 1 of 8 CPUs"
 
@@ -100,11 +100,11 @@ def test_energy_unavailable_carries_the_reason():
 def test_energy_from_record_readings():
     reading = {"available": True, "total_joules": 100.0, "seconds": 10.0,
                "average_watts": 10.0, "total_from": ["package-0"]}
-    recs = [rec("stream", "bandwidth", 20.0, {"threads": 2, "kernel": "triad"}, "GB/s",
+    recs = [rec("stream.triad", "bandwidth", 20.0, {"threads": 2}, "GB/s",
                 info={"energy": reading})]
-    row = by_key(headline(recs, SYSTEM))["per_joule:stream:gb_per_joule"]
+    row = by_key(headline(recs, SYSTEM))["per_joule:stream.triad:gb_per_joule"]
     assert row["value"] == pytest.approx(2.0) and row["unit"] == "GB/J"
-    assert row["label"] == "GB per joule (stream)"
+    assert row["label"] == "GB per joule (stream.triad)"
 
 
 def test_cost_rows_from_the_run_option():

@@ -25,21 +25,25 @@ SYSTEM = {
 SIZE_SETTINGS = ("elements", "chase_bytes")  # plan-computed sizes travel as settings
 
 
-def job(benchmark, params, profile="quick", options=None):
+STREAM_IDS = tuple(f"stream.{k.name}" for k in stream.KERNELS)
+
+
+def job(benchmark, params, profile="quick", options=None, benchmarks=()):
     settings = {k: params.pop(k) for k in SIZE_SETTINGS if k in params}
     return Job(benchmark, params, PROFILES[profile], SYSTEM, options or {}, 60.0,
-               settings=settings)
+               settings=settings, benchmarks=benchmarks)
 
 
 def test_stream_tiny_run_is_validated_with_every_metric():
-    out = stream.run_benchmark(job("stream.sweep", {"threads": 1, "bind": "spread",
-                                                   "elements": 100_000}))
+    out = stream.run_benchmark(job("stream.copy", {"threads": 1, "bind": "spread",
+                                                  "elements": 100_000}, benchmarks=STREAM_IDS))
     assert out.errors == ()
-    metrics = {(r.params["kernel"], r.metric) for r in out.records}
+    metrics = {(r.benchmark, r.metric) for r in out.records}
     for k in ("copy", "scale", "add", "triad", "dot", "nstream"):
         for m in ("bandwidth", "bandwidth_wa", "bandwidth_per_core"):
-            assert (k, m) in metrics
-    triad = next(r for r in out.records if r.params["kernel"] == "triad"
+            assert (f"stream.{k}", m) in metrics
+    assert all(r.params == {"threads": 1, "bind": "spread"} for r in out.records)
+    triad = next(r for r in out.records if r.benchmark == "stream.triad"
                  and r.metric == "bandwidth")
     assert triad.validated and triad.value == max(triad.samples)
     assert len(triad.samples) == PROFILES["quick"].stream_ntimes - 1  # first trial dropped
@@ -57,14 +61,16 @@ def test_validation_catches_a_wrong_kernel(monkeypatch):
     bad = tuple(stream.Kernel(k.name, wrong_triad, k.bytes_per_element, k.write_allocate_bytes)
                 if k.name == "triad" else k for k in stream.KERNELS)
     monkeypatch.setattr(stream, "KERNELS", bad)
-    out = stream.run_benchmark(job("stream.sweep", {"threads": 1, "elements": 50_000}))
+    out = stream.run_benchmark(job("stream.triad", {"threads": 1, "elements": 50_000}))
     assert out.records and not any(r.validated for r in out.records)
+    assert {r.benchmark for r in out.records} == {"stream.triad"}  # the selected kernel only
     assert out.errors and all(e.kind == "invalid" for e in out.errors)
     assert "relative error" in out.errors[0].message
 
 
 def test_peak_option_adds_efficiency():
-    j = job("stream.sweep", {"threads": 1, "elements": 50_000}, options={"peak_gbs": 1000.0})
+    j = job("stream.copy", {"threads": 1, "elements": 50_000}, options={"peak_gbs": 1000.0},
+            benchmarks=STREAM_IDS)
     eff = [r for r in stream.run_benchmark(j).records if r.metric == "efficiency"]
     assert len(eff) == 6 and all(0 < r.value < 1 for r in eff)
 
@@ -159,7 +165,7 @@ def test_chase_end_is_checked():
 
 
 def test_latency_tiny_curve():
-    out = latency.run_benchmark(job("latency.curve", {"shuffle": "global", "thp": "off",
+    out = latency.run_benchmark(job("latency.chase", {"shuffle": "global", "thp": "off",
                                                      "stride": 128, "sizes": [4096, 1 << 20]}))
     assert out.errors == ()
     assert [r.params["working_set_bytes"] for r in out.records] == [4096, 1 << 20]
@@ -184,7 +190,7 @@ def test_huge_pages_follow_the_thp_parameter():
 def test_loaded_latency_tiny_and_delay_orders_bandwidth():
     from kernels import loaded
     load = CPUS[1:] or CPUS
-    out = loaded.run_benchmark(job("loaded_latency", {
+    out = loaded.run_benchmark(job("latency.loaded", {
         "chase_cpu": CPUS[0], "load_cpus": load, "chase_bytes": 1 << 20,
         "elements": 200_000, "delays": [0, 256]}))
     assert out.errors == ()

@@ -142,7 +142,7 @@ def ctx():
 
 def test_latency_summary_records_per_level():
     sizes, lats = synthetic_curve()
-    recs = [measurement("latency.curve", {"shuffle": "global", "thp": "on", "stride": 128,
+    recs = [measurement("latency.chase", {"shuffle": "global", "thp": "on", "stride": 128,
                                           "working_set_bytes": s}, "latency", "ns", [x],
                         higher_is_better=False) for s, x in zip(sizes, lats)]
     out = summaries.summarize_latency(recs, ctx())
@@ -154,7 +154,7 @@ def test_latency_summary_records_per_level():
 
 def test_stream_summary_saturation_and_per_core():
     bw = {1: 20.0, 2: 38.0, 4: 60.0}  # 4 cores; 90% of 60 is 54
-    recs = [measurement("stream.sweep", {"threads": n, "bind": "spread", "kernel": "triad",
+    recs = [measurement("stream.triad", {"threads": n, "bind": "spread",
                                          "elements": 10}, "bandwidth", "GB/s", [v],
                         higher_is_better=True, value=v) for n, v in bw.items()]
     out = {r.metric: r.value for r in summaries.summarize_stream(recs, ctx()).records}
@@ -166,7 +166,7 @@ def test_stream_summary_saturation_and_per_core():
 
 
 def test_invalid_inputs_make_invalid_summaries():
-    recs = [measurement("stream.sweep", {"threads": n, "bind": "spread", "kernel": "copy"},
+    recs = [measurement("stream.copy", {"threads": n, "bind": "spread"},
                         "bandwidth", "GB/s", [10.0 * n], higher_is_better=True,
                         validated=(n == 1)) for n in (1, 4)]
     assert not any(r.validated for r in summaries.summarize_stream(recs, ctx()).records)

@@ -1,5 +1,6 @@
 """The results file contract: atomic writes, load() on good and broken inputs."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +89,45 @@ def test_missing_file(tmp_path):
 def test_non_finite_value_is_invalid():
     rec = measurement("x", {}, "m", "u", [float("nan")], higher_is_better=True)
     assert rec.value is None and rec.validated is False
+
+
+# -- schema 1 -> 2: one id per STREAM kernel and co-run workload, dotted latency ids --
+FIXTURES = Path(__file__).parent / "fixtures" / "results"
+
+
+def test_a_real_schema_1_file_migrates_on_load():
+    raw = json.loads((FIXTURES / "real-vm-quick.json").read_text())
+    assert raw["schema_version"] == 1  # kept old on purpose: the migration's real input
+    doc = load(FIXTURES / "real-vm-quick.json")
+    assert doc.schema_version == SCHEMA_VERSION
+    ids = {r.benchmark for r in doc.results}
+    assert {"stream.copy", "stream.scale", "stream.add", "stream.triad", "stream.dot",
+            "stream.nstream", "latency.chase", "latency.loaded"} <= ids
+    assert not ids & {"stream.sweep", "latency.curve", "loaded_latency"}
+    assert len(doc.results) == len(raw["results"])  # renamed, none lost or doubled
+    triad = [r for r in doc.results if r.benchmark == "stream.triad"]
+    assert triad and all("kernel" not in r.params for r in triad)
+
+
+def test_schema_1_records_and_errors_rename(tmp_path):
+    old = {"schema_version": 1, "suite": {}, "run": {"status": "complete"}, "system": {},
+           "results": [
+               {"benchmark": "corun", "params": {"workload": "db.point", "hog": "triad"},
+                "metric": "slowdown", "unit": "x", "higher_is_better": False, "value": 1.2,
+                "samples": [1.2], "stats": {}, "validated": True},
+               {"benchmark": "stream.sweep", "params": {"kernel": "dot", "threads": 2},
+                "metric": "bandwidth", "unit": "GB/s", "higher_is_better": True, "value": 9.0,
+                "samples": [9.0], "stats": {}, "validated": True}],
+           "errors": [{"benchmark": "stream.sweep", "params": {"threads": 2}, "kind": "timeout",
+                       "message": "no result"},
+                      {"benchmark": "loaded_latency", "params": {}, "kind": "skipped",
+                       "message": "one core"}]}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old))
+    doc = load(path)
+    assert [(r.benchmark, r.params) for r in doc.results] == [
+        ("corun.db.point", {"hog": "triad"}), ("stream.dot", {"threads": 2})]
+    # An error of the whole sweep child is every kernel's.
+    assert sorted(e.benchmark for e in doc.errors if e.kind == "timeout") == sorted(
+        f"stream.{k}" for k in ("copy", "scale", "add", "triad", "dot", "nstream"))
+    assert [e.benchmark for e in doc.errors if e.kind == "skipped"] == ["latency.loaded"]

@@ -1,11 +1,12 @@
 """Selecting benchmarks: ids, dotted prefixes, categories, profiles."""
 import pytest
 
-from suite.spec import BenchmarkSpec, SelectionError, select, timeout_for
+from suite.spec import (BenchmarkSpec, FormerId, SelectionError, renamed_selections, select,
+                        timeout_for)
 
 SPECS = [
     BenchmarkSpec("stream.sweep", "memory", "", "m:f"),
-    BenchmarkSpec("latency.curve", "memory", "", "m:f"),
+    BenchmarkSpec("latency.chase", "memory", "", "m:f", formerly=(FormerId("latency.curve"),)),
     BenchmarkSpec("db.point", "db", "", "m:f", timeout={"quick": 60, "full": 600}),
     BenchmarkSpec("db.huge", "db", "", "m:f", profiles=frozenset({"full"})),
 ]
@@ -16,16 +17,22 @@ def ids(specs):
 
 
 def test_no_selection_is_the_profile():
-    assert ids(select(SPECS, [], "quick")) == ["stream.sweep", "latency.curve", "db.point"]
+    assert ids(select(SPECS, [], "quick")) == ["stream.sweep", "latency.chase", "db.point"]
     assert "db.huge" in ids(select(SPECS, [], "full"))
 
 
 def test_id_prefix_and_category():
     assert ids(select(SPECS, ["stream"], "quick")) == ["stream.sweep"]
-    assert ids(select(SPECS, ["memory"], "quick")) == ["stream.sweep", "latency.curve"]
+    assert ids(select(SPECS, ["memory"], "quick")) == ["stream.sweep", "latency.chase"]
     assert ids(select(SPECS, ["db"], "quick")) == ["db.point"]  # profile kept
     assert ids(select(SPECS, ["db.huge"], "quick")) == ["db.huge"]  # exact id always runs
     assert ids(select(SPECS, ["db", "db.point"], "quick")) == ["db.point"]  # no duplicates
+
+
+def test_a_former_id_selects_the_benchmark_with_a_note():
+    assert ids(select(SPECS, ["latency.curve"], "quick")) == ["latency.chase"]
+    assert renamed_selections(SPECS, ["latency.curve", "db"]) == [
+        "'latency.curve' is the former id of latency.chase; selecting those"]
 
 
 def test_unknown_word_names_it_and_what_is_accepted():

@@ -2,10 +2,10 @@
 
 Light module: the heavy code is in workloads.corun_run (and the hogs in
 workloads.corun_hogs), imported only in the worker. One child per hog runs
-every landed workload in turn beside that one hog process (starting a hog
+every selected workload in turn beside that one hog process (starting a hog
 costs seconds: a Numba import and first touch of arrays 4x the last-level
-cache); the records name the workload in `params.workload` and the hog in
-`params.hog`.
+cache). Each workload is its own benchmark id, `corun.<workload>`; the
+records name the hog in `params.hog`.
 
 Core split policy: the workload gets the first half of the physical cores
 (at least one), the hog every other physical core, one logical CPU per core
@@ -20,12 +20,11 @@ hogs.
 """
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 
 from kernels import plans
 from suite.errors import Skipped
-from suite.spec import BenchmarkSpec, Config, PlanContext
+from suite.spec import BenchmarkSpec, Config, FormerId, PlanContext
 
 SPLIT_POLICY = ("workload on the first half of the physical cores (at least one), "
                 "hog on the others, one CPU per core, spread order")
@@ -35,7 +34,7 @@ HOGS_BY_PROFILE = {"quick": ("triad",), "standard": ("triad", "chase"), "full": 
 
 @dataclass(frozen=True)
 class Workload:
-    module: str  # its presence means the workload has landed
+    module: str  # the workload's own benchmark code
     description: str
     quick: bool = True  # part of the quick profile's co-run set
 
@@ -58,6 +57,18 @@ WORKLOADS = {
 # Seconds per configuration: the full profile's rounds for every workload
 # (8 rounds x 3 windows x 5 s each), plus set-up.
 TIMEOUT_S = 1800.0
+ID_PREFIX = "corun."
+# The id every workload shared in result files of schema 1 (params.workload).
+FORMER_ID = "corun"
+
+
+def corun_id(workload: str) -> str:
+    return ID_PREFIX + workload
+
+
+def workload_of(benchmark: str) -> str:
+    """The workload a co-run benchmark id measures."""
+    return benchmark[len(ID_PREFIX):]
 
 
 def split_cores(topology) -> tuple:
@@ -68,12 +79,6 @@ def split_cores(topology) -> tuple:
     order = topology.spread_cpus(cores)
     k = max(1, cores // 2)
     return tuple(order[:k]), tuple(order[k:])
-
-
-def workloads_for(profile: str) -> list:
-    """The landed workloads a run of `profile` measures, in WORKLOADS order."""
-    return [name for name, w in WORKLOADS.items()
-            if _landed(w.module) and (w.quick or profile != "quick")]
 
 
 def plan_corun(ctx: PlanContext) -> list:
@@ -89,26 +94,22 @@ def plan_corun(ctx: PlanContext) -> list:
     except plans.SizingError as exc:
         raise Skipped(str(exc)) from None
     # Core lists and buffer sizes depend on the machine: settings, not params.
-    return [Config(params={"workloads": workloads_for(ctx.profile.name), "hog": h},
+    return [Config(params={"hog": h},
                    settings={"workload_cpus": list(wl), "hog_cpus": list(hog),
                              "elements": elements, "chase_bytes": chase_bytes},
                    cpus=tuple(sorted(wl + hog)))
             for h in hogs]
 
 
-def _landed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-SPECS = [
-    BenchmarkSpec(
-        id="corun", category="corun",
-        description="agent workloads (compile, tool calls, db queries, agent steps) alone vs "
-                    "beside a memory hog on the other cores (STREAM Triad; standard adds a "
-                    "pointer chase): slowdown, p99 inflation, hog loss",
+def corun_spec(workload: str, w: Workload) -> BenchmarkSpec:
+    return BenchmarkSpec(
+        id=corun_id(workload), category="corun",
+        description=f"{workload} alone vs beside a memory hog on the other cores (STREAM "
+                    "Triad; standard adds a pointer chase): slowdown, p99 inflation, hog loss",
         entry="workloads.corun_run:run_benchmark", plan=plan_corun, timeout=TIMEOUT_S,
-    ),
-] if workloads_for("standard") else []
+        profiles=frozenset({"quick", "standard", "full"} if w.quick else {"standard", "full"}),
+        group="corun", formerly=(FormerId(FORMER_ID, {"workload": workload}),),
+    )
+
+
+SPECS = [corun_spec(name, w) for name, w in WORKLOADS.items()]

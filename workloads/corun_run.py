@@ -16,8 +16,8 @@ loss: `hog_bandwidth_loss` = 1 - co-run / alone GB/s (triad) or
 `hog_latency_inflation` = co-run / alone ns per load (chase); per-round
 ratios are the samples. The raw alone and co-run figures are records too.
 
-A child may run several workloads (corun.db: one per query class) beside
-one hog process; each workload's records name it in `params.workload`.
+A child runs every selected workload in turn beside one hog process; each
+workload's records carry its own id, `corun.<workload>`.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from suite import stats
 from suite.model import ErrorRecord, Outcome, measurement
+from workloads.corun import workload_of
 
 ROUNDS = {"quick": 2, "standard": 4, "full": 8}
 WINDOW_S = {"quick": 0.3, "standard": 2.0, "full": 5.0}
@@ -345,32 +346,33 @@ def run_benchmark(job) -> Outcome:
     try:
         # Every workload is set up and warmed while the hog sets itself up
         # (seconds: its Numba import and first touch of its arrays).
-        for workload in p["workloads"]:
-            params = {"workload": workload, "hog": p["hog"]}
-            driver = make_driver(workload, where["workload_cpus"], seed, options, profile)
+        for bench in job.ids:
+            params = {"hog": p["hog"]}
+            driver = make_driver(workload_of(bench), where["workload_cpus"], seed, options,
+                                 profile)
             try:
                 info = driver.open()
                 driver.window(WARMUP_S)  # not recorded
-                opened.append((params, driver, info))
+                opened.append((bench, params, driver, info))
             except Exception as exc:
                 driver.close()
-                errors.append(_failed(job.benchmark, params, exc))
+                errors.append(_failed(bench, params, exc))
         hog.wait_ready()
-        for params, driver, info in opened:
+        for bench, params, driver, info in opened:
             try:
                 driver.window(REWARM_S)  # not recorded
                 data = measure_rounds(hog, driver, ROUNDS.get(profile, 2),
                                       WINDOW_S.get(profile, WINDOW_S["quick"]))
             except Exception as exc:
-                errors.append(_failed(job.benchmark, params, exc))
+                errors.append(_failed(bench, params, exc))
                 continue
-            out = outcome(job.benchmark, params, data, driver.unit,
-                          {**_described(params["workload"]), **info, **placement, **hog.info()},
+            out = outcome(bench, params, data, driver.unit,
+                          {**_described(workload_of(bench)), **info, **placement, **hog.info()},
                           hog)
             records.extend(out.records)
             errors.extend(out.errors)
     finally:
-        for _, driver, _ in opened:
+        for _, _, driver, _ in opened:
             driver.close()
         hog.close()
     return Outcome(records=tuple(records), errors=tuple(errors))

@@ -43,7 +43,7 @@ def command(profile, array_mib, bind):
         raise UserError(f"--array-mib: {exc}") from None
     opts = RunOptions(profile=PROFILES[profile], out_path=Path("/dev/null"),
                       bench_options=dict(ctx.options))
-    outcome = run_config(PlannedConfig(spec, config), opts, system)
+    outcome = run_config(PlannedConfig((spec,), config), opts, system)
     for e in outcome.errors:
         click.echo(f"{e.kind}: {e.message}", err=True)
     by_metric = {r.metric: r for r in outcome.records}

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from suite import compare as c  # noqa: E402
 from suite.results import load, parse  # noqa: E402
 
-BENCHMARKS = ("stream.sweep", "latency.curve", "tools.noop", "db.point")
+BENCHMARKS = ("stream", "latency.chase", "tools.noop", "db.point")
 SCALE = 0.8  # the planted regression: Triad bandwidth down 20%
 FLAGGED = (c.BETTER, c.WORSE)
 
@@ -49,7 +49,7 @@ def quick_run(out_dir: Path) -> Path:
 
 def is_scaled(record: dict) -> bool:
     """A STREAM Triad bandwidth figure (per thread count or summary)."""
-    return (record["benchmark"].startswith("stream") and record["params"].get("kernel") == "triad"
+    return (record["benchmark"] == "stream.triad"
             and record["metric"].startswith("bandwidth"))
 
 

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
 
-MEMORY_IDS = ("stream.sweep", "latency.curve", "loaded_latency", "native.check")
+MEMORY_IDS = ("stream", "latency.chase", "latency.loaded", "native.check")
 TARGETS = {"triad": 0.97, "dram": 1.05, "l1": 1.10, "compile_s": 1.0, "quick_s": 50.0}
 
 
@@ -114,14 +114,14 @@ def quick_run() -> None:
     for c in result["run"]["configs"]:
         print(f"    {c['benchmark']:<15} {json.dumps(c['params'])[:60]:<60} {c['seconds']:6.1f} s")
     recs = result["results"]
-    levels = [r for r in recs if r["benchmark"] == "latency.curve" and "level" in r["params"]]
+    levels = [r for r in recs if r["benchmark"] == "latency.chase" and "level" in r["params"]]
     print("  latency plateaus: " + ", ".join(
         f"{r['params']['level']} {r['value']:.1f} ns ({r['info']['plateau_bytes'][0] >> 10}-"
         f"{r['info']['plateau_bytes'][1] >> 10} KiB)" for r in levels))
     loaded = {r["params"]["delay"]: r for r in recs
-              if r["benchmark"] == "loaded_latency" and r["metric"] == "bandwidth"}
+              if r["benchmark"] == "latency.loaded" and r["metric"] == "bandwidth"}
     lat = {r["params"]["delay"]: r for r in recs
-           if r["benchmark"] == "loaded_latency" and r["metric"] == "latency"}
+           if r["benchmark"] == "latency.loaded" and r["metric"] == "latency"}
     print("  loaded latency (delay: GB/s, ns; less delay must be more GB/s): " + ", ".join(
         f"{d}: {loaded[d]['value']:.2f}, {lat[d]['value']:.0f}" for d in loaded))
 
