@@ -365,7 +365,7 @@ def test_library_calls_name_a_loop_the_compiler_made_memcpy(tmp_path):
 
 
 def test_bandwidth_wa_is_labelled_modelled():
-    out = stream.run_benchmark(job("stream.sweep", {"threads": 1, "elements": 50_000}))
+    out = stream.run_benchmark(job("stream.copy", {"threads": 1, "elements": 50_000}))
     wa = [r for r in out.records if r.metric == "bandwidth_wa"]
     assert wa and all(r.info["modelled"] is True and "modelled" in r.info["counting"]
                       for r in wa)

@@ -173,7 +173,7 @@ def test_invalid_inputs_make_invalid_summaries():
 
 
 def latency_records(sizes, lats):
-    return [measurement("latency.curve", {"shuffle": "global", "thp": "on", "stride": 128,
+    return [measurement("latency.chase", {"shuffle": "global", "thp": "on", "stride": 128,
                                           "working_set_bytes": s}, "latency", "ns", [x],
                         higher_is_better=False) for s, x in zip(sizes, lats)]
 
@@ -203,7 +203,7 @@ def test_saturation_is_interpolated_between_measured_counts():
     assert summaries.saturation_point(curve) == 72
     assert summaries.interpolated_saturation(curve) == 70.0
     assert summaries.interpolated_saturation({1: 10.0, 2: 10.0}) == 1.0
-    recs = [measurement("stream.sweep", {"threads": n, "bind": "spread", "kernel": "triad"},
+    recs = [measurement("stream.triad", {"threads": n, "bind": "spread"},
                         "bandwidth", "GB/s", [v], higher_is_better=True, value=v)
             for n, v in curve.items()]
     out = {r.metric: r for r in summaries.summarize_stream(recs, ctx()).records}
