@@ -182,11 +182,14 @@ def writable_dir(path: Path) -> Path:
               help="Server price per hour, for cost per unit of work.")
 @click.option("--seed", type=int, default=1, show_default=True,
               help="Seed for generated inputs (same seed, same bytes everywhere).")
+@click.option("--allow-unisolated", is_flag=True,
+              help="Run agent-written code (compile.*, tools sandbox model) even when the only "
+                   "sandbox backend does not isolate it (rlimit).")
 @click.option("--report/--no-report", default=False,
               help="Write the HTML report beside the result file.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def run(selection, profile, out_dir, threads_spec, tags, timeout, array_mib, stride, peak_gbs, bind,
-        rate, slo_ms, inference_ms, db_url, db_dir, db_scale, source, build, cost_per_hour, seed, report, quiet):
+        rate, slo_ms, inference_ms, db_url, db_dir, db_scale, source, build, cost_per_hour, seed, allow_unisolated, report, quiet):
     """Run benchmarks: ids, dotted prefixes or categories (none: the profile)."""
     from rich.console import Console
 
@@ -224,7 +227,7 @@ def run(selection, profile, out_dir, threads_spec, tags, timeout, array_mib, str
             "slo_ms": slo_ms, "inference_ms": inference_ms, "db_url": db_url,
             "db_dir": str(db_dir.resolve()) if db_dir else None, "db_scale": db_scale,
             "source": str(source.resolve()) if source else None, "build": build,
-            "cost_per_hour": cost_per_hour, "seed": seed, "out_dir": str(out_dir.resolve()),
+            "cost_per_hour": cost_per_hour, "seed": seed, "allow_unisolated": allow_unisolated, "out_dir": str(out_dir.resolve()),
         },
         argv=tuple(sys.argv),
     )

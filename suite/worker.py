@@ -15,6 +15,7 @@ import os
 import sys
 import traceback
 
+from suite.errors import Skipped
 from suite.model import ErrorRecord, Outcome
 from suite.spec import Job
 
@@ -30,6 +31,8 @@ def run_job(job: Job, entry: str) -> Outcome:
     try:
         outcome = load_entry(entry)(job)
     except Exception as exc:  # the benchmark's failure, not the worker's
+        if isinstance(exc, Skipped):  # cannot run here: said so, not a failure
+            return Outcome(errors=(ErrorRecord(job.benchmark, dict(job.params), "skipped", str(exc)),))
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return Outcome(errors=tuple(ErrorRecord(i, dict(job.params), "error", last)
                                     for i in job.ids))

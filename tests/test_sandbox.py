@@ -502,3 +502,110 @@ print(len(configs), len(ours), len(spawned), threading.active_count())
     out = subprocess.run([sys.executable, "-c", script, root], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1", "0", "0", "1"], out.stdout
+
+
+# -- unshare and rlimit: private /proc and scratch, a uid per sandbox ----------
+
+needs_unshare = pytest.mark.skipif("unshare" not in ISOLATING,
+                                   reason=f"unshare unavailable: {backend_problem('unshare')}")
+
+
+@needs_unshare
+def test_unshare_has_its_own_proc():
+    res = Sandbox(backend="unshare").run(["sh", "-c", "ls /proc | grep -c '^[0-9]'; cat /proc/1/cmdline | tr '\\0' ' '"])
+    assert res.ok, res.stderr
+    count, *first = res.stdout.decode().split("\n", 1)
+    assert int(count) < 10, res.stdout  # ours only, not the host's hundreds
+    assert "python" not in first[0] and "pytest" not in first[0]
+
+
+@needs_unshare
+def test_unshare_scratch_dirs_and_runtime_sockets_are_private():
+    marker = f"fb-private-{os.getpid()}"
+    script = (f"for d in /tmp /var/tmp /dev/shm; do echo x > $d/{marker} || exit 3; done; "
+              "ls -A /run /home /root 2>/dev/null | grep -v -e '^/' -e '^$' -e '^mount$'; pwd; echo ok")
+    with Sandbox(backend="unshare").session() as s:
+        res = s.run(["sh", "-c", script])
+        assert res.ok and res.stdout.split()[-2:] == [s.path.encode(), b"ok"], res.stdout + res.stderr
+        assert len(res.stdout.split()) == 2, res.stdout  # /run, /home and /root are empty
+    for d in ("/tmp", "/var/tmp", "/dev/shm"):
+        assert not os.path.exists(f"{d}/{marker}")
+
+
+@backends([b for b in ISOLATING if os.geteuid() == 0])
+def test_concurrent_sandboxes_run_as_distinct_uids_and_cannot_reach_each_other(backend):
+    """One sandbox holds a secret in its environment and work dir; a
+    concurrent one tries to read both, signal it and attach to it."""
+    sb = Sandbox(backend=backend, timeout_s=20)
+    with sb.session() as victim_session, sb.session() as attacker_session:
+        assert victim_session.run_as != attacker_session.run_as
+        victim = {}
+        t = threading.Thread(target=lambda: victim.setdefault("res", victim_session.run(
+            ["sh", "-c", "echo secret > secret.txt; sleep 3 & wait; echo survived"], env={"SECRET": "s3cret"})))
+        t.start()
+        time.sleep(1.0)
+        attack = (f"cat {victim_session.path}/secret.txt; echo x > {victim_session.path}/planted; "
+                  "for p in /proc/[0-9]*; do cat $p/environ 2>/dev/null | tr '\\0' '\\n' | grep SECRET; done; "
+                  "pkill -KILL sleep; echo tried")
+        res = attacker_session.run(["sh", "-c", attack])
+        t.join()
+        assert b"secret" not in res.stdout and b"s3cret" not in res.stdout, res.stdout
+        assert res.stdout.endswith(b"tried\n")
+        assert not os.path.exists(os.path.join(victim_session.path, "planted"))
+        assert victim["res"].stdout == b"survived\n", victim["res"]
+
+
+@backends([b for b in ISOLATING if b != "bwrap"])
+def test_work_dirs_are_private_to_their_sandbox(backend):
+    with Sandbox(backend=backend).session() as s:
+        assert os.stat(s.path).st_mode & 0o777 == 0o700
+
+
+# -- rlimit: no isolation, said so and refused for agent code by default --------
+
+def test_only_namespaced_backends_count_as_isolation():
+    for backend in ISOLATING + ["none"]:
+        sb = Sandbox(backend=backend)
+        assert sb.isolated == (backend in ("bwrap", "unshare"))
+        if backend == "rlimit":
+            assert "no isolation" in sb.warning
+
+
+@pytest.mark.skipif("rlimit" not in ISOLATING, reason="rlimit unavailable")
+def test_agent_code_refuses_an_unisolated_sandbox_unless_allowed():
+    from suite.errors import Skipped
+    from workloads.sandbox import for_agent_code
+
+    with pytest.raises(Skipped, match="--allow-unisolated"):
+        for_agent_code({}, backend="rlimit")
+    assert for_agent_code({"allow_unisolated": True}, backend="rlimit").backend == "rlimit"
+    if ISOLATING[0] != "rlimit":
+        assert for_agent_code({}).isolated
+
+
+def test_compile_and_code_exec_are_skipped_on_rlimit_only(monkeypatch):
+    from suite.spec import PROFILES, Job
+    from workloads.compile import build
+    from workloads.sandbox import backends
+    from workloads.tools import bench
+
+    monkeypatch.setattr(backends, "backend_problem", lambda b: None if b in ("rlimit", "none") else "not here")
+    monkeypatch.setattr(sbx, "available_backends", lambda: ["rlimit"])
+    system = {"logical_cpus": 1, "cpus": [{"cpu": 0, "core": 0, "package": 0, "node": 0}]}
+    job = Job("compile.c", {"jobs": 1}, PROFILES["quick"], system, {}, 60.0)
+    from suite.errors import Skipped
+    with pytest.raises(Skipped, match="--allow-unisolated"):
+        build.run_compile(job)
+    with pytest.raises(bench.ModelUnavailable, match="--allow-unisolated"):
+        from workloads.tools import catalog
+        bench.open_model("sandbox", catalog.TOOLS["code_exec"], {}, 1, pool_size=1, timeout_s=5.0)
+
+
+@pytest.mark.skipif("rlimit" not in ISOLATING or os.geteuid() != 0, reason="rlimit as root only")
+def test_rlimit_leaves_no_process_behind_even_without_a_cgroup():
+    res = Sandbox(backend="rlimit", use_cgroup=False).run(
+        ["sh", "-c", "setsid sleep 3146 & (setsid sh -c 'sleep 3147' &); echo started"])
+    assert res.stdout == b"started\n"
+    time.sleep(0.1)
+    assert not [p for p in psutil.process_iter(["cmdline"])
+                if (p.info["cmdline"] or [""])[-1] in ("3146", "3147", "sleep 3147")]

@@ -16,7 +16,7 @@ from suite.model import ErrorRecord, Outcome, measurement
 from suite.sampling import repeat_until_stable
 from workloads.compile.corpus import generate
 from workloads.compile.toolchain import find_compiler
-from workloads.sandbox import Sandbox
+from workloads.sandbox import for_agent_code
 
 FLAGS = ("-O2", "-c")
 CORPUS_SIZE = {"quick": "small", "standard": "medium", "full": "large"}
@@ -84,7 +84,7 @@ def run_compile(job) -> Outcome:
                                            "no C compiler found (tried cc, gcc, clang); install gcc"),))
     jobs = int(job.params["jobs"])
     corpus = generate(CORPUS_SIZE.get(job.profile.name, "small"), corpus_seed(job))
-    sandbox = Sandbox(timeout_s=UNIT_TIMEOUT_S)
+    sandbox = for_agent_code(job.options, timeout_s=UNIT_TIMEOUT_S)
     walls, cpus, latencies, failures = [], [], [], []
     with sandbox.session() as session:
         session.write(corpus.files)

@@ -18,7 +18,7 @@ from suite.sampling import repeat_until_stable
 from workloads.compile.build import corpus_seed
 from workloads.compile.corpus import generate
 from workloads.compile.toolchain import find_compiler
-from workloads.sandbox import Sandbox, run_concurrently
+from workloads.sandbox import Sandbox, for_agent_code, run_concurrently
 
 PROGRAM_SIZE = "tiny"
 EDITED_UNIT = "main.c"  # includes case.h, the file each cycle edits
@@ -76,7 +76,7 @@ def run_cycles(job) -> Outcome:
         return Outcome(errors=(ErrorRecord(job.benchmark, dict(job.params), "skipped",
                                            "no C compiler found (tried cc, gcc, clang); install gcc"),))
     concurrency = int(job.params["concurrency"])
-    sandbox = Sandbox(timeout_s=STEP_TIMEOUT_S)
+    sandbox = for_agent_code(job.options, timeout_s=STEP_TIMEOUT_S)
     # Every agent has its own program: seeds run seed, run seed + 1, ...
     agents = [Agent(sandbox, compiler.path, seed=corpus_seed(job) + i) for i in range(concurrency)]
     free = list(agents)

@@ -13,7 +13,7 @@ import tempfile
 
 from suite.model import ErrorRecord, Outcome, measurement
 from suite.sampling import repeat_until_stable
-from workloads.sandbox import Limits, Sandbox
+from workloads.sandbox import Limits, for_agent_code
 
 # A real build runs long, links big binaries and starts many processes.
 SOURCE_LIMITS = Limits(cpu_s=3600, address_space_bytes=16 << 30, file_size_bytes=8 << 30, nproc=8192)
@@ -39,7 +39,7 @@ def build_tree(job, source: str, command: str, *, min_runs: int, max_runs: int,
     it exits 0 and, if `product` is named, leaves that file in the tree."""
     params = dict(job.params)
     # On disk: a kernel tree and its objects are gigabytes.
-    sandbox = Sandbox(limits=SOURCE_LIMITS, timeout_s=job.timeout, workdir_parent=tempfile.gettempdir())
+    sandbox = for_agent_code(job.options, limits=SOURCE_LIMITS, timeout_s=job.timeout, workdir_parent=tempfile.gettempdir())
     failures: list = []
     with sandbox.session() as s:
         tree = os.path.join(s.path, "tree")

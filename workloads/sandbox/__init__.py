@@ -38,7 +38,7 @@ ready shells, cgroups and uid locks are made on first use.
 """
 from workloads.sandbox.backends import BACKENDS, available_backends, resolve_binary
 from workloads.sandbox.concurrency import concurrency_levels, run_concurrently
-from workloads.sandbox.core import Limits, Sandbox, SandboxError, SandboxResult, SandboxSession
+from workloads.sandbox.core import Limits, Sandbox, SandboxError, SandboxResult, SandboxSession, for_agent_code
 
 __all__ = ["BACKENDS", "Limits", "Sandbox", "SandboxError", "SandboxResult", "SandboxSession",
-           "available_backends", "concurrency_levels", "resolve_binary", "run_concurrently"]
+           "available_backends", "concurrency_levels", "for_agent_code", "resolve_binary", "run_concurrently"]

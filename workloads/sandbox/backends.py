@@ -23,12 +23,12 @@ from workloads.sandbox import uids
 from workloads.sandbox.files import write_files
 
 BACKENDS = ("bwrap", "unshare", "rlimit", "none")  # strongest first
-NAMESPACED_BACKENDS = ("bwrap", "unshare")  # a PID namespace per run
+NAMESPACED_BACKENDS = ("bwrap", "unshare")  # a PID namespace per run; the only isolating ones
 NOBODY = 65534
 # The uid and gid sandboxed code has inside bwrap's user namespace (named
 # "sandbox" in its /etc/passwd); outside it is the session's own uid.
 INNER_ID = 1000
-# Size of bwrap's private /tmp and /dev/shm each, unless the limits say otherwise.
+# Size of each private tmpfs (/tmp, /dev/shm, ...), unless the limits say otherwise.
 SCRATCH_BYTES = 256 << 20
 
 
@@ -170,24 +170,51 @@ def bwrap_prefix(workdir: str, run_as: int | None = None, scratch_bytes: int = S
     ]
 
 
-def unshare_prefix(run_as: int | None = None) -> list:
-    prefix = ["unshare", "--net", "--pid", "--ipc", "--uts", "--mount",
-              "--fork", "--kill-child"]
-    if run_as is not None:
-        prefix += ["--setuid", str(run_as), "--setgid", str(run_as)]
-    else:
-        prefix += ["--user"]  # lets an unprivileged user create the others
-    return prefix + ["--"]
+# Covered by an empty private tmpfs under unshare: the scratch space the
+# host and other sandboxes share, and where homes, keys and sockets live.
+# Directory: its mode (the scratch ones are shared by every user, sticky).
+UNSHARE_PRIVATE_DIRS = {"/tmp": "1777", "/var/tmp": "1777", "/dev/shm": "1777", "/run": "755",
+                        "/home": "755", "/root": "700", "/mnt": "755", "/media": "755", "/srv": "755"}
+# Runs as root inside the new namespaces, before dropping to the session's
+# uid: mounts the private dirs ($0 is their fstab), then binds the work dir
+# (the cwd, which a private dir may now hide) back at its own path ($1).
+UNSHARE_SETUP = ('mount --all --fstab "$0" || exit 125; '
+                 'mkdir -p "$1" && mount --no-canonicalize --bind /proc/self/cwd "$1" && cd "$1" || exit 125; '
+                 'shift; exec "$@"')
+
+
+@lru_cache(maxsize=None)
+def unshare_fstab(scratch_bytes: int) -> str:
+    """An fstab of UNSHARE_PRIVATE_DIRS (those that are real directories
+    here) as tmpfs of `scratch_bytes` each. The source name differs from
+    the host's own tmpfs mounts, so `mount --all` never takes one of them
+    for already mounted."""
+    lines = [f"fb-sandbox-private {d} tmpfs size={scratch_bytes},mode={mode},nosuid,nodev 0 0"
+             for d, mode in UNSHARE_PRIVATE_DIRS.items() if os.path.isdir(d) and not os.path.islink(d)]
+    name = f"fstab-{scratch_bytes}"
+    write_files(written_etc(), {name: ("\n".join(lines) + "\n").encode()})
+    return os.path.join(written_etc(), name)
+
+
+def unshare_prefix(workdir: str, run_as: int | None = None, scratch_bytes: int = SCRATCH_BYTES) -> list:
+    """unshare's arguments: new PID (with its own /proc), mount, network,
+    IPC and UTS namespaces; as root the code then drops to `run_as`, else
+    it runs as the caller mapped to root in a user namespace."""
+    user = [] if run_as is not None else ["--user", "--map-root-user"]
+    drop = setpriv_prefix(run_as) if run_as is not None else []
+    return ["unshare", "--net", "--pid", "--ipc", "--uts", "--mount", "--fork", "--kill-child",
+            "--mount-proc", *user, "--", "/bin/sh", "-c", UNSHARE_SETUP,
+            unshare_fstab(scratch_bytes), workdir, *drop]
 
 
 def setpriv_prefix(run_as: int) -> list:
     return ["setpriv", f"--reuid={run_as}", f"--regid={run_as}", "--clear-groups", "--"]
 
 
-def probe(argv: list) -> str | None:
-    """None when `argv` runs /bin/true successfully, else why not."""
+def probe(argv: list, cwd: str) -> str | None:
+    """None when `argv` runs /bin/true successfully in `cwd`, else why not."""
     try:
-        r = subprocess.run(argv + ["/bin/true"], capture_output=True, timeout=10)
+        r = subprocess.run(argv + ["/bin/true"], capture_output=True, timeout=10, cwd=cwd)
     except (OSError, subprocess.SubprocessError) as exc:
         return str(exc)
     if r.returncode != 0:
@@ -216,8 +243,8 @@ def backend_problem(backend: str) -> str | None:
             run_as = uid.uid if uid else None
             if run_as is not None:
                 os.chown(d, run_as, run_as)
-            prefix = bwrap_prefix(d, run_as) if backend == "bwrap" else unshare_prefix(run_as)
-            problem = probe(prefix)
+            prefix = bwrap_prefix(d, run_as) if backend == "bwrap" else unshare_prefix(d, run_as)
+            problem = probe(prefix, d)
     finally:
         if uid:
             uid.release()
@@ -238,8 +265,9 @@ def weakness(backend: str) -> str | None:
         return None
     why_not_bwrap = backend_problem("bwrap") or "another backend was requested"
     missing = {
-        "unshare": "the host's file system stays visible",
-        "rlimit": "no network, PID or filesystem isolation beyond file permissions",
+        "unshare": "the host's file system stays visible (read-only by file permissions)",
+        "rlimit": "no isolation: network, processes and files are shared with the host, "
+                  "beyond file permissions and a uid of its own",
         "none": "no isolation and no limits at all",
     }[backend]
     return f"sandbox backend {backend} is weaker than bwrap ({why_not_bwrap}): {missing}"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterator, Mapping, Sequence
 
+from suite.errors import Skipped
 from workloads.sandbox import uids
 from workloads.sandbox.backends import (
     BACKENDS, NAMESPACED_BACKENDS, SCRATCH_BYTES, backend_problem, bwrap_prefix, bwrap_visible,
@@ -38,7 +39,7 @@ class Limits:
     """Per-run resource limits (setrlimit; the process cap also via cgroup)."""
 
     cpu_s: int = 10  # RLIMIT_CPU, per process
-    scratch_bytes: int = SCRATCH_BYTES  # size of bwrap's private /tmp and /dev/shm each
+    scratch_bytes: int = SCRATCH_BYTES  # size of each private tmpfs: /tmp, /dev/shm, ...
     # RLIMIT_AS. 4 GiB lets python3, gcc and a Numba import start (LLVM maps
     # large regions) while an 8 GiB allocation still fails.
     address_space_bytes: int = 4 << 30
@@ -65,6 +66,28 @@ class SandboxResult:
 
 class SandboxError(RuntimeError):
     """The sandbox itself could not run a command (not the command failing)."""
+
+
+def for_agent_code(options: Mapping | None, **kwargs) -> Sandbox:
+    """A `Sandbox(**kwargs)` for code an agent wrote. One that does not
+    isolate it (rlimit, none) is refused with Skipped unless the run's
+    options allow it (`factorybench run --allow-unisolated`)."""
+    sandbox = Sandbox(**kwargs)
+    if not sandbox.isolated and not (options or {}).get("allow_unisolated"):
+        raise Skipped(f"the only sandbox backend here, {sandbox.backend}, does not isolate agent-written "
+                      f"code ({backend_problem('bwrap') or 'bwrap not chosen'}); "
+                      "--allow-unisolated runs it anyway")
+    return sandbox
+
+
+def _kill_every_process_of(uid: int) -> None:
+    """SIGKILL whatever still runs as `uid` (a process that left the run's
+    session and, without a cgroup, its reach) before the uid is reused:
+    a shell dropped to it kills every process it may signal."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(setpriv_prefix(uid) + ["/bin/sh", "-c", "kill -KILL -1 2>/dev/null; exit 0"],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       cwd="/", timeout=10)
 
 
 # -- work directories -------------------------------------------------------
@@ -247,6 +270,8 @@ class Sandbox:
         # code as themselves (in a user namespace under bwrap).
         self.own_uid_per_session = is_root() and backend != "none"
         self.warning = weakness(backend)
+        # rlimit and none isolate nothing: agent code refuses them by default.
+        self.isolated = backend in NAMESPACED_BACKENDS
 
     def can_execute(self, path: str) -> str | None:
         """None when the sandboxed code can execute `path` (absolute), else why not."""
@@ -294,7 +319,7 @@ class Sandbox:
         if self.backend == "bwrap":
             return bwrap_prefix(session.path, session.run_as, self.limits.scratch_bytes) + argv
         if self.backend == "unshare":
-            return unshare_prefix(session.run_as) + argv
+            return unshare_prefix(session.path, session.run_as, self.limits.scratch_bytes) + argv
         if session.run_as is not None:  # rlimit as root: after the parent set the limits
             return setpriv_prefix(session.run_as) + argv
         return argv
@@ -320,7 +345,7 @@ class Sandbox:
             raise SandboxError(f"cannot start a confined process for {argv[0]}: {exc}") from exc
         try:
             shell.start(script)
-            return self._finish(shell, stdin, start)
+            return self._finish(shell, stdin, start, session.run_as)
         except BaseException as exc:  # nothing of the run may outlive a failure here
             shell.discard(kill=True)
             if isinstance(exc, OSError):
@@ -330,8 +355,10 @@ class Sandbox:
             shell.forget_script()
             shell.cgroup.close()
 
-    def _finish(self, shell: HeldShell, stdin: bytes | None, start: float) -> SandboxResult:
+    def _finish(self, shell: HeldShell, stdin: bytes | None, start: float, run_as: int | None) -> SandboxResult:
         proc, cgroup = shell.proc, shell.cgroup
+        # rlimit with no cgroup to kill: what left the session is found by its uid.
+        by_uid = run_as is not None and self.backend == "rlimit" and cgroup.v2 is None
 
         def kill_tree(reaped: bool) -> None:
             # Once bwrap or unshare has exited its PID namespace is gone, and
@@ -343,6 +370,8 @@ class Sandbox:
             # The session: everything the command started unless it setsid'ed.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
+            if by_uid:
+                _kill_every_process_of(run_as)
 
         deadline = time.monotonic() + self.timeout_s
         stdout, stderr, status, rusage, timed_out = _collect(proc, stdin, deadline, kill_tree)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from suite.errors import Skipped
 from suite.model import ErrorRecord, Outcome
 from workloads.tools import catalog, loadgen
 from workloads.tools.records import load_records
@@ -28,7 +29,7 @@ class ModelUnavailable(Exception):
 
 
 def open_model(name: str, tool: catalog.Tool, inputs: dict, concurrency: int, *,
-               pool_size: int, timeout_s: float = CALL_TIMEOUT_S):
+               pool_size: int, timeout_s: float = CALL_TIMEOUT_S, allow_unisolated: bool = False):
     """A started execution model serving `tool` ("pool" | "fresh" | "sandbox")."""
     if name == "pool":
         from workloads.tools.pool import WarmPool
@@ -45,8 +46,8 @@ def open_model(name: str, tool: catalog.Tool, inputs: dict, concurrency: int, *,
             from workloads.tools.percall import SandboxedProcess
 
             model = SandboxedProcess(inputs, {tool.name: tool.source()}, concurrency,
-                                     timeout_s=timeout_s)
-        except (ImportError, ValueError, OSError) as exc:
+                                     timeout_s=timeout_s, allow_unisolated=allow_unisolated)
+        except (ImportError, ValueError, OSError, RuntimeError, Skipped) as exc:  # RuntimeError: SandboxError
             raise ModelUnavailable(f"sandbox unavailable: {exc}") from exc
     else:
         raise ValueError(f"unknown execution model {name!r}; accepted: pool, fresh, sandbox")
@@ -68,6 +69,7 @@ def model_info(model) -> dict:
 def run_benchmark(job) -> Outcome:
     tool = catalog.TOOLS[job.benchmark.split(".", 1)[1]]
     seed = int(job.options.get("seed") or DEFAULT_SEED)
+    allow = bool(job.options.get("allow_unisolated"))
     profile = job.profile.name
     inputs = {tool.name: tool.make_inputs(seed)}
     expected = catalog.expected_digests(tool, inputs[tool.name])
@@ -99,7 +101,7 @@ def run_benchmark(job) -> Outcome:
     for model_name, levels in job.params["matrix"].items():
         try:
             for c in levels:
-                model = open_model(model_name, tool, inputs, c, pool_size=cpus)
+                model = open_model(model_name, tool, inputs, c, pool_size=cpus, allow_unisolated=allow)
                 try:
                     result = loadgen.closed_loop(model, pick, check, concurrency=c,
                                                  window_s=WINDOW_S[profile], min_calls=MIN_CALLS[profile])
@@ -115,7 +117,7 @@ def run_benchmark(job) -> Outcome:
         model_name = next(iter(job.params["matrix"]))
         params = {"model": model_name, "rate": float(rate)}
         try:
-            model = open_model(model_name, tool, inputs, 4 * cpus, pool_size=cpus)
+            model = open_model(model_name, tool, inputs, 4 * cpus, pool_size=cpus, allow_unisolated=allow)
         except ModelUnavailable as exc:
             errors.append(ErrorRecord(job.benchmark, params, "skipped", str(exc)))
         else:

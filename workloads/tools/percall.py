@@ -123,11 +123,11 @@ class FreshProcess(_PerCallModel):
 
 
 @lru_cache(maxsize=None)
-def _sandbox(timeout_s: float):
+def _sandbox(timeout_s: float, allow_unisolated: bool):
     # Choosing a backend probes each one (~0.5 s); do it once per process.
-    from workloads.sandbox import Sandbox
+    from workloads.sandbox import for_agent_code
 
-    return Sandbox(timeout_s=timeout_s)
+    return for_agent_code({"allow_unisolated": allow_unisolated}, timeout_s=timeout_s)
 
 
 class SandboxedProcess(_PerCallModel):
@@ -138,10 +138,11 @@ class SandboxedProcess(_PerCallModel):
 
     name = "sandbox"
 
-    def __init__(self, inputs: dict, sources: dict, concurrency: int, *, timeout_s: float):
+    def __init__(self, inputs: dict, sources: dict, concurrency: int, *, timeout_s: float,
+                 allow_unisolated: bool = False):
         super().__init__(inputs, concurrency, timeout_s=timeout_s)
         self.sources = sources
-        self.sandbox = _sandbox(timeout_s)
+        self.sandbox = _sandbox(timeout_s, allow_unisolated)
         self.argv = [self.sandbox.executable("python3"), "-I", "-c", SANDBOX_RUNNER]
         self.backend = None
         self.warning = None
