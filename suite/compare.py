@@ -571,7 +571,8 @@ def compare(docs: Sequence, baseline: int = 0, require_common: bool = True,
         for recs in present_by_key.values() if recs[baseline] is not None
         for i, rec in enumerate(recs)
         if i != baseline and rec is not None and not emulated[i]
-        and is_primary(rec) and rec.validated and rec.value and recs[baseline].value])
+        and is_primary(rec) and rec.validated and rec.value and recs[baseline].value
+        and not (disturbance(rec) or disturbance(recs[baseline]))])
     rows = []
     for k, present in present_by_key.items():
         first = next(r for r in present if r is not None)

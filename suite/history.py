@@ -516,7 +516,7 @@ def check(store: Store, window: int = DEFAULT_WINDOW,
         if _point_notes(last[8]).get("disturbed"):
             disturbed += 1
             continue
-        kept = [p for p in points if not _point_notes(p[8]).get("disturbed")]
+        kept = [p for p in points if p[6] > 0 and not _point_notes(p[8]).get("disturbed")]
         if len(kept) < MIN_POINTS:
             short += 1
             continue
