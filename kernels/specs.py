@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kernels import plans
 from suite.errors import Skipped, UserError
+from suite.meaning import CrossCheck, HeadlineRow, Plot, Source, Work
 from suite.spec import BenchmarkSpec, Config, FormerId, PlanContext
 
 # Delay (dependent multiply-adds after each 64-byte line) injected into the loaded-latency
@@ -121,13 +122,65 @@ STREAM_KERNELS = (
 STREAM_SWEEP_ID = "stream.sweep"
 
 
+# Triad is the kernel the buyer's table quotes.
+HEADLINE_KERNEL = "triad"
+TRIAD_ROWS = (
+    HeadlineRow("bandwidth_per_core_1core", "Memory bandwidth per core, 1 core (Triad)", (
+        Source("bandwidth_single_core"),
+        Source("bandwidth_per_core", require={"threads": 1}),
+    ), system_block="1 core"),
+    HeadlineRow("bandwidth_per_core_allcore", "Memory bandwidth per core, all cores (Triad)", (
+        Source("bandwidth_per_core_all_cores"),
+        Source("bandwidth_per_core", pick="most_threads"),
+    ), system_block="all cores"),
+    HeadlineRow("bandwidth_allcore", "Memory bandwidth, all cores (Triad)", (
+        Source("bandwidth_all_cores"),
+        Source("bandwidth", pick="most_threads"),
+    )),
+)
+# STREAM bandwidth is GB/s: a TB is 1000 GB (decimal, as STREAM reports).
+TRIAD_WORK = Work("bandwidth", "gb_per_joule", "GB/J", "GB per joule",
+                  "cost_per_tb", 1000.0, "TB moved")
+STREAM_DERIVED = tuple((m, "bandwidth") for m in (
+    "bandwidth_wa", "bandwidth_per_core", "efficiency", "bandwidth_single_core",
+    "bandwidth_all_cores", "bandwidth_per_core_all_cores", "saturation_cores"))
+
+
+def stream_plot(several_files: bool) -> Plot:
+    return Plot("threads", ("bandwidth", "bandwidth_per_core"), x="threads",
+                family="STREAM", several_files=several_files)
+
+
+# The DRAM plateau of the plain curve (random order over the whole buffer,
+# huge pages) when the run has variants.
+PLAIN_CHASE = {"shuffle": "global", "thp": "on"}
+LATENCY_ROWS = (
+    HeadlineRow("dram_latency", "DRAM latency", (
+        Source("latency", PLAIN_CHASE, require={"level": "DRAM"}),
+        Source("latency", require={"level": "DRAM"}),
+    )),
+)
+
+
+# What `factorybench validate` prints of native.check: Numba/native ratios.
+NATIVE_RATIOS = (
+    CrossCheck("triad_ratio", "Triad bandwidth", "numba_gbs", "native_gbs", "GB/s"),
+    CrossCheck("chase_dram_ratio", "DRAM chase latency", "numba_ns", "native_ns", "ns"),
+    CrossCheck("chase_l1_ratio", "L1 chase latency", "numba_ns", "native_ns", "ns"),
+)
+
+
 def stream_spec(kernel: str, formula: str) -> BenchmarkSpec:
+    quoted = kernel == HEADLINE_KERNEL
     return BenchmarkSpec(
         id=f"stream.{kernel}", category="memory",
         description=f"STREAM {kernel} {formula}, thread sweep, GB/s and GB/s per core",
         entry="kernels.stream:run_benchmark", plan=plan_stream, timeout=900.0,
         summarize="kernels.summaries:summarize_stream", group="stream",
         formerly=(FormerId(STREAM_SWEEP_ID, {"kernel": kernel}),),
+        headline=TRIAD_ROWS if quoted else (), work=(TRIAD_WORK,) if quoted else (),
+        # Overlaying several files, only the quoted kernel is drawn.
+        plots=(stream_plot(several_files=quoted),), derived=STREAM_DERIVED,
     )
 
 
@@ -139,16 +192,20 @@ SPECS = [
         entry="kernels.latency:run_benchmark", plan=plan_latency, timeout=900.0,
         summarize="kernels.summaries:summarize_latency",
         formerly=(FormerId("latency.curve"),),
+        headline=LATENCY_ROWS,
+        plots=(Plot("curve", ("latency",), x="working_set_bytes"),),
     ),
     BenchmarkSpec(
         id="latency.loaded", category="memory",
         description="DRAM chase latency on one core while the other cores load memory",
         entry="kernels.loaded:run_benchmark", plan=plan_loaded, timeout=600.0,
         formerly=(FormerId("loaded_latency"),),
+        plots=(Plot("pairs", ("bandwidth", "latency")),),
     ),
     BenchmarkSpec(
         id="native.check", category="memory",
         description="Numba/native C ratios: OpenMP triad and pointer chase, interleaved",
         entry="kernels.native.check:run_benchmark", plan=plan_native, timeout=600.0,
+        cross_check=NATIVE_RATIOS,
     ),
 ]

@@ -19,7 +19,6 @@ benchmark. Readings are therefore honest only on an otherwise idle machine.
 """
 from __future__ import annotations
 
-import fnmatch
 import math
 import os
 import re
@@ -28,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
+from suite import meaning
 from suite.model import Record, measurement
 
 POWERCAP_DIR = "sys/class/powercap"
@@ -324,40 +324,16 @@ def _describe(s: _Sensor) -> dict:
 
 
 # -- work per joule -------------------------------------------------------------
-@dataclass(frozen=True)
-class WorkRate:
-    """A throughput record that becomes a work-per-energy record."""
-
-    benchmark: str  # fnmatch pattern
-    metric: str  # source metric (a rate: units per second)
-    new_metric: str
-    unit: str
-    scale: float  # multiply units/J by this (1000 for per-kJ)
-
-
-WORK_PER_JOULE = (
-    WorkRate("stream.triad", "bandwidth", "gb_per_joule", "GB/J", 1.0),
-    WorkRate("compile.*", "throughput", "compiles_per_kj", "compiles/kJ", 1000.0),
-    WorkRate("tools.*", "throughput", "calls_per_joule", "calls/J", 1.0),
-    WorkRate("db.*", "throughput", "queries_per_joule", "queries/J", 1.0),
-    WorkRate("agent.*", "steps_per_s", "steps_per_joule", "steps/J", 1.0),
-)
-
 WORK_PER_JOULE_BASIS = ("throughput / average power over the benchmark child's window "
                         "(total joules / seconds); the window includes start-up, so "
                         "power is averaged over more than the timed repetitions")
 
 
-def _rule_for(record: Record, rules: Iterable[WorkRate]) -> WorkRate | None:
-    for rule in rules:
-        if record.metric == rule.metric and fnmatch.fnmatchcase(record.benchmark, rule.benchmark):
-            return rule
-    return None
-
-
 def work_per_joule(records: Iterable[Record], reading: Mapping | None,
-                   rules: Iterable[WorkRate] = WORK_PER_JOULE) -> list:
-    """Work-per-energy records for the throughput records of one window.
+                   works: Mapping | None = None) -> list:
+    """Work-per-energy records for the rate records of one window that
+    their specs declare as work (`works`: suite.meaning.works(), default
+    the registry's).
 
     Defined as throughput divided by the window's average power: units/s
     over J/s is units per joule. This is the work the configuration does
@@ -369,16 +345,16 @@ def work_per_joule(records: Iterable[Record], reading: Mapping | None,
     watts = reading.get("average_watts")
     if not watts or watts <= 0:
         return []
-    rules = tuple(rules)
+    works = meaning.works() if works is None else works
     out: list = []
     for r in records:
-        rule = _rule_for(r, rules)
-        if rule is None or r.value is None:
+        work = meaning.work_for(r, works)
+        if work is None or r.value is None:
             continue
         out.append(measurement(
-            r.benchmark, r.params, rule.new_metric, rule.unit, (),
+            r.benchmark, r.params, work.per_joule, work.per_joule_unit, (),
             higher_is_better=True,
-            value=r.value / watts * rule.scale,
+            value=r.value / watts * work.per_joule_scale,
             validated=r.validated,
             info={"derived_from": r.metric, "source_value": r.value,
                   "source_unit": r.unit, "average_watts": watts,

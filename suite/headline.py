@@ -7,88 +7,19 @@ where known. Rows are plain dicts so any renderer (terminal, HTML, markdown)
 can print them; a figure whose benchmark did not run says "not measured",
 and one whose records failed validation shows no number.
 
-What each row reads is the declarative ROWS table below: adjust it there
-when a benchmark's id or metric changes.
+Which rows there are, and what each reads, the specs declare
+(`BenchmarkSpec.headline`, `BenchmarkSpec.work`; suite.meaning): a row
+shows records of the benchmarks that declare it.
 """
 from __future__ import annotations
 
-import fnmatch
-from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from suite import meaning
+from suite.meaning import HeadlineRow, Source
 from suite.model import Record
 
 MEASURED, NOT_MEASURED, INVALID, UNAVAILABLE = "measured", "not measured", "invalid", "unavailable"
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a row's figure comes from."""
-
-    benchmark: str  # fnmatch pattern over benchmark ids
-    metric: str
-    # Must match when the record has the key (STREAM records name their
-    # kernel in params; a per-kernel benchmark id may not).
-    params: Mapping = field(default_factory=dict)
-    require: Mapping = field(default_factory=dict)  # must be present and equal
-    pick: str = "best"  # best | most_threads
-
-
-@dataclass(frozen=True)
-class Row:
-    key: str
-    label: str
-    sources: tuple  # tried in order; the first with records wins
-    per_benchmark: bool = False  # one row per matching benchmark id
-    # With per_benchmark: also one row per value of this param (the co-run
-    # benchmark holds every workload in one id, named in params.workload).
-    per_param: str | None = None
-    with_p99: bool = False  # add the same configuration's latency_p99 as a note
-
-
-# The DRAM plateau of the plain curve (random order over the whole buffer,
-# huge pages) when the run has variants.
-PLAIN_CHASE = {"shuffle": "global", "thp": "on"}
-
-ROWS = (
-    Row("bandwidth_per_core_1core", "Memory bandwidth per core, 1 core (Triad)", (
-        Source("stream.triad", "bandwidth_single_core"),
-        Source("stream.triad", "bandwidth_per_core", require={"threads": 1}),
-    )),
-    Row("bandwidth_per_core_allcore", "Memory bandwidth per core, all cores (Triad)", (
-        Source("stream.triad", "bandwidth_per_core_all_cores"),
-        Source("stream.triad", "bandwidth_per_core", pick="most_threads"),
-    )),
-    Row("bandwidth_allcore", "Memory bandwidth, all cores (Triad)", (
-        Source("stream.triad", "bandwidth_all_cores"),
-        Source("stream.triad", "bandwidth", pick="most_threads"),
-    )),
-    Row("dram_latency", "DRAM latency", (
-        Source("latency*", "latency", PLAIN_CHASE, require={"level": "DRAM"}),
-        Source("latency*", "latency", require={"level": "DRAM"}),
-    )),
-    Row("compile_throughput", "Compile throughput", (
-        Source("compile.*", "throughput"),), per_benchmark=True),
-    Row("tool_calls", "Tool calls/s", (
-        Source("tools.*", "throughput"),), per_benchmark=True, with_p99=True),
-    Row("agents_per_core", "Agents per core", (
-        Source("agent*", "agents_per_core"),)),
-    Row("queries", "Queries/s", (
-        Source("db.*", "throughput"),), per_benchmark=True),
-    Row("corun_slowdown", "Co-run slowdown", (
-        Source("corun*", "slowdown", {"hog": "triad"}),), per_benchmark=True,
-        per_param="workload", with_p99=True),
-)
-
-# Derived figures: one row per (benchmark, metric) present.
-PER_JOULE_LABELS = {"gb_per_joule": "GB per joule", "compiles_per_kj": "Compiles per kJ",
-                    "calls_per_joule": "Tool calls per joule",
-                    "queries_per_joule": "Queries per joule", "steps_per_joule": "Agent steps per joule"}
-COST_LABELS = {"cost_per_tb": "Cost per TB moved",
-               "cost_per_thousand_compiles": "Cost per thousand compiles",
-               "cost_per_million_calls": "Cost per million tool calls",
-               "cost_per_million_queries": "Cost per million queries",
-               "cost_per_million_steps": "Cost per million agent steps"}
 
 
 # -- input ----------------------------------------------------------------------
@@ -104,8 +35,8 @@ def _unpack(doc_or_records: Any) -> tuple:
     return recs, {}, {}
 
 
-def _matches(r: Record, src: Source) -> bool:
-    if r.metric != src.metric or not fnmatch.fnmatchcase(r.benchmark, src.benchmark):
+def _matches(r: Record, src: Source, ids: tuple) -> bool:
+    if r.metric != src.metric or r.benchmark not in ids:
         return False
     if any(k in r.params and r.params[k] != v for k, v in src.params.items()):
         return False
@@ -151,9 +82,9 @@ def _row(key: str, label: str, record: Record | None, status: str, note: str | N
     }
 
 
-def _p99_note(records: list, chosen: Record) -> str | None:
-    """The same configuration's p99 latency (or co-run p99 inflation)."""
-    for metric, text in (("latency_p99", "p99"), ("p99_inflation", "p99 inflation")):
+def _note(row: HeadlineRow, records: list, chosen: Record) -> str | None:
+    """The same configuration's figure of a metric the row names as its note."""
+    for metric, text in row.notes:
         for r in records:
             if (r.benchmark == chosen.benchmark and r.metric == metric
                     and r.params == chosen.params and r.value is not None):
@@ -169,21 +100,14 @@ def _coverage_note(chosen: Record, system: Mapping) -> str | None:
     return None
 
 
-def _group(row: Row, r: Record) -> str:
-    if not row.per_benchmark:
-        return ""
-    value = r.params.get(row.per_param) if row.per_param else None
-    return r.benchmark if value is None else f"{r.benchmark} {value}"
-
-
-def _rows_for(row: Row, records: list, system: Mapping) -> list:
+def _rows_for(row: HeadlineRow, ids: tuple, records: list, system: Mapping) -> list:
     for src in row.sources:
-        hits = [r for r in records if _matches(r, src)]
+        hits = [r for r in records if _matches(r, src, ids)]
         if not hits:
             continue
         groups: dict = {}
         for r in hits:
-            groups.setdefault(_group(row, r), []).append(r)
+            groups.setdefault(r.benchmark if row.per_benchmark else "", []).append(r)
         out = []
         for bench, group in sorted(groups.items()):
             label = f"{row.label} ({bench})" if bench else row.label
@@ -193,7 +117,7 @@ def _rows_for(row: Row, records: list, system: Mapping) -> list:
                 out.append(_row(key, label, group[0], INVALID, "not validated; see errors"))
                 continue
             chosen = _pick(good, src.pick)
-            note = _p99_note(records, chosen) if row.with_p99 else None
+            note = _note(row, records, chosen)
             if src.pick == "most_threads":
                 note = _coverage_note(chosen, system)
             out.append(_row(key, label, chosen, MEASURED, note))
@@ -202,18 +126,26 @@ def _rows_for(row: Row, records: list, system: Mapping) -> list:
 
 
 def _derived_rows(records: list, labels: Mapping, key: str) -> list:
-    metrics = list(labels)
+    """One row per (benchmark, metric) of `labels` ({(benchmark, metric):
+    label}, in the order to show them) present among `records`."""
     groups: dict = {}
     for r in records:
-        if r.metric in labels and r.value is not None and r.validated:
+        if (r.benchmark, r.metric) in labels and r.value is not None and r.validated:
             groups.setdefault((r.benchmark, r.metric), []).append(r)
+    order = list(labels)
     out = []
-    for (bench, metric), group in sorted(groups.items(), key=lambda kv: metrics.index(kv[0][1])):
+    for (bench, metric), group in sorted(groups.items(), key=lambda kv: order.index(kv[0])):
         chosen = _pick(group, "best")
-        label = f"{labels[metric]} ({bench})"
+        label = f"{labels[bench, metric]} ({bench})"
         out.append(_row(f"{key}:{bench}:{metric}", label, chosen, MEASURED,
                         (chosen.info or {}).get("per")))
     return out
+
+
+def _labels(works: Mapping, metric: str, label: str) -> dict:
+    """{(benchmark, derived metric): label} of the specs' Work declarations."""
+    return {(bench, getattr(w, metric)): getattr(w, label)
+            for bench, ws in works.items() for w in ws}
 
 
 def _energy_reason(records: list) -> str:
@@ -224,33 +156,36 @@ def _energy_reason(records: list) -> str:
     return "no energy reading in this run"
 
 
-def _per_joule_rows(records: list) -> list:
+def _per_joule_rows(records: list, works: Mapping) -> list:
     from suite.energy import work_per_joule
 
-    derived = [r for r in records if r.metric in PER_JOULE_LABELS]
+    labels = _labels(works, "per_joule", "per_joule_label")
+    derived = [r for r in records if (r.benchmark, r.metric) in labels]
     if not derived:  # the runner stores each child's reading on its records
         for r in records:
-            derived.extend(work_per_joule([r], (r.info or {}).get("energy")))
-    rows = _derived_rows(derived, PER_JOULE_LABELS, "per_joule")
+            derived.extend(work_per_joule([r], (r.info or {}).get("energy"), works))
+    rows = _derived_rows(derived, labels, "per_joule")
     return rows or [_row("per_joule", "Work per joule", None, UNAVAILABLE,
                          _energy_reason(records))]
 
 
-def _cost_rows(records: list, cost_per_hour) -> list:
+def _cost_rows(records: list, cost_per_hour, works: Mapping) -> list:
     from suite.cost import cost_per_unit
 
-    derived = [r for r in records if r.metric in COST_LABELS]
+    labels = _labels(works, "cost", "cost_label")
+    derived = [r for r in records if (r.benchmark, r.metric) in labels]
     if not derived and cost_per_hour:
-        derived = cost_per_unit(records, cost_per_hour)
-    rows = _derived_rows(derived, COST_LABELS, "cost")
+        derived = cost_per_unit(records, cost_per_hour, works=works)
+    rows = _derived_rows(derived, labels, "cost")
     note = ("no throughput record in this run to price" if cost_per_hour
             else "give the server price with --cost-per-hour")
     return rows or [_row("cost", "Cost per unit of work", None, NOT_MEASURED, note)]
 
 
 def headline(doc_or_records: Any, system: Mapping | None = None,
-             cost_per_hour: float | None = None) -> list:
-    """Rows of the buyer's table, in ROWS order, then per-joule and cost rows.
+             cost_per_hour: float | None = None, specs=None) -> list:
+    """Rows of the buyer's table in the order the specs (default: the
+    registry's) declare them, then per-joule and cost rows.
 
     Each row: key, label, value, unit, display (formatted value or status),
     status (measured | not measured | invalid | unavailable), source
@@ -263,11 +198,24 @@ def headline(doc_or_records: Any, system: Mapping | None = None,
     if cost_per_hour is None:
         cost_per_hour = (run.get("options") or {}).get("cost_per_hour")
     rows: list = []
-    for row in ROWS:
-        rows.extend(_rows_for(row, records, system))
-    rows.extend(_per_joule_rows(records))
-    rows.extend(_cost_rows(records, cost_per_hour))
+    for row, ids in meaning.headline_rows(specs):
+        rows.extend(_rows_for(row, ids, records, system))
+    works = meaning.works(specs)
+    rows.extend(_per_joule_rows(records, works))
+    rows.extend(_cost_rows(records, cost_per_hour, works))
     return rows
+
+
+def system_block(records: Iterable[Record], specs=None) -> list:
+    """The measured rows a spec shows in compare's system block, each with
+    its `system_block` text."""
+    records = list(records)
+    out = []
+    for row, ids in meaning.headline_rows(specs):
+        if row.system_block:
+            out.extend({**r, "system_block": row.system_block}
+                       for r in _rows_for(row, ids, records, {}) if r["status"] == MEASURED)
+    return out
 
 
 def caption(system: Mapping) -> str:

@@ -5,13 +5,14 @@ mailed or attached to a CI job. Each result file is one series per plot. A
 plot whose records are absent from every file is replaced by a short
 "not in this run" note.
 
-The plots find their records by metric and parameter names (schema 1):
-  bandwidth vs threads     metric bandwidth / bandwidth_per_core, params.threads
-  latency vs working set   metric latency, params.working_set_bytes (or size_bytes)
-  loaded latency           benchmark containing "loaded", metrics bandwidth + latency
-                           with equal params
-  agent workloads          params.concurrency, metrics throughput / latency_p99
-  co-run slowdown          metric slowdown
+Each benchmark's spec declares its plots (suite.meaning.Plot): the kind,
+the metrics and the param on the x axis. A section draws the kinds it knows:
+  Memory bandwidth         threads: two rates against a param
+  Latency curve            curve: a latency against the working set (log axes)
+  Loaded latency           pairs: (bandwidth, latency) records with equal params
+  Agent workloads          concurrency: rate and p99 against a param, one row
+                           per family; search: a capacity search's trace
+  Co-run interference      bars: one figure per workload and file
 
 A run made under emulation (suite.emulation) keeps its column in the system
 block, but nothing of it is plotted or put in the headline: a note says why.
@@ -28,10 +29,10 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from suite import compare as cmp
+from suite import meaning
 from suite.emulation import emulation_of
 from suite.export import cells
 
-WORKING_SET_KEYS = ("working_set_bytes", "size_bytes", "working_set")
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:13px}
@@ -146,51 +147,66 @@ def _draw(ax, series: list, xlabel: str, ylabel: str, title: str, logx: bool = F
         ax.legend(fontsize=7, loc=legend_loc)
 
 
-def _threads(r):
-    t = r.params.get("threads")
-    return t if isinstance(t, (int, float)) else None
+def _param_of(key: str) -> Callable:
+    def x(r):
+        v = r.params.get(key)
+        return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    return x
+
+
+def _of_kind(decls, kind: str, several_files: bool = False) -> list:
+    """The plot declarations of one kind (`decls` default: the registry's);
+    overlaying several files, only those that ask to be drawn then."""
+    decls = meaning.plots() if decls is None else decls
+    return [(p, ids) for p, ids in decls if p.kind == kind
+            and (p.several_files or not several_files)]
+
+
+def _picker(decls, index: int) -> Callable:
+    """Records of the declaring benchmarks with the metric at `index` of their plot."""
+    wanted = {(i, p.metrics[index]) for p, ids in decls if index < len(p.metrics) for i in ids}
+    return lambda r: (r.benchmark, r.metric) in wanted
+
+
+def _sweeps(labelled, decls, index: int) -> list:
+    """Series of metric `index` of each declaration against its own x param."""
+    out = []
+    for p, ids in decls:
+        out += _series(labelled, _picker([(p, ids)], index), _param_of(p.x),
+                       lambda label, r, p=p: f"{label} {r.benchmark} "
+                       f"{_param_text(r.params, (p.x, *_SWEEP_KEYS))}".strip())
+    return out
+
+
+def _title(decls, index: int) -> str:
+    names = dict.fromkeys(p.metrics[index].replace("_", " ") for p, _ in decls)
+    return " / ".join(names)
 
 
 # Parameters that vary along a STREAM sweep (or with the machine) rather
 # than naming a curve.
-_SWEEP_KEYS = ("threads", "elements", "summary")
+_SWEEP_KEYS = ("elements", "summary")
 
 
-def plot_bandwidth(labelled):
-    """Bandwidth and bandwidth per core vs threads (Triad only when several files)."""
-    def pick(metric):
-        def accept(r):
-            return r.metric == metric and r.benchmark.startswith("stream") and (
-                len(labelled) == 1 or cmp.is_triad(r))
-        return accept
-
-    def name(label, r):
-        return f"{label} {r.benchmark} {_param_text(r.params, _SWEEP_KEYS)}".strip()
-
-    total = _series(labelled, pick("bandwidth"), _threads, name)
-    per_core = _series(labelled, pick("bandwidth_per_core"), _threads, name)
-    if not total and not per_core:
+def plot_bandwidth(labelled, decls=None):
+    """Rates vs threads, a panel per declared metric (bandwidth and bandwidth
+    per core)."""
+    mine = _of_kind(decls, "threads", len(labelled) > 1)
+    panels = [(_sweeps(labelled, mine, i), i) for i in range(2)]
+    if not any(s for s, _ in panels):
         return None
-    fig, (a, b) = _figure(2)
-    _draw(a, total, "threads", "GB/s", "STREAM bandwidth")
-    _draw(b, per_core, "threads", "GB/s per core", "STREAM bandwidth per core")
+    fig, axes = _figure(2)
+    family = mine[0][0].family
+    for ax, (series, i) in zip(axes, panels):
+        unit = next((r.unit for _, d in labelled for r in d.results if _picker(mine, i)(r)), "")
+        _draw(ax, series, mine[0][0].x, unit, f"{family} {_title(mine, i)}".strip())
     return fig
 
 
-def _working_set(r):
-    for k in WORKING_SET_KEYS:
-        if isinstance(r.params.get(k), (int, float)):
-            return r.params[k]
-    return None
-
-
-def plot_latency(labelled):
+def plot_latency(labelled, decls=None):
     """Load latency vs working set (log x), cache sizes of each system marked."""
-    series = _series(
-        labelled,
-        lambda r: r.metric == "latency" and "loaded" not in r.benchmark,
-        _working_set,
-        lambda label, r: f"{label} {r.benchmark} {_param_text(r.params, WORKING_SET_KEYS)}".strip())
+    mine = _of_kind(decls, "curve")
+    series = _sweeps(labelled, mine, 0)
     if not series:
         return None
     fig, (ax,) = _figure(1)
@@ -228,19 +244,20 @@ def _varying_params(keys: list) -> list:
     return [",".join(f"{n}={d.get(n)}" for n in varying) for d in dicts]
 
 
-def plot_loaded_latency(labelled):
+def plot_loaded_latency(labelled, decls=None):
     """Latency against the total bandwidth of the load generator (MLC style),
-    each point named by its load setting."""
+    each point named by its load setting: the declared (x, y) metric pairs."""
+    xs_of, ys_of = _picker(_of_kind(decls, "pairs"), 0), _picker(_of_kind(decls, "pairs"), 1)
     series, notes = [], []
     for label, doc in labelled:
         bw, lat = {}, {}
         for r in doc.results:
-            if "loaded" not in r.benchmark or r.value is None or not r.validated:
+            if r.value is None or not r.validated:
                 continue
             key = (r.benchmark, json.dumps(r.params, sort_keys=True))
-            if r.metric == "latency":
+            if ys_of(r):
                 lat[key] = r.value
-            elif r.metric == "bandwidth":
+            elif xs_of(r):
                 bw[key] = r.value
         keys = sorted(bw.keys() & lat.keys(), key=lambda k: bw[k])
         if keys:
@@ -256,54 +273,39 @@ def plot_loaded_latency(labelled):
     return fig
 
 
-# How each workload names its level of concurrency, and its throughput.
-CONCURRENCY_KEYS = ("concurrency", "clients", "jobs")
-THROUGHPUT_METRICS = ("throughput", "steps_per_s", "rate")
+# The p99 of each point of a capacity search's trace (info.search).
+TRACE_P99 = "p99_ms"
 
 
-def _concurrency(r):
-    for k in CONCURRENCY_KEYS:
-        if isinstance(r.params.get(k), (int, float)):
-            return r.params[k]
-    return None
-
-
-def _capacity_search(labelled) -> list:
-    """agent.step's p99 at each agent count its capacity search tried."""
+def _capacity_search(labelled, decls) -> list:
+    """Each declared search's p99 at each count it tried."""
     out = []
-    for label, doc in labelled:
-        for r in doc.results:
-            trace = r.info.get("search") if r.metric == "agents" and r.validated else None
-            points = sorted((t["agents"], t["p99_ms"]) for t in trace or ()
-                            if isinstance(t, dict) and t.get("p99_ms") is not None)
-            if points:
-                out.append(Series(f"{label} {r.benchmark} (capacity search)",
-                                  tuple(p[0] for p in points), tuple(p[1] for p in points)))
+    for p, ids in _of_kind(decls, "search"):
+        for label, doc in labelled:
+            for r in doc.results:
+                if r.benchmark not in ids or r.metric != p.metrics[0] or not r.validated:
+                    continue
+                points = sorted((t[p.x], t[TRACE_P99]) for t in r.info.get("search") or ()
+                                if isinstance(t, dict) and t.get(TRACE_P99) is not None)
+                if points:
+                    out.append(Series(f"{label} {r.benchmark} (capacity search)",
+                                      tuple(x for x, _ in points), tuple(y for _, y in points)))
     return out
 
 
-def plot_agent(labelled):
-    """Throughput and p99 latency vs concurrency, one row per workload family
-    (tools, db, compile ...), so each panel has one unit."""
-    def name(label, r):
-        return f"{label} {r.benchmark} {_param_text(r.params, CONCURRENCY_KEYS)}".strip()
-
+def plot_agent(labelled, decls=None):
+    """Throughput and p99 latency vs concurrency, one row per declared family
+    (tools, db, compile ...), so each panel has one unit; then the capacity
+    searches."""
     families: dict = {}
-    for label, doc in labelled:
-        for r in doc.results:
-            if _concurrency(r) is not None:
-                families.setdefault(r.benchmark.split(".", 1)[0], set())
+    for p, ids in _of_kind(decls, "concurrency"):
+        families.setdefault(p.family, []).append((p, ids))
     rows = []
-    for fam in sorted(families):
-        def mine(r, fam=fam):
-            return r.benchmark.split(".", 1)[0] == fam and not r.benchmark.startswith("corun")
-        thr = _series(labelled, lambda r: mine(r) and r.metric in THROUGHPUT_METRICS,
-                      _concurrency, name)
-        p99 = _series(labelled, lambda r: mine(r) and r.metric.endswith("latency_p99"),
-                      _concurrency, name)
+    for fam, mine in sorted(families.items()):
+        thr, p99 = _sweeps(labelled, mine, 0), _sweeps(labelled, mine, 1)
         if thr or p99:
             rows.append((fam, thr, p99))
-    search = _capacity_search(labelled)
+    search = _capacity_search(labelled, decls)
     if not rows and not search:
         return None
     fig, axes = _figure(2, nrows=len(rows) + bool(search))
@@ -312,27 +314,30 @@ def plot_agent(labelled):
         _draw(axes[2 * i + 1], p99, "concurrency", "ms", f"{fam}: p99 latency")
     if search:
         ax = axes[-2]
-        _draw(ax, search, "concurrent agents", "ms", "agent.step: p99 step latency")
-        for slo in _slos(labelled):
+        family = ", ".join(dict.fromkeys(p.family for p, _ in _of_kind(decls, "search")))
+        _draw(ax, search, "concurrent agents", "ms", f"{family}: p99 latency")
+        for slo in _slos(labelled, decls):
             ax.axhline(slo, color="red", linestyle=":", linewidth=1, label=f"SLO {slo:g} ms")
         ax.legend(fontsize=7)
         axes[-1].set_visible(False)
     return fig
 
 
-def _slos(labelled) -> list:
+def _slos(labelled, decls) -> list:
     """The p99 SLOs the capacity searches were held to (params.slo_ms)."""
+    searched = _picker(_of_kind(decls, "search"), 0)
     return sorted({r.params["slo_ms"] for _, doc in labelled for r in doc.results
-                   if r.metric == "agents" and isinstance(r.params.get("slo_ms"), (int, float))})
+                   if searched(r) and isinstance(r.params.get("slo_ms"), (int, float))})
 
 
-def plot_slowdown(labelled):
+def plot_slowdown(labelled, decls=None):
     """Co-run slowdown (alone / alongside the memory hog): horizontal bars, one
     per workload and file, so long workload names stay readable."""
+    mine = _picker(_of_kind(decls, "bars"), 0)
     bars: dict = {}
     for i, (label, doc) in enumerate(labelled):
         for r in doc.results:
-            if r.metric == "slowdown" and r.value is not None and r.validated:
+            if mine(r) and r.value is not None and r.validated:
                 name = f"{r.benchmark} {_param_text(r.params, ())}".strip()
                 bars.setdefault(name, {})[i] = r.value
     if not bars:
@@ -453,9 +458,10 @@ def render_html(docs: Sequence) -> str:
     if emulated:
         body.append(_emulation_note(emulated))
     body.append(_headline_section(labelled))
+    decls = meaning.plots()
     for title, plot in PLOTS:
         body.append(f"<h2>{html.escape(title)}</h2>")
-        fig = plot(labelled)
+        fig = plot(labelled, decls)
         if fig is None:
             body.append(f'<p class="note">{html.escape(title)}: not in this run.</p>')
         else:

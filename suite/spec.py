@@ -172,6 +172,16 @@ class BenchmarkSpec:
     group: str | None = None
     # Ids this benchmark had in older result files (see FormerId).
     formerly: tuple = ()
+    # What its records mean (suite.meaning): rows of the buyer's table,
+    # rates that become work per joule and cost per unit, report plots, and
+    # (metric, metric it is computed from) pairs for derived metrics.
+    headline: tuple = ()
+    work: tuple = ()
+    plots: tuple = ()
+    derived: tuple = ()
+    # Ratios against a reference implementation that `factorybench validate`
+    # runs this benchmark for (suite.meaning.CrossCheck).
+    cross_check: tuple = ()
 
     @property
     def former_ids(self) -> tuple:

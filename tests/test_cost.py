@@ -13,9 +13,9 @@ def test_cost_per_block_from_throughput():
     recs = [
         _rate("stream.triad", "bandwidth", 100.0, {"threads": 2}, "GB/s"),
         _rate("compile.c", "throughput", 2.0),
-        _rate("tools.python", "throughput", 500.0, {"concurrency": 4}),
+        _rate("tools.code_exec", "throughput", 500.0, {"concurrency": 4}),
         _rate("db.point", "throughput", 10_000.0),
-        _rate("tools.python", "latency_p99", 5.0),  # not a rate: no cost
+        _rate("tools.code_exec", "latency_p99", 5.0),  # not a rate: no cost
     ]
     out = {r.metric: r for r in cost_per_unit(recs, 3.6)}
     assert set(out) == {"cost_per_tb", "cost_per_thousand_compiles",
@@ -32,7 +32,7 @@ def test_cost_per_block_from_throughput():
 
 
 def test_currency_and_invalid_source_carry_over():
-    rec = measurement("db.scan", {}, "throughput", "queries/s", [5.0],
+    rec = measurement("db.point", {}, "throughput", "queries/s", [5.0],
                       higher_is_better=True, validated=False)
     (out,) = cost_per_unit([rec], "2", currency="EUR")
     assert out.unit == "EUR" and out.validated is False

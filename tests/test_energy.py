@@ -154,7 +154,7 @@ def test_work_per_joule_is_throughput_over_average_power():
         measurement("stream.triad", {"threads": 2}, "bandwidth", "GB/s", [10.0],
                     higher_is_better=True),
         measurement("compile.c", {}, "throughput", "compiles/s", [2.0], higher_is_better=True),
-        measurement("tools.python", {"concurrency": 4}, "latency_p99", "ms", [3.0],
+        measurement("tools.code_exec", {"concurrency": 4}, "latency_p99", "ms", [3.0],
                     higher_is_better=False),
     ]
     out = {r.metric: r for r in work_per_joule(recs, reading)}

@@ -1,6 +1,7 @@
 import pytest
 
-from suite.headline import ROWS, as_text, caption, headline
+from suite import meaning
+from suite.headline import as_text, caption, headline
 from suite.model import measurement
 
 SYSTEM = {"logical_cpus": 2, "physical_cores": 2, "model_name": "Test CPU",
@@ -31,9 +32,9 @@ def full_run():
         rec("latency.chase", "latency", 1.2, {"level": "L1"}, "ns", hib=False),
         rec("compile.c", "throughput", 4.0, {"jobs": 1}, "compiles/s"),
         rec("compile.c", "throughput", 7.0, {"jobs": 2}, "compiles/s"),
-        rec("tools.python", "throughput", 300.0, {"concurrency": 4}, "calls/s"),
-        rec("tools.python", "latency_p99", 12.5, {"concurrency": 4}, "ms", hib=False),
-        rec("tools.json", "throughput", 900.0, {"concurrency": 2}, "calls/s"),
+        rec("tools.code_exec", "throughput", 300.0, {"concurrency": 4}, "calls/s"),
+        rec("tools.code_exec", "latency_p99", 12.5, {"concurrency": 4}, "ms", hib=False),
+        rec("tools.json_transform", "throughput", 900.0, {"concurrency": 2}, "calls/s"),
         rec("agent.step", "agents_per_core", 3.0, {}, "agents/core"),
         rec("db.point", "throughput", 5e4, {}, "queries/s", validated=False),
         rec("corun.compile.c", "slowdown", 1.4, {}, "x", hib=False),
@@ -49,9 +50,9 @@ def test_rows_pick_the_right_figures():
     assert rows["bandwidth_allcore"]["value"] == 12.0
     assert rows["dram_latency"]["value"] == 95.0
     assert rows["compile_throughput:compile.c"]["value"] == 7.0
-    tools = rows["tool_calls:tools.python"]
+    tools = rows["tool_calls:tools.code_exec"]
     assert tools["value"] == 300.0 and tools["note"] == "p99 12.5 ms"
-    assert rows["tool_calls:tools.json"]["label"] == "Tool calls/s (tools.json)"
+    assert rows["tool_calls:tools.json_transform"]["label"] == "Tool calls/s (tools.json_transform)"
     assert rows["agents_per_core"]["display"] == "3 agents/core"
     corun = rows["corun_slowdown:corun.compile.c"]
     assert corun["value"] == 1.4 and corun["note"] == "p99 inflation 2 x"
@@ -73,7 +74,7 @@ def test_invalid_records_show_no_number():
 
 def test_absent_benchmarks_say_not_measured():
     rows = headline([], SYSTEM)
-    assert len(rows) == len(ROWS) + 2  # every row once, plus energy and cost
+    assert len(rows) == len(meaning.headline_rows()) + 2  # every row once, plus energy and cost
     assert all(r["status"] in ("not measured", "unavailable") for r in rows)
     assert by_key(rows)["tool_calls"]["display"] == "not measured"
 
@@ -111,8 +112,8 @@ def test_cost_rows_from_the_run_option():
     doc = {"run": {"options": {"cost_per_hour": 3.6}}, "system": SYSTEM,
            "results": [r.to_dict() for r in full_run()]}
     rows = by_key(headline(doc))
-    assert rows["cost:tools.python:cost_per_million_calls"]["value"] == pytest.approx(1 / 300 * 1e6 / 1e3)
-    assert rows["cost:tools.python:cost_per_million_calls"]["unit"] == "$"
+    assert rows["cost:tools.code_exec:cost_per_million_calls"]["value"] == pytest.approx(1 / 300 * 1e6 / 1e3)
+    assert rows["cost:tools.code_exec:cost_per_million_calls"]["unit"] == "$"
     assert "cost" not in rows
     assert by_key(headline(full_run(), SYSTEM))["cost"]["note"].endswith("--cost-per-hour")
     priced_nothing = by_key(headline([], SYSTEM, cost_per_hour=2.0))["cost"]

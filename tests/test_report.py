@@ -146,7 +146,7 @@ def test_agent_plot_has_a_row_per_family_and_the_capacity_search():
     fig = plot_agent([("x86box", parse(data, "x.json"))])
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
     assert titles == ["db: throughput", "db: p99 latency", "tools: throughput",
-                      "tools: p99 latency", "agent.step: p99 step latency"]
+                      "tools: p99 latency", "agent.step: p99 latency"]
     search = fig.axes[-2].lines[0]
     assert list(search.get_xdata()) == [4, 12, 16]
     assert any(line.get_label() == "SLO 250 ms" for line in fig.axes[-2].lines)

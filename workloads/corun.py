@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from kernels import plans
 from suite.errors import Skipped
+from suite.meaning import HeadlineRow, Plot, Source
 from suite.spec import BenchmarkSpec, Config, FormerId, PlanContext
 
 SPLIT_POLICY = ("workload on the first half of the physical cores (at least one), "
@@ -101,6 +102,16 @@ def plan_corun(ctx: PlanContext) -> list:
             for h in hogs]
 
 
+# The buyer's row: slowdown beside the bandwidth hog (the chase hog's
+# figures stay in the records).
+ROW = HeadlineRow("corun_slowdown", "Co-run slowdown", (Source("slowdown", {"hog": "triad"}),),
+                  per_benchmark=True, notes=(("p99_inflation", "p99 inflation"),))
+PLOT = Plot("bars", ("slowdown",))
+DERIVED = (("slowdown", "throughput_alone"), ("p99_inflation", "latency_p99_alone"),
+           ("hog_bandwidth_loss", "hog_bandwidth_alone"),
+           ("hog_latency_inflation", "hog_latency_alone"))
+
+
 def corun_spec(workload: str, w: Workload) -> BenchmarkSpec:
     return BenchmarkSpec(
         id=corun_id(workload), category="corun",
@@ -109,6 +120,7 @@ def corun_spec(workload: str, w: Workload) -> BenchmarkSpec:
         entry="workloads.corun_run:run_benchmark", plan=plan_corun, timeout=TIMEOUT_S,
         profiles=frozenset({"quick", "standard", "full"} if w.quick else {"standard", "full"}),
         group="corun", formerly=(FormerId(FORMER_ID, {"workload": workload}),),
+        headline=(ROW,), plots=(PLOT,), derived=DERIVED,
     )
 
 

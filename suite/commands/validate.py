@@ -1,6 +1,7 @@
 """`factorybench validate`: Numba kernels against the native C/OpenMP reference.
 
-Runs the `native.check` configuration in a fresh child (threads pinned as a
+Runs the configuration of the benchmark that declares a cross-check
+(`BenchmarkSpec.cross_check`: native.check) in a fresh child (threads pinned as a
 run would pin them) and prints the Numba/native ratios; 1.0 is parity.
 """
 from __future__ import annotations
@@ -14,13 +15,6 @@ from suite.cliparams import POSITIVE
 from suite.errors import UserError
 from suite.spec import PROFILES, PlanContext
 
-_ROWS = (
-    ("triad_ratio", "Triad bandwidth", "numba_gbs", "native_gbs", "GB/s"),
-    ("chase_dram_ratio", "DRAM chase latency", "numba_ns", "native_ns", "ns"),
-    ("chase_l1_ratio", "L1 chase latency", "numba_ns", "native_ns", "ns"),
-)
-
-
 @click.command()
 @click.option("--profile", type=click.Choice(list(PROFILES)), default="standard",
               show_default=True, help="Depth (number of interleaved pairs).")
@@ -30,11 +24,13 @@ _ROWS = (
 def command(profile, array_mib, bind):
     """Compare the Numba triad and pointer chase with native C (Numba/native ratios)."""
     from kernels.plans import SizingError
-    from kernels.specs import SPECS
     from suite.runner import PlannedConfig, RunOptions, run_config
+    from suite.spec import registry
     from suite.sysinfo import collect
 
-    spec = next(s for s in SPECS if s.id == "native.check")
+    spec = next((s for s in registry() if s.cross_check), None)
+    if spec is None:
+        raise UserError("no registered benchmark declares a cross-check to validate")
     system = collect()
     ctx = PlanContext(PROFILES[profile], system, {"array_mib": array_mib, "bind": bind})
     try:
@@ -53,13 +49,14 @@ def command(profile, array_mib, bind):
                    f"{config.settings['elements'] * 8 / 2**20:.0f} MiB arrays, profile {profile}")
         first = next(iter(by_metric.values()))
         click.echo(f"native: {first.info.get('compiler_version')} {first.info.get('flags')}")
-    for metric, label, numba_key, native_key, unit in _ROWS:
-        r = by_metric.get(metric)
+    for check in spec.cross_check:
+        r = by_metric.get(check.metric)
         if r is None:
             continue
         mark = "" if r.validated else "  INVALID"
-        click.echo(f"  {label:20s} Numba/native {r.value:6.3f}  (Numba {r.info[numba_key]:.2f} "
-                   f"{unit}, native {r.info[native_key]:.2f} {unit}, "
-                   f"{r.stats['n']} pairs){mark}")
+        unit = check.unit
+        click.echo(f"  {check.label:20s} Numba/native {r.value:6.3f}  (Numba "
+                   f"{r.info[check.ours]:.2f} {unit}, native {r.info[check.reference]:.2f} "
+                   f"{unit}, {r.stats['n']} pairs){mark}")
     if outcome.errors and not by_metric:
         sys.exit(1)

@@ -1,6 +1,7 @@
 """Specs of the compile workloads (light: no heavy imports here)."""
 from __future__ import annotations
 
+from suite.meaning import HeadlineRow, Plot, Source, Work
 from suite.spec import BenchmarkSpec, Config
 from workloads.sandbox import concurrency_levels
 
@@ -37,18 +38,28 @@ def plan_linux(ctx) -> list:
     return [Config(params={"jobs": _cpus(ctx)})]
 
 
+ROW = HeadlineRow("compile_throughput", "Compile throughput", (Source("throughput"),),
+                  per_benchmark=True)
+WORK = Work("throughput", "compiles_per_kj", "compiles/kJ", "Compiles per kJ",
+            "cost_per_thousand_compiles", 1e3, "thousand compiles", per_joule_scale=1000.0)
+
 SPECS = [
     BenchmarkSpec(
         id="compile.c", category="compile",
         description="Every unit of a generated C corpus compiled (-O2 -c) in the sandbox, "
                     "jobs 1, cores, 2 x cores: units/s, wall, per-unit latency, CPU s",
         entry="workloads.compile.build:run_compile", plan=plan_compile, timeout=600.0,
+        headline=(ROW,), work=(WORK,),
+        plots=(Plot("concurrency", ("throughput", "latency_p99"), x="jobs",
+                    family="compile"),),
     ),
     BenchmarkSpec(
         id="compile.test", category="compile",
         description="Agent edit-compile-test cycles (edit, compile and link, run the tests, "
                     "each in the sandbox), many at once: cycles/s and latency",
         entry="workloads.compile.cycle:run_cycles", plan=plan_cycles, timeout=600.0,
+        plots=(Plot("concurrency", ("rate", "latency_p99"), x="concurrency",
+                    family="compile"),),
     ),
     BenchmarkSpec(
         id="compile.source", category="compile",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 
+from suite.meaning import HeadlineRow, Plot, Source, Work
 from suite.spec import BenchmarkSpec, Config, PlanContext
 
 QUERY_CLASSES = (
@@ -43,6 +44,11 @@ def plan_db(ctx: PlanContext, query: str = "point") -> list:
     return configs
 
 
+ROW = HeadlineRow("queries", "Queries/s", (Source("throughput"),), per_benchmark=True)
+WORK = Work("throughput", "queries_per_joule", "queries/J", "Queries per joule",
+            "cost_per_million_queries", 1e6, "million queries")
+PLOT = Plot("concurrency", ("throughput", "latency_p99"), x="clients", family="db")
+
 SPECS = [
     BenchmarkSpec(
         id=f"db.{name}", category="db",
@@ -52,6 +58,7 @@ SPECS = [
         # The first run of a scale builds its dataset (full: ~5 GB, and a
         # PostgreSQL load on top), so the limit grows with the profile.
         timeout={"quick": 600.0, "standard": 1800.0, "full": 7200.0},
+        headline=(ROW,), work=(WORK,), plots=(PLOT,),
     )
     for name, what in QUERY_CLASSES
 ]

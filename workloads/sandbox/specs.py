@@ -5,6 +5,7 @@ benchmark runs, in its own child process.
 """
 from __future__ import annotations
 
+from suite.meaning import Plot
 from suite.spec import BenchmarkSpec, Config
 from workloads.sandbox.backends import BACKENDS
 
@@ -20,4 +21,5 @@ SPECS = [BenchmarkSpec(
     description="Create a sandbox, run /bin/true, tear down: latency percentiles and rate "
                 "at concurrency 1, cores, 2 x cores, per backend (none = baseline)",
     entry="workloads.sandbox.lifecycle:run", plan=plan_lifecycle, timeout=120.0,
+    plots=(Plot("concurrency", ("rate", "latency_p99"), x="concurrency", family="sandbox"),),
 )]

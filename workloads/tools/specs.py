@@ -7,6 +7,7 @@ model the tool supports at every level, one child process per model.
 """
 from __future__ import annotations
 
+from suite.meaning import HeadlineRow, Plot, Source, Work
 from suite.spec import BenchmarkSpec, Config, PlanContext
 
 MODELS = ("pool", "fresh", "sandbox")
@@ -57,10 +58,18 @@ _DESCRIPTIONS = {
     "code_exec": "agent-written snippet in a fresh sandboxed interpreter: calls/s, latency",
 }
 
+ROW = HeadlineRow("tool_calls", "Tool calls/s", (Source("throughput"),), per_benchmark=True,
+                  notes=(("latency_p99", "p99"),))
+WORK = Work("throughput", "calls_per_joule", "calls/J", "Tool calls per joule",
+            "cost_per_million_calls", 1e6, "million tool calls")
+PLOT = Plot("concurrency", ("throughput", "latency_p99"), x="concurrency",
+            family="tools")
+
 SPECS = [
     BenchmarkSpec(
         id=f"tools.{name}", category="tools", description=desc,
         entry="workloads.tools.bench:run_benchmark", plan=_planner(name), timeout=600.0,
+        headline=(ROW,), work=(WORK,), plots=(PLOT,),
     )
     for name, desc in _DESCRIPTIONS.items()
 ]
