@@ -400,26 +400,6 @@ def _isa_text(isa: dict) -> str | None:
     return " ".join(flags) or None
 
 
-def is_triad(record) -> bool:
-    return "triad" in record.benchmark or record.params.get("kernel") == "triad"
-
-
-def bandwidth_per_core(records: Sequence) -> tuple:
-    """(1-core, all-core) STREAM Triad GB/s per core: the run's summary
-    records when present, else the ends of its thread sweep."""
-    usable = [r for r in records if is_triad(r) and r.validated and r.value is not None]
-    summary = {r.metric: r.value for r in usable
-               if r.metric in ("bandwidth_single_core", "bandwidth_per_core_all_cores")}
-    if len(summary) == 2:
-        return summary["bandwidth_single_core"], summary["bandwidth_per_core_all_cores"]
-    sweep = [r for r in usable if r.metric == "bandwidth_per_core"
-             and isinstance(r.params.get("threads"), int)]
-    if not sweep:
-        return None, None
-    by_threads = sorted(sweep, key=lambda r: r.params["threads"])
-    return by_threads[0].value, by_threads[-1].value
-
-
 def _part_text(s: dict) -> str | None:
     """Arm part name with its MIDR implementer/part numbers; x86 has none."""
     if s.get("arch") not in (None, "aarch64"):
@@ -442,10 +422,12 @@ def _jit_text(s: dict) -> str | None:
 def _bandwidth_text(doc, emulation: str | None) -> str:
     if emulation:
         return "emulated, not reported"
-    one, allc = bandwidth_per_core(doc.results)
-    if one is None:
+    from suite.headline import system_block
+
+    rows = system_block(doc.results)  # the figures the specs show here
+    if not rows:
         return "not in this run"
-    return f"{one:.1f} GB/s (1 core), {allc:.1f} GB/s (all cores)"
+    return ", ".join(f"{r['value']:.1f} {r['unit']} ({r['system_block']})" for r in rows)
 
 
 def summarize_system(doc, label: str) -> SystemSummary:
