@@ -130,7 +130,7 @@ def test_fail_on_ignores_emulated_figures(tmp_path, capsys):
 def test_report_plots_nothing_of_an_emulated_run(emulated, tmp_path, monkeypatch):
     plotted = []
 
-    def spy(labelled):
+    def spy(labelled, decls=None):
         plotted.extend(lab for lab, _ in labelled)
         return None
 
