@@ -33,12 +33,7 @@ THP_CHOICES = ("on", "off")
 SEED = 12345
 UNROLL = 8  # loads per loop trip in `chase`; steps are whole multiples
 
-# Per profile: (repetitions per point, seconds per repetition); every point
-# takes >= 100 ms in total. A point's value is the median of its repetitions,
-# which one disturbed repetition cannot move on a shared machine; four or
-# more per point also let `compare`'s rank test reach p < 0.05 (4 vs 4
-# samples: smallest two-sided p = 2/70).
-REPETITIONS = {"quick": (4, 0.025), "standard": (5, 0.06), "full": (7, 0.1)}
+REPETITIONS = plans.LATENCY_REPETITIONS  # per profile: (repetitions per point, s each)
 
 
 @njit(cache=True)

@@ -50,9 +50,8 @@ LINE_ELEMENTS = 8  # float64 per 64-byte cache line: the delay is injected per l
 # the per-call overhead (select, parallel-region launch) stays under 1%.
 CHUNK_SECONDS = 0.002
 MIN_CHUNK_ELEMENTS = 8192
-RAMP_SECONDS = 0.05  # let the load reach steady state before the chase starts
-# Chase repetitions and seconds each: >= 4 per point, as on the latency curve.
-CHASE = {"quick": (4, 0.075), "standard": (5, 0.1), "full": (7, 0.2)}
+RAMP_SECONDS = plans.LOADED_RAMP_SECONDS
+CHASE = plans.LOADED_CHASE
 
 
 # Each load thread streams only its own chunk of the arrays (the chunk it

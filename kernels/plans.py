@@ -41,6 +41,27 @@ DEFAULT_STRIDE = 128  # two lines: adjacent-line prefetch cannot help
 STRIDE_CHOICES = (64, 128)
 
 
+# Durations per profile, shared by the kernels and their estimates.
+# Latency curve: (repetitions per point, seconds per repetition); every
+# point takes >= 100 ms in total. A point's value is the median of its
+# repetitions, which one disturbed repetition cannot move on a shared
+# machine; four or more per point also let `compare`'s rank test reach
+# p < 0.05 (4 vs 4 samples: smallest two-sided p = 2/70).
+LATENCY_REPETITIONS = {"quick": (4, 0.025), "standard": (5, 0.06), "full": (7, 0.1)}
+# Loaded latency: chase repetitions and seconds each, as on the curve.
+LOADED_CHASE = {"quick": (4, 0.075), "standard": (5, 0.1), "full": (7, 0.2)}
+LOADED_RAMP_SECONDS = 0.05  # the load reaches steady state before the chase starts
+# Native cross-check: interleaved pairs (the performance target uses >= 5).
+NATIVE_PAIRS = {"quick": 3, "standard": 5, "full": 9}
+NATIVE_CHASE_REP_SECONDS = 0.1
+NATIVE_L1_CHASE_BYTES = 16 << 10  # fits every L1 data cache in use today
+
+
+def for_profile(table: dict, profile: str):
+    """A per-profile value, the standard profile's for an unknown name."""
+    return table.get(profile, table["standard"])
+
+
 class SizingError(ValueError):
     """A size that cannot be run on this machine (message says why)."""
 
@@ -132,8 +153,7 @@ def placement(topology: Topology, cpus: Sequence[int], elements: int) -> dict:
 
 def active_cores(topology: Topology, cpus: Sequence[int]) -> int:
     """Distinct physical cores among `cpus` (the divisor of bandwidth per core)."""
-    core_of = {cpu: i for i, core in enumerate(topology.cores) for cpu in core}
-    return len({core_of.get(c, c) for c in cpus})
+    return topology.core_count(cpus)
 
 
 def omp_env(cpus: Sequence[int], bind: str = DEFAULT_BIND) -> dict:

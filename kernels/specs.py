@@ -2,7 +2,7 @@
 loaded latency and the native cross-check. Light: no Numba import here."""
 from __future__ import annotations
 
-from kernels import plans
+from kernels import estimates, plans
 from suite.errors import Skipped, UserError
 from suite.meaning import CrossCheck, HeadlineRow, Plot, Source, Work
 from suite.spec import BenchmarkSpec, Config, FormerId, PlanContext
@@ -76,10 +76,12 @@ def plan_latency(ctx: PlanContext) -> list:
     cpu = plans.chase_cpu(topo)
     stride = _stride(ctx)
     max_bytes = plans.latency_max_bytes(topo, ctx.profile.name)
-    plans.latency_sizes(max_bytes, stride)  # refuses a bad stride here, in the parent
     plans.check_memory(topo, max_bytes, "the latency working set")
     variants = LATENCY_VARIANTS.get(ctx.profile.name, LATENCY_VARIANTS["standard"])
+    sizes = plans.latency_sizes(max_bytes, stride)
     return [Config(params={"shuffle": s, "thp": t, "stride": stride},
+                   settings={"working_sets": [sizes[0], sizes[-1]], "points": len(sizes),
+                             "dram_min_bytes": plans.dram_min_bytes(topo)},
                    env=plans.omp_env((cpu,), "close"), cpus=(cpu,))
             for s, t in variants]
 
@@ -110,6 +112,34 @@ def plan_native(ctx: PlanContext) -> list:
     return [Config(params={"threads": len(cpus), "bind": bind, **_size_param(ctx)},
                    settings={"elements": _stream_elements(ctx), "sizing": _sizing(ctx)},
                    env=plans.omp_env(cpus, bind), cpus=cpus)]
+
+
+# -- estimates (kernels.estimates: the profile's durations, stated assumptions) --
+def estimate_stream(ctx: PlanContext, config: Config) -> float:
+    return estimates.stream_seconds(ctx.topology, len(config.cpus), config.settings["elements"],
+                                    max(int(ctx.profile.stream_ntimes), 2))
+
+
+def estimate_latency(ctx: PlanContext, config: Config) -> float:
+    stride = int(config.params["stride"])
+    low, high = config.settings["working_sets"]
+    reps, rep_s = plans.for_profile(plans.LATENCY_REPETITIONS, ctx.profile.name)
+    return estimates.latency_seconds(ctx.topology, plans.latency_sizes(high, stride, low),
+                                     stride, reps, rep_s)
+
+
+def estimate_loaded(ctx: PlanContext, config: Config) -> float:
+    reps, rep_s = plans.for_profile(plans.LOADED_CHASE, ctx.profile.name)
+    return estimates.loaded_seconds(config.settings["chase_bytes"],
+                                    1 + len(config.params["delays"]), reps, rep_s,
+                                    plans.LOADED_RAMP_SECONDS)
+
+
+def estimate_native(ctx: PlanContext, config: Config) -> float:
+    return estimates.native_seconds(ctx.topology, len(config.cpus), config.settings["elements"],
+                                    plans.for_profile(plans.NATIVE_PAIRS, ctx.profile.name),
+                                    plans.NATIVE_CHASE_REP_SECONDS,
+                                    plans.NATIVE_L1_CHASE_BYTES)
 
 
 # STREAM kernels in STREAM order: (name, what it computes). One sweep child
@@ -175,7 +205,8 @@ def stream_spec(kernel: str, formula: str) -> BenchmarkSpec:
     return BenchmarkSpec(
         id=f"stream.{kernel}", category="memory",
         description=f"STREAM {kernel} {formula}, thread sweep, GB/s and GB/s per core",
-        entry="kernels.stream:run_benchmark", plan=plan_stream, timeout=900.0,
+        entry="kernels.stream:run_benchmark", plan=plan_stream, estimate=estimate_stream,
+        timeout=900.0,
         summarize="kernels.summaries:summarize_stream", group="stream",
         formerly=(FormerId(STREAM_SWEEP_ID, {"kernel": kernel}),),
         headline=TRIAD_ROWS if quoted else (), work=(TRIAD_WORK,) if quoted else (),
@@ -189,7 +220,8 @@ SPECS = [
     BenchmarkSpec(
         id="latency.chase", category="memory",
         description="Pointer-chase latency from 4 KiB to past the LLC, ns per load, THP on/off",
-        entry="kernels.latency:run_benchmark", plan=plan_latency, timeout=900.0,
+        entry="kernels.latency:run_benchmark", plan=plan_latency, estimate=estimate_latency,
+        timeout=900.0,
         summarize="kernels.summaries:summarize_latency",
         formerly=(FormerId("latency.curve"),),
         headline=LATENCY_ROWS,
@@ -198,14 +230,15 @@ SPECS = [
     BenchmarkSpec(
         id="latency.loaded", category="memory",
         description="DRAM chase latency on one core while the other cores load memory",
-        entry="kernels.loaded:run_benchmark", plan=plan_loaded, timeout=600.0,
+        entry="kernels.loaded:run_benchmark", plan=plan_loaded, estimate=estimate_loaded,
+        timeout=600.0,
         formerly=(FormerId("loaded_latency"),),
         plots=(Plot("pairs", ("bandwidth", "latency")),),
     ),
     BenchmarkSpec(
         id="native.check", category="memory",
         description="Numba/native C ratios: OpenMP triad and pointer chase, interleaved",
-        entry="kernels.native.check:run_benchmark", plan=plan_native, timeout=600.0,
-        cross_check=NATIVE_RATIOS,
+        entry="kernels.native.check:run_benchmark", plan=plan_native, estimate=estimate_native,
+        timeout=600.0, cross_check=NATIVE_RATIOS,
     ),
 ]

@@ -21,6 +21,7 @@ LAZY_COMMANDS = {
     "report": "suite.commands.report",
     "history": "suite.commands.history",
     "export": "suite.commands.export",
+    "plan": "suite.commands.plan",
 }
 
 

@@ -186,6 +186,9 @@ class BenchmarkSpec:
     @property
     def former_ids(self) -> tuple:
         return tuple(f.benchmark for f in self.formerly)
+    # Optional estimate(ctx, config) -> seconds one configuration will take,
+    # from the profile's own durations (light: runs in `factorybench plan`).
+    estimate: Callable[[PlanContext, Config], float] | None = None
 
 
 def spec_modules() -> tuple:

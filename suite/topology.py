@@ -106,6 +106,11 @@ class Topology:
             raise ValueError(f"{n} CPUs requested, {len(order)} available")
         return tuple(order[:n])
 
+    def core_count(self, cpus: Iterable[int]) -> int:
+        """Distinct physical cores among `cpus`."""
+        core_of = {cpu: i for i, core in enumerate(self.cores) for cpu in core}
+        return len({core_of.get(c, ("cpu", c)) for c in cpus})
+
     def node_of(self, cpu: int) -> int:
         """Index of the NUMA node holding `cpu` (0 when unknown)."""
         for i, node in enumerate(self.numa_nodes):

@@ -18,10 +18,9 @@ from suite.spec import Job
 
 NUMBA_SCALAR, NATIVE_SCALAR = 3.0, 5.0  # different, so each check sees its own side's result
 INIT_B, INIT_C = 2.0, 1.0
-# Interleaved pairs per profile; the performance target uses >= 5.
-PAIRS = {"quick": 3, "standard": 5, "full": 9}
-CHASE_REP_SECONDS = 0.1
-L1_CHASE_BYTES = 16 << 10  # fits every L1 data cache in use today
+PAIRS = plans.NATIVE_PAIRS
+CHASE_REP_SECONDS = plans.NATIVE_CHASE_REP_SECONDS
+L1_CHASE_BYTES = plans.NATIVE_L1_CHASE_BYTES
 
 
 def triad_pairs(native, a, b, c, pairs: int, bounds=None) -> tuple:
