@@ -1,9 +1,11 @@
 """The `factorybench` command line."""
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import click
 
 from suite import __version__
 from suite.cliparams import POSITIVE
-from suite.errors import UserError
+from suite.errors import DiskFull, UserError
 from suite.spec import DEFAULT_PROFILE, PROFILES
 
 # Subcommands that live in their own modules, loaded only when used.
@@ -195,7 +197,7 @@ def run(selection, profile, out_dir, threads_spec, tags, timeout, array_mib, str
     from rich.console import Console
 
     from suite.progress import make_progress
-    from suite.runner import RunOptions, default_result_path, execute
+    from suite.runner import RunOptions, default_result_path, execute, new_run_id
     from suite.spec import SelectionError, registry, renamed_selections, select
     from suite.summary import render
     from suite.sysinfo import collect
@@ -217,9 +219,11 @@ def run(selection, profile, out_dir, threads_spec, tags, timeout, array_mib, str
     system = collect()
     threads = parse_threads(threads_spec, int(system.get("logical_cpus") or os.cpu_count()))
     out_dir = writable_dir(out_dir)
+    run_id = new_run_id()
     opts = RunOptions(
         profile=PROFILES[profile],
-        out_path=default_result_path(out_dir, profile),
+        out_path=default_result_path(out_dir, profile, run_id),
+        run_id=run_id,
         threads=threads,
         tags=tag_map,
         timeout=timeout,
@@ -234,14 +238,44 @@ def run(selection, profile, out_dir, threads_spec, tags, timeout, array_mib, str
     )
     console = Console(stderr=False)
     try:
-        doc = execute(specs, opts, system, progress=make_progress(quiet))
-    except KeyboardInterrupt:
-        click.echo(f"\ninterrupted; partial results kept in {opts.out_path}", err=True)
-        sys.exit(130)
-    render(doc, console, full=False)
-    click.echo(f"result: {opts.out_path}")
-    if report:
-        _write_report(opts.out_path)
+        with stops_as_interrupts():
+            doc = execute(specs, opts, system, progress=make_progress(quiet))
+            render(doc, console, full=False)
+            click.echo(f"result: {opts.out_path}")
+            if report:
+                _write_report(opts.out_path)
+    except Interrupted as exc:
+        if opts.out_path.exists():
+            click.echo(f"\ninterrupted by {signal.Signals(exc.signum).name}; results so far "
+                       f"kept in {opts.out_path}", err=True)
+        sys.exit(128 + exc.signum)
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP during a run: finish the file as `partial`."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def stops_as_interrupts():
+    """SIGTERM and SIGHUP end a run as Ctrl-C does; after the first stop,
+    further ones are ignored so the partial file is written in peace."""
+    from suite.runner import STOP_SIGNALS
+
+    def stop(signum, frame):
+        for s in STOP_SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    old = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
 
 
 def _write_report(result_path: Path) -> None:
@@ -285,7 +319,10 @@ def main(argv=None) -> None:
     except (UserError, ResultFileError) as exc:
         click.echo(f"factorybench: error: {exc}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except DiskFull as exc:
+        click.echo(f"factorybench: error: {exc}", err=True)
+        sys.exit(1)
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("aborted", err=True)
         sys.exit(130)
     except BrokenPipeError:

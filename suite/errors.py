@@ -8,3 +8,8 @@ class UserError(Exception):
 class Skipped(Exception):
     """A benchmark that cannot run on this machine (too few cores, a missing
     tool): the runner records it as skipped with this message, not as an error."""
+
+
+class DiskFull(Exception):
+    """A write that ran out of space: one line naming the path and the free
+    space, exit status 1 (the input was fine; the machine was not)."""

@@ -136,6 +136,8 @@ class SqliteStore(Store):
                                         isolation_level=None)
             _prepare(self, begin="BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as exc:
+            if sqlite_disk_full(exc):
+                raise  # not the store's fault: the caller names the free space
             raise HistoryError(f"history store {str(path)!r} is unreadable ({exc}); "
                                "left untouched") from None
 
@@ -184,7 +186,29 @@ class _Transaction:
         return cur
 
     def __exit__(self, exc_type, *exc):
-        self.store.conn.cursor().execute("ROLLBACK" if exc_type else "COMMIT")
+        cur = self.store.conn.cursor()
+        if exc_type is None:
+            try:
+                cur.execute("COMMIT")
+                return
+            except Exception:
+                self._rollback(cur)
+                raise
+        self._rollback(cur)
+
+    @staticmethod
+    def _rollback(cur) -> None:
+        try:
+            cur.execute("ROLLBACK")
+        except Exception:
+            pass  # already rolled back (SQLite does on a full disk); the first error counts
+
+
+def sqlite_disk_full(exc: BaseException) -> bool:
+    """An SQLite error that means the disk is full, not that the store is bad."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
+    return (isinstance(exc, sqlite3.DatabaseError)
+            and (code == getattr(sqlite3, "SQLITE_FULL", 13) or "disk is full" in str(exc)))
 
 
 def _check_sqlite_header(path: Path) -> None:
@@ -252,11 +276,17 @@ def _migrate_1_to_2(store: Store, cur) -> None:
     cur.execute(store.sql("UPDATE fb_meta SET value = ? WHERE key = ?"), (STORE_SCHEMA, "schema"))
 
 
+def sqlite_file(spec: str | None) -> Path | None:
+    """The SQLite file a store spec names; None for a PostgreSQL URL."""
+    if spec and spec.startswith(("postgresql://", "postgres://")):
+        return None
+    return Path(spec) if spec else DEFAULT_STORE
+
+
 def open_store(spec: str | None, create: bool = False) -> Store:
     """A plain path is an SQLite file; postgresql://... a PostgreSQL database."""
-    if spec and spec.startswith(("postgresql://", "postgres://")):
-        return PostgresStore(spec)
-    return SqliteStore(Path(spec) if spec else DEFAULT_STORE, create)
+    path = sqlite_file(spec)
+    return PostgresStore(spec) if path is None else SqliteStore(path, create)
 
 
 # -- add / list -------------------------------------------------------------------

@@ -30,6 +30,7 @@ from typing import Callable, Sequence
 
 from suite import compare as cmp
 from suite import meaning
+from suite.atomicfile import write_atomic
 from suite.emulation import emulation_of
 from suite.export import cells
 
@@ -481,8 +482,4 @@ def write_report(paths_or_docs: Sequence, out_path) -> Path:
     if not docs:
         raise ValueError("a report needs at least one result file")
     out = Path(out_path)
-    text = render_html(docs)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
-    return out
+    return write_atomic(out, render_html(docs))

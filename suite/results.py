@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from suite import resultschema
+from suite import atomicfile, resultschema
 from suite.model import ErrorRecord, Record
 
 SCHEMA_VERSION = 2
@@ -58,29 +57,11 @@ class RunDocument:
         )
 
 
-def write_atomic(path: str | os.PathLike, doc: RunDocument) -> Path:
-    """Write `doc` so that readers only ever see a whole file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc.to_dict(), f, indent=1, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return path
+def write_atomic(path: str | os.PathLike, doc: RunDocument, exclusive: bool = False) -> Path:
+    """Write `doc` so that readers only ever see a whole file (suite.atomicfile;
+    exclusive: refuse to replace an existing file)."""
+    text = json.dumps(doc.to_dict(), indent=1, allow_nan=False) + "\n"
+    return atomicfile.write_atomic(path, text, exclusive=exclusive)
 
 
 def _renamed(entry: dict, renames: list) -> list:

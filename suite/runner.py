@@ -8,6 +8,7 @@ configuration so that nothing finished is ever lost.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -23,12 +24,19 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from suite import __version__
-from suite.errors import Skipped, UserError
+from suite.errors import DiskFull, Skipped, UserError
+from suite.guardian import RunDirectory
 from suite.model import ErrorRecord, Outcome
 from suite.results import SCHEMA_VERSION, RunDocument, write_atomic
 from suite.spec import BenchmarkSpec, Config, Job, PlanContext, Profile, timeout_for
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Signals that end a run as Ctrl-C does: the result file is finished as `partial`.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class RunOptions:
     timeout: float | None = None  # overrides every spec's timeout
     bench_options: Mapping[str, Any] = field(default_factory=dict)
     argv: tuple = ()
+    run_id: str = field(default_factory=new_run_id)
 
 
 @dataclass(frozen=True)
@@ -97,10 +106,13 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def default_result_path(out_dir: Path, profile: str, now: datetime | None = None) -> Path:
+def default_result_path(out_dir: Path, profile: str, run_id: str,
+                        now: datetime | None = None) -> Path:
+    """`<UTC timestamp>-<hostname>-<run id, 8 hex>-<profile>.json`: the run id
+    keeps two runs started in the same second apart."""
     now = now or datetime.now(timezone.utc)
     host = socket.gethostname().split(".")[0] or "host"
-    return out_dir / f"{now.strftime('%Y%m%dT%H%M%SZ')}-{host}-{profile}.json"
+    return out_dir / f"{now.strftime('%Y%m%dT%H%M%SZ')}-{host}-{run_id[:8]}-{profile}.json"
 
 
 def new_document(opts: RunOptions, system: Mapping[str, Any]) -> RunDocument:
@@ -108,7 +120,7 @@ def new_document(opts: RunOptions, system: Mapping[str, Any]) -> RunDocument:
         schema_version=SCHEMA_VERSION,
         suite={"name": "factorybench", "version": __version__, "git_commit": git_commit()},
         run={
-            "id": uuid.uuid4().hex,
+            "id": opts.run_id,
             "started_at": utc_now(),
             "finished_at": None,
             "status": "partial",
@@ -160,8 +172,11 @@ def _share_children(planned: list) -> list:
 
 # -- one child -------------------------------------------------------------
 
-def _child_env(config: Config) -> dict:
+def _child_env(config: Config, run_dir: RunDirectory) -> dict:
     env = dict(os.environ)
+    # Whatever the benchmark puts in a temp directory goes when the run does.
+    env["TMPDIR"] = str(run_dir.path)
+    env["FACTORYBENCH_PARENT_PID"] = str(os.getpid())  # see suite.worker.die_with_parent
     env.setdefault("NUMBA_CACHE_DIR", str(PROJECT_ROOT / ".cache" / "numba"))
     # The child must import this checkout even when not installed.
     env["PYTHONPATH"] = os.pathsep.join(
@@ -182,9 +197,24 @@ def _exit_errors(item: PlannedConfig, returncode: int, stderr_tail: str) -> tupl
 def _kill_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         pass
     proc.wait()
+
+
+def _wait(proc: subprocess.Popen, timeout: float, cpus: tuple | None) -> tuple:
+    """(timed out?, observer readings) once the worker ends or its time is up."""
+    observers = _observers(proc.pid, cpus)
+    for _, o in observers:
+        o.start()
+    timed_out = False
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    finally:
+        readings = {name: _stop(o) for name, o in observers}
+    return timed_out, readings
 
 
 def _stderr_tail(path: Path, limit: int = 400) -> str:
@@ -205,48 +235,49 @@ def _observers(pid: int, cpus: tuple | None):
             ("energy", EnergyMeter(root="/"))]
 
 
-def run_config(item: PlannedConfig, opts: RunOptions, system: Mapping[str, Any]) -> Outcome:
-    """Run one configuration in a fresh interpreter; never raises for its failures."""
+def run_config(item: PlannedConfig, opts: RunOptions, system: Mapping[str, Any],
+               run_dir: RunDirectory | None = None) -> Outcome:
+    """Run one configuration in a fresh interpreter; never raises for its failures.
+
+    Its job files live in `run_dir` (a RunDirectory of its own when None), and
+    the worker's process group is handed to the run's guardian while it runs.
+    """
+    if run_dir is None:
+        with RunDirectory() as own:
+            return run_config(item, opts, system, own)
     timeout = opts.timeout or timeout_for(item.spec, opts.profile.name)
     job = Job(benchmark=item.spec.id, params=dict(item.config.params), profile=opts.profile,
               system=system, options=dict(opts.bench_options), timeout=timeout,
               cpus=item.config.cpus, settings=dict(item.config.settings), benchmarks=item.ids)
-    with tempfile.TemporaryDirectory(prefix="factorybench-job-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="job-", dir=run_dir.path) as tmp:
         job_path, outcome_path, err_path = (Path(tmp) / n for n in
                                             ("job.json", "outcome.json", "stderr.txt"))
         job_path.write_text(json.dumps({"entry": item.spec.entry, "job": job.to_dict()}))
         with open(err_path, "wb") as err:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "suite.worker", str(job_path), str(outcome_path)],
-                env=_child_env(item.config), stdin=subprocess.DEVNULL,
+                env=_child_env(item.config, run_dir), stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=err, cwd=str(PROJECT_ROOT),
                 start_new_session=True)  # own group: timeout kills every descendant
-        observers = _observers(proc.pid, item.config.cpus)
-        for _, o in observers:
-            o.start()
+        run_dir.watch(proc.pid)
         try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+            timed_out, readings = _wait(proc, timeout, item.config.cpus)
+        finally:
+            # Ctrl-C, a timeout or a normal end: no descendant a benchmark left
+            # behind outlives its configuration.
             _kill_group(proc)
+            run_dir.forget(proc.pid)
+        if timed_out:
             return Outcome(errors=item.errors("timeout", f"no result after {timeout:g} s; "
                                                         "process group killed"))
-        except BaseException:  # Ctrl-C: leave nothing behind
-            _kill_group(proc)
-            raise
-        finally:
-            readings = {name: _stop(o) for name, o in observers}
-        # Reap descendants a benchmark may have left behind.
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         if proc.returncode != 0 or not outcome_path.exists():
             return Outcome(errors=_exit_errors(item, proc.returncode, _stderr_tail(err_path)))
         outcome = Outcome.from_dict(json.loads(outcome_path.read_text()))
     return _annotate(outcome, readings)
 
 
-def run_replicated(item: PlannedConfig, opts: RunOptions, system: Mapping[str, Any]) -> Outcome:
+def run_replicated(item: PlannedConfig, opts: RunOptions, system: Mapping[str, Any],
+                   run_dir: RunDirectory | None = None) -> Outcome:
     """The configuration in `profile.processes` fresh processes, merged
     (suite.replication). A process that timed out stops the repetition:
     the next would most likely time out too."""
@@ -254,7 +285,7 @@ def run_replicated(item: PlannedConfig, opts: RunOptions, system: Mapping[str, A
 
     outcomes = []
     for _ in range(max(1, opts.profile.processes)):
-        outcomes.append(run_config(item, opts, system))
+        outcomes.append(run_config(item, opts, system, run_dir))
         if any(e.kind in ("timeout", "oom") for e in outcomes[-1].errors):
             break
     return merge_outcomes(outcomes)
@@ -299,12 +330,49 @@ def _summarize(spec: BenchmarkSpec, doc: RunDocument, ctx: PlanContext) -> Outco
 
 # -- the whole run ---------------------------------------------------------
 
+class ResultWriter:
+    """Saves the run's document: the first write claims the file name
+    exclusively, every later one replaces the file whole. A full disk stops
+    the run with the last good file left as it was."""
+
+    def __init__(self, path: Path, on_write: Callable[[RunDocument], None] | None = None):
+        self.path, self.on_write, self.saved = path, on_write, None
+
+    def save(self, doc: RunDocument) -> RunDocument:
+        try:
+            write_atomic(self.path, doc, exclusive=self.saved is None)
+        except FileExistsError:
+            raise UserError(f"--out: {self.path} already exists; a result file is never "
+                            "overwritten") from None
+        except DiskFull as exc:
+            done = len(self.saved.run.get("configs", [])) if self.saved else None
+            raise DiskFull(f"{exc}; " + ("nothing was run" if done is None else
+                           f"it keeps the {done} configuration(s) finished before")) from None
+        self.saved = doc
+        if self.on_write:
+            self.on_write(doc)
+        return doc
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Hold SIGINT/SIGTERM/SIGHUP while a finished configuration is recorded
+    and saved: a stop then lands before or after it, never loses it."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def execute(specs: Sequence[BenchmarkSpec], opts: RunOptions, system: Mapping[str, Any],
             progress: Progress | None = None,
             on_write: Callable[[RunDocument], None] | None = None) -> RunDocument:
     """Run everything; the result file is rewritten after each configuration.
 
-    KeyboardInterrupt leaves a `partial` file and propagates.
+    KeyboardInterrupt leaves a `partial` file and propagates; DiskFull
+    leaves the last file that could be written. Workers and job files never
+    outlive the run (suite.guardian), whatever ends it.
     """
     progress = progress or Progress()
     ctx = PlanContext(profile=opts.profile, system=system, options=dict(opts.bench_options),
@@ -312,44 +380,68 @@ def execute(specs: Sequence[BenchmarkSpec], opts: RunOptions, system: Mapping[st
     doc = new_document(opts, system)
     planned, plan_errors = plan(specs, ctx)
     doc = doc.adding(errors=plan_errors)
+    writer = ResultWriter(opts.out_path, on_write)
+    with RunDirectory() as run_dir:
+        run_dir.output(opts.out_path)
+        doc = _run_all(planned, specs, doc, _Run(opts, system, ctx, run_dir, writer, progress))
+        if opts.bench_options.get("cost_per_hour"):
+            from suite.cost import cost_per_unit
 
-    def save(d: RunDocument) -> RunDocument:
-        write_atomic(opts.out_path, d)
-        if on_write:
-            on_write(d)
-        return d
+            doc = doc.adding(cost_per_unit(doc.results, opts.bench_options["cost_per_hour"]))
+        status = "complete" if doc.results or not doc.errors else "failed"
+        with signals_deferred():
+            return writer.save(doc.with_run(finished_at=utc_now(), status=status))
 
-    doc = save(doc)
-    progress.start(len(planned))
+
+@dataclass(frozen=True)
+class _Run:
+    """What every configuration of one run shares."""
+
+    opts: RunOptions
+    system: Mapping[str, Any]
+    ctx: PlanContext
+    run_dir: RunDirectory
+    writer: ResultWriter
+    progress: Progress
+
+
+def _run_all(planned: Sequence[PlannedConfig], specs: Sequence[BenchmarkSpec],
+             doc: RunDocument, run: _Run) -> RunDocument:
+    """Every planned configuration, saving after each; a stop saves `partial`."""
     remaining = {s.id: sum(1 for p in planned if s in p.specs) for s in specs}
     try:
+        doc = run.writer.save(doc)
+        run.progress.start(len(planned))
         for i, item in enumerate(planned):
-            progress.begin(i, item)
+            run.progress.begin(i, item)
             t0 = time.monotonic()
-            outcome = run_replicated(item, opts, system)
-            seconds = time.monotonic() - t0
-            progress.end(i, item, outcome, seconds)
-            doc = doc.adding(outcome.records, outcome.errors, outcome.warnings)
-            # Wall time per configuration, child start-up included: where a
-            # run's time went, for budgets and for reproducing it.
-            doc = doc.with_run(configs=[*doc.run.get("configs", []), {
-                "benchmark": item.name, "params": dict(item.config.params),
-                "seconds": round(seconds, 3),
-                "status": "ok" if not outcome.errors else outcome.errors[0].kind}])
-            for spec in item.specs:
-                remaining[spec.id] -= 1
-                if remaining[spec.id] == 0 and spec.summarize:
-                    s = _summarize(spec, doc, ctx)
-                    doc = doc.adding(s.records, s.errors, s.warnings)
-            doc = save(doc)
+            outcome = run_replicated(item, run.opts, run.system, run.run_dir)
+            with signals_deferred():
+                seconds = time.monotonic() - t0
+                run.progress.end(i, item, outcome, seconds)
+                doc = _record(doc, item, outcome, seconds)
+                for spec in item.specs:
+                    remaining[spec.id] -= 1
+                    if remaining[spec.id] == 0 and spec.summarize:
+                        s = _summarize(spec, doc, run.ctx)
+                        doc = doc.adding(s.records, s.errors, s.warnings)
+                doc = run.writer.save(doc)
     except KeyboardInterrupt:
-        progress.stop()
-        save(doc.with_run(finished_at=utc_now(), status="partial", interrupted=True))
+        with signals_deferred():
+            run.writer.save(doc.with_run(finished_at=utc_now(), status="partial",
+                                         interrupted=True))
         raise
-    progress.stop()
-    if opts.bench_options.get("cost_per_hour"):
-        from suite.cost import cost_per_unit
+    finally:
+        run.progress.stop()
+    return doc
 
-        doc = doc.adding(cost_per_unit(doc.results, opts.bench_options["cost_per_hour"]))
-    status = "complete" if doc.results or not doc.errors else "failed"
-    return save(doc.with_run(finished_at=utc_now(), status=status))
+
+def _record(doc: RunDocument, item: PlannedConfig, outcome: Outcome,
+            seconds: float) -> RunDocument:
+    doc = doc.adding(outcome.records, outcome.errors, outcome.warnings)
+    # Wall time per configuration, child start-up included: where a run's
+    # time went, for budgets and for reproducing it.
+    return doc.with_run(configs=[*doc.run.get("configs", []), {
+        "benchmark": item.name, "params": dict(item.config.params),
+        "seconds": round(seconds, 3),
+        "status": "ok" if not outcome.errors else outcome.errors[0].kind}])

@@ -4,7 +4,9 @@
 
 The parent writes the Job, sets the environment (thread counts, OpenMP
 binding) before this interpreter starts, and reads the Outcome back from a
-file. Affinity is applied here, before the benchmark module (and Numba) is
+file. The worker dies with the runner (die_with_parent), and the run's
+guardian (suite.guardian) kills its whole process group if the runner
+dies first. Affinity is applied here, before the benchmark module (and Numba) is
 imported, so thread pools inherit it.
 """
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import sys
 import traceback
 
@@ -50,7 +53,27 @@ def write_json_atomic(path: str, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent() -> None:
+    """Have the kernel SIGKILL this worker when the runner dies, even by
+    SIGKILL (PR_SET_PDEATHSIG). The runner may have died before this call:
+    then the parent is no longer the runner, and the worker stops here."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return  # not Linux: the guardian alone cleans up
+    runner = os.environ.get("FACTORYBENCH_PARENT_PID")
+    if runner and os.getppid() != int(runner):
+        os._exit(1)
+
+
 def main(argv: list) -> int:
+    die_with_parent()
     job_path, outcome_path = argv
     with open(job_path) as f:
         spec = json.load(f)

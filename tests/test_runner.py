@@ -49,8 +49,10 @@ def test_timeout_kills_the_whole_process_group(tmp_path):
     before = {p.pid for p in psutil.process_iter()}
     _run(tmp_path, ["fake.hangs"], timeout=0.5)
     time.sleep(0.2)
-    left = [p for p in psutil.process_iter(["cmdline"])
-            if p.pid not in before and "suite.worker" in " ".join(p.info["cmdline"] or [])]
+    # Workers run in this checkout; other checkouts on the machine have their own.
+    left = [p for p in psutil.process_iter(["cmdline", "cwd", "status"])
+            if p.pid not in before and "suite.worker" in " ".join(p.info["cmdline"] or [])
+            and p.info["cwd"] == str(ROOT) and p.info["status"] != psutil.STATUS_ZOMBIE]
     assert not left
 
 

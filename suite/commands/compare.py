@@ -41,8 +41,10 @@ def write_output(text: str, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
+    from suite.atomicfile import write_atomic
+
     try:
-        output.write_text(text)
+        write_atomic(output, text)
     except OSError as exc:
         raise UserError(f"-o: cannot write {str(output)!r} ({exc.strerror})") from None
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from suite.atomicfile import disk_full
 from suite.cliparams import POSITIVE
 from suite.errors import UserError
 
@@ -16,16 +17,35 @@ _STORE_HELP = ("SQLite file (a plain path) or postgresql://... URL "
 
 @contextlib.contextmanager
 def _store(spec: str | None, create: bool = False):
-    from suite.history import HistoryError, open_store
+    from suite.history import HistoryError, open_store, sqlite_disk_full, sqlite_file
 
+    path = sqlite_file(spec)
+    new = path if create and path is not None and not path.exists() else None
     try:
         with open_store(spec, create=create) as store:
             yield store
-    except HistoryError as exc:
-        raise UserError(str(exc)) from None
-    except sqlite3.DatabaseError as exc:
-        raise UserError(f"history store {spec or 'results/history.sqlite'!r} is corrupt "
-                        f"({exc}); left untouched") from None
+    except BaseException as exc:
+        if new is not None:
+            _remove_new_store(new)
+        if isinstance(exc, HistoryError):
+            raise UserError(str(exc)) from None
+        if sqlite_disk_full(exc):
+            raise disk_full(path, "the store is left as it was" if new is None else
+                            "no store was created") from None
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise UserError(f"history store {str(path or spec)!r} is corrupt "
+                            f"({exc}); left untouched") from None
+        raise
+
+
+def _remove_new_store(path: Path) -> None:
+    """A store this command created and could not fill goes, with its journal:
+    no empty or half-made store is left behind."""
+    for p in (path, *(path.with_name(path.name + s) for s in ("-journal", "-wal", "-shm"))):
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
 
 
 @click.group()
