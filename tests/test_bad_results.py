@@ -27,6 +27,11 @@ def _set(path, value):
     return mutate
 
 
+def _also(first, second):
+    """Two mutations in turn."""
+    return lambda doc: second(json.loads(first(doc)))
+
+
 _DELETE = object()
 NAN = float("nan")
 
@@ -59,6 +64,13 @@ CASES = [
     ("suite-list", _set("suite", []), "suite: expected an object"),
     ("schema-string", _set("schema_version", "1"), "schema_version"),
     ("schema-bool", _set("schema_version", True), "schema_version"),
+    # Schema 1 files go through the migration to schema 2 first.
+    ("v1-benchmark-number", _also(_set("schema_version", 1), _set("results.0.benchmark", 5)),
+     "results[0].benchmark: expected a string, got 5"),
+    ("v1-results-number", _also(_set("schema_version", 1), _set("results", 5)),
+     "results: expected a list, got 5"),
+    ("v1-errors-strings", _also(_set("schema_version", 1), _set("errors", ["x"])),
+     'errors[0]: expected an object, got "x"'),
     ("not-an-object", lambda d: "[1, 2]", "not a factorybench result file"),
     ("truncated", lambda d: json.dumps(d)[:500], "truncated"),
     ("nested-deep", lambda d: "[" * 100000 + "]" * 100000, "nested too deeply"),
