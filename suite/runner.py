@@ -172,10 +172,8 @@ def _share_children(planned: list) -> list:
 
 # -- one child -------------------------------------------------------------
 
-def _child_env(config: Config, run_dir: RunDirectory) -> dict:
+def _child_env(config: Config) -> dict:
     env = dict(os.environ)
-    # Whatever the benchmark puts in a temp directory goes when the run does.
-    env["TMPDIR"] = str(run_dir.path)
     env["FACTORYBENCH_PARENT_PID"] = str(os.getpid())  # see suite.worker.die_with_parent
     env.setdefault("NUMBA_CACHE_DIR", str(PROJECT_ROOT / ".cache" / "numba"))
     # The child must import this checkout even when not installed.
@@ -256,7 +254,7 @@ def run_config(item: PlannedConfig, opts: RunOptions, system: Mapping[str, Any],
         with open(err_path, "wb") as err:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "suite.worker", str(job_path), str(outcome_path)],
-                env=_child_env(item.config, run_dir), stdin=subprocess.DEVNULL,
+                env=_child_env(item.config), stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=err, cwd=str(PROJECT_ROOT),
                 start_new_session=True)  # own group: timeout kills every descendant
         run_dir.watch(proc.pid)
