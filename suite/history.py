@@ -253,9 +253,12 @@ def _source_run(path: str | None) -> dict:
 
 def _migrate_1_to_2(store: Store, cur) -> None:
     """Layout 1 keyed a series without profile, suite major version and
-    options. Re-key every point; a run's options come from its result file
-    when that is still readable, else they count as unrecorded (a series of
-    their own)."""
+    options, and held result-schema-1 benchmark ids. Re-key every point
+    under today's ids; a run's options come from its result file when that
+    is still readable, else they count as unrecorded (a series of their
+    own)."""
+    from suite.results import current_ids
+
     cur.execute("ALTER TABLE fb_runs ADD COLUMN options TEXT")
     cur.execute("ALTER TABLE fb_runs ADD COLUMN git_commit TEXT")
     cur.execute("ALTER TABLE fb_points ADD COLUMN notes TEXT")
@@ -270,9 +273,11 @@ def _migrate_1_to_2(store: Store, cur) -> None:
         cur.execute(store.sql("SELECT series_key, benchmark, params, metric FROM fb_points"
                               " WHERE run_key = ?"), (key,))
         for old, bench, params, metric in cur.fetchall():
-            cur.execute(store.sql("UPDATE fb_points SET series_key = ? WHERE run_key = ?"
-                                  " AND series_key = ?"),
-                        (_digest(fp, scope, bench, params, metric), key, old))
+            now = current_ids({"benchmark": bench, "params": json.loads(params)})[0]
+            bench, params = now["benchmark"], json.dumps(now["params"], sort_keys=True)
+            cur.execute(store.sql("UPDATE fb_points SET series_key = ?, benchmark = ?, params = ?"
+                                  " WHERE run_key = ? AND series_key = ?"),
+                        (_digest(fp, scope, bench, params, metric), bench, params, key, old))
     cur.execute(store.sql("UPDATE fb_meta SET value = ? WHERE key = ?"), (STORE_SCHEMA, "schema"))
 
 

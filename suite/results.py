@@ -82,6 +82,15 @@ def _renamed(entry: dict, renames: list) -> list:
             for former, new in chosen]
 
 
+def current_ids(entry: dict) -> list:
+    """A schema-1 record or error (benchmark, params ...) under the ids its
+    benchmarks have now: what _v1_to_v2 does to each entry, for stores of
+    older points (suite.history)."""
+    from suite.spec import registry
+
+    return _renamed(entry, [(former, spec.id) for spec in registry() for former in spec.formerly])
+
+
 def _v1_to_v2(data: dict) -> dict:
     """Schema 2 gives every STREAM kernel and co-run workload its own id and
     dots the latency ids; each spec names its former ids (FormerId)."""
