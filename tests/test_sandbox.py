@@ -18,6 +18,7 @@ import pytest
 
 from workloads.sandbox import Limits, Sandbox, SandboxError, available_backends, resolve_binary, run_concurrently, warm
 from workloads.sandbox import core as sbx
+from workloads.sandbox import workdirs
 from workloads.sandbox.backends import backend_problem
 from workloads.sandbox.cgroups import cgroup_parent
 
@@ -54,7 +55,7 @@ def _leftovers() -> list:
 def no_process_left_behind(monkeypatch):
     os.makedirs(WORKDIRS, mode=0o711, exist_ok=True)
     os.chmod(WORKDIRS, 0o711)
-    monkeypatch.setattr(sbx, "default_workdir_parent", lambda: WORKDIRS)
+    monkeypatch.setattr(workdirs, "default_workdir_parent", lambda: WORKDIRS)
     yield
     warm.drain()  # the shells kept ready for the next runs are ours, not leftovers
     deadline = time.monotonic() + 2.0
@@ -343,11 +344,11 @@ def test_ready_shells_end_with_their_process(tmp_path):
 
 @backends(ISOLATING + ["none"])
 def test_work_dirs_on_the_memory_file_system_work_under_every_backend(backend):
-    if not os.access(sbx.TMPFS_WORKDIR_PARENT, os.W_OK):
-        pytest.skip(f"{sbx.TMPFS_WORKDIR_PARENT} not writable")
-    sb = Sandbox(backend=backend, workdir_parent=sbx.TMPFS_WORKDIR_PARENT)
+    if not os.access(workdirs.TMPFS_WORKDIR_PARENT, os.W_OK):
+        pytest.skip(f"{workdirs.TMPFS_WORKDIR_PARENT} not writable")
+    sb = Sandbox(backend=backend, workdir_parent=workdirs.TMPFS_WORKDIR_PARENT)
     res = sb.run(["sh", "-c", "echo hi > f && cat f && pwd"])
-    assert res.ok and res.stdout.startswith(b"hi\n" + sbx.TMPFS_WORKDIR_PARENT.encode()), res.stderr
+    assert res.ok and res.stdout.startswith(b"hi\n" + workdirs.TMPFS_WORKDIR_PARENT.encode()), res.stderr
 
 
 def test_a_forked_child_starts_with_no_ready_shells():
@@ -609,3 +610,42 @@ def test_rlimit_leaves_no_process_behind_even_without_a_cgroup():
     time.sleep(0.1)
     assert not [p for p in psutil.process_iter(["cmdline"])
                 if (p.info["cmdline"] or [""])[-1] in ("3146", "3147", "sleep 3147")]
+
+
+# -- limits that hold for the run as a whole ------------------------------------
+
+@backends(ISOLATING)
+def test_memory_is_capped_for_all_processes_of_a_run_together(backend):
+    if not cgroup_parent().caps("memory"):
+        pytest.skip("no writable memory cgroup")
+    # Each child stays under RLIMIT_AS; together they would take 768 MiB.
+    child = "b = bytearray(256 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\nimport time; time.sleep(1); print('held')"
+    py = _python_for(backend)
+    script = f'for i in 1 2 3; do "{py}" -c "$0" & done; wait', child
+    res = Sandbox(backend=backend, limits=Limits(memory_bytes=400 << 20), timeout_s=20).run(["sh", "-c", *script])
+    assert res.stdout.count(b"held") < 3, res
+
+
+@backends([b for b in ISOLATING if os.geteuid() == 0])
+def test_the_work_dir_is_a_size_limited_file_system(backend):
+    sb = Sandbox(backend=backend, limits=Limits(workdir_bytes=32 << 20))
+    script = "for i in 1 2 3; do head -c 16777216 /dev/zero > f$i || { echo full at $i; exit 0; }; done; echo wrote all"
+    res = sb.run(["sh", "-c", script])
+    assert b"full at" in res.stdout, res
+
+
+@backends(ISOLATING)
+def test_open_files_are_limited(backend):
+    opener = "import os\nn = 0\ntry:\n    while n < 5000:\n        os.open('/dev/null', os.O_RDONLY); n += 1\nexcept OSError:\n    pass\nprint(n)"
+    res = Sandbox(backend=backend, limits=Limits(open_files=64)).run([_python_for(backend), "-c", opener])
+    assert res.ok and int(res.stdout) < 64, res
+
+
+@backends([b for b in ISOLATING if os.geteuid() == 0])
+def test_a_killed_fork_bomb_does_not_starve_the_next_runs(backend):
+    """Its killed processes may linger as zombies a moment; they count
+    against their own uid only."""
+    bomb = Sandbox(backend=backend, limits=Limits(nproc=32), timeout_s=1)
+    bomb.run(["sh", "-c", "f() { f & f & wait; }; f"])
+    nxt = Sandbox(backend=backend, limits=Limits(nproc=32))
+    assert all(nxt.run(["sh", "-c", "true & true & wait"]).ok for _ in range(2))

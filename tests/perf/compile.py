@@ -56,10 +56,11 @@ def _previous_sandbox_run(limits, workdir_parent: str) -> None:
 
     parent = cgroup_parent()
     name = f"previous-{time.perf_counter_ns()}"
-    dirs = [os.path.join(d, name) for d in (parent.v2, parent.v1_pids) if d]
+    v1_pids = parent.v1.get("pids")
+    dirs = [os.path.join(d, name) for d in (parent.v2, v1_pids) if d]
     for d in dirs:
         os.mkdir(d)
-    if parent.v1_pids:
+    if v1_pids:
         with open(os.path.join(dirs[-1], "pids.max"), "w") as f:
             f.write(str(limits.nproc))
     fds = [os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC) for d in dirs]

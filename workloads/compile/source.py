@@ -15,8 +15,10 @@ from suite.model import ErrorRecord, Outcome, measurement
 from suite.sampling import repeat_until_stable
 from workloads.sandbox import Limits, for_agent_code
 
-# A real build runs long, links big binaries and starts many processes.
-SOURCE_LIMITS = Limits(cpu_s=3600, address_space_bytes=16 << 30, file_size_bytes=8 << 30, nproc=8192)
+# A real build runs long, links big binaries and starts many processes; a
+# kernel build at -j176 needs tens of GiB and its tree lives on disk.
+SOURCE_LIMITS = Limits(cpu_s=3600, address_space_bytes=16 << 30, file_size_bytes=8 << 30, nproc=8192,
+                       open_files=65536, memory_bytes=None, workdir_bytes=None)
 DEFAULT_BUILD = "make -j{jobs}"
 
 

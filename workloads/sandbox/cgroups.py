@@ -1,10 +1,12 @@
-"""Per-run cgroups of the sandbox: CPU time, kill-all and a process cap.
+"""Per-run cgroups of the sandbox: CPU time, kill-all, process and memory caps.
 
 Where a writable cgroup v2 hierarchy exists, each sandbox run lives in its
 own cgroup: `cpu.stat` gives the CPU time of every process in it (rusage
-cannot see through bwrap's PID namespace), `cgroup.kill` ends them all, and
-`pids.max` caps the process count even for uid 0, which RLIMIT_NPROC
-exempts. A pids cgroup v1 hierarchy is used for the cap when v2 lacks it.
+cannot see through bwrap's PID namespace), `cgroup.kill` ends them all,
+`pids.max` caps the process count of the run as a whole and `memory.max`
+its memory, whatever the number of processes (RLIMIT_AS is per process).
+A controller v2 lacks is taken from its cgroup v1 hierarchy when mounted
+(`pids.max`, `memory.limit_in_bytes`).
 Standard library only; nothing is created before the first run.
 """
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -42,33 +44,53 @@ def _own_cgroups() -> dict:
     return out
 
 
+# The controllers a run is capped by: the file holding the cap in v2 and v1.
+LIMIT_FILES = {"pids": ("pids.max", "pids.max"), "memory": ("memory.max", "memory.limit_in_bytes")}
+
+
 class CgroupParent:
     """This process's directories for per-run cgroups (created on first use),
     and the run cgroups idle between runs."""
 
     def __init__(self) -> None:
         self.v2: str | None = None  # for cpu.stat and cgroup.kill
-        self.v2_pids = False
-        self.v1_pids: str | None = None  # process cap when v2 has no pids
+        self.v2_controllers: set = set()  # LIMIT_FILES controllers enabled under v2
+        self.v1: dict = {}  # controller: this process's directory in its v1 hierarchy
         self.problem: str | None = None
         self.idle: list = []  # CgroupSet, empty and ready for the next run
         self.pid = os.getpid()  # a forked child makes its own (see cgroup_parent)
         own = _own_cgroups()
         name = f"factorybench-{os.getpid()}"
+        v1_mounts = []
         for mountpoint, fstype, options in mounts():
             if fstype == "cgroup2" and self.v2 is None and "" in own:
                 self.v2 = self._make(mountpoint, own[""], name)
-            elif fstype == "cgroup" and "pids" in options.split(",") and self.v1_pids is None:
-                key = next((k for k in own if "pids" in k.split(",")), None)
-                if key is not None:
-                    self.v1_pids = self._make(mountpoint, own[key], name)
+            elif fstype == "cgroup":
+                v1_mounts.append((mountpoint, options.split(",")))
         if self.v2:
-            with contextlib.suppress(OSError):
-                Path(self.v2, "cgroup.subtree_control").write_text("+pids")
-            self.v2_pids = "pids" in Path(self.v2, "cgroup.subtree_control").read_text()
+            for controller in LIMIT_FILES:
+                with contextlib.suppress(OSError):
+                    Path(self.v2, "cgroup.subtree_control").write_text(f"+{controller}")
+            enabled = Path(self.v2, "cgroup.subtree_control").read_text().split()
+            self.v2_controllers = set(LIMIT_FILES) & set(enabled)
+        for controller in set(LIMIT_FILES) - self.v2_controllers:
+            for mountpoint, options in v1_mounts:
+                key = next((k for k in own if controller in k.split(",")), None)
+                if controller in options and key is not None and controller not in self.v1:
+                    path = self._make(mountpoint, own[key], name)
+                    if path:
+                        self.v1[controller] = path
         if self.v2 is None and self.problem is None:
             self.problem = "no cgroup v2 hierarchy mounted"
         atexit.register(self.remove)
+
+    @property
+    def dirs(self) -> list:
+        return [d for d in (self.v2, *self.v1.values()) if d]
+
+    def caps(self, controller: str) -> bool:
+        """Whether runs can be capped by `controller` ("pids", "memory")."""
+        return controller in self.v2_controllers or controller in self.v1
 
     def remove(self) -> None:
         if os.getpid() != self.pid:  # inherited by fork: the parent's to remove
@@ -76,10 +98,9 @@ class CgroupParent:
         for cgroups in self.idle:
             cgroups.remove()
         self.idle = []
-        for d in (self.v2, self.v1_pids):
-            if d:
-                with contextlib.suppress(OSError):
-                    os.rmdir(d)
+        for d in self.dirs:
+            with contextlib.suppress(OSError):
+                os.rmdir(d)
 
     def _make(self, mountpoint: str, own_path: str, name: str) -> str | None:
         path = os.path.join(mountpoint, own_path.lstrip("/"), name)
@@ -118,12 +139,12 @@ def remove_own() -> None:
 
 @dataclass
 class CgroupSet:
-    """The cgroup directories one run uses (v2, and v1 pids when v2 has none)."""
+    """The cgroup directories one run uses (v2, and v1 ones for the caps v2 lacks)."""
 
     v2: str | None
-    pids: str | None  # the directory whose pids.max caps the run
+    caps: dict  # controller: (directory, file) holding its cap
     dirs: list  # every directory above, the v2 one first
-    pids_max: int | None = None  # last value written to pids.max
+    written: dict = field(default_factory=dict)  # controller: last value written
 
     def is_empty(self) -> bool:
         """No process left (killed ones leave a moment after they are reaped)."""
@@ -168,7 +189,7 @@ def cgroup_parent() -> CgroupParent:
         os.register_at_fork(after_in_child=_after_fork_in_child)
     with _parent_lock:
         if (_parent is None or _parent.pid != os.getpid()
-                or any(d and not os.path.isdir(d) for d in (_parent.v2, _parent.v1_pids))):
+                or any(not os.path.isdir(d) for d in _parent.dirs)):
             _parent = CgroupParent()
         return _parent
 
@@ -181,9 +202,10 @@ class RunCgroup:
     milliseconds a run. CPU time is the growth of `usage_usec` during the run.
     """
 
-    def __init__(self, nproc: int | None, enabled: bool = True) -> None:
+    def __init__(self, caps: dict | None, enabled: bool = True) -> None:
+        """`caps`: {controller: value or None for no cap}, e.g. {"pids": 256}."""
         self.cgroups: CgroupSet | None = None
-        self.pids_capped = False
+        self.capped: set = set()  # controllers whose cap holds
         self._cpu_before = 0.0
         self._killed = False
         if not enabled:
@@ -194,15 +216,18 @@ class RunCgroup:
         self.cgroups = self._reuse(parent) or self._create(parent)
         if self.cgroups is None:
             return
-        self.pids_capped = self._cap_processes(nproc)
+        for controller, value in (caps or {}).items():
+            if self._cap(controller, value):
+                self.capped.add(controller)
 
-    def _cap_processes(self, nproc: int | None) -> bool:
-        """Set pids.max to `nproc` ("max" when None); whether a cap holds."""
+    def _cap(self, controller: str, value: int | None) -> bool:
+        """Write `value` ("max" for None) as the cap; whether a cap holds."""
         cgroups = self.cgroups
-        if cgroups.pids and cgroups.pids_max != nproc:
-            written = self._write(cgroups.pids, "pids.max", nproc or "max")
-            cgroups.pids_max = nproc if written else -1  # -1: unknown, rewrite next time
-        return bool(nproc) and cgroups.pids_max == nproc
+        where = cgroups.caps.get(controller)
+        if where and cgroups.written.get(controller) != value:
+            ok = self._write(*where, value or ("max" if where[1].endswith(".max") else -1))
+            cgroups.written[controller] = value if ok else "unknown"  # rewritten next time
+        return bool(value) and cgroups.written.get(controller) == value
 
     @property
     def dirs(self) -> list:
@@ -223,10 +248,14 @@ class RunCgroup:
     def _create(self, parent: CgroupParent) -> CgroupSet | None:
         name = f"run-{next(_run_numbers)}"
         v2 = self._add(parent.v2, name) if parent.v2 else None
-        pids = v2 if v2 and parent.v2_pids else None
-        v1 = self._add(parent.v1_pids, name) if parent.v1_pids and not pids else None
-        dirs = [d for d in (v2, v1) if d]
-        return CgroupSet(v2=v2, pids=pids or v1, dirs=dirs) if dirs else None
+        caps = {c: (v2, LIMIT_FILES[c][0]) for c in parent.v2_controllers if v2}
+        dirs = [v2] if v2 else []
+        for controller, base in parent.v1.items():
+            d = self._add(base, name)
+            if d:
+                caps[controller] = (d, LIMIT_FILES[controller][1])
+                dirs.append(d)
+        return CgroupSet(v2=v2, caps=caps, dirs=dirs) if dirs else None
 
     def _add(self, base: str, name: str) -> str | None:
         path = os.path.join(base, name)

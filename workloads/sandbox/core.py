@@ -6,23 +6,19 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Iterator, Mapping, Sequence
 
 from suite.errors import Skipped
-from workloads.sandbox import uids
+from workloads.sandbox import uids, workdirs
 from workloads.sandbox.backends import (
     BACKENDS, NAMESPACED_BACKENDS, SCRATCH_BYTES, backend_problem, bwrap_prefix, bwrap_visible,
     is_root, setpriv_prefix, unshare_prefix, weakness, world_executable, available_backends,
     resolve_binary,
 )
-from workloads.sandbox.cgroups import mounts
 from workloads.sandbox.files import UnsafePathError, write_files
 from workloads.sandbox.warm import HeldShell, command_script, hold, warm_shells
 
@@ -44,7 +40,12 @@ class Limits:
     # large regions) while an 8 GiB allocation still fails.
     address_space_bytes: int = 4 << 30
     file_size_bytes: int = 64 << 20  # RLIMIT_FSIZE
-    nproc: int = 256  # RLIMIT_NPROC and cgroup pids.max
+    nproc: int = 256  # RLIMIT_NPROC (per uid: each session has its own) and cgroup pids.max
+    open_files: int = 1024  # RLIMIT_NOFILE
+    # cgroup memory.max of the run, all its processes together (None: no cap).
+    memory_bytes: int | None = 2 << 30
+    # The work dir's tmpfs size (None: a plain directory, for big trees on disk).
+    workdir_bytes: int | None = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -88,31 +89,6 @@ def _kill_every_process_of(uid: int) -> None:
         subprocess.run(setpriv_prefix(uid) + ["/bin/sh", "-c", "kill -KILL -1 2>/dev/null; exit 0"],
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        cwd="/", timeout=10)
-
-
-# -- work directories -------------------------------------------------------
-
-# Work dirs go to a memory file system when one has room: creating and
-# removing a directory on a journaling disk costs 1-2 ms a run on a VM,
-# more than the rest of the sandbox, and is not what these benchmarks
-# measure. Big trees (compile.source, compile.linux) ask for disk.
-TMPFS_WORKDIR_PARENT = "/dev/shm"
-TMPFS_MIN_FREE_BYTES = 1 << 30
-
-
-@lru_cache(maxsize=None)
-def default_workdir_parent() -> str:
-    """/dev/shm when it is a writable tmpfs with room, else the temp dir."""
-    parent = TMPFS_WORKDIR_PARENT
-    is_tmpfs = any(mp == parent and fstype == "tmpfs" for mp, fstype, _ in mounts())
-    try:
-        st = os.statvfs(parent)
-        roomy = st.f_bavail * st.f_frsize >= TMPFS_MIN_FREE_BYTES
-    except OSError:
-        roomy = False
-    if is_tmpfs and roomy and os.access(parent, os.W_OK | os.X_OK):
-        return parent
-    return tempfile.gettempdir()
 
 
 # -- running ----------------------------------------------------------------
@@ -264,7 +240,7 @@ class Sandbox:
         self.backend = backend
         self.limits = limits
         self.timeout_s = float(timeout_s)
-        self.workdir_parent = workdir_parent or default_workdir_parent()
+        self.workdir_parent = workdir_parent or workdirs.default_workdir_parent()
         self.use_cgroup = use_cgroup
         # Root hands each session a uid of its own; anyone else runs the
         # code as themselves (in a user namespace under bwrap).
@@ -297,13 +273,15 @@ class Sandbox:
     def session(self) -> Iterator[SandboxSession]:
         uid = uids.take() if self.own_uid_per_session else None
         try:
-            workdir = tempfile.mkdtemp(prefix="fb-sandbox-", dir=self.workdir_parent)  # mode 0700
+            run_as = uid.uid if uid else None
             try:
-                if uid:
-                    os.chown(workdir, uid.uid, uid.uid)
-                yield SandboxSession(self, workdir, uid.uid if uid else None)
+                workdir = workdirs.make(self.workdir_parent, run_as, self.limits.workdir_bytes)
+            except OSError as exc:
+                raise SandboxError(str(exc)) from exc
+            try:
+                yield SandboxSession(self, workdir, run_as)
             finally:
-                shutil.rmtree(workdir, ignore_errors=True)
+                workdirs.remove(workdir)
         finally:
             if uid:
                 uid.release()

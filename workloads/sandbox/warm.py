@@ -52,6 +52,10 @@ def set_limits(pid: int, limits) -> None:
     resource.prlimit(pid, resource.RLIMIT_AS, (limits.address_space_bytes,) * 2)
     resource.prlimit(pid, resource.RLIMIT_FSIZE, (limits.file_size_bytes,) * 2)
     resource.prlimit(pid, resource.RLIMIT_NPROC, (limits.nproc,) * 2)
+    # Never above our own hard limit: raising it needs CAP_SYS_RESOURCE.
+    own_hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    open_files = limits.open_files if own_hard == resource.RLIM_INFINITY else min(limits.open_files, own_hard)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (open_files,) * 2)
     resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
 
 
@@ -98,7 +102,8 @@ def hold(env: Mapping[str, str], limits, use_cgroup: bool) -> HeldShell:
     """Start a shell, place it in fresh cgroups, limit it (`limits` None: no
     limits and no process cap) and wait until it is ready. Raises OSError
     when it cannot be confined."""
-    cgroup = RunCgroup(limits.nproc if limits else None, enabled=use_cgroup)
+    caps = {"pids": limits.nproc, "memory": limits.memory_bytes} if limits else None
+    cgroup = RunCgroup(caps, enabled=use_cgroup)
     script_fd = -1
     try:
         script_fd = os.memfd_create("fb-sandbox-script", os.MFD_CLOEXEC)

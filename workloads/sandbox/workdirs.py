@@ -1,0 +1,111 @@
+"""Work directories: where a session's files live, and how big they may grow.
+
+Work dirs go to a memory file system when one has room: creating and
+removing a directory on a journaling disk costs 1-2 ms a run on a VM,
+more than the rest of the sandbox, and is not what these benchmarks
+measure. Big trees (compile.source, compile.linux) ask for disk.
+
+As root, a work dir with a size limit is a tmpfs of its own mounted on
+the directory (about 50 us to mount and unmount), owned by the session's
+uid with mode 0700: code in it can fill that tmpfs, not the host's
+memory or disk. Work dirs are named after this process, so those a
+killed process left behind (still mounted) are removed by the next.
+Standard library only.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import tempfile
+import threading
+from functools import lru_cache
+
+from workloads.sandbox.cgroups import mounts
+
+TMPFS_WORKDIR_PARENT = "/dev/shm"
+TMPFS_MIN_FREE_BYTES = 1 << 30
+PREFIX = "fb-sandbox-"
+_MS_NOSUID, _MS_NODEV, _MNT_DETACH = 2, 4, 2
+
+
+@lru_cache(maxsize=None)
+def default_workdir_parent() -> str:
+    """/dev/shm when it is a writable tmpfs with room, else the temp dir."""
+    parent = TMPFS_WORKDIR_PARENT
+    is_tmpfs = any(mp == parent and fstype == "tmpfs" for mp, fstype, _ in mounts())
+    try:
+        st = os.statvfs(parent)
+        roomy = st.f_bavail * st.f_frsize >= TMPFS_MIN_FREE_BYTES
+    except OSError:
+        roomy = False
+    if is_tmpfs and roomy and os.access(parent, os.W_OK | os.X_OK):
+        return parent
+    return tempfile.gettempdir()
+
+
+@lru_cache(maxsize=None)
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def can_size_limit() -> bool:
+    """Only root may mount a tmpfs on a work dir."""
+    return os.geteuid() == 0
+
+
+def _mount_tmpfs(path: str, size_bytes: int, owner: int) -> None:
+    options = f"size={size_bytes},mode=0700,uid={owner},gid={owner}".encode()
+    if _libc().mount(b"fb-sandbox-workdir", path.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, options):
+        err = ctypes.get_errno()
+        raise OSError(err, f"cannot mount a tmpfs on the work dir {path}: {os.strerror(err)}")
+
+
+def _unmount(path: str) -> None:
+    """Detach `path` if something is mounted on it (its files go with it)."""
+    _libc().umount2(path.encode(), _MNT_DETACH)
+
+
+_swept: set = set()
+_sweep_lock = threading.Lock()
+
+
+def _remove_stale(parent: str) -> None:
+    """Work dirs of factorybench processes that are gone (killed before
+    cleaning up): unmounted and removed, once per parent and process."""
+    with _sweep_lock:
+        if (parent, os.getpid()) in _swept:
+            return
+        _swept.add((parent, os.getpid()))
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(parent):
+            pid = entry.name[len(PREFIX):].split("-", 1)[0]
+            if (entry.name.startswith(PREFIX) and pid.isdigit() and not os.path.exists(f"/proc/{pid}")
+                    and entry.is_dir(follow_symlinks=False)):
+                if can_size_limit():
+                    _unmount(entry.path)
+                shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def make(parent: str, owner: int | None, size_bytes: int | None) -> str:
+    """A new work dir under `parent`, mode 0700, given to `owner` (a uid,
+    also its gid) when not None; a tmpfs of `size_bytes` when given and
+    we may mount."""
+    _remove_stale(parent)
+    path = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=parent)  # mode 0700
+    try:
+        if size_bytes and owner is not None and can_size_limit():
+            _mount_tmpfs(path, size_bytes, owner)
+        elif owner is not None:
+            os.chown(path, owner, owner)
+    except BaseException:
+        remove(path)
+        raise
+    return path
+
+
+def remove(path: str) -> None:
+    if can_size_limit():
+        _unmount(path)
+    shutil.rmtree(path, ignore_errors=True)
