@@ -15,6 +15,7 @@ every CPU that is impossible and the summary says so.
 from __future__ import annotations
 
 import os
+import resource
 import threading
 import time
 from typing import Iterable
@@ -106,6 +107,7 @@ class _ProcessTree:
         self.peak_rss = 0
         self.root_hwm = 0
         self.root_cpus: tuple | None = None  # affinity as last seen (the worker pins itself)
+        self.affinity: dict = {}  # key -> CPUs the process may run on, as last seen
         self.procs: dict = {}  # pid -> psutil.Process, so each is created once
         self.first = True
 
@@ -134,8 +136,9 @@ class _ProcessTree:
                 with proc.oneshot():
                     rss = proc.memory_info().rss
                     times = proc.cpu_times()
+                    allowed = tuple(sorted(proc.cpu_affinity()))
                     if proc is self.root:
-                        self.root_cpus = tuple(sorted(proc.cpu_affinity()))
+                        self.root_cpus = allowed
                     ctx = _thread_ctx_switches(proc.pid)
                     if ctx is None:
                         c = proc.num_ctx_switches()
@@ -143,6 +146,7 @@ class _ProcessTree:
             except psutil.Error:
                 continue
             rss_sum += rss
+            self.affinity[key] = allowed
             if self.first:
                 self.baseline[key] = ctx
             self.latest[key] = {"vol": ctx[0], "invol": ctx[1],
@@ -150,6 +154,13 @@ class _ProcessTree:
         self.first = False
         self.peak_rss = max(self.peak_rss, rss_sum)
         self.root_hwm = max(self.root_hwm, _vm_hwm(self.root.pid))
+
+    def cpus_used(self) -> set:
+        """Every CPU some process of the tree was last allowed to run on."""
+        return set().union(*self.affinity.values()) if self.affinity else set()
+
+    def cpu_seconds(self) -> float:
+        return sum(c["cpu_s"] for c in self.latest.values())
 
     def summary(self) -> dict:
         vol = invol = 0
@@ -255,6 +266,8 @@ class UtilizationMonitor:
                 self._tree = None
         self._t0 = time.monotonic()
         self._cpu0 = _cpu_times()
+        self._ticks0 = _cpu_ticks()
+        self._children0, self._self0 = _children_cpu_seconds(), _self_cpu_seconds()
         self._ctx0 = _system_ctx_switches()
         self._sample_tree()
         self._thread = threading.Thread(target=self._run, name="utilization-monitor",
@@ -284,7 +297,26 @@ class UtilizationMonitor:
         seconds = time.monotonic() - self._t0
         per_cpu = _busy_pct(self._cpu0, _cpu_times())
         ctx1 = _system_ctx_switches()
-        return self._summary(seconds, per_cpu, ctx1)
+        out = self._summary(seconds, per_cpu, ctx1)
+        out["interference"] = self._interference(seconds, out["monitor_off_measured_cpus"])
+        return out
+
+    def _interference(self, seconds: float, monitor_off: bool) -> dict:
+        """Other processes' CPU time and steal on the benchmark's CPUs over
+        the window (see `interference`)."""
+        ticks1 = _cpu_ticks()
+        tree_cpus = self._tree.cpus_used() if self._tree is not None else set()
+        cpus = sorted((tree_cpus or set(self.exclude_cpus or ()) or set(ticks1)) & set(ticks1))
+        if not cpus or not self._ticks0:
+            return {"percent": None, "disturbed": None,
+                    "unavailable": "no per-CPU times (/proc/stat) on this system"}
+        busy = sum(ticks1[c][0] - self._ticks0.get(c, ticks1[c])[0] for c in cpus) / _USER_HZ
+        steal = sum(ticks1[c][1] - self._ticks0.get(c, ticks1[c])[1] for c in cpus) / _USER_HZ
+        benchmark = max(_children_cpu_seconds() - self._children0,
+                        self._tree.cpu_seconds() if self._tree is not None else 0.0)
+        # Our own sampling counts against the window only where it ran on those CPUs.
+        harness = 0.0 if monitor_off else _self_cpu_seconds() - self._self0
+        return interference(seconds, cpus, busy, steal, benchmark, harness)
 
     def _summary(self, seconds: float, per_cpu: dict, ctx1: int | None) -> dict:
         cpus = sorted(per_cpu)
@@ -319,6 +351,72 @@ class UtilizationMonitor:
             if self._tree_error:
                 out["process_unavailable"] = self._tree_error
         return out
+
+
+# -- interference: other processes and the hypervisor on the benchmark's CPUs --
+# A record is marked disturbed when processes outside the benchmark's own
+# tree, plus the hypervisor (steal), took more than this share of its CPUs'
+# time during the configuration. 10% is twice pyperf's 5% instability
+# level: a neighbour taking that much moves a CPU-bound figure by more than
+# the profiles' CV targets.
+DISTURBED_PERCENT = 10.0
+_USER_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_ticks() -> dict:
+    """{cpu: (busy ticks without steal, steal ticks)} from /proc/stat."""
+    try:
+        with open(PROC_STAT) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return {}
+    out = {}
+    for line in lines:
+        head, _, rest = line.partition(" ")
+        if not head.startswith("cpu") or head == "cpu":
+            continue
+        f = [int(x) for x in rest.split()] + [0] * 8
+        # user nice system idle iowait irq softirq steal
+        out[int(head[3:])] = (f[0] + f[1] + f[2] + f[5] + f[6], f[7])
+    return out
+
+
+def _children_cpu_seconds() -> float:
+    """CPU time of this process's reaped children and their descendants."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _self_cpu_seconds() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def interference(window_s: float, cpus, busy_s: float, steal_s: float, benchmark_s: float,
+                 harness_s: float = 0.0, threshold: float = DISTURBED_PERCENT) -> dict:
+    """Interference on `cpus` over a window, in percent of those CPUs' time:
+    busy time that is neither the benchmark's tree nor our own sampling (so
+    other processes, interrupts, kernel threads), plus steal. `disturbed`
+    says why when it is above `threshold`, else None."""
+    capacity = window_s * len(cpus)
+    other = max(0.0, busy_s - benchmark_s - harness_s)
+    percent = 100.0 * (other + steal_s) / capacity if capacity > 0 else None
+    disturbed = None
+    if percent is not None and percent > threshold:
+        disturbed = (f"interference {percent:.0f}% of CPU time on the benchmark's "
+                     f"{len(cpus)} CPU(s) (other processes {other:.2f} s, steal "
+                     f"{steal_s:.2f} s in {window_s:.1f} s; threshold {threshold:g}%)")
+    return {
+        "percent": None if percent is None else round(percent, 1),
+        "other_cpu_seconds": round(other, 3),
+        "steal_seconds": round(steal_s, 3),
+        "benchmark_cpu_seconds": round(benchmark_s, 3),
+        "cpus": list(cpus),
+        "window_seconds": round(window_s, 3),
+        "window": "the configuration's child process, start to exit",
+        "threshold_percent": threshold,
+        "disturbed": disturbed,
+    }
 
 
 def _pin_off(exclude: frozenset | None) -> tuple | None:

@@ -300,14 +300,31 @@ def _annotate(outcome: Outcome, readings: Mapping[str, dict]) -> Outcome:
     """Attach the observers' readings to each record, and add work per joule."""
     if not readings:
         return outcome
+    readings, marks = _interference_marks(readings)
     records = tuple(replace(r, info={**r.info, **{k: v for k, v in readings.items()
-                                                  if k not in r.info}})
+                                                  if k not in r.info}, **marks})
                     for r in outcome.records)
     if readings.get("energy", {}).get("available"):
         from suite.energy import work_per_joule
 
         records += tuple(work_per_joule(records, readings["energy"]))
     return replace(outcome, records=records)
+
+
+def _interference_marks(readings: Mapping[str, dict]) -> tuple:
+    """(readings, info keys): the utilization monitor's interference figure
+    becomes each record's info.interference, and info.disturbed (the reason,
+    with the figure) when it crossed the threshold."""
+    utilization = readings.get("utilization")
+    if not isinstance(utilization, Mapping) or "interference" not in utilization:
+        return readings, {}
+    figure = utilization["interference"]
+    readings = {**readings, "utilization": {k: v for k, v in utilization.items()
+                                            if k != "interference"}}
+    marks = {"interference": figure}
+    if figure.get("disturbed"):
+        marks["disturbed"] = figure["disturbed"]
+    return readings, marks
 
 
 def _summarize(spec: BenchmarkSpec, doc: RunDocument, ctx: PlanContext) -> Outcome:

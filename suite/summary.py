@@ -38,12 +38,22 @@ def headline_table(doc: RunDocument, *, sources: bool) -> Table:
 def records_table(doc: RunDocument) -> Table:
     table = Table(title="Records", title_justify="left")
     for col, just in (("benchmark", "left"), ("params", "left"), ("metric", "left"),
-                      ("value", "right"), ("unit", "left"), ("cv", "right"), ("ok", "center")):
+                      ("value", "right"), ("unit", "left"), ("cv", "right"), ("ok", "center"),
+                      ("interference", "right")):
         table.add_column(col, justify=just, overflow="fold")
     for r in doc.results:
         table.add_row(r.benchmark, _params(r.params), r.metric, _fmt(r.value), r.unit,
-                      _fmt(r.stats.get("cv")), "yes" if r.validated else "[red]NO[/red]")
+                      _fmt(r.stats.get("cv")), "yes" if r.validated else "[red]NO[/red]",
+                      _interference(r))
     return table
+
+
+def _interference(r) -> str:
+    """Interference percent, marked when the record was disturbed."""
+    figure = r.info.get("interference")
+    percent = figure.get("percent") if isinstance(figure, dict) else None
+    text = "-" if percent is None else f"{percent:.0f}%"
+    return f"[yellow]{text} disturbed[/yellow]" if r.info.get("disturbed") else text
 
 
 def errors_table(doc: RunDocument) -> Table:
@@ -69,8 +79,10 @@ def render(doc: RunDocument, console: Console, *, full: bool) -> None:
     if full:
         console.print(records_table(doc))
     invalid = sum(1 for r in doc.results if not r.validated)
-    console.print(f"{len(doc.results)} records ({invalid} not validated), "
-                  f"{len(doc.errors)} errors")
+    disturbed = sum(1 for r in doc.results if r.info.get("disturbed"))
+    console.print(f"{len(doc.results)} records ({invalid} not validated"
+                  + (f", {disturbed} disturbed" if disturbed else "")
+                  + f"), {len(doc.errors)} errors")
     if doc.errors:
         console.print(errors_table(doc))
     for w in doc.warnings:
