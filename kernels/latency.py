@@ -17,7 +17,8 @@ from numba import njit
 from kernels import plans
 from suite import stats
 from suite.model import ErrorRecord, Outcome, measurement
-from suite.spec import Job
+from kernels.profiles import DEPTH
+from suite.spec import Job, profile_row
 
 # One slot index per pointer, unsigned: Numba then skips the negative-index
 # wraparound test that would sit in the dependent chain of loads.
@@ -33,7 +34,6 @@ THP_CHOICES = ("on", "off")
 SEED = 12345
 UNROLL = 8  # loads per loop trip in `chase`; steps are whole multiples
 
-REPETITIONS = plans.LATENCY_REPETITIONS  # per profile: (repetitions per point, s each)
 
 
 @njit(cache=True)
@@ -251,7 +251,7 @@ def run_benchmark(job: Job) -> Outcome:
     topo = job.topology
     sizes = p.get("sizes") or plans.latency_sizes(
         plans.latency_max_bytes(topo, job.profile.name), stride)
-    reps, rep_s = REPETITIONS.get(job.profile.name, REPETITIONS["standard"])
+    reps, rep_s = profile_row(DEPTH, job.profile).latency_repetitions
     try:
         plans.check_memory(topo, max(sizes), "the latency working set")
     except plans.SizingError as exc:

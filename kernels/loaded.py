@@ -34,7 +34,8 @@ from numba import njit, prange
 from kernels import latency, plans
 from kernels.stream import allocate  # STREAM's chunks and first touch: NUMA placement
 from suite.model import ErrorRecord, Outcome, measurement
-from suite.spec import Job
+from kernels.profiles import DEPTH
+from suite.spec import Job, profile_row
 
 SCALAR = 3.0
 INIT_B, INIT_C = 2.0, 1.0
@@ -51,7 +52,6 @@ LINE_ELEMENTS = 8  # float64 per 64-byte cache line: the delay is injected per l
 CHUNK_SECONDS = 0.002
 MIN_CHUNK_ELEMENTS = 8192
 RAMP_SECONDS = plans.LOADED_RAMP_SECONDS
-CHASE = plans.LOADED_CHASE
 
 
 # Each load thread streams only its own chunk of the arrays (the chunk it
@@ -244,7 +244,7 @@ class LoadProcess(ProtocolProcess):
 # -- the chase side (worker entry) ---------------------------------------------
 def run_benchmark(job: Job) -> Outcome:
     p = job.params
-    reps, rep_s = CHASE.get(job.profile.name, CHASE["standard"])
+    reps, rep_s = profile_row(DEPTH, job.profile).loaded_chase
     topo = job.topology
     load = LoadProcess(p["load_cpus"], int(job.settings["elements"]),
                        [topo.node_of(c) for c in p["load_cpus"]])

@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+from kernels.profiles import DEPTH
+from suite.spec import profile_row
 from suite.topology import Topology
 
 BIND_CHOICES = ("spread", "close")
@@ -41,25 +43,11 @@ DEFAULT_STRIDE = 128  # two lines: adjacent-line prefetch cannot help
 STRIDE_CHOICES = (64, 128)
 
 
-# Durations per profile, shared by the kernels and their estimates.
-# Latency curve: (repetitions per point, seconds per repetition); every
-# point takes >= 100 ms in total. A point's value is the median of its
-# repetitions, which one disturbed repetition cannot move on a shared
-# machine; four or more per point also let `compare`'s rank test reach
-# p < 0.05 (4 vs 4 samples: smallest two-sided p = 2/70).
-LATENCY_REPETITIONS = {"quick": (4, 0.025), "standard": (5, 0.06), "full": (7, 0.1)}
-# Loaded latency: chase repetitions and seconds each, as on the curve.
-LOADED_CHASE = {"quick": (4, 0.075), "standard": (5, 0.1), "full": (7, 0.2)}
+# Durations shared by the kernels and their estimates (those that grow with
+# the profile are in kernels.profiles.DEPTH).
 LOADED_RAMP_SECONDS = 0.05  # the load reaches steady state before the chase starts
-# Native cross-check: interleaved pairs (the performance target uses >= 5).
-NATIVE_PAIRS = {"quick": 3, "standard": 5, "full": 9}
 NATIVE_CHASE_REP_SECONDS = 0.1
 NATIVE_L1_CHASE_BYTES = 16 << 10  # fits every L1 data cache in use today
-
-
-def for_profile(table: dict, profile: str):
-    """A per-profile value, the standard profile's for an unknown name."""
-    return table.get(profile, table["standard"])
 
 
 class SizingError(ValueError):
@@ -225,9 +213,9 @@ def check_memory(topology: Topology, needed_bytes: int, what: str) -> None:
 # -- latency working sets -------------------------------------------------------
 def latency_max_bytes(topology: Topology, profile_name: str) -> int:
     """Largest working set: 4x the LLC (so the DRAM plateau has a point
-    past any caching), and at least 1 GiB beyond quick."""
+    past any caching), and at least 1 GiB where the profile says so."""
     largest = dram_min_bytes(topology)
-    if profile_name != "quick":
+    if profile_row(DEPTH, profile_name).latency_to_gib:
         largest = max(largest, LATENCY_LARGE_BYTES)
     return max(largest, 16 * LATENCY_MIN_BYTES)
 

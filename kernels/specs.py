@@ -3,20 +3,11 @@ loaded latency and the native cross-check. Light: no Numba import here."""
 from __future__ import annotations
 
 from kernels import estimates, plans
+from kernels.profiles import DEPTH
 from suite.errors import Skipped, UserError
 from suite.meaning import CrossCheck, HeadlineRow, Plot, Source, Work
-from suite.spec import BenchmarkSpec, Config, FormerId, PlanContext
+from suite.spec import BenchmarkSpec, Config, FormerId, PlanContext, profile_row
 
-# Delay (dependent multiply-adds after each 64-byte line) injected into the loaded-latency
-# bandwidth kernel: none first, then lighter loads (the Intel MLC idea).
-LOAD_DELAYS = {"quick": (0, 32, 256), "standard": (0, 16, 64, 256, 1024),
-               "full": (0, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)}
-LATENCY_VARIANTS = {
-    # quick: the huge-page curve only, to stay within its time budget.
-    "quick": (("global", "on"),),
-    "standard": (("global", "on"), ("global", "off"), ("tlb", "on"), ("tlb", "off")),
-    "full": (("global", "on"), ("global", "off"), ("tlb", "on"), ("tlb", "off")),
-}
 
 
 def _bind(ctx: PlanContext) -> str:
@@ -77,7 +68,7 @@ def plan_latency(ctx: PlanContext) -> list:
     stride = _stride(ctx)
     max_bytes = plans.latency_max_bytes(topo, ctx.profile.name)
     plans.check_memory(topo, max_bytes, "the latency working set")
-    variants = LATENCY_VARIANTS.get(ctx.profile.name, LATENCY_VARIANTS["standard"])
+    variants = profile_row(DEPTH, ctx.profile).latency_curves
     sizes = plans.latency_sizes(max_bytes, stride)
     return [Config(params={"shuffle": s, "thp": t, "stride": stride},
                    settings={"working_sets": [sizes[0], sizes[-1]], "points": len(sizes),
@@ -98,8 +89,7 @@ def plan_loaded(ctx: PlanContext) -> list:
     plans.check_memory(topo, chase_bytes + plans.STREAM_ARRAYS * elements * plans.FLOAT64_BYTES,
                        "loaded-latency buffers")
     return [Config(params={"chase_cpu": chase, "load_cpus": list(load),
-                           "delays": list(LOAD_DELAYS.get(ctx.profile.name,
-                                                          LOAD_DELAYS["standard"]))},
+                           "delays": list(profile_row(DEPTH, ctx.profile).load_delays)},
                    settings={"chase_bytes": chase_bytes, "elements": elements},
                    env=plans.omp_env((chase,), "close"), cpus=(chase,))]
 
@@ -117,19 +107,19 @@ def plan_native(ctx: PlanContext) -> list:
 # -- estimates (kernels.estimates: the profile's durations, stated assumptions) --
 def estimate_stream(ctx: PlanContext, config: Config) -> float:
     return estimates.stream_seconds(ctx.topology, len(config.cpus), config.settings["elements"],
-                                    max(int(ctx.profile.stream_ntimes), 2))
+                                    max(profile_row(DEPTH, ctx.profile).stream_ntimes, 2))
 
 
 def estimate_latency(ctx: PlanContext, config: Config) -> float:
     stride = int(config.params["stride"])
     low, high = config.settings["working_sets"]
-    reps, rep_s = plans.for_profile(plans.LATENCY_REPETITIONS, ctx.profile.name)
+    reps, rep_s = profile_row(DEPTH, ctx.profile).latency_repetitions
     return estimates.latency_seconds(ctx.topology, plans.latency_sizes(high, stride, low),
                                      stride, reps, rep_s)
 
 
 def estimate_loaded(ctx: PlanContext, config: Config) -> float:
-    reps, rep_s = plans.for_profile(plans.LOADED_CHASE, ctx.profile.name)
+    reps, rep_s = profile_row(DEPTH, ctx.profile).loaded_chase
     return estimates.loaded_seconds(config.settings["chase_bytes"],
                                     1 + len(config.params["delays"]), reps, rep_s,
                                     plans.LOADED_RAMP_SECONDS)
@@ -137,7 +127,7 @@ def estimate_loaded(ctx: PlanContext, config: Config) -> float:
 
 def estimate_native(ctx: PlanContext, config: Config) -> float:
     return estimates.native_seconds(ctx.topology, len(config.cpus), config.settings["elements"],
-                                    plans.for_profile(plans.NATIVE_PAIRS, ctx.profile.name),
+                                    profile_row(DEPTH, ctx.profile).native_pairs,
                                     plans.NATIVE_CHASE_REP_SECONDS,
                                     plans.NATIVE_L1_CHASE_BYTES)
 
@@ -205,8 +195,13 @@ def stream_spec(kernel: str, formula: str) -> BenchmarkSpec:
     return BenchmarkSpec(
         id=f"stream.{kernel}", category="memory",
         description=f"STREAM {kernel} {formula}, thread sweep, GB/s and GB/s per core",
+<<<<<<< HEAD
         entry="kernels.stream:run_benchmark", plan=plan_stream, estimate=estimate_stream,
         timeout=900.0,
+=======
+        entry="kernels.stream:run_benchmark", plan=plan_stream, timeout=900.0,
+        profile_table=DEPTH,
+>>>>>>> a0de3fb (One profile table per benchmark package (a frozen row per profile, BenchmarkSpec.profile_table); STREAM trials move from Profile to the memory kernels' table)
         summarize="kernels.summaries:summarize_stream", group="stream",
         formerly=(FormerId(STREAM_SWEEP_ID, {"kernel": kernel}),),
         headline=TRIAD_ROWS if quoted else (), work=(TRIAD_WORK,) if quoted else (),
@@ -220,8 +215,13 @@ SPECS = [
     BenchmarkSpec(
         id="latency.chase", category="memory",
         description="Pointer-chase latency from 4 KiB to past the LLC, ns per load, THP on/off",
+<<<<<<< HEAD
         entry="kernels.latency:run_benchmark", plan=plan_latency, estimate=estimate_latency,
         timeout=900.0,
+=======
+        entry="kernels.latency:run_benchmark", plan=plan_latency, timeout=900.0,
+        profile_table=DEPTH,
+>>>>>>> a0de3fb (One profile table per benchmark package (a frozen row per profile, BenchmarkSpec.profile_table); STREAM trials move from Profile to the memory kernels' table)
         summarize="kernels.summaries:summarize_latency",
         formerly=(FormerId("latency.curve"),),
         headline=LATENCY_ROWS,
@@ -230,15 +230,26 @@ SPECS = [
     BenchmarkSpec(
         id="latency.loaded", category="memory",
         description="DRAM chase latency on one core while the other cores load memory",
+<<<<<<< HEAD
         entry="kernels.loaded:run_benchmark", plan=plan_loaded, estimate=estimate_loaded,
         timeout=600.0,
+=======
+        entry="kernels.loaded:run_benchmark", plan=plan_loaded, timeout=600.0,
+        profile_table=DEPTH,
+>>>>>>> a0de3fb (One profile table per benchmark package (a frozen row per profile, BenchmarkSpec.profile_table); STREAM trials move from Profile to the memory kernels' table)
         formerly=(FormerId("loaded_latency"),),
         plots=(Plot("pairs", ("bandwidth", "latency")),),
     ),
     BenchmarkSpec(
         id="native.check", category="memory",
         description="Numba/native C ratios: OpenMP triad and pointer chase, interleaved",
+<<<<<<< HEAD
         entry="kernels.native.check:run_benchmark", plan=plan_native, estimate=estimate_native,
         timeout=600.0, cross_check=NATIVE_RATIOS,
+=======
+        entry="kernels.native.check:run_benchmark", plan=plan_native, timeout=600.0,
+        profile_table=DEPTH,
+        cross_check=NATIVE_RATIOS,
+>>>>>>> a0de3fb (One profile table per benchmark package (a frozen row per profile, BenchmarkSpec.profile_table); STREAM trials move from Profile to the memory kernels' table)
     ),
 ]

@@ -17,7 +17,8 @@ from numba import njit, prange
 
 from kernels import plans
 from suite.model import ErrorRecord, Outcome, measurement
-from suite.spec import Job
+from kernels.profiles import DEPTH
+from suite.spec import Job, profile_row
 
 SCALAR = 3.0  # STREAM's scalar
 INIT_A, INIT_B, INIT_C = 1.0, 2.0, 0.0  # STREAM's initial values
@@ -266,7 +267,7 @@ def run_benchmark(job: Job) -> Outcome:
     threads = int(p["threads"])
     bind = p.get("bind", plans.DEFAULT_BIND)
     elements = int(job.settings["elements"])
-    ntimes = max(int(job.profile.stream_ntimes), 2)
+    ntimes = max(profile_row(DEPTH, job.profile).stream_ntimes, 2)
     topo = job.topology
     try:
         plans.check_memory(topo, plans.STREAM_ARRAYS * elements * plans.FLOAT64_BYTES,

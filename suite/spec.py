@@ -35,7 +35,6 @@ class Profile:
     # Keep adding repetitions while the coefficient of variation is above
     # this. 5% is pyperf's "unstable" warning level (pyperf/_cli.py).
     cv_target: float
-    stream_ntimes: int  # STREAM trials (first is dropped)
     # Fresh worker processes per configuration (suite.replication): variance
     # between processes shows only when the process is repeated. Quick runs
     # one, to stay within its time budget; its verdicts are "indicative".
@@ -43,10 +42,10 @@ class Profile:
 
 
 PROFILES: Mapping[str, Profile] = {
-    "quick": Profile("quick", min_runs=3, max_runs=8, cv_target=0.05, stream_ntimes=6),
-    "standard": Profile("standard", min_runs=5, max_runs=20, cv_target=0.03, stream_ntimes=11,
+    "quick": Profile("quick", min_runs=3, max_runs=8, cv_target=0.05),
+    "standard": Profile("standard", min_runs=5, max_runs=20, cv_target=0.03,
                         processes=3),
-    "full": Profile("full", min_runs=10, max_runs=50, cv_target=0.02, stream_ntimes=21,
+    "full": Profile("full", min_runs=10, max_runs=50, cv_target=0.02,
                     processes=5),
 }
 DEFAULT_PROFILE = "quick"
@@ -172,6 +171,10 @@ class BenchmarkSpec:
     group: str | None = None
     # Ids this benchmark had in older result files (see FormerId).
     formerly: tuple = ()
+    # How deep each profile goes: {profile name: the package's row}, the
+    # one table its plan and entry read (tests/test_profiles.py checks it
+    # has a row for every profile).
+    profile_table: Mapping[str, Any] = field(default_factory=dict)
     # What its records mean (suite.meaning): rows of the buyer's table,
     # rates that become work per joule and cost per unit, report plots, and
     # (metric, metric it is computed from) pairs for derived metrics.
@@ -197,6 +200,17 @@ def spec_modules() -> tuple:
     fixture benchmarks register."""
     extra = [m.strip() for m in os.environ.get("FACTORYBENCH_SPEC_MODULES", "").split(",")]
     return SPEC_MODULES + tuple(m for m in extra if m)
+
+
+def profile_row(table: Mapping[str, Any], profile: "Profile | str"):
+    """A profile's row of a benchmark's profile table (one table per
+    benchmark package, a row per profile; BenchmarkSpec.profile_table)."""
+    name = profile if isinstance(profile, str) else profile.name
+    try:
+        return table[name]
+    except KeyError:
+        raise KeyError(f"profile {name!r} has no row in this profile table; rows: "
+                       + ", ".join(table)) from None
 
 
 def timeout_for(spec: "BenchmarkSpec", profile: str) -> float:

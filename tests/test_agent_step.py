@@ -46,8 +46,10 @@ def test_step_output_is_checked_and_deterministic():
 
 
 def _short(monkeypatch):
-    monkeypatch.setitem(agent_step.WINDOW_S, "quick", 0.3)
-    monkeypatch.setitem(agent_step.MAX_LEVELS, "quick", 3)
+    from dataclasses import replace
+
+    from workloads.agent import DEPTH
+    monkeypatch.setitem(DEPTH, "quick", replace(DEPTH["quick"], window_s=0.3, max_levels=3))
 
 
 def _job(options):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 import os
 import subprocess
 
@@ -10,6 +11,7 @@ import pytest
 from suite.spec import PROFILES, Job, PlanContext
 from workloads.compile import build, cycle, specs
 from workloads.compile.corpus import SIZES, generate
+from workloads.compile.specs import DEPTH
 from workloads.compile.toolchain import find_compiler
 from workloads.sandbox import Sandbox
 
@@ -85,7 +87,7 @@ def test_a_compile_error_is_that_units_failure_not_a_crash():
 
 @needs_cc
 def test_compile_c_records_are_validated_and_say_what_was_measured(monkeypatch):
-    monkeypatch.setitem(build.CORPUS_SIZE, "quick", "tiny")
+    monkeypatch.setitem(DEPTH, "quick", replace(DEPTH["quick"], corpus_size="tiny"))
     out = build.run_compile(_job("compile.c", {"jobs": 2}))
     assert not out.errors
     metrics = {r.metric: r for r in out.records}
@@ -101,7 +103,7 @@ def test_compile_c_records_are_validated_and_say_what_was_measured(monkeypatch):
 
 @needs_cc
 def test_seed_option_picks_the_corpus(monkeypatch):
-    monkeypatch.setitem(build.CORPUS_SIZE, "quick", "tiny")
+    monkeypatch.setitem(DEPTH, "quick", replace(DEPTH["quick"], corpus_size="tiny"))
     job = dataclasses.replace(_job("compile.c", {"jobs": 1}), options={"seed": 9})
     out = build.run_compile(job)
     assert out.records[0].info["corpus"]["sha256"] == generate("tiny", 9).sha256

@@ -120,8 +120,10 @@ def test_unknown_workload_and_hog_are_refused():
 # -- end to end on tiny sizes --------------------------------------------------------
 @pytest.fixture
 def short_windows(monkeypatch):
-    monkeypatch.setitem(corun_run.ROUNDS, "quick", 1)
-    monkeypatch.setitem(corun_run.WINDOW_S, "quick", 0.1)
+    from dataclasses import replace
+
+    monkeypatch.setitem(corun.DEPTH, "quick", replace(corun.DEPTH["quick"], rounds=1,
+                                                      window_s=0.1))
     monkeypatch.setattr(corun_run, "WARMUP_S", 0.05)
     monkeypatch.setattr(corun_run, "REWARM_S", 0.02)
 

@@ -23,7 +23,7 @@ SYSTEM = {
     "memory": {"total_bytes": 8 << 30, "available_bytes": 4 << 30},
 }
 # One measured round per client count keeps the entry tests short.
-ONE_ROUND = Profile("quick", min_runs=1, max_runs=1, cv_target=1.0, stream_ntimes=2)
+ONE_ROUND = Profile("quick", min_runs=1, max_runs=1, cv_target=1.0)
 
 
 def tiny(tmp_path, **extra) -> dict:

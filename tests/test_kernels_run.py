@@ -9,6 +9,7 @@ import numba
 from numba import njit, prange
 
 from kernels import latency, stream
+from kernels.profiles import DEPTH
 from suite.spec import PROFILES, Job
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +47,7 @@ def test_stream_tiny_run_is_validated_with_every_metric():
     triad = next(r for r in out.records if r.benchmark == "stream.triad"
                  and r.metric == "bandwidth")
     assert triad.validated and triad.value == max(triad.samples)
-    assert len(triad.samples) == PROFILES["quick"].stream_ntimes - 1  # first trial dropped
+    assert len(triad.samples) == DEPTH["quick"].stream_ntimes - 1  # first trial dropped
     assert triad.info["threading_layer"] in ("omp", "tbb", "workqueue")
     assert "compile_seconds" in triad.info
 

@@ -31,13 +31,13 @@ def test_geometric_mean_and_mad():
 
 def test_repeat_until_stable_stops_early_when_stable():
     calls = []
-    prof = Profile("t", min_runs=3, max_runs=10, cv_target=0.05, stream_ntimes=5)
+    prof = Profile("t", min_runs=3, max_runs=10, cv_target=0.05)
     out = repeat_until_stable(lambda: calls.append(1) or 1.0, prof)
     assert len(out) == 3 and len(calls) == 4  # one warm-up discarded
 
 
 def test_repeat_until_stable_adds_runs_while_noisy_up_to_cap():
     values = iter([100.0] + [1.0, 10.0] * 20)
-    prof = Profile("t", min_runs=3, max_runs=7, cv_target=0.05, stream_ntimes=5)
+    prof = Profile("t", min_runs=3, max_runs=7, cv_target=0.05)
     out = repeat_until_stable(lambda: next(values), prof)
     assert len(out) == 7 and 100.0 not in out

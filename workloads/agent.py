@@ -2,12 +2,31 @@
 from __future__ import annotations
 
 from suite.meaning import HeadlineRow, Plot, Source, Work
+from dataclasses import dataclass
+
 from suite.spec import BenchmarkSpec, Config, PlanContext
 
 DEFAULT_SLO_MS = 250.0
 # The GPU's share of a step: how long an agent waits for "inference" between
 # steps. 100 ms is a short completion from a hosted model.
 DEFAULT_INFERENCE_MS = 100.0
+
+
+@dataclass(frozen=True)
+class AgentDepth:
+    """How far the capacity search goes in one profile."""
+
+    window_s: float  # seconds per agent count tried
+    max_levels: int  # most counts tried
+    precision: float  # stop bisecting below this gap between passing and failing counts
+    parts: int  # sub-windows: the samples
+
+
+DEPTH = {
+    "quick": AgentDepth(window_s=0.8, max_levels=5, precision=0.25, parts=3),
+    "standard": AgentDepth(window_s=3.0, max_levels=10, precision=0.10, parts=5),
+    "full": AgentDepth(window_s=8.0, max_levels=14, precision=0.05, parts=10),
+}
 
 
 def plan_agent_step(ctx: PlanContext) -> list:
@@ -23,6 +42,7 @@ SPECS = [
         description="concurrent simulated agents (tokenize, state, tool, write back, "
                     "inference wait): most agents per core with p99 step latency under the SLO",
         entry="workloads.agent_step:run_benchmark", plan=plan_agent_step, timeout=600.0,
+        profile_table=DEPTH,
         headline=(HeadlineRow("agents_per_core", "Agents per core", (Source("agents_per_core"),)),),
         work=(Work("steps_per_s", "steps_per_joule", "steps/J", "Agent steps per joule",
                    "cost_per_million_steps", 1e6, "million agent steps"),),

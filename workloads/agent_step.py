@@ -27,19 +27,14 @@ from dataclasses import dataclass
 
 from suite import stats
 from suite.model import ErrorRecord, Outcome, measurement
-from workloads.agent import DEFAULT_INFERENCE_MS, DEFAULT_SLO_MS
+from suite.spec import profile_row
+from workloads.agent import DEFAULT_INFERENCE_MS, DEFAULT_SLO_MS, DEPTH
 from workloads.tools import bpe, catalog, json_transform, loadgen
 from workloads.tools.bench import CALL_TIMEOUT_S, DEFAULT_SEED, usable_cpus
 from workloads.tools.pool import WarmPool
 from workloads.tools.records import load_records
 
 SESSIONS_USED = 500  # at most this many state rows the agents cycle through
-# Per profile: seconds per level, most levels tried, and when to stop
-# bisecting (gap between passing and failing counts, relative).
-WINDOW_S = {"quick": 0.8, "standard": 3.0, "full": 8.0}
-MAX_LEVELS = {"quick": 5, "standard": 10, "full": 14}
-PRECISION = {"quick": 0.25, "standard": 0.10, "full": 0.05}
-PARTS = {"quick": 3, "standard": 5, "full": 10}
 # First guess after the probe: the agent count that would keep the CPUs this
 # busy, from the probe's CPU time per step (an M/M/c queue at 70% load keeps
 # the tail near a few service times).
@@ -151,6 +146,7 @@ def capacity_search(run_level, *, start: int, estimate, slo_ms: float, max_level
 
 def run_benchmark(job) -> Outcome:
     profile = job.profile.name
+    depth = profile_row(DEPTH, job.profile)
     slo = float(job.params.get("slo_ms", DEFAULT_SLO_MS))
     think_s = float(job.params.get("inference_ms", DEFAULT_INFERENCE_MS)) / 1e3
     seed = int(job.options.get("seed") or DEFAULT_SEED)
@@ -189,7 +185,7 @@ def run_benchmark(job) -> Outcome:
             for a in range(n):
                 expected(a)  # outside the timed window
             result = loadgen.closed_loop(pool, lambda k, n=n: ("agent_step", k % n), check,
-                                         concurrency=n, window_s=WINDOW_S[profile],
+                                         concurrency=n, window_s=depth.window_s,
                                          think_s=think_s, seed=seed)
             levels[n] = result
             if not result.latencies:
@@ -205,8 +201,8 @@ def run_benchmark(job) -> Outcome:
             return int(TARGET_LOAD * cpus * (think_s + per_step) / per_step)
 
         best, trace = capacity_search(
-            run_level, start=cpus, estimate=estimate, slo_ms=slo, max_levels=MAX_LEVELS[profile],
-            precision=PRECISION[profile], max_agents=max_agents)
+            run_level, start=cpus, estimate=estimate, slo_ms=slo, max_levels=depth.max_levels,
+            precision=depth.precision, max_agents=max_agents)
         replaced = pool.replaced
     finally:
         pool.close()
@@ -221,7 +217,7 @@ def run_benchmark(job) -> Outcome:
     records, errors = [], []
     shown = best if best else min(levels)
     r, e = load_records(job.benchmark, dict(params, agents=shown), levels[shown], cpus=cpus,
-                        parts=PARTS[profile], info=info, throughput_metric="steps_per_s",
+                        parts=depth.parts, info=info, throughput_metric="steps_per_s",
                         throughput_unit="steps/s", latency_prefix="step_latency")
     records.extend(r)
     errors.extend(e)

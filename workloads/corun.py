@@ -25,12 +25,24 @@ from dataclasses import dataclass
 from kernels import plans
 from suite.errors import Skipped
 from suite.meaning import HeadlineRow, Plot, Source
-from suite.spec import BenchmarkSpec, Config, FormerId, PlanContext
+from suite.spec import BenchmarkSpec, Config, FormerId, PlanContext, profile_row
 
 SPLIT_POLICY = ("workload on the first half of the physical cores (at least one), "
                 "hog on the others, one CPU per core, spread order")
 
-HOGS_BY_PROFILE = {"quick": ("triad",), "standard": ("triad", "chase"), "full": ("triad", "chase")}
+@dataclass(frozen=True)
+class CorunDepth:
+    hogs: tuple  # in run order
+    rounds: int  # rounds of three equal windows: alone, hog alone, both
+    window_s: float
+    every_workload: bool  # else the workloads marked quick
+
+
+DEPTH = {
+    "quick": CorunDepth(hogs=("triad",), rounds=2, window_s=0.3, every_workload=False),
+    "standard": CorunDepth(hogs=("triad", "chase"), rounds=4, window_s=2.0, every_workload=True),
+    "full": CorunDepth(hogs=("triad", "chase"), rounds=8, window_s=5.0, every_workload=True),
+}
 
 
 @dataclass(frozen=True)
@@ -87,7 +99,7 @@ def plan_corun(ctx: PlanContext) -> list:
     wl, hog = split_cores(topo)
     elements = plans.load_array_elements(topo)
     chase_bytes = plans.latency_max_bytes(topo, "quick")  # 4x the LLC, as loaded latency
-    hogs = HOGS_BY_PROFILE.get(ctx.profile.name, HOGS_BY_PROFILE["standard"])
+    hogs = profile_row(DEPTH, ctx.profile).hogs
     try:
         for h in hogs:
             need = plans.STREAM_ARRAYS * elements * plans.FLOAT64_BYTES if h == "triad" else chase_bytes
@@ -118,7 +130,8 @@ def corun_spec(workload: str, w: Workload) -> BenchmarkSpec:
         description=f"{workload} alone vs beside a memory hog on the other cores (STREAM "
                     "Triad; standard adds a pointer chase): slowdown, p99 inflation, hog loss",
         entry="workloads.corun_run:run_benchmark", plan=plan_corun, timeout=TIMEOUT_S,
-        profiles=frozenset({"quick", "standard", "full"} if w.quick else {"standard", "full"}),
+        profiles=frozenset(name for name, row in DEPTH.items() if w.quick or row.every_workload),
+        profile_table=DEPTH,
         group="corun", formerly=(FormerId(FORMER_ID, {"workload": workload}),),
         headline=(ROW,), plots=(PLOT,), derived=DERIVED,
     )

@@ -29,10 +29,9 @@ from dataclasses import dataclass, field
 
 from suite import stats
 from suite.model import ErrorRecord, Outcome, measurement
-from workloads.corun import workload_of
+from suite.spec import profile_row
+from workloads.corun import DEPTH, workload_of
 
-ROUNDS = {"quick": 2, "standard": 4, "full": 8}
-WINDOW_S = {"quick": 0.3, "standard": 2.0, "full": 5.0}
 # Windows alone and not recorded: after set-up, in the shadow of the hog's
 # own (imports, first-call costs), and again right before the workload's
 # rounds (its caches, after the previous workload ran).
@@ -331,6 +330,7 @@ def run_benchmark(job) -> Outcome:
 
     p, where = job.params, job.settings
     profile = job.profile.name
+    depth = profile_row(DEPTH, job.profile)
     options = dict(job.options or {})
     seed = int(options.get("seed") or 1)
     # Records carry only what identifies the measurement on any machine
@@ -361,8 +361,7 @@ def run_benchmark(job) -> Outcome:
         for bench, params, driver, info in opened:
             try:
                 driver.window(REWARM_S)  # not recorded
-                data = measure_rounds(hog, driver, ROUNDS.get(profile, 2),
-                                      WINDOW_S.get(profile, WINDOW_S["quick"]))
+                data = measure_rounds(hog, driver, depth.rounds, depth.window_s)
             except Exception as exc:
                 errors.append(_failed(bench, params, exc))
                 continue

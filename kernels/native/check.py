@@ -12,13 +12,13 @@ import numpy as np
 
 from kernels import latency, plans, stream
 from kernels.native import NativeUnavailable, build
+from kernels.profiles import DEPTH
 from suite import stats
 from suite.model import ErrorRecord, Outcome, measurement
-from suite.spec import Job
+from suite.spec import Job, profile_row
 
 NUMBA_SCALAR, NATIVE_SCALAR = 3.0, 5.0  # different, so each check sees its own side's result
 INIT_B, INIT_C = 2.0, 1.0
-PAIRS = plans.NATIVE_PAIRS
 CHASE_REP_SECONDS = plans.NATIVE_CHASE_REP_SECONDS
 L1_CHASE_BYTES = plans.NATIVE_L1_CHASE_BYTES
 
@@ -78,7 +78,7 @@ def run_benchmark(job: Job) -> Outcome:
         native = build()
     except NativeUnavailable as exc:
         return Outcome(errors=(ErrorRecord(job.benchmark, dict(p), "skipped", str(exc)),))
-    pairs = PAIRS.get(job.profile.name, PAIRS["standard"])
+    pairs = profile_row(DEPTH, job.profile).native_pairs
     elements = int(job.settings["elements"])
     stream.compile_kernels()
     latency.compile_kernels()

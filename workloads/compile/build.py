@@ -15,19 +15,18 @@ from suite import stats
 from suite.model import ErrorRecord, Outcome, measurement
 from suite.sampling import repeat_until_stable
 from workloads.compile.corpus import generate
+from suite.spec import profile_row
+from workloads.compile.specs import DEPTH
 from workloads.compile.toolchain import find_compiler
 from workloads.sandbox import for_agent_code
 
 FLAGS = ("-O2", "-c")
-CORPUS_SIZE = {"quick": "small", "standard": "medium", "full": "large"}
 CORPUS_SEED = 1  # when the run gives no --seed
 
 
 def corpus_seed(job) -> int:
     seed = (job.options or {}).get("seed")
     return CORPUS_SEED if seed is None else int(seed)
-# Stop adding builds once samples have run this long (s); min_runs still holds.
-BUILD_BUDGET_S = {"quick": 2.0, "standard": 30.0, "full": 120.0}
 UNIT_TIMEOUT_S = 120.0
 
 
@@ -83,7 +82,7 @@ def run_compile(job) -> Outcome:
         return Outcome(errors=(ErrorRecord(job.benchmark, dict(job.params), "skipped",
                                            "no C compiler found (tried cc, gcc, clang); install gcc"),))
     jobs = int(job.params["jobs"])
-    corpus = generate(CORPUS_SIZE.get(job.profile.name, "small"), corpus_seed(job))
+    corpus = generate(profile_row(DEPTH, job.profile).corpus_size, corpus_seed(job))
     sandbox = for_agent_code(job.options, timeout_s=UNIT_TIMEOUT_S)
     walls, cpus, latencies, failures = [], [], [], []
     with sandbox.session() as session:
@@ -101,7 +100,7 @@ def run_compile(job) -> Outcome:
             return len(results) / wall
 
         throughput = repeat_until_stable(one_build, job.profile, warmup=0,
-                                         time_budget_s=BUILD_BUDGET_S.get(job.profile.name))
+                                         time_budget_s=profile_row(DEPTH, job.profile).build_budget_s)
     valid = not failures
     info = {
         "compiler": compiler.info(FLAGS), "backend": sandbox.backend, "sandbox_warning": sandbox.warning,

@@ -17,14 +17,14 @@ from suite.model import ErrorRecord, Outcome, measurement
 from suite.sampling import repeat_until_stable
 from workloads.compile.build import corpus_seed
 from workloads.compile.corpus import generate
+from suite.spec import profile_row
+from workloads.compile.specs import DEPTH
 from workloads.compile.toolchain import find_compiler
 from workloads.sandbox import Sandbox, for_agent_code, run_concurrently
 
 PROGRAM_SIZE = "tiny"
 EDITED_UNIT = "main.c"  # includes case.h, the file each cycle edits
 LINK_FLAGS = ("-O2",)
-CYCLES_PER_AGENT = {"quick": 1, "standard": 4, "full": 8}  # per agent per batch
-BATCH_BUDGET_S = {"quick": 2.0, "standard": 20.0, "full": 60.0}
 STEP_TIMEOUT_S = 60.0
 
 
@@ -94,7 +94,7 @@ def run_cycles(job) -> Outcome:
 
     def batch() -> float:
         lat, results, wall = run_concurrently(one_cycle, concurrency,
-                                              CYCLES_PER_AGENT.get(job.profile.name, 2))
+                                              profile_row(DEPTH, job.profile).cycles_per_agent)
         latencies_ms.extend(x * 1e3 for x in lat)
         cpus.extend(r[2] for r in results)
         failures.extend(r[1] for r in results if not r[0])
@@ -102,7 +102,7 @@ def run_cycles(job) -> Outcome:
 
     try:
         rates = repeat_until_stable(batch, job.profile,
-                                    time_budget_s=BATCH_BUDGET_S.get(job.profile.name))
+                                    time_budget_s=profile_row(DEPTH, job.profile).cycle_budget_s)
     finally:
         for a in agents:
             a.close()

@@ -2,8 +2,32 @@
 from __future__ import annotations
 
 from suite.meaning import HeadlineRow, Plot, Source, Work
-from suite.spec import BenchmarkSpec, Config
+from dataclasses import dataclass
+
+from suite.spec import BenchmarkSpec, Config, profile_row
 from workloads.sandbox import concurrency_levels
+
+
+@dataclass(frozen=True)
+class CompileDepth:
+    """How far the compile benchmarks go in one profile."""
+
+    corpus_size: str  # the generated C corpus (workloads.compile.corpus)
+    build_budget_s: float  # stop adding builds once samples ran this long; min_runs holds
+    cycles_per_agent: int  # edit-compile-test cycles per agent per batch
+    cycle_budget_s: float
+    cycle_sweep: bool  # every concurrency level; else only "many at once" (2 x cores)
+    linux: bool  # build the Linux kernel (hours)
+
+
+DEPTH = {
+    "quick": CompileDepth(corpus_size="small", build_budget_s=2.0, cycles_per_agent=1,
+                          cycle_budget_s=2.0, cycle_sweep=False, linux=False),
+    "standard": CompileDepth(corpus_size="medium", build_budget_s=30.0, cycles_per_agent=4,
+                             cycle_budget_s=20.0, cycle_sweep=True, linux=False),
+    "full": CompileDepth(corpus_size="large", build_budget_s=120.0, cycles_per_agent=8,
+                         cycle_budget_s=60.0, cycle_sweep=True, linux=True),
+}
 
 
 def _cpus(ctx) -> int:
@@ -17,7 +41,7 @@ def plan_compile(ctx) -> list:
 def plan_cycles(ctx) -> list:
     # "Many at once": 2 x cores in the quick profile, the whole sweep otherwise.
     levels = concurrency_levels(_cpus(ctx))
-    if ctx.profile.name == "quick":
+    if not profile_row(DEPTH, ctx.profile).cycle_sweep:
         levels = levels[-1:]
     return [Config(params={"concurrency": c}) for c in levels]
 
@@ -33,7 +57,7 @@ def plan_linux(ctx) -> list:
     # Hours of building: the full profile only, even when named explicitly.
     # One configuration, jobs = cores, as Phoronix's build-linux-kernel runs
     # it; without the linux-source package the worker reports the skip.
-    if ctx.profile.name != "full":
+    if not profile_row(DEPTH, ctx.profile).linux:
         return []
     return [Config(params={"jobs": _cpus(ctx)})]
 
@@ -48,6 +72,7 @@ SPECS = [
         id="compile.c", category="compile",
         description="Every unit of a generated C corpus compiled (-O2 -c) in the sandbox, "
                     "jobs 1, cores, 2 x cores: units/s, wall, per-unit latency, CPU s",
+        profile_table=DEPTH,
         entry="workloads.compile.build:run_compile", plan=plan_compile, timeout=600.0,
         headline=(ROW,), work=(WORK,),
         plots=(Plot("concurrency", ("throughput", "latency_p99"), x="jobs",
@@ -57,6 +82,7 @@ SPECS = [
         id="compile.test", category="compile",
         description="Agent edit-compile-test cycles (edit, compile and link, run the tests, "
                     "each in the sandbox), many at once: cycles/s and latency",
+        profile_table=DEPTH,
         entry="workloads.compile.cycle:run_cycles", plan=plan_cycles, timeout=600.0,
         plots=(Plot("concurrency", ("rate", "latency_p99"), x="concurrency",
                     family="compile"),),
@@ -65,6 +91,7 @@ SPECS = [
         id="compile.source", category="compile",
         description="A real source tree (--source DIR --build CMD) built in the sandbox, "
                     "jobs 1, cores, 2 x cores: wall s (make clean between runs)",
+        profile_table=DEPTH,
         entry="workloads.compile.source:run_source", plan=plan_source, timeout=7200.0,
     ),
     BenchmarkSpec(
@@ -72,6 +99,7 @@ SPECS = [
         description="Linux kernel from Debian's linux-source package: untimed make defconfig, "
                     "timed make -j{cores}, make clean between runs: wall s (full profile)",
         # Extraction, a copy and three builds: hours on a small machine.
+        profile_table=DEPTH,
         entry="workloads.compile.linux:run_linux", plan=plan_linux, timeout=6 * 3600.0,
         profiles=frozenset({"full"}),
     ),

@@ -15,7 +15,8 @@ import numpy as np
 
 from suite.model import ErrorRecord, Outcome, measurement
 from suite.sampling import repeat_until_stable
-from suite.spec import Job
+from suite.spec import Job, profile_row
+from workloads.db.specs import DEPTH
 from workloads.db import dataset as datasets
 from workloads.db.clients import ClientPool, RoundResult
 from workloads.db.engines import EngineUnavailable, PostgresEngine, SqliteEngine
@@ -24,8 +25,6 @@ from workloads.db.queries import QUERY_CLASSES
 
 # Length of one timed round, and the wall budget for adding rounds beyond
 # the profile's minimum, per client count.
-ROUND_SECONDS = {"quick": 0.08, "standard": 0.5, "full": 1.0}
-EXTRA_ROUNDS_BUDGET_S = {"quick": 0.3, "standard": 10.0, "full": 30.0}
 LATENCY_PERCENTILES = (50, 95, 99)
 # What a reader of a server=local record needs to know about that server.
 LOCAL_SERVER_NOTE = ("throwaway PostgreSQL started by factorybench for this benchmark: stock "
@@ -115,7 +114,8 @@ def _local_server(job: Job, dataset) -> LocalPostgres:
 
 
 def _measure(engine, query, answers, clients: int, seed: int, job: Job) -> list:
-    seconds = ROUND_SECONDS.get(job.profile.name, ROUND_SECONDS["quick"])
+    depth = profile_row(DEPTH, job.profile)
+    seconds = depth.round_s
     tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
     rounds: list = []
     with ClientPool(engine, query, answers, clients, seed, tag) as pool:
@@ -126,7 +126,7 @@ def _measure(engine, query, answers, clients: int, seed: int, job: Job) -> list:
 
         samples = repeat_until_stable(
             once, job.profile,
-            time_budget_s=EXTRA_ROUNDS_BUDGET_S.get(job.profile.name, EXTRA_ROUNDS_BUDGET_S["quick"]))
+            time_budget_s=depth.extra_rounds_budget_s)
     return rounds[len(rounds) - len(samples):]  # the warm-up round is dropped
 
 

@@ -107,8 +107,10 @@ def data_dir(options: Mapping | None) -> Path:
 
 
 def dataset_scale(options: Mapping | None, profile_name: str = "quick") -> str:
-    """The scale to use: the `db_scale` option, else the profile's name."""
-    scale = (options or {}).get("db_scale") or profile_name
+    """The scale to use: the `db_scale` option, else the profile's."""
+    from workloads.db.specs import DEPTH
+
+    scale = (options or {}).get("db_scale") or profile_row(DEPTH, profile_name).dataset_scale
     if scale not in generator.SCALE_FACTORS:
         raise DatasetError(f"unknown dataset scale {scale!r}; accepted: "
                            + ", ".join(generator.SCALE_FACTORS))

@@ -3,10 +3,12 @@
 local server. Light module: nothing heavy is imported here."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import functools
 
 from suite.meaning import HeadlineRow, Plot, Source, Work
-from suite.spec import BenchmarkSpec, Config, PlanContext
+from suite.spec import BenchmarkSpec, Config, PlanContext, profile_row
 
 QUERY_CLASSES = (
     ("point", "state fetch by session key"),
@@ -23,9 +25,28 @@ def client_counts(ctx: PlanContext) -> list:
     return sorted({1, cores, 2 * cores})
 
 
-# Profiles that start a local PostgreSQL server when no db_url is given;
-# quick does not (initdb and the dataset load do not fit its time budget).
-LOCAL_SERVER_PROFILES = frozenset({"standard", "full"})
+@dataclass(frozen=True)
+class DbDepth:
+    """How far the db benchmarks go in one profile."""
+
+    dataset_scale: str  # without --db-scale (workloads.db.generator.SCALE_FACTORS)
+    round_s: float  # seconds per measured round
+    extra_rounds_budget_s: float  # seconds rounds may add while the samples vary
+    # Start a local PostgreSQL server when no db_url is given (initdb and the
+    # dataset load do not fit a quick run's time budget).
+    local_server: bool
+    timeout_s: float  # per configuration: the first run of a scale builds its dataset
+
+
+DEPTH = {
+    "quick": DbDepth(dataset_scale="quick", round_s=0.08, extra_rounds_budget_s=0.3,
+                     local_server=False, timeout_s=600.0),
+    "standard": DbDepth(dataset_scale="standard", round_s=0.5, extra_rounds_budget_s=10.0,
+                        local_server=True, timeout_s=1800.0),
+    # full: ~5 GB, and a PostgreSQL load on top.
+    "full": DbDepth(dataset_scale="full", round_s=1.0, extra_rounds_budget_s=30.0,
+                    local_server=True, timeout_s=7200.0),
+}
 
 
 def plan_db(ctx: PlanContext, query: str = "point") -> list:
@@ -33,7 +54,7 @@ def plan_db(ctx: PlanContext, query: str = "point") -> list:
     configs = [Config(params={"engine": "sqlite", "clients": clients})]
     if ctx.options.get("db_url"):
         configs.append(Config(params={"engine": "postgresql", "clients": clients}))
-    elif ctx.profile.name in LOCAL_SERVER_PROFILES:
+    elif profile_row(DEPTH, ctx.profile).local_server:
         from workloads.db.pg_server import postgres_bin_dir  # stdlib only
 
         # Without server binaries one configuration (the first class's)
@@ -55,10 +76,8 @@ SPECS = [
         description=f"{what}; 1/cores/2xcores clients, queries/s and p50/p95/p99 ms",
         entry="workloads.db.bench:run_benchmark",
         plan=functools.partial(plan_db, query=name),
-        # The first run of a scale builds its dataset (full: ~5 GB, and a
-        # PostgreSQL load on top), so the limit grows with the profile.
-        timeout={"quick": 600.0, "standard": 1800.0, "full": 7200.0},
-        headline=(ROW,), work=(WORK,), plots=(PLOT,),
+        timeout={name: row.timeout_s for name, row in DEPTH.items()},
+        profile_table=DEPTH, headline=(ROW,), work=(WORK,), plots=(PLOT,),
     )
     for name, what in QUERY_CLASSES
 ]

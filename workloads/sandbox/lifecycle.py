@@ -6,19 +6,19 @@ from dataclasses import asdict
 
 from suite import stats
 from suite.model import ErrorRecord, Outcome, measurement
+from suite.spec import profile_row
 from suite.sampling import repeat_until_stable
 from workloads.sandbox.backends import backend_problem, available_backends
 from workloads.sandbox.concurrency import concurrency_levels, run_concurrently
 from workloads.sandbox.core import Sandbox
+from workloads.sandbox.specs import DEPTH
 
-# Calls per thread in one measured batch; a batch's rate is one sample.
-LIFECYCLE_CALLS_PER_WORKER = {"quick": 2, "standard": 10, "full": 25}
-LIFECYCLE_BATCH_BUDGET_S = {"quick": 0.3, "standard": 5.0, "full": 20.0}
 
 
 def _records(job, backend: str) -> tuple:
     sandbox = Sandbox(backend=backend, timeout_s=10.0)
-    per_worker = LIFECYCLE_CALLS_PER_WORKER.get(job.profile.name, 4)
+    depth = profile_row(DEPTH, job.profile)
+    per_worker = depth.calls_per_worker
     records, errors = [], []
     for concurrency in concurrency_levels(len(job.topology.logical_cpus)):
         params = {"backend": backend, "concurrency": concurrency}
@@ -33,7 +33,7 @@ def _records(job, backend: str) -> tuple:
             return len(lat) / wall
 
         rates = repeat_until_stable(batch, job.profile,
-                                    time_budget_s=LIFECYCLE_BATCH_BUDGET_S.get(job.profile.name))
+                                    time_budget_s=depth.batch_budget_s)
         # Validation: every /bin/true exited 0 within its timeout.
         valid = not failed
         if failed:

@@ -6,8 +6,23 @@ benchmark runs, in its own child process.
 from __future__ import annotations
 
 from suite.meaning import Plot
+from dataclasses import dataclass
+
 from suite.spec import BenchmarkSpec, Config
 from workloads.sandbox.backends import BACKENDS
+
+
+@dataclass(frozen=True)
+class SandboxDepth:
+    calls_per_worker: int  # calls per thread in one measured batch (one rate sample)
+    batch_budget_s: float  # seconds the repetitions of one level may take
+
+
+DEPTH = {
+    "quick": SandboxDepth(calls_per_worker=2, batch_budget_s=0.3),
+    "standard": SandboxDepth(calls_per_worker=10, batch_budget_s=5.0),
+    "full": SandboxDepth(calls_per_worker=25, batch_budget_s=20.0),
+}
 
 
 def plan_lifecycle(ctx) -> list:
@@ -21,5 +36,6 @@ SPECS = [BenchmarkSpec(
     description="Create a sandbox, run /bin/true, tear down: latency percentiles and rate "
                 "at concurrency 1, cores, 2 x cores, per backend (none = baseline)",
     entry="workloads.sandbox.lifecycle:run", plan=plan_lifecycle, timeout=120.0,
+    profile_table=DEPTH,
     plots=(Plot("concurrency", ("rate", "latency_p99"), x="concurrency", family="sandbox"),),
 )]

@@ -8,15 +8,12 @@ import os
 
 from suite.errors import Skipped
 from suite.model import ErrorRecord, Outcome
+from suite.spec import profile_row
 from workloads.tools import catalog, loadgen
 from workloads.tools.records import load_records
+from workloads.tools.specs import DEPTH
 
 DEFAULT_SEED = 42
-# Seconds per load test, sub-windows for the samples, and calls a test waits
-# for at least (a slow model can stretch its window up to 5x for them).
-WINDOW_S = {"quick": 0.5, "standard": 3.0, "full": 10.0}
-PARTS = {"quick": 3, "standard": 5, "full": 10}
-MIN_CALLS = {"quick": 3, "standard": 20, "full": 50}
 CALL_TIMEOUT_S = 30.0  # one call; past it the call fails and its process is killed
 
 
@@ -70,7 +67,7 @@ def run_benchmark(job) -> Outcome:
     tool = catalog.TOOLS[job.benchmark.split(".", 1)[1]]
     seed = int(job.options.get("seed") or DEFAULT_SEED)
     allow = bool(job.options.get("allow_unisolated"))
-    profile = job.profile.name
+    depth = profile_row(DEPTH, job.profile)
     inputs = {tool.name: tool.make_inputs(seed)}
     expected = catalog.expected_digests(tool, inputs[tool.name])
     cpus = usable_cpus()
@@ -89,7 +86,7 @@ def run_benchmark(job) -> Outcome:
         info = dict(base_info, **model_info(model), **extra)
         if info.get("sandbox_warning") and info["sandbox_warning"] not in warnings:
             warnings.append(info["sandbox_warning"])
-        r, e = load_records(job.benchmark, params, result, cpus=cpus, parts=PARTS[profile], info=info)
+        r, e = load_records(job.benchmark, params, result, cpus=cpus, parts=depth.parts, info=info)
         records.extend(r)
         errors.extend(e)
         if tool.name == "noop" and params.get("concurrency") == 1 and r:
@@ -104,7 +101,7 @@ def run_benchmark(job) -> Outcome:
                 model = open_model(model_name, tool, inputs, c, pool_size=cpus, allow_unisolated=allow)
                 try:
                     result = loadgen.closed_loop(model, pick, check, concurrency=c,
-                                                 window_s=WINDOW_S[profile], min_calls=MIN_CALLS[profile])
+                                                 window_s=depth.window_s, min_calls=depth.min_calls)
                     emit({"model": model_name, "concurrency": c}, result, model,
                          {"latency_from": "call issue (closed loop)"})
                 finally:
@@ -123,7 +120,7 @@ def run_benchmark(job) -> Outcome:
         else:
             try:
                 result = loadgen.open_loop(model, pick, check, rate=float(rate),
-                                           window_s=WINDOW_S[profile], seed=seed)
+                                           window_s=depth.window_s, seed=seed)
                 emit(params, result, model, {"latency_from": "scheduled Poisson arrival (open loop)"})
             finally:
                 model.close()

@@ -8,7 +8,26 @@ model the tool supports at every level, one child process per model.
 from __future__ import annotations
 
 from suite.meaning import HeadlineRow, Plot, Source, Work
-from suite.spec import BenchmarkSpec, Config, PlanContext
+from dataclasses import dataclass
+
+from suite.spec import BenchmarkSpec, Config, PlanContext, profile_row
+
+@dataclass(frozen=True)
+class ToolsDepth:
+    """How far the tool benchmarks go in one profile."""
+
+    window_s: float  # seconds per load test
+    parts: int  # sub-windows: the samples
+    min_calls: int  # calls a test waits for at least (a slow model stretches up to 5x)
+    every_model: bool  # every model at every level; else the reduced matrix below
+
+
+# The tools' (and agent step's tool calls') one profile table.
+DEPTH = {
+    "quick": ToolsDepth(window_s=0.5, parts=3, min_calls=3, every_model=False),
+    "standard": ToolsDepth(window_s=3.0, parts=5, min_calls=20, every_model=True),
+    "full": ToolsDepth(window_s=10.0, parts=10, min_calls=50, every_model=True),
+}
 
 MODELS = ("pool", "fresh", "sandbox")
 # Models a tool cannot use: table_query needs pandas, which a bare sandboxed
@@ -38,7 +57,7 @@ def _planner(tool: str):
         levels = concurrency_levels(ctx)
         rate = (ctx.options or {}).get("rate")
         extra = {"rate": float(rate)} if rate else {}
-        if ctx.profile.name == "quick":
+        if not profile_row(DEPTH, ctx.profile).every_model:
             matrix = _quick_matrix(tool, levels, ctx.topology.physical_cores)
             return [Config(params={"matrix": matrix, **extra})]
         models = [m for m in MODELS if m not in UNSUPPORTED.get(tool, set())]
@@ -69,7 +88,7 @@ SPECS = [
     BenchmarkSpec(
         id=f"tools.{name}", category="tools", description=desc,
         entry="workloads.tools.bench:run_benchmark", plan=_planner(name), timeout=600.0,
-        headline=(ROW,), work=(WORK,), plots=(PLOT,),
+        profile_table=DEPTH, headline=(ROW,), work=(WORK,), plots=(PLOT,),
     )
     for name, desc in _DESCRIPTIONS.items()
 ]

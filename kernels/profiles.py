@@ -1,0 +1,46 @@
+"""How far the memory kernels go in each profile: their one profile table.
+
+A row per profile of suite.spec.PROFILES (tests/test_profiles.py checks
+that every benchmark's table has them all): adding a profile is adding a
+row here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ALL_CURVES = (("global", "on"), ("global", "off"), ("tlb", "on"), ("tlb", "off"))
+
+
+@dataclass(frozen=True)
+class MemoryDepth:
+    stream_ntimes: int  # STREAM trials (the first is dropped)
+    latency_curves: tuple  # (shuffle, thp) variants of the latency curve
+    # (repetitions per point, seconds per repetition); every point takes
+    # >= 100 ms in total. A point's value is the median of its repetitions,
+    # which one disturbed repetition cannot move on a shared machine; four
+    # or more per point also let `compare`'s rank test reach p < 0.05 (4 vs
+    # 4 samples: smallest two-sided p = 2/70).
+    latency_repetitions: tuple
+    latency_to_gib: bool  # the curve reaches at least 1 GiB, not only 4x the LLC
+    # Delay (dependent multiply-adds after each 64-byte line) injected into
+    # the loaded-latency bandwidth kernel: none first, then lighter loads
+    # (the Intel MLC idea).
+    load_delays: tuple
+    loaded_chase: tuple  # (repetitions, seconds each) per loaded-latency point
+    native_pairs: int  # interleaved Numba/C pairs; the performance target uses >= 5
+
+
+DEPTH = {
+    # quick: the huge-page curve only, to stay within its time budget.
+    "quick": MemoryDepth(stream_ntimes=6, latency_curves=ALL_CURVES[:1],
+                         latency_repetitions=(4, 0.025), latency_to_gib=False,
+                         load_delays=(0, 32, 256), loaded_chase=(4, 0.075), native_pairs=3),
+    "standard": MemoryDepth(stream_ntimes=11, latency_curves=ALL_CURVES,
+                            latency_repetitions=(5, 0.06), latency_to_gib=True,
+                            load_delays=(0, 16, 64, 256, 1024), loaded_chase=(5, 0.1),
+                            native_pairs=5),
+    "full": MemoryDepth(stream_ntimes=21, latency_curves=ALL_CURVES,
+                        latency_repetitions=(7, 0.1), latency_to_gib=True,
+                        load_delays=(0, 8, 16, 32, 64, 128, 256, 512, 1024, 4096),
+                        loaded_chase=(7, 0.2), native_pairs=9),
+}
