@@ -159,7 +159,7 @@ class BenchmarkSpec:
     # Seconds per configuration: one number, or {profile name: seconds} for
     # benchmarks whose size grows with the profile. --timeout overrides.
     timeout: float | Mapping[str, float] = 300.0
-    profiles: frozenset = frozenset({"quick", "standard", "full"})
+    profiles: frozenset = frozenset(PROFILES)  # profiles that run it with no selection
     # Optional "module:function" run in the parent after every configuration
     # of this spec finished: function(records, ctx: PlanContext) -> Outcome
     # with extra summary records (e.g. STREAM saturation point across the
