@@ -195,13 +195,9 @@ def stream_spec(kernel: str, formula: str) -> BenchmarkSpec:
     return BenchmarkSpec(
         id=f"stream.{kernel}", category="memory",
         description=f"STREAM {kernel} {formula}, thread sweep, GB/s and GB/s per core",
-<<<<<<< HEAD
         entry="kernels.stream:run_benchmark", plan=plan_stream, estimate=estimate_stream,
         timeout=900.0,
-=======
-        entry="kernels.stream:run_benchmark", plan=plan_stream, timeout=900.0,
         profile_table=DEPTH,
->>>>>>> a0de3fb (One profile table per benchmark package (a frozen row per profile, BenchmarkSpec.profile_table); STREAM trials move from Profile to the memory kernels' table)
         summarize="kernels.summaries:summarize_stream", group="stream",
         formerly=(FormerId(STREAM_SWEEP_ID, {"kernel": kernel}),),
         headline=TRIAD_ROWS if quoted else (), work=(TRIAD_WORK,) if quoted else (),
@@ -215,13 +211,9 @@ SPECS = [
     BenchmarkSpec(
         id="latency.chase", category="memory",
         description="Pointer-chase latency from 4 KiB to past the LLC, ns per load, THP on/off",
-<<<<<<< HEAD
         entry="kernels.latency:run_benchmark", plan=plan_latency, estimate=estimate_latency,
         timeout=900.0,
-=======
-        entry="kernels.latency:run_benchmark", plan=plan_latency, timeout=900.0,
         profile_table=DEPTH,
->>>>>>> a0de3fb (One profile table per benchmark package (a frozen row per profile, BenchmarkSpec.profile_table); STREAM trials move from Profile to the memory kernels' table)
         summarize="kernels.summaries:summarize_latency",
         formerly=(FormerId("latency.curve"),),
         headline=LATENCY_ROWS,
@@ -230,26 +222,17 @@ SPECS = [
     BenchmarkSpec(
         id="latency.loaded", category="memory",
         description="DRAM chase latency on one core while the other cores load memory",
-<<<<<<< HEAD
         entry="kernels.loaded:run_benchmark", plan=plan_loaded, estimate=estimate_loaded,
         timeout=600.0,
-=======
-        entry="kernels.loaded:run_benchmark", plan=plan_loaded, timeout=600.0,
         profile_table=DEPTH,
->>>>>>> a0de3fb (One profile table per benchmark package (a frozen row per profile, BenchmarkSpec.profile_table); STREAM trials move from Profile to the memory kernels' table)
         formerly=(FormerId("loaded_latency"),),
         plots=(Plot("pairs", ("bandwidth", "latency")),),
     ),
     BenchmarkSpec(
         id="native.check", category="memory",
         description="Numba/native C ratios: OpenMP triad and pointer chase, interleaved",
-<<<<<<< HEAD
         entry="kernels.native.check:run_benchmark", plan=plan_native, estimate=estimate_native,
         timeout=600.0, cross_check=NATIVE_RATIOS,
-=======
-        entry="kernels.native.check:run_benchmark", plan=plan_native, timeout=600.0,
         profile_table=DEPTH,
-        cross_check=NATIVE_RATIOS,
->>>>>>> a0de3fb (One profile table per benchmark package (a frozen row per profile, BenchmarkSpec.profile_table); STREAM trials move from Profile to the memory kernels' table)
     ),
 ]
