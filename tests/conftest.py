@@ -28,3 +28,12 @@ def run_in_process(argv, capsys):
         main(argv)
     out = capsys.readouterr()
     return exc.value.code, out.out, out.err
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The hostile-snippet battery's outcome table, when it ran."""
+    battery = sys.modules.get("tests.test_sandbox_hostile")
+    if battery is not None and battery.OUTCOMES:
+        terminalreporter.write_sep("-", "hostile snippets per sandbox backend")
+        for line in battery.summary_table():
+            terminalreporter.write_line(line)

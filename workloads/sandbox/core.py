@@ -161,8 +161,8 @@ def _collect(proc: subprocess.Popen, stdin: bytes | None, deadline: float, kill)
                 chunk = os.read(key.fd, 65536)
                 if not chunk:
                     sel.unregister(key.fileobj)
-                elif len(out[key.fd]) < MAX_CAPTURE_BYTES:
-                    out[key.fd] += chunk
+                else:
+                    out[key.fd] += chunk[:MAX_CAPTURE_BYTES - len(out[key.fd])]
             if status is None and exit_fd is None:
                 reap(os.WNOHANG)
         sel.close()
