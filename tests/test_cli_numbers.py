@@ -15,6 +15,7 @@ OPTIONS = [
     (["run", "fake.ok"], "--inference-ms"),
     (["run", "fake.ok"], "--cost-per-hour"),
     (["validate"], "--array-mib"),
+    (["plan"], "--array-mib"),
     (["compare", RESULT, RESULT], "--fail-on"),
     (["history", "check", "--store", "/nonexistent/h.sqlite"], "--threshold"),
 ]
