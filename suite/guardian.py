@@ -75,7 +75,8 @@ class RunDirectory:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             p for p in (str(root), os.environ.get("PYTHONPATH")) if p))
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "suite.guardian"], stdin=subprocess.PIPE,
+            # -S: no site-packages to scan; the guardian needs the stdlib only.
+            [sys.executable, "-S", "-m", "suite.guardian"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
             cwd=str(root), start_new_session=True)  # a signal to the run's group spares it
         line = self._proc.stdout.readline().strip()

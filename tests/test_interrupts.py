@@ -91,6 +91,23 @@ def _trial(base: Path, env: dict, sig: int, to_group: bool, delay: float) -> str
     return f"{where}: {len(configs)} configurations kept, exit {proc.returncode}"
 
 
+@pytest.mark.parametrize("to_group", [False, True], ids=["process", "group"])
+def test_sigkill_takes_the_workers_descendants_too(tmp_path, fake_specs_env, to_group):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    argv = cli_argv("run", "fake.spawns", "--out", str(tmp_path / "out"), "--quiet")
+    proc = subprocess.Popen(argv, cwd=ROOT, env=dict(fake_specs_env, TMPDIR=str(tmp)),
+                            start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not any("sleep 3600" in p for p in _processes_of(tmp)):
+        assert time.monotonic() < deadline, "the worker's grandchild never started"
+        time.sleep(0.05)
+    (os.killpg if to_group else os.kill)(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert _gone(tmp) == ([], [])
+
+
 @pytest.mark.slow
 def test_signals_at_random_points_leave_nothing_behind(tmp_path, fake_specs_env):
     seed = int(os.environ.get("FACTORYBENCH_TEST_SEED", time.time_ns() % 10**6))
