@@ -10,7 +10,6 @@ previous version of the file is left as it was.
 from __future__ import annotations
 
 import errno
-import glob
 import os
 import secrets
 import shutil
@@ -25,8 +24,14 @@ TEMP_NAME = ".{name}.{token}.tmp"
 def remove_temp_files(path: str | os.PathLike) -> None:
     """Remove temp files a killed writer of `path` left beside it."""
     path = Path(path)
-    for tmp in path.parent.glob(TEMP_NAME.format(name=glob.escape(path.name), token="*")):
-        _unlink(tmp)
+    prefix, suffix = TEMP_NAME.format(name=path.name, token="|").split("|")
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(prefix) and name.endswith(suffix):
+            _unlink(path.parent / name)
 
 
 def is_disk_full(exc: BaseException) -> bool:

@@ -200,3 +200,17 @@ def test_run_on_a_disk_that_fills_keeps_every_saved_record(small_fs, fake_specs_
     doc = load(path)  # the last good file, whole
     assert len(doc.results) >= seen
     assert _left(small_fs) == [path.name]  # no temp file
+
+
+def test_the_guardian_removes_a_killed_writers_temp_files(tmp_path):
+    from suite.guardian import RunDirectory
+
+    result = tmp_path / "r.json"
+    with RunDirectory() as run_dir:
+        run_dir.output(result)
+        job = run_dir.path / "job-1"
+        job.mkdir()
+        (tmp_path / ".r.json.0a1b2c3d.tmp").write_text("half")  # as a SIGKILL mid-write leaves
+        (tmp_path / ".other.json.0a1b2c3d.tmp").write_text("not ours")
+    assert not run_dir.path.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.json.0a1b2c3d.tmp"]
