@@ -164,7 +164,7 @@ RENDERERS = {"text": render_text, "json": render_json, "junit": render_junit,
 @command.command()
 @click.option("--store", help=_STORE_HELP)
 @click.option("--window", type=click.IntRange(min=1), default=None,
-              help="Report steps that began within the latest this many runs [default: 3].")
+              help="Report steps that began within the latest this many runs [default: 2].")
 @click.option("--threshold", type=POSITIVE, default=None,
               metavar="PCT", help="Smallest change flagged, percent [default: 5].")
 @click.option("--format", "fmt", type=click.Choice(CHECK_FORMATS), default="text",

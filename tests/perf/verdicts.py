@@ -2,7 +2,7 @@
 catch a real change? Prints false-alarm rates and detection power.
 
     .venv/bin/python tests/perf/verdicts.py [--trials N] [--real [--full-default]]
-                                            [--reuse A.json B.json]
+                                            [--reuse A.json B.json] [--keep DIR]
 
 Simulated (always; every series is modelled on the records of a real quick
 run, tests/fixtures/results/real-vm-quick.json):
@@ -266,6 +266,7 @@ def main() -> None:
     parser.add_argument("--full-default", action="store_true",
                         help="with --real: the whole default profile, not a reduced selection")
     parser.add_argument("--reuse", nargs=2, type=Path, metavar=("A", "B"))
+    parser.add_argument("--keep", type=Path, help="with --real: write the two runs here")
     args = parser.parse_args()
     compare_study(args.trials)
     print("== history check, simulated ==")
@@ -275,7 +276,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="verdicts-") as tmp:
         pair = args.reuse
         if args.real and not pair:
-            pair = run_pair(Path(tmp), () if args.full_default else REDUCED)
+            pair = run_pair(args.keep or Path(tmp), () if args.full_default else REDUCED)
         speed(Path(tmp), *(pair or ()))
         if pair:
             real_aa(*pair)
