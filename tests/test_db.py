@@ -243,3 +243,33 @@ def test_full_disk_during_build_is_one_clear_error(tiny_filesystem):
     # Through the entry: an error record, not a crash.
     out = run_benchmark(job("point", options, clients=(1,)))
     assert out.records == () and [e.kind for e in out.errors] == ["error"]
+
+
+# -- DuckDB: the read-only classes, checked against the same digests -----------------
+@pytest.mark.parametrize("name", ["range", "analytic"])
+def test_duckdb_runs_the_read_classes_against_the_same_digests(tiny_options, name):
+    out = run_benchmark(job(name, tiny_options, engine="duckdb"))
+    assert out.errors == ()
+    assert {r.params["engine"] for r in out.records} == {"duckdb"}
+    assert all(r.validated and r.value > 0 for r in out.records)
+    info = next(r.info for r in out.records if r.metric == "throughput")
+    assert info["engine"] == "duckdb" and info["answers_checked"] == info["queries"] > 0
+    sqlite_info = next(r.info for r in run_benchmark(job(name, tiny_options, clients=(1,))).records
+                       if r.metric == "throughput")
+    assert info["dataset_hash"] == sqlite_info["dataset_hash"]  # one dataset, one answer key
+
+
+def test_duckdb_refuses_a_class_it_does_not_run(tiny_options):
+    (error,) = run_benchmark(job("write", tiny_options, clients=(1,), engine="duckdb")).errors
+    assert error.kind == "error" and "does not run the write class" in error.message
+
+
+def test_duckdb_is_planned_beyond_quick_for_its_classes():
+    standard = PlanContext(PROFILES["standard"], SYSTEM, {})
+    engines = {name: [c.params["engine"] for c in plan_db(standard, query=name)]
+               for name in QUERY_CLASSES}
+    assert "duckdb" in engines["range"] and "duckdb" in engines["analytic"]
+    assert "duckdb" not in engines["write"] and "duckdb" not in engines["search"]
+    quick = PlanContext(PROFILES["quick"], SYSTEM, {})
+    assert all("duckdb" not in [c.params["engine"] for c in plan_db(quick, query=name)]
+               for name in QUERY_CLASSES)

@@ -47,7 +47,6 @@ DEPTH = {
 
 @dataclass(frozen=True)
 class Workload:
-    module: str  # the workload's own benchmark code
     description: str
     quick: bool = True  # part of the quick profile's co-run set
 
@@ -55,16 +54,16 @@ class Workload:
 # In run order. The db classes come before agent.step: they build the agent
 # store the agent step reads.
 WORKLOADS = {
-    "compile.c": Workload("workloads.compile.build", "C units compiled in the sandbox, "
+    "compile.c": Workload("C units compiled in the sandbox, "
                           "one compiler per workload core"),
-    "tools.json_transform": Workload("workloads.tools.bench", "JSON tool calls on a warm pool, "
+    "tools.json_transform": Workload("JSON tool calls on a warm pool, "
                                      "one closed-loop client per workload core"),
-    "db.point": Workload("workloads.db.bench", "SQLite state fetch by session key"),
-    "db.range": Workload("workloads.db.bench", "SQLite recent messages of a session", quick=False),
-    "db.write": Workload("workloads.db.bench", "SQLite durable appends", quick=False),
-    "db.search": Workload("workloads.db.bench", "SQLite full-text top 10", quick=False),
-    "db.analytic": Workload("workloads.db.bench", "SQLite join and group by"),
-    "agent.step": Workload("workloads.agent_step", "simulated agents at 70% CPU load "
+    "db.point": Workload("SQLite state fetch by session key"),
+    "db.range": Workload("SQLite recent messages of a session", quick=False),
+    "db.write": Workload("SQLite durable appends", quick=False),
+    "db.search": Workload("SQLite full-text top 10", quick=False),
+    "db.analytic": Workload("SQLite join and group by"),
+    "agent.step": Workload("simulated agents at 70% CPU load "
                            "(tokenize, state, tool, inference wait)"),
 }
 # Seconds per configuration: the full profile's rounds for every workload

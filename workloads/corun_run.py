@@ -63,10 +63,11 @@ class Unavailable(Exception):
 class ToolDriver:
     """Closed-loop calls of one tool on a warm pool, one client per core."""
 
+    family = "tools"
     unit = "calls/s"
 
-    def __init__(self, tool: str, cpus: list, seed: int):
-        self.tool_name, self.cpus, self.seed = tool, cpus, seed
+    def __init__(self, workload: str, cpus: list, seed: int, options: dict, profile: str):
+        self.tool_name, self.cpus, self.seed = workload.split(".", 1)[1], cpus, seed
 
     def open(self) -> dict:
         from workloads.tools import bench, catalog
@@ -104,9 +105,10 @@ def _load_window(r) -> Window:
 class CompileDriver:
     """Sandboxed single-unit compiles, one compiler at a time per core."""
 
+    family = "compile"
     unit = "units/s"
 
-    def __init__(self, cpus: list, seed: int):
+    def __init__(self, workload: str, cpus: list, seed: int, options: dict, profile: str):
         self.cpus, self.seed = cpus, seed
         self._session_cm = None
 
@@ -159,10 +161,12 @@ class DbDriver:
     """One query class on the SQLite agent store, one client process per core,
     back to back (workloads.db.clients); every answer is checked."""
 
+    family = "db"
     unit = "queries/s"
 
-    def __init__(self, query: str, cpus: list, options: dict, profile: str):
-        self.query_name, self.cpus, self.options, self.profile = query, cpus, options, profile
+    def __init__(self, workload: str, cpus: list, seed: int, options: dict, profile: str):
+        self.query_name = workload.split(".", 1)[1]
+        self.cpus, self.options, self.profile = cpus, options, profile
         self.pool = None
 
     def open(self) -> dict:
@@ -200,11 +204,12 @@ class AgentStepDriver:
     count keeps the cores about as busy as agent_step.TARGET_LOAD says (from a
     probe of the CPU time per step), so the step latency shows queueing."""
 
+    family = "agent"
     unit = "steps/s"
     PROBE_S = 0.2
     MAX_AGENTS_PER_CPU = 64  # as agent.step's search
 
-    def __init__(self, cpus: list, seed: int, options: dict, profile: str):
+    def __init__(self, workload: str, cpus: list, seed: int, options: dict, profile: str):
         self.cpus, self.seed, self.options, self.profile = cpus, seed, options, profile
         self.pool = self._reference = None
 
@@ -270,19 +275,17 @@ class AgentStepDriver:
             self._reference.close()
 
 
+DRIVERS = {d.family: d for d in (CompileDriver, ToolDriver, DbDriver, AgentStepDriver)}
+
+
 def make_driver(workload: str, cpus: list, seed: int, options: dict | None = None,
                 profile: str = "quick"):
-    options = options or {}
-    if workload == "compile.c":
-        return CompileDriver(cpus, seed)
-    if workload.startswith("tools."):
-        return ToolDriver(workload.split(".", 1)[1], cpus, seed)
-    if workload.startswith("db."):
-        return DbDriver(workload.split(".", 1)[1], cpus, options, profile)
-    if workload == "agent.step":
-        return AgentStepDriver(cpus, seed, options, profile)
-    raise ValueError(f"no co-run driver for workload {workload!r}; "
-                     "accepted: compile.c, tools.<tool>, db.<query class>, agent.step")
+    """The driver of the workload's family (its id's first component)."""
+    driver = DRIVERS.get(workload.split(".", 1)[0])
+    if driver is None or "." not in workload:
+        raise ValueError(f"no co-run driver for workload {workload!r}; accepted: "
+                         + ", ".join(f"{family}.<name>" for family in DRIVERS))
+    return driver(workload, cpus, seed, options or {}, profile)
 
 
 # -- rounds -------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def bare_sqlite_point(path: Path, params: list, seconds: float) -> float:
     con = sqlite3.connect(path, isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     cur = con.cursor()
-    sql = QUERY_CLASSES["point"].sql("sqlite")
+    sql = QUERY_CLASSES["point"].sql(SqliteEngine(Path()))
     n = 0
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:

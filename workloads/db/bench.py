@@ -80,11 +80,31 @@ def _measure_counts(job: Job, query, engine, dataset, info: dict) -> Outcome:
 
 
 def _engine(name: str, job: Job, dataset, cleanup: ExitStack) -> tuple:
-    """(engine, extra info); a local server's stop is registered on `cleanup`."""
-    if name == "sqlite":
-        return SqliteEngine(dataset.store), {}
-    if name != "postgresql":
-        raise EngineUnavailable(f"unknown db engine {name!r}; accepted: sqlite, postgresql")
+    """(engine, extra info) of the engine named `name` (ENGINES)."""
+    opener = ENGINES.get(name)
+    if opener is None:
+        raise EngineUnavailable(f"unknown db engine {name!r}; accepted: " + ", ".join(ENGINES))
+    engine, extra = opener(job, dataset, cleanup)
+    query = job.benchmark.split(".", 1)[1]
+    if query not in engine.capabilities:
+        raise EngineUnavailable(f"engine {name} does not run the {query} class; it runs "
+                                + ", ".join(sorted(engine.capabilities)))
+    return engine, extra
+
+
+def _sqlite(job: Job, dataset, cleanup: ExitStack) -> tuple:
+    return SqliteEngine(dataset.store), {}
+
+
+def _duckdb(job: Job, dataset, cleanup: ExitStack) -> tuple:
+    from workloads.db.duckdb_engine import ensure_loaded
+
+    engine, reused = ensure_loaded(dataset)
+    return engine, {"dataset_loaded_reused": reused}
+
+
+def _postgresql(job: Job, dataset, cleanup: ExitStack) -> tuple:
+    """A local server's stop is registered on `cleanup`."""
     from workloads.db.postgres import ensure_loaded
 
     extra: dict = {}
@@ -103,6 +123,10 @@ def _engine(name: str, job: Job, dataset, cleanup: ExitStack) -> tuple:
     engine = PostgresEngine(url)
     extra["dataset_loaded_reused"] = ensure_loaded(engine, dataset)
     return engine, extra
+
+
+# Engines by the name a configuration's params.engine gives.
+ENGINES = {"sqlite": _sqlite, "postgresql": _postgresql, "duckdb": _duckdb}
 
 
 def _local_server(job: Job, dataset) -> LocalPostgres:

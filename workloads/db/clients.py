@@ -56,7 +56,7 @@ def timed_loop(run, params: list, deadline: float) -> tuple:
 def _client_main(pipe, engine, query: QueryClass, params: list, answers) -> None:
     try:
         connection = engine.connect()
-        sql = query.sql(engine.dialect)
+        sql = query.sql(engine)
         run = connection.writer(sql) if query.fetch == "write" else connection.reader(sql, query.fetch)
         pipe.send(("ready", None))
     except BaseException as exc:  # reported to the parent as a one-line error

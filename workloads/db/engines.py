@@ -1,7 +1,10 @@
-"""SQLite and PostgreSQL behind one small interface.
+"""The database engines behind one small interface (`Engine`).
 
 An engine is a picklable description (file path or URL) that client
-processes `connect()` to after they start. A connection hands out
+processes `connect()` to after they start; it names its SQL `dialect`, the
+`placeholder` its driver binds parameters with, and the query classes it
+runs (`capabilities`). SQLite and PostgreSQL are here, DuckDB in
+duckdb_engine.py; workloads/db/bench.py opens them by name (ENGINES). A connection hands out
 `reader(sql)` / `writer(sql)` callables: one call is one query (or one
 durable transaction), which is what the timed loop measures. They take
 parameters as `encode_params` made them, and their results become
@@ -12,6 +15,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlsplit
 
 # Every read-side client connection: WAL (readers never block the writer),
@@ -25,14 +29,29 @@ POSTGRES_SETTINGS_RECORDED = ("shared_buffers", "synchronous_commit", "fsync", "
                               "max_parallel_workers_per_gather")
 
 
+# Every query class (workloads.db.queries.QUERY_CLASSES).
+ALL_CLASSES = frozenset({"point", "range", "write", "search", "analytic"})
+
+
 class EngineUnavailable(RuntimeError):
     """The database cannot be reached; the message is one line for the user."""
+
+
+class Engine(Protocol):
+    dialect: str  # which SQL a query class gives it (queries.QueryClass.sql)
+    placeholder: str  # how its driver marks a parameter
+    capabilities: frozenset  # query classes it runs
+
+    def connect(self): ...  # in each client process: a connection (reader/writer)
+    def info(self) -> dict: ...  # what a reader of its records needs to know
 
 
 @dataclass(frozen=True)
 class SqliteEngine:
     path: Path
     dialect: str = "sqlite"
+    placeholder: str = "?"
+    capabilities: frozenset = ALL_CLASSES
 
     def connect(self) -> "SqliteConnection":
         con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -49,25 +68,27 @@ class SqliteEngine:
                 "synchronous": "FULL"}
 
 
-class _UntimedCalls:
-    """Set-up and check statements through the DB-API connection `_con`
-    (sqlite3 and psycopg both take `execute(sql, params)`), outside the timing."""
+class UntimedCalls:
+    """Set-up and check statements through the DB-API `connection` (sqlite3,
+    psycopg and duckdb all take `execute(sql, params)`), outside the timing."""
+
+    connection = None
 
     def query(self, sql: str, params=()) -> list:
-        return self._con.execute(sql, params).fetchall()
+        return self.connection.execute(sql, params).fetchall()
 
     def execute(self, sql: str, params=()) -> None:
-        self._con.execute(sql, params)
+        self.connection.execute(sql, params)
 
     def close(self) -> None:
-        self._con.close()
+        self.connection.close()
 
 
-class SqliteConnection(_UntimedCalls):
+class SqliteConnection(UntimedCalls):
     placeholder = "?"
 
     def __init__(self, con: sqlite3.Connection):
-        self._con = con
+        self.connection = con
         self._cursor = con.cursor()
 
     def reader(self, sql: str, fetch: str):
@@ -117,6 +138,8 @@ def check_postgres_url(url: str) -> None:
 class PostgresEngine:
     url: str
     dialect: str = "postgresql"
+    placeholder: str = "%s"
+    capabilities: frozenset = ALL_CLASSES
 
     def connect(self, schema: str | None = POSTGRES_SCHEMA) -> "PostgresConnection":
         import psycopg
@@ -152,7 +175,7 @@ def _server_error(result) -> str:
     return result.error_message.decode(errors="replace").strip()
 
 
-class PostgresConnection(_UntimedCalls):
+class PostgresConnection(UntimedCalls):
     """Timed queries go straight through psycopg's libpq binding (psycopg.pq)
     as named prepared statements with text parameters, which is what
     pgbench --protocol=prepared does; the Python-level cursor machinery
@@ -167,7 +190,7 @@ class PostgresConnection(_UntimedCalls):
     placeholder = "%s"
 
     def __init__(self, con):
-        self._con = con
+        self.connection = con
         self._statements = 0
 
     def _prepare(self, sql: str) -> bytes:
@@ -177,7 +200,7 @@ class PostgresConnection(_UntimedCalls):
         text = numbered[0] + "".join(f"${i}{part}" for i, part in enumerate(numbered[1:], 1))
         self._statements += 1
         name = f"fb_{self._statements}".encode()
-        result = self._con.pgconn.prepare(name, text.encode())
+        result = self.connection.pgconn.prepare(name, text.encode())
         if result.status != pq.ExecStatus.COMMAND_OK:
             raise RuntimeError(f"PostgreSQL could not prepare {sql!r}: {_server_error(result)}")
         return name
@@ -200,10 +223,10 @@ class PostgresConnection(_UntimedCalls):
         from psycopg import pq
 
         name = self._prepare(sql)
-        exec_prepared = self._con.pgconn.exec_prepared
+        exec_prepared = self.connection.pgconn.exec_prepared
         tuples_ok = pq.ExecStatus.TUPLES_OK
 
-        if fetch == "one" and self._con.pgconn.describe_prepared(name).nfields == 1:
+        if fetch == "one" and self.connection.pgconn.describe_prepared(name).nfields == 1:
             # The common case (a point query) without the per-column loop.
             def read_one_value(wire_params):
                 res = exec_prepared(name, wire_params)
@@ -238,7 +261,7 @@ class PostgresConnection(_UntimedCalls):
         from psycopg import pq
 
         name = self._prepare(sql)
-        exec_prepared = self._con.pgconn.exec_prepared
+        exec_prepared = self.connection.pgconn.exec_prepared
         command_ok = pq.ExecStatus.COMMAND_OK
 
         def write(wire_params):

@@ -98,7 +98,7 @@ def ensure_loaded(engine: PostgresEngine, dataset: Dataset) -> bool:
 
 def _load(connection, dataset: Dataset, replace: bool) -> None:
     # One transaction: a failed load leaves the database as it was.
-    con = connection._con
+    con = connection.connection
     with con.transaction():
         if replace:
             con.execute(f"DROP SCHEMA {POSTGRES_SCHEMA} CASCADE")

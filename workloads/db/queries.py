@@ -22,10 +22,10 @@ class QueryClass:
     name = ""
     description = ""
     fetch = "one"  # "one" | "all" | "write"
-    sql_text = ""  # "?" placeholders; converted for PostgreSQL
+    sql_text = ""  # "?" placeholders; the engine's own placeholder replaces them
 
-    def sql(self, dialect: str) -> str:
-        return self.sql_text if dialect == "sqlite" else self.sql_text.replace("?", "%s")
+    def sql(self, engine) -> str:
+        return self.sql_text.replace("?", engine.placeholder)
 
     def params(self, answers: Answers, rng, dialect: str) -> list:
         raise NotImplementedError
@@ -135,8 +135,8 @@ class FullTextSearch(QueryClass):
                        "WHERE d.body_tsv @@ q ORDER BY ts_rank(d.body_tsv, q) DESC LIMIT %s"),
     }
 
-    def sql(self, dialect):
-        return self.sql_by_dialect[dialect]
+    def sql(self, engine):
+        return self.sql_by_dialect[engine.dialect]
 
     def params(self, answers, rng, dialect):
         picks = rng.integers(len(answers.search_queries), size=PARAMS_PER_CLIENT).tolist()
