@@ -327,4 +327,7 @@ def main(argv=None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as exc:  # an I/O failure of this machine, not bad input
+        click.echo(f"factorybench: error: {exc}", err=True)
+        sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)

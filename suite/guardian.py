@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from suite.atomicfile import remove_temp_files
+from suite.atomicfile import disk_full, is_disk_full, remove_temp_files
 
 # How long killed workers may take to go before the directory is removed anyway.
 _GONE_TIMEOUT_S = 10.0
@@ -80,9 +80,15 @@ class RunDirectory:
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
             cwd=str(root), start_new_session=True)  # a signal to the run's group spares it
         line = self._proc.stdout.readline().strip()
-        if not line:
+        if not line or line.startswith("!"):
             self.__exit__(None, None, None)
-            raise OSError("the run's guardian process did not start")
+            code = int(line[1:]) if line[1:].isdigit() else 0
+            where = Path(tempfile.gettempdir()) / "factorybench-run-..."
+            if is_disk_full(OSError(code, "")):
+                raise disk_full(where)
+            raise OSError(code, f"cannot create the run's temp directory "
+                                f"({os.strerror(code) if code else 'guardian did not start'})",
+                          str(where.parent))
         self.path = Path(line)
         return self
 
@@ -120,7 +126,11 @@ class RunDirectory:
 def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # only the end of stdin ends this process
-    run_dir = tempfile.mkdtemp(prefix="factorybench-run-")
+    try:
+        run_dir = tempfile.mkdtemp(prefix="factorybench-run-")
+    except OSError as exc:
+        print(f"!{exc.errno}", flush=True)  # the runner reports it
+        return 1
     groups: set = set()
     outputs: set = set()
     try:

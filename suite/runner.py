@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from suite import __version__
+from suite.atomicfile import disk_full, is_disk_full
 from suite.errors import DiskFull, Skipped, UserError
 from suite.guardian import RunDirectory
 from suite.model import ErrorRecord, Outcome
@@ -250,7 +251,12 @@ def run_config(item: PlannedConfig, opts: RunOptions, system: Mapping[str, Any],
     with tempfile.TemporaryDirectory(prefix="job-", dir=run_dir.path) as tmp:
         job_path, outcome_path, err_path = (Path(tmp) / n for n in
                                             ("job.json", "outcome.json", "stderr.txt"))
-        job_path.write_text(json.dumps({"entry": item.spec.entry, "job": job.to_dict()}))
+        try:
+            job_path.write_text(json.dumps({"entry": item.spec.entry, "job": job.to_dict()}))
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise disk_full(job_path) from None
+            raise
         with open(err_path, "wb") as err:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "suite.worker", str(job_path), str(outcome_path)],
@@ -359,14 +365,17 @@ class ResultWriter:
         except FileExistsError:
             raise UserError(f"--out: {self.path} already exists; a result file is never "
                             "overwritten") from None
-        except DiskFull as exc:
-            done = len(self.saved.run.get("configs", [])) if self.saved else None
-            raise DiskFull(f"{exc}; " + ("nothing was run" if done is None else
-                           f"it keeps the {done} configuration(s) finished before")) from None
         self.saved = doc
         if self.on_write:
             self.on_write(doc)
         return doc
+
+    def kept(self) -> str:
+        """What the result file holds, for a message when the run stops."""
+        if self.saved is None:
+            return "nothing was run"
+        done = len(self.saved.run.get("configs", []))
+        return f"{self.path} keeps the {done} configuration(s) finished before"
 
 
 @contextlib.contextmanager
@@ -396,16 +405,20 @@ def execute(specs: Sequence[BenchmarkSpec], opts: RunOptions, system: Mapping[st
     planned, plan_errors = plan(specs, ctx)
     doc = doc.adding(errors=plan_errors)
     writer = ResultWriter(opts.out_path, on_write)
-    with RunDirectory() as run_dir:
-        run_dir.output(opts.out_path)
-        doc = _run_all(planned, specs, doc, _Run(opts, system, ctx, run_dir, writer, progress))
-        if opts.bench_options.get("cost_per_hour"):
-            from suite.cost import cost_per_unit
+    try:
+        with RunDirectory() as run_dir:
+            run_dir.output(opts.out_path)
+            doc = _run_all(planned, specs, doc,
+                           _Run(opts, system, ctx, run_dir, writer, progress))
+            if opts.bench_options.get("cost_per_hour"):
+                from suite.cost import cost_per_unit
 
-            doc = doc.adding(cost_per_unit(doc.results, opts.bench_options["cost_per_hour"]))
-        status = "complete" if doc.results or not doc.errors else "failed"
-        with signals_deferred():
-            return writer.save(doc.with_run(finished_at=utc_now(), status=status))
+                doc = doc.adding(cost_per_unit(doc.results, opts.bench_options["cost_per_hour"]))
+            status = "complete" if doc.results or not doc.errors else "failed"
+            with signals_deferred():
+                return writer.save(doc.with_run(finished_at=utc_now(), status=status))
+    except DiskFull as exc:  # the result file's disk, or the temp dir's
+        raise DiskFull(f"{exc}; {writer.kept()}") from None
 
 
 @dataclass(frozen=True)

@@ -214,3 +214,27 @@ def test_the_guardian_removes_a_killed_writers_temp_files(tmp_path):
         (tmp_path / ".other.json.0a1b2c3d.tmp").write_text("not ours")
     assert not run_dir.path.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.json.0a1b2c3d.tmp"]
+
+
+
+def test_a_full_temp_dir_stops_the_run_with_one_error(tmp_path, monkeypatch):
+    # tempfile itself skips a full TMPDIR, so the job file's write is made to fail.
+    from suite.runner import RunOptions, execute
+    from suite.spec import PROFILES, select
+    from tests.fixtures import dummy_bench
+
+    real = Path.write_text
+
+    def full(self, *args, **kw):
+        if self.name == "job.json":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(Path, "write_text", full)
+    opts = RunOptions(profile=PROFILES["quick"], out_path=tmp_path / "r.json")
+    with pytest.raises(DiskFull) as exc:
+        execute(select(dummy_bench.SPECS, ["fake.ok"], "quick"), opts,
+                {"logical_cpus": 2, "hostname": "test"})
+    assert "job.json: disk full" in str(exc.value)
+    assert f"{tmp_path / 'r.json'} keeps the 0 configuration(s)" in str(exc.value)
+    assert load(tmp_path / "r.json").run["status"] == "partial"
