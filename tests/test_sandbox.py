@@ -649,3 +649,31 @@ def test_a_killed_fork_bomb_does_not_starve_the_next_runs(backend):
     bomb.run(["sh", "-c", "f() { f & f & wait; }; f"])
     nxt = Sandbox(backend=backend, limits=Limits(nproc=32))
     assert all(nxt.run(["sh", "-c", "true & true & wait"]).ok for _ in range(2))
+
+
+def test_run_accepts_allow_unisolated():
+    from click.testing import CliRunner
+
+    from suite.cli import cli
+
+    out = CliRunner().invoke(cli, ["run", "--help"])
+    assert out.exit_code == 0 and "--allow-unisolated" in out.output
+
+
+@needs_bwrap
+def test_bwrap_etc_follows_the_hosts_loader_cache(monkeypatch, tmp_path):
+    """A changed host file (ldconfig ran) gives sandboxes a fresh /etc copy."""
+    from workloads.sandbox import backends
+
+    first = backends.sandbox_etc()
+    assert sorted(os.listdir(first)) == sorted(
+        n for n in (*backends.ETC_FROM_HOST, *backends.ETC_WRITTEN) if os.path.lexists(f"/etc/{n}") or n in backends.ETC_WRITTEN)
+    real_lstat = os.lstat
+
+    def newer(path, *a, **k):
+        st = real_lstat(path, *a, **k)
+        if path == "/etc/ld.so.cache":
+            return os.stat_result((*st[:8], st.st_mtime + 1, st[9]))
+        return st
+    monkeypatch.setattr(backends.os, "lstat", newer)
+    assert backends.sandbox_etc() != first

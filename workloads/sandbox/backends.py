@@ -10,6 +10,7 @@ library only.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -126,6 +127,48 @@ def written_etc() -> str:
     return base
 
 
+def _copy_into(directory: str, name: str) -> None:
+    source = os.path.join("/etc", name)
+    target = os.path.join(directory, name)
+    if os.path.islink(source):
+        os.symlink(os.readlink(source), target)
+    elif os.path.isdir(source):
+        shutil.copytree(source, target, symlinks=True)
+    elif os.path.isfile(source):
+        shutil.copy2(source, target)
+
+
+def sandbox_etc() -> str:
+    """The bwrap sandbox's whole /etc, one read-only bind instead of one per
+    file: copies of ETC_FROM_HOST and the ETC_WRITTEN files. Rebuilt
+    (under a new name, so a running sandbox keeps its own) when a host
+    file it copies changes, e.g. ldconfig or update-alternatives ran."""
+    stamps = []
+    for name in ETC_FROM_HOST:
+        with contextlib.suppress(OSError):
+            st = os.lstat(os.path.join("/etc", name))
+            stamps.append((name, st.st_mtime_ns, st.st_size))
+    return _sandbox_etc(tuple(stamps))
+
+
+@lru_cache(maxsize=None)
+def _sandbox_etc(stamps: tuple) -> str:
+    key = hashlib.sha256(repr((stamps, ETC_WRITTEN)).encode()).hexdigest()[:16]
+    path = os.path.join(written_etc(), f"etc-{key}")
+    if os.path.isdir(path):
+        return path
+    building = tempfile.mkdtemp(prefix="building-", dir=written_etc())
+    for name, *_ in stamps:
+        _copy_into(building, name)
+    write_files(building, {name: text.encode() for name, text in ETC_WRITTEN.items()})
+    os.chmod(building, 0o755)
+    try:
+        os.rename(building, path)
+    except OSError:  # another process built the same one meanwhile
+        shutil.rmtree(building, ignore_errors=True)
+    return path
+
+
 def world_traversable(path: str) -> bool:
     p = Path(path)
     try:
@@ -137,8 +180,11 @@ def world_traversable(path: str) -> bool:
 @lru_cache(maxsize=None)
 def interpreter_roots(unprivileged: bool) -> tuple:
     """The running Python's installation and venv when outside /usr, bound
-    read-only so a sandbox can run this interpreter (only those an
-    unprivileged uid can reach when the sandbox runs as one)."""
+    read-only so a sandbox can run this interpreter; none when the sandbox
+    runs as an unprivileged uid that could not reach the interpreter."""
+    executable = os.path.realpath(sys.executable)
+    if unprivileged and not world_traversable(executable):
+        return ()
     found = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)} | {sys.prefix, sys.base_prefix}
     return tuple(sorted(p for p in found if p != "/" and not under(p, "/usr") and os.path.isdir(p)
                         and (not unprivileged or world_traversable(p))))
@@ -154,16 +200,13 @@ def bwrap_visible(path: str, workdir: str, unprivileged: bool) -> bool:
 def bwrap_prefix(workdir: str, run_as: int | None = None, scratch_bytes: int = SCRATCH_BYTES) -> list:
     """bwrap's arguments; `run_as` is the host uid to start it as (root
     drops to it first, so the user namespace belongs to nobody privileged)."""
-    etc = [a for name in ETC_FROM_HOST for a in ("--ro-bind-try", f"/etc/{name}", f"/etc/{name}")]
-    written = written_etc()
-    etc += [a for name in ETC_WRITTEN for a in ("--ro-bind", os.path.join(written, name), f"/etc/{name}")]
     interpreters = [a for p in interpreter_roots(run_as is not None) for a in ("--ro-bind", p, p)]
     size = str(scratch_bytes)
     return [
         *(setpriv_prefix(run_as) if run_as is not None else []),
         "bwrap", "--unshare-all", "--unshare-user", "--uid", str(INNER_ID), "--gid", str(INNER_ID),
         "--hostname", "sandbox", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-        "--ro-bind", "/usr", "/usr", *loader_paths(), *etc,
+        "--ro-bind", "/usr", "/usr", *loader_paths(), "--ro-bind", sandbox_etc(), "/etc",
         "--dev", "/dev", "--proc", "/proc",
         "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm",
         *interpreters, "--bind", workdir, workdir, "--chdir", workdir, "--",
