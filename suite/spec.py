@@ -1,28 +1,27 @@
 """The benchmark registry: what can run, in which configurations, per profile.
 
 Each benchmark package declares a light `SPECS` list (no heavy imports at
-module level) in one of SPEC_MODULES. The heavy code is named by
-`BenchmarkSpec.entry` ("module:function") and imported only inside the worker.
+module level) in a module it registers as an entry point of the group
+ENTRY_POINT_GROUP (pyproject.toml `[project.entry-points."factorybench.benchmarks"]`),
+so an installed third-party package adds benchmarks the same way. The heavy
+code is named by `BenchmarkSpec.entry` ("module:function") and imported only
+inside the worker.
 """
 from __future__ import annotations
 
 import importlib
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from suite.errors import UserError
 
-# Modules that hold SPECS lists.
-SPEC_MODULES = (
-    "kernels.specs",
-    "workloads.sandbox.specs",
-    "workloads.compile.specs",
-    "workloads.tools.specs",
-    "workloads.agent",
-    "workloads.db.specs",
-    "workloads.corun",
-)
+ENTRY_POINT_GROUP = "factorybench.benchmarks"
+# Comma-separated modules with SPECS lists registered for this process only
+# (the tests' fixture benchmarks, a benchmark under development).
+SPEC_MODULES_ENV = "FACTORYBENCH_SPEC_MODULES"
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
 
 @dataclass(frozen=True)
@@ -194,12 +193,35 @@ class BenchmarkSpec:
     estimate: Callable[[PlanContext, Config], float] | None = None
 
 
+def entry_point_modules() -> tuple:
+    """Modules registered in ENTRY_POINT_GROUP by installed distributions,
+    ordered by entry point name; from a checkout that is not installed
+    (PYTHONPATH only), this one's own from its pyproject.toml."""
+    from importlib.metadata import entry_points
+
+    found = sorted((ep.name, ep.value) for ep in entry_points(group=ENTRY_POINT_GROUP))
+    return tuple(dict.fromkeys(value for _, value in found)) or own_entry_points()
+
+
+def own_entry_points() -> tuple:
+    """The entry point table of this checkout's pyproject.toml (read as
+    lines: tomllib is Python >= 3.11)."""
+    header = f'[project.entry-points."{ENTRY_POINT_GROUP}"]'
+    found, inside = [], False
+    for line in PYPROJECT.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line.startswith("["):
+            inside = line == header
+        elif inside and "=" in line:
+            name, value = (part.strip().strip('"') for part in line.split("=", 1))
+            found.append((name, value))
+    return tuple(value for _, value in sorted(found))
+
+
 def spec_modules() -> tuple:
-    """SPEC_MODULES plus plug-in modules named in FACTORYBENCH_SPEC_MODULES
-    (comma-separated), which is how out-of-tree benchmarks and the tests'
-    fixture benchmarks register."""
-    extra = [m.strip() for m in os.environ.get("FACTORYBENCH_SPEC_MODULES", "").split(",")]
-    return SPEC_MODULES + tuple(m for m in extra if m)
+    """The entry points' modules, then those named in SPEC_MODULES_ENV."""
+    extra = [m.strip() for m in os.environ.get(SPEC_MODULES_ENV, "").split(",")]
+    return entry_point_modules() + tuple(m for m in extra if m)
 
 
 def profile_row(table: Mapping[str, Any], profile: "Profile | str"):
@@ -220,23 +242,26 @@ def timeout_for(spec: "BenchmarkSpec", profile: str) -> float:
 
 
 def registry() -> list:
-    """Every registered spec, in declaration order."""
+    """Every registered spec, in registration order. An id registered twice
+    is refused (pyperf's rule): one line naming both modules, exit 2."""
+    own = entry_point_modules()
     specs: list = []
-    for name in spec_modules():
+    origin: dict = {}
+    for name in dict.fromkeys(spec_modules()):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
             missing_itself = exc.name is not None and (name + ".").startswith(exc.name + ".")
-            if name in SPEC_MODULES or not missing_itself:
-                raise  # the suite's own modules, or a plug-in's broken import
-            raise UserError(f"FACTORYBENCH_SPEC_MODULES: no module {name!r}; accepted: "
+            if name in own or not missing_itself:
+                raise  # an installed package's module, or a plug-in's broken import
+            raise UserError(f"{SPEC_MODULES_ENV}: no module {name!r}; accepted: "
                             "importable module names, comma-separated") from None
-        specs.extend(getattr(module, "SPECS", ()))
-    seen: set = set()
-    for s in specs:
-        if s.id in seen:
-            raise RuntimeError(f"benchmark id registered twice: {s.id}")
-        seen.add(s.id)
+        for s in getattr(module, "SPECS", ()):
+            if s.id in origin:
+                raise UserError(f"benchmark id {s.id!r} registered twice: by {origin[s.id]} "
+                                f"and by {name}; accepted: one registration per id")
+            origin[s.id] = name
+            specs.append(s)
     return specs
 
 

@@ -44,3 +44,31 @@ def test_timeouts_per_profile():
     assert timeout_for(SPECS[2], "quick") == 60
     assert timeout_for(SPECS[2], "standard") == 600  # unknown profile: the largest
     assert timeout_for(SPECS[0], "full") == 300
+
+
+# -- registration: entry points, the env override, duplicates refused ------------------
+def test_the_suite_registers_through_its_entry_points():
+    from suite.spec import entry_point_modules, own_entry_points, registry
+
+    # Installed (metadata) and from the checkout's pyproject.toml: the same, in run order.
+    assert entry_point_modules() == own_entry_points()
+    assert own_entry_points()[0] == "kernels.specs"
+    ids = [s.id for s in registry()]
+    assert ids[0] == "stream.copy" and "corun.db.point" in ids
+
+
+def test_a_duplicate_id_is_refused_naming_both_modules(monkeypatch):
+    from suite.errors import UserError
+    from suite.spec import registry
+
+    monkeypatch.setenv("FACTORYBENCH_SPEC_MODULES", "tests.fixtures.duplicate_bench")
+    with pytest.raises(UserError, match="'stream.triad' registered twice: by kernels.specs "
+                                        "and by tests.fixtures.duplicate_bench"):
+        registry()
+
+
+def test_the_env_override_adds_modules(monkeypatch):
+    from suite.spec import registry
+
+    monkeypatch.setenv("FACTORYBENCH_SPEC_MODULES", "tests.fixtures.dummy_bench")
+    assert "fake.ok" in {s.id for s in registry()}
