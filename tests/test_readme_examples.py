@@ -1,0 +1,129 @@
+"""Every command line the README shows is run here.
+
+README_COMMANDS maps each command as the README writes it to the command
+lines that run it: the same command, with fixture result files for its
+placeholders and the fixture benchmarks (tests/fixtures/dummy_bench.py) or
+a small size where a real run would take minutes. A command the README
+gains without an entry here fails `test_every_readme_command_is_covered`.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+FIXTURES = "tests/fixtures/results"
+A, B, ARM = (f"{FIXTURES}/{n}.json" for n in ("x86-a", "x86-b", "arm"))
+# Run by hand or elsewhere, never from inside the test suite.
+ELSEWHERE = {
+    "./run.sh": "the default profile (< 3 min); its time is measured before every landing",
+    "./run.sh test": "this test suite itself",
+    "tests/arm/run.sh": "builds an arm64 root (10-20 min), run after the suite in CI",
+    "python -m suite.worker": "the child the runner starts; every run test starts it",
+    "pytest tests/benchmarks --benchmark-only": "the pytest-benchmark runs of the kernels",
+}
+# README command -> command lines run for it ({out}: a temporary directory).
+README_COMMANDS = {
+    "./run.sh sysinfo --json": ["./run.sh sysinfo --json"],
+    "./run.sh run memory --profile standard": [
+        "./run.sh run fake --profile standard --out {out} --quiet"],
+    # Run, and its records checked, by test_stream_triad_records_carry_its_id.
+    "./run.sh run stream.triad": [],
+    "./run.sh run corun.db.point": ["./run.sh run corun.db.point --out {out} --quiet"],
+    "factorybench sysinfo [--json]": ["factorybench sysinfo", "factorybench sysinfo --json"],
+    "factorybench list": ["factorybench list"],
+    "factorybench run [SEL...] [--profile quick|standard|full] [--out DIR] [--threads SPEC] "
+    "[--tag K=V]... [--timeout S]": [
+        "factorybench run fake.ok --profile quick --out {out} --threads 1 --tag rack=a1 "
+        "--timeout 60 --quiet"],
+    "factorybench plan [SEL...] [--profile P] [--system SYSINFO.json] [--json]": [
+        "factorybench plan stream --profile standard --json"],
+    "factorybench show RESULT.json": [f"factorybench show {A}"],
+    "factorybench validate": ["factorybench validate --profile quick --array-mib 8"],
+    "factorybench compare A.json B.json ...": [f"factorybench compare {A} {B} {ARM}"],
+    "factorybench report RESULT.json... -o report.html": [
+        f"factorybench report {A} {ARM} -o {{out}}/report.html"],
+    "factorybench history add|list|check": [
+        f"factorybench history add {A} --store {{out}}/h.sqlite",
+        "factorybench history list --store {out}/h.sqlite",
+        "factorybench history check --store {out}/h.sqlite"],
+    "factorybench export RESULT.json --format csv|json|pytest-benchmark": [
+        f"factorybench export {A} --format csv", f"factorybench export {A} --format json",
+        f"factorybench export {A} --format pytest-benchmark"],
+    "factorybench ...": ["factorybench --help"],
+    "python -m suite ...": ["python -m suite --help"],
+    "factorybench compare A.json B.json [C.json ...] [--baseline FILE] "
+    "[--format table|markdown|csv|json] [--fail-on PCT]": [
+        f"factorybench compare {A} {B} {ARM} --baseline {B} --format markdown --fail-on 50"],
+    "factorybench report RESULT.json... [-o report.html]": [
+        f"factorybench report {A} -o {{out}}/one.html"],
+    "factorybench history add RESULT.json [--store PATH|postgresql://...]": [
+        f"factorybench history add {B} --store {{out}}/h2.sqlite"],
+    "factorybench export RESULT.json --format csv|json|pytest-benchmark [-o FILE]": [
+        f"factorybench export {A} --format csv -o {{out}}/a.csv"],
+    "factorybench sysinfo": ["factorybench sysinfo"],
+    "factorybench": ["factorybench"],
+}
+# Commands that exit non-zero by design.
+EXIT_STATUS = {"factorybench": 2}  # no command: the help, and status 2
+
+
+def readme_commands() -> set:
+    text = README.read_text()
+    spans = re.findall(r"`((?:\./run\.sh|factorybench|python -m suite|pytest|tests/arm/run\.sh)"
+                       r"(?: [^`]*)?)`", text)
+    blocks = re.findall(r"```sh\n(.*?)```", text, flags=re.S)
+    lines = [line.split("#")[0].strip() for b in blocks for line in b.splitlines()]
+    return {s.replace("\\|", "|") for s in spans} | {line for line in lines if line}
+
+
+def test_every_readme_command_is_covered():
+    missing = readme_commands() - set(README_COMMANDS) - set(ELSEWHERE)
+    assert not missing, f"README commands no test runs; add them to README_COMMANDS: {missing}"
+    stale = set(README_COMMANDS) - readme_commands()
+    assert not stale, f"README no longer shows: {stale}"
+
+
+def argv(line: str) -> list:
+    words = line.split()
+    if words[0] == "./run.sh":
+        return [str(ROOT / "run.sh"), *words[1:]]
+    if words[0] == "factorybench":
+        return [sys.executable, "-m", "suite", *words[1:]]
+    if words[:3] == ["python", "-m", "suite"]:
+        return [sys.executable, *words[1:]]
+    raise AssertionError(f"no way to run {line!r}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("readme", sorted(README_COMMANDS))
+def test_readme_command_runs(readme, tmp_path, fake_specs_env):
+    env = dict(fake_specs_env, COLUMNS="120")
+    for line in README_COMMANDS[readme]:
+        line = line.format(out=tmp_path)
+        proc = subprocess.run(argv(line), cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=600, stdin=subprocess.DEVNULL)
+        assert proc.returncode == EXIT_STATUS.get(readme, 0), \
+            f"{line}: exit {proc.returncode}\n{proc.stderr[-2000:]}"
+        assert "Traceback" not in proc.stderr, f"{line}:\n{proc.stderr[-2000:]}"
+
+
+def test_stream_triad_records_carry_its_id(tmp_path, fake_specs_env):
+    proc = subprocess.run(argv(f"./run.sh run stream.triad --threads 1 --array-mib 8 "
+                               f"--out {tmp_path} --quiet"),
+                          cwd=ROOT, env=fake_specs_env, capture_output=True, text=True,
+                          timeout=600, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    from suite.results import load
+
+    (path,) = [p for p in tmp_path.glob("*.json")]
+    doc = load(path)
+    assert {r.benchmark for r in doc.results} == {"stream.triad"}
+    assert all(r.validated for r in doc.results) and doc.run["status"] == "complete"
+    assert os.path.basename(path).endswith("-quick.json")
