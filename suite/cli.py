@@ -183,7 +183,7 @@ def writable_dir(path: Path) -> Path:
               help="Build command for --source; {jobs} is replaced.")
 @click.option("--cost-per-hour", type=POSITIVE,
               help="Server price per hour, for cost per unit of work.")
-@click.option("--seed", type=int, default=1, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
               help="Seed for generated inputs (same seed, same bytes everywhere).")
 @click.option("--allow-unisolated", is_flag=True,
               help="Run agent-written code (compile.*, tools sandbox model) even when the only "

@@ -37,3 +37,11 @@ def test_finite_positive_values_pass(capsys):
 
     assert POSITIVE.convert("2.5", None, None) == 2.5
     assert POSITIVE.convert(250.0, None, None) == 250.0
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "1.5", "one"])
+def test_seed_is_a_non_negative_integer(value, capsys, fake_specs_env):
+    # numpy's generators refuse negative seeds: a db benchmark would fail mid-run.
+    status, _, err = run_in_process(["run", "fake.ok", "--seed", value], capsys)
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert status == 2 and len(lines) == 1 and "--seed" in lines[0], err
