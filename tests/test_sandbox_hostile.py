@@ -46,8 +46,8 @@ class Host:
 
     def __init__(self, base: str) -> None:
         self.base = base  # world-writable: only isolation keeps a sandbox out
-        os.makedirs(base, mode=0o777)
-        os.chmod(base, 0o777)
+        os.makedirs(base, mode=0o1777)
+        os.chmod(base, 0o1777)  # like /tmp: sticky
         self.secret_file = os.path.join(base, "secret")
         with open(self.secret_file, "w") as f:
             f.write(f"host-secret-{MARK}\n")
@@ -457,6 +457,21 @@ def hard_link_a_host_file_the_harness_rewrites(backend, host):
         s.run(["sh", "-c", f"ln {target} case.h"])
         s.write({"case.h": b"#define CASE 3\n"})
     return open(target).read() == "unchanged\n", ""
+
+
+@snippet("symlinks", by_design=())
+def swap_the_work_dir_for_a_link(backend, host):
+    """In a sticky directory the owner of an entry may rename it: the code
+    tries to put a link to a host directory where its work dir was."""
+    sb = Sandbox(backend=backend, limits=Limits(workdir_bytes=None), workdir_parent=host.base)
+    with sb.session() as s:
+        s.run(["sh", "-c", f"cd .. && mv {s.path} {s.path}.moved; ln -s {host.base} {s.path}"])
+        swapped = os.path.islink(s.path)
+        try:
+            s.write({"dropped.txt": b"x"})
+        except SandboxError:
+            pass
+    return not swapped and not os.path.exists(os.path.join(host.base, "dropped.txt")), ""
 
 
 # -- fork/daemon escapes ---------------------------------------------------------------------

@@ -5,11 +5,14 @@ removing a directory on a journaling disk costs 1-2 ms a run on a VM,
 more than the rest of the sandbox, and is not what these benchmarks
 measure. Big trees (compile.source, compile.linux) ask for disk.
 
-As root, a work dir with a size limit is a tmpfs of its own mounted on
-the directory (about 50 us to mount and unmount), owned by the session's
-uid with mode 0700: code in it can fill that tmpfs, not the host's
-memory or disk. Work dirs are named after this process, so those a
-killed process left behind (still mounted) are removed by the next.
+A work dir is `work` inside a directory of ours (mode 0711): the code
+owns `work` but cannot rename it or put a link in its place, which a
+sticky /tmp would let an owner do. As root, a work dir with a size limit
+is a tmpfs of its own mounted there (about 50 us to mount and unmount),
+owned by the session's uid with mode 0700: code in it can fill that
+tmpfs, not the host's memory or disk. Work dirs are named after this
+process, so those a killed process left behind (still mounted) are
+removed by the next.
 Standard library only.
 """
 from __future__ import annotations
@@ -27,7 +30,9 @@ from workloads.sandbox.cgroups import mounts
 TMPFS_WORKDIR_PARENT = "/dev/shm"
 TMPFS_MIN_FREE_BYTES = 1 << 30
 PREFIX = "fb-sandbox-"
-_MS_NOSUID, _MS_NODEV, _MNT_DETACH = 2, 4, 2
+WORK = "work"
+_MS_NOSUID, _MS_NODEV = 2, 4
+_MNT_DETACH, _UMOUNT_NOFOLLOW = 2, 8
 
 
 @lru_cache(maxsize=None)
@@ -63,8 +68,9 @@ def _mount_tmpfs(path: str, size_bytes: int, owner: int) -> None:
 
 
 def _unmount(path: str) -> None:
-    """Detach `path` if something is mounted on it (its files go with it)."""
-    _libc().umount2(path.encode(), _MNT_DETACH)
+    """Detach what is mounted on `path`, if anything (its files go with it);
+    never through a link."""
+    _libc().umount2(path.encode(), _MNT_DETACH | _UMOUNT_NOFOLLOW)
 
 
 _swept: set = set()
@@ -83,9 +89,7 @@ def _remove_stale(parent: str) -> None:
             pid = entry.name[len(PREFIX):].split("-", 1)[0]
             if (entry.name.startswith(PREFIX) and pid.isdigit() and not os.path.exists(f"/proc/{pid}")
                     and entry.is_dir(follow_symlinks=False)):
-                if can_size_limit():
-                    _unmount(entry.path)
-                shutil.rmtree(entry.path, ignore_errors=True)
+                remove(os.path.join(entry.path, WORK))
 
 
 def make(parent: str, owner: int | None, size_bytes: int | None) -> str:
@@ -93,8 +97,11 @@ def make(parent: str, owner: int | None, size_bytes: int | None) -> str:
     also its gid) when not None; a tmpfs of `size_bytes` when given and
     we may mount."""
     _remove_stale(parent)
-    path = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=parent)  # mode 0700
+    outer = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=parent)
+    path = os.path.join(outer, WORK)
     try:
+        os.chmod(outer, 0o711)
+        os.mkdir(path, 0o700)
         if size_bytes and owner is not None and can_size_limit():
             _mount_tmpfs(path, size_bytes, owner)
         elif owner is not None:
@@ -106,6 +113,7 @@ def make(parent: str, owner: int | None, size_bytes: int | None) -> str:
 
 
 def remove(path: str) -> None:
+    """Remove a work dir made by `make` (`path` is its `work`)."""
     if can_size_limit():
         _unmount(path)
-    shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(os.path.dirname(path), ignore_errors=True)
