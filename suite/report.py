@@ -439,7 +439,8 @@ def _results_section(comp) -> str:
                   "baseline.</p>",
                   _table(["category"] + [s.label for s in comp.systems],
                          [[cat] + r for cat, r in cells.geomean_lines(comp)])]
-    verdict_class = {cmp.BETTER: "better", cmp.WORSE: "worse", cmp.INVALID: "invalid"}
+    verdict_class = {cmp.BETTER: "better", cmp.WORSE: "worse", cmp.INVALID: "invalid",
+                     cmp.INDICATIVE_BETTER: "better", cmp.INDICATIVE_WORSE: "worse"}
     classes = [next((verdict_class[c.verdict] for c in r.cells if c.verdict in verdict_class), "")
                for r in comp.rows]
     parts += ["<h2>All results</h2>",
