@@ -120,14 +120,18 @@ class Row:
     primary: bool = True  # tested itself, not derived from another figure
 
     @property
-    def complete(self) -> bool:
-        """Every compared (not emulated) system has a valid, positive,
-        undisturbed figure of a primary metric: the row counts in the
-        geometric means."""
+    def matched(self) -> bool:
+        """Every compared (not emulated) system has a valid, positive figure."""
         judged = [c for c in self.cells if c.verdict != EMULATED]
-        return self.primary and bool(judged) and all(
-            c.verdict not in (MISSING, INVALID, DISTURBED) and c.value is not None
-            and c.value > 0 for c in judged)
+        return bool(judged) and all(
+            c.verdict not in (MISSING, INVALID) and c.value is not None and c.value > 0
+            for c in judged)
+
+    @property
+    def complete(self) -> bool:
+        """Matched, primary and undisturbed everywhere: the row counts in the
+        geometric means."""
+        return self.matched and self.primary and all(c.verdict != DISTURBED for c in self.cells)
 
 
 @dataclass(frozen=True)
@@ -565,7 +569,7 @@ def compare(docs: Sequence, baseline: int = 0, require_common: bool = True,
                         primary=is_primary(first)))
     rows = follow_sources(apply_fdr(rows))
     complete = [r for r in rows if r.complete]
-    if emulated.count(False) > 1 and require_common and not complete:
+    if emulated.count(False) > 1 and require_common and not any(r.matched for r in rows):
         raise CompareError("the runs have no valid record in common (matched on benchmark, "
                            "params and metric); nothing to compare")
 

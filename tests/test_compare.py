@@ -219,6 +219,13 @@ def test_disturbed_records_are_shown_and_never_flagged(tmp_path):
     assert comp.regressions(1) == []
     from suite.export.cells import ratio_text
     assert "disturbed" in ratio_text(hit[0].cells[1])
+    # A run disturbed throughout is still shown, row by row, with no geomean.
+    for r in data["results"]:
+        r["info"]["disturbed"] = "load average 9 on 2 CPUs"
+    (tmp_path / "all.json").write_text(json.dumps(data))
+    comp = c.compare([load(a), load(tmp_path / "all.json")])
+    assert comp.common_rows == 0 and comp.overall[1] is None
+    assert {r.cells[1].verdict for r in comp.rows if r.matched} == {c.DISTURBED}
 
 
 def test_category_geomeans_carry_a_confidence_interval(tmp_path):

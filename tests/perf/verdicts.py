@@ -239,9 +239,10 @@ def real_aa(a_path: Path, b_path: Path) -> None:
     for row, cell in flagged:
         print(f"  {row.label}: {cell.ratio:.3f}x {cell.verdict}"
               + (f" (floor {cell.floor:.0%} {cell.floor_from})" if cell.floor else ""))
-    ci = comp.overall_ci[1]
-    print(f"overall geomean {comp.overall[1]:.3f} over {comp.common_rows} primary rows, "
-          f"95% CI " + (f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "n/a"))
+    ci, overall = comp.overall_ci[1], comp.overall[1]
+    print(f"overall geomean " + (f"{overall:.3f}" if overall else "n/a")
+          + f" over {comp.common_rows} primary, undisturbed rows, 95% CI "
+          + (f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "n/a"))
     for name, pick, factor in (("STREAM Triad bandwidth -10%", is_triad, 0.9),
                                ("tool p99 latency +25%", is_tool_p99, 1.25)):
         data = json.loads(b_path.read_text())
