@@ -1,4 +1,5 @@
 import os
+import time
 
 import pytest
 
@@ -204,3 +205,37 @@ def test_db_and_agent_drivers_check_every_answer(workload, tiny_db):
         assert info["agents"] >= 1 and info["state_store"].startswith("SQLite agent store")
     else:
         assert info["engine"] == "sqlite" and info["clients"] == 1
+
+
+class _WindowHog:
+    """Notes the window each stop is given."""
+
+    def __init__(self):
+        self.windows = []
+
+    def start(self):
+        self.started = time.monotonic()
+
+    def stop(self, t_start=None, t_end=None):
+        self.windows.append((self.started, t_start, t_end, time.monotonic()))
+        return 1.0, True
+
+
+def test_hog_figures_cover_the_workloads_window_not_the_ramp_or_drain():
+    from workloads import corun_run
+
+    class Driver:
+        def window(self, seconds):
+            self.span = (time.monotonic(), None)
+            time.sleep(seconds)
+            self.span = (self.span[0], time.monotonic())
+            return corun_run.Window(1, seconds)
+
+    hog, driver = _WindowHog(), Driver()
+    corun_run.together(hog, driver, 0.05)
+    started, t_start, t_end, stopped = hog.windows[-1]
+    assert t_start - started >= corun_run.HOG_RAMP_S  # the ramp is outside
+    assert t_start <= driver.span[0] and driver.span[1] <= t_end <= stopped
+    corun_run.hog_alone(hog, 0.05)
+    started, t_start, t_end, _ = hog.windows[-1]
+    assert t_start - started >= corun_run.HOG_RAMP_S and t_end - t_start >= 0.05

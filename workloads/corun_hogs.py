@@ -26,7 +26,7 @@ from numba import njit, prange
 
 from kernels import latency, plans
 from kernels.loaded import (TRIAD_BYTES_PER_ELEMENT, LoadProcess, ProtocolProcess, read_stop,
-                            serve, stop_requested)
+                            serve, stop_requested, window_rate)
 
 HOGS = ("triad", "chase")
 TRIAD_FULL_SPEED = 0  # kernels.loaded's injected delay per element: none
@@ -58,9 +58,14 @@ class _Hog:
         self.process.send(f"run {self.run_argument}")
         self.process.expect("running")
 
-    def stop(self) -> tuple:
-        """(the figure since start, the process's own check passed)."""
-        done, seconds, ok = self.process.stop()
+    def stop(self, t_start: float | None = None, t_end: float | None = None) -> tuple:
+        """(the figure over the window [t_start, t_end] of time.monotonic(),
+        or since start without one; the process's own check passed). A
+        window holding fewer than two of the hog's chunk ends gives no
+        figure: (0.0, False)."""
+        done, seconds, ok = self.process.stop(t_start, t_end)
+        if done <= 0 or seconds <= 0:
+            return 0.0, False
         return self.figure_of(done, seconds), ok
 
     def figure_of(self, done: int, seconds: float) -> float:
@@ -149,17 +154,18 @@ def chase_main(args: dict) -> None:
     def run(_argument: int) -> tuple:
         nonlocal at, pos, ends
         loads, ok = 0, True
-        t0 = time.perf_counter()
+        marks = [(time.monotonic(), 0)]
         while True:  # at least one chunk, so every stop reports a latency
             chase_all(chain.chain, pos, CHASE_STEPS_PER_CHUNK, ends)
             at = (at + CHASE_STEPS_PER_CHUNK) % chain.slots
             ok = ok and bool(np.array_equal(ends, chain.order[at] * chain.step))
             pos, ends = ends, pos
             loads += CHASE_STEPS_PER_CHUNK * len(cpus)
+            marks.append((time.monotonic(), loads))
             if stop_requested():
                 break
-        seconds = time.perf_counter() - t0
-        read_stop()  # the whole run counts: no window
+        # Only the chunks that ended inside the caller's window count.
+        loads, seconds = window_rate(marks, *read_stop())
         return loads, seconds, ok
 
     serve(run)

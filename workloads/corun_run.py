@@ -290,21 +290,30 @@ def make_driver(workload: str, cpus: list, seed: int, options: dict | None = Non
 
 # -- rounds -------------------------------------------------------------------------
 def together(hog, driver, seconds: float) -> tuple:
-    """(workload Window, hog figure, hog ok) over one shared window."""
+    """(workload Window, hog figure, hog ok) over one shared window: the hog's
+    figure counts only its work inside the workload's window, not its ramp
+    before it or its drain after."""
     hog.start()
+    window = (None, None)
     try:
         time.sleep(HOG_RAMP_S)
+        t_start = time.monotonic()
         w = driver.window(seconds)
+        window = (t_start, time.monotonic())
     finally:
-        figure, ok = hog.stop()  # stopped even when the window failed: the next workload needs it
+        # Stopped even when the window failed: the next workload needs it.
+        figure, ok = hog.stop(*window)
     return w, figure, ok
 
 
 def hog_alone(hog, seconds: float) -> tuple:
-    """(hog figure, ok) of the hog running `seconds` on its own."""
+    """(hog figure, ok) of the hog running `seconds` on its own, past the
+    same ramp as beside a workload."""
     hog.start()
+    time.sleep(HOG_RAMP_S)
+    t_start = time.monotonic()
     time.sleep(seconds)
-    return hog.stop()
+    return hog.stop(t_start, time.monotonic())
 
 
 def measure_rounds(hog, driver, rounds: int, seconds: float) -> dict:
