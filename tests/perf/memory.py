@@ -4,7 +4,9 @@
 
 Prints: Numba Triad / native Triad (median of interleaved pairs, target
 >= 0.97), DRAM and L1 chase latency Numba / native (targets <= 1.05 and
-<= 1.10), the compile time a second run spends (target < 1 s), and the
+<= 1.10), the DRAM latency of latency.chase's continuing walk against an
+independent C program's continuing walk (its own buffer and cycle; target
+within 5%), the compile time a second run spends (target < 1 s), and the
 wall and CPU time of the quick profile's memory part (target <= 50 s wall),
 with its latency plateaus and loaded-latency curve.
 Not collected by pytest: it measures, it does not assert.
@@ -126,6 +128,102 @@ def quick_run() -> None:
         f"{d}: {loaded[d]['value']:.2f}, {lat[d]['value']:.0f}" for d in loaded))
 
 
+CHASE_C = r"""
+/* An independent pointer chase: its own buffer, its own random cycle
+ * (Sattolo), one walk continuing from repetition to repetition.
+ * usage: chase BYTES STRIDE LOADS REPS SEED -> ns per load, one line per repetition */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+
+int main(int argc, char **argv)
+{
+    if (argc != 6) return 2;
+    size_t bytes = strtoull(argv[1], 0, 10), stride = strtoull(argv[2], 0, 10);
+    long loads = atol(argv[3]) / 8 * 8;
+    int reps = atoi(argv[4]);
+    size_t n = bytes / stride, step = stride / 8;
+    uint64_t *buf, *next = malloc(n * sizeof *next);
+    if (posix_memalign((void **)&buf, 2 << 20, n * stride) || !next) return 3;
+    madvise(buf, n * stride, MADV_HUGEPAGE);
+    srand48(atol(argv[5]));
+    for (size_t i = 0; i < n; i++) next[i] = i;
+    for (size_t i = n - 1; i > 0; i--) {  /* Sattolo: one cycle over every slot */
+        size_t j = (size_t)(drand48() * i), t = next[i];
+        next[i] = next[j]; next[j] = t;
+    }
+    for (size_t i = 0; i < n; i++) buf[i * step] = next[i] * step;
+    free(next);
+    uint64_t p = 0;
+    for (size_t k = 0; k < n; k++) p = buf[p];  /* one lap: warm the TLB, evict the link */
+    for (int r = 0; r < reps; r++) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (long k = 0; k < loads / 8; k++) {
+            p = buf[p]; p = buf[p]; p = buf[p]; p = buf[p];
+            p = buf[p]; p = buf[p]; p = buf[p]; p = buf[p];
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        printf("%.4f\n", ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / loads);
+    }
+    fprintf(stderr, "end %lu\n", (unsigned long)p);
+    return 0;
+}
+"""
+
+
+def build_independent_chase(workdir: str) -> str:
+    """Compile the independent C chase; the path of the program."""
+    src, exe = os.path.join(workdir, "chase.c"), os.path.join(workdir, "chase")
+    with open(src, "w") as f:
+        f.write(CHASE_C)
+    subprocess.run(["cc", "-O2", "-o", exe, src], check=True)
+    return exe
+
+
+def independent_dram(pairs: int) -> None:
+    """DRAM latency of the Numba chase (a continuing walk, as latency.chase
+    runs it) against an independent C program's continuing walk, on the
+    chase core at the curve's largest working set, interleaved."""
+    from kernels import latency, plans
+    from suite import stats
+    from suite.sysinfo import collect
+    from suite.topology import Topology
+
+    topo = Topology.from_system(collect())
+    cpu = plans.chase_cpu(topo)
+    os.sched_setaffinity(0, {cpu})
+    stride = plans.DEFAULT_STRIDE
+    size = plans.latency_sizes(plans.latency_max_bytes(topo, "quick"), stride)[-1]
+    reps = 4
+    loads = -(-size // stride // reps)  # the repetitions cover every slot
+    mm, buf = latency.chase_buffer(size, "on")
+    chain = latency.Chain(buf, latency.master_order(size, stride, "global"), size, stride)
+    chain.run(chain.slots)  # one lap, as the C side
+    ratios, numba_ns, c_ns = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = build_independent_chase(tmp)
+        for i in range(pairs):
+            out = subprocess.run([exe, str(size), str(stride), str(loads), str(reps), str(i + 1)],
+                                 capture_output=True, text=True, check=True,
+                                 preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+            c = stats.median([float(x) for x in out.stdout.split()])
+            n = stats.median([chain.run(loads)[0] / latency.whole_steps(loads) * 1e9
+                              for _ in range(reps)])
+            numba_ns.append(n)
+            c_ns.append(c)
+            ratios.append(n / c)
+    print(f"DRAM latency Numba (latency.chase's walk) / independent C chase, "
+          f"{size >> 20} MiB on CPU {cpu}: {stats.median(ratios):.3f}   target within 5%   "
+          f"Numba {stats.median(numba_ns):.1f} ns, C {stats.median(c_ns):.1f} ns, "
+          f"pairs {[round(r, 3) for r in ratios]}")
+    del chain, buf
+    mm.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pairs", type=int, default=7)
@@ -137,7 +235,8 @@ def main() -> None:
     compile_time()
     if not args.skip_run:
         quick_run()
-    ratios(args.pairs, args.array_mib)  # last: it pins and loads Numba in this process
+    ratios(args.pairs, args.array_mib)  # it pins and loads Numba in this process
+    independent_dram(args.pairs)
 
 
 if __name__ == "__main__":
