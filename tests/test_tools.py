@@ -294,3 +294,30 @@ def test_a_call_lost_with_a_dying_worker_is_reported_not_awaited_forever():
             done.extend(pool.wait(0.2))
         assert done and done[0].call.id == 7 and done[0].error == "worker_died"
         assert pool.outstanding() == 0
+
+
+def test_pool_cpu_counts_dispatch_not_only_the_calls():
+    from workloads.tools import pool as pool_module
+    inputs = _inputs("noop")
+    with WarmPool({"noop": catalog.TOOLS["noop"].run}, inputs, 1, timeout_s=10) as pool:
+        before = pool.tool_cpu_s
+        r = loadgen.closed_loop(pool, lambda n: ("noop", n % 3), _check_for(inputs),
+                                concurrency=2, window_s=0.5)
+        assert r.ok > 50 and r.errors.total == 0
+        # Noop calls cost almost nothing inside; taking, unpickling and
+        # answering them is what the worker spends.
+        assert pool.tool_cpu_s - before > pool.call_cpu_s
+        assert pool_module.process_cpu_s(os.getpid()) > 0
+
+
+def test_a_saturated_generator_marks_its_records():
+    from workloads.tools import records
+    from workloads.tools.loadgen import LoadResult
+    r = LoadResult(start=0.0, wall_s=1.0, window_s=1.0)
+    r.latencies = [(0.5, 0.001, None), (1.0, 0.001, None)]
+    r.generator_cpu_s = 0.95
+    recs, _ = records.load_records("tools.noop", {"model": "pool"}, r, cpus=2, parts=2, info={})
+    assert all("lower bound" in x.info["generator_bound"] for x in recs)
+    r.generator_cpu_s = 0.2
+    recs, _ = records.load_records("tools.noop", {"model": "pool"}, r, cpus=2, parts=2, info={})
+    assert not any("generator_bound" in x.info for x in recs)

@@ -15,6 +15,7 @@ regenerating them.
 from __future__ import annotations
 
 import collections
+import os
 import multiprocessing
 import select
 import time
@@ -75,6 +76,20 @@ def _serve(queue: RequestQueue, answers: AnswerChannel, slots, slot: int,
         slots[holding] = _IDLE  # after the answer: a death in between loses no call
 
 
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of process `pid` (/proc/<pid>/stat), None
+    when unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S  # utime, stime
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class _Worker:
     __slots__ = ("slot", "answers", "proc", "ready")
 
@@ -102,7 +117,8 @@ class WarmPool(ExecutionModel):
         self.runners, self.inputs, self.timeout_s = runners, inputs, timeout_s
         self.size = size
         self.replaced = 0
-        self.tool_cpu_s = 0.0  # summed CPU time the workers report per call
+        self.call_cpu_s = 0.0  # summed CPU time the workers report inside each call
+        self._gone_cpu_s = 0.0  # CPU time of workers replaced so far
         self._tool_numbers = {name: k for k, name in enumerate(runners)}
         self._queue = RequestQueue()
         self._held: collections.deque = collections.deque()  # calls the full queue refused
@@ -126,10 +142,22 @@ class WarmPool(ExecutionModel):
         self._by_fd[w.answers.fileno()] = w
         self._epoll.register(w.answers.fileno(), select.EPOLLIN)
 
+    @property
+    def tool_cpu_s(self) -> float:
+        """CPU time of the worker processes, from the kernel: the calls and
+        also taking them off the queue, unpickling and answering (the
+        dispatch a per-call figure leaves out). The per-call sum where the
+        kernel does not say (no /proc)."""
+        live = [process_cpu_s(w.proc.pid) for w in self._workers]
+        if any(x is None for x in live):
+            return self.call_cpu_s
+        return self._gone_cpu_s + sum(live)
+
     def _replace(self, w: _Worker) -> None:
         fd = w.answers.fileno()
         self._epoll.unregister(fd)
         del self._by_fd[fd]
+        self._gone_cpu_s += process_cpu_s(w.proc.pid) or 0.0  # before it is reaped
         w.kill()
         self._start_worker(w.slot)
         self.replaced += 1
@@ -266,7 +294,7 @@ class WarmPool(ExecutionModel):
             call = outstanding.pop(call_id, None)
             if call is None:  # already reported (timed out)
                 continue
-            self.tool_cpu_s += cpu
+            self.call_cpu_s += cpu
             done.append(Completion(call, end, dig, None if status == OK else "raised", text, cpu))
 
     def _scan(self, now: float, done: list) -> None:

@@ -11,6 +11,19 @@ from suite.model import ErrorRecord, measurement
 from workloads.tools.loadgen import LoadResult
 
 LATENCY_PERCENTILES = (50, 95, 99)
+# The load generator is one Python thread: when it was busy this share of
+# one core or more, it (not the system under test) set the pace, and the
+# throughput is a lower bound.
+GENERATOR_BOUND_SHARE = 0.9
+
+
+def generator_bound(result: LoadResult) -> str | None:
+    """Why the generator limited the test, or None."""
+    share = result.generator_cpu_s / result.wall_s if result.wall_s > 0 else 0.0
+    if share < GENERATOR_BOUND_SHARE:
+        return None
+    return (f"the load generator used {share:.0%} of one core: it, not the system, "
+            "limited the rate; throughput is a lower bound")
 
 
 def _subwindows(result: LoadResult, parts: int) -> list:
@@ -30,7 +43,11 @@ def load_records(benchmark: str, params: dict, result: LoadResult, *, cpus: int,
     info.update(
         calls=result.calls, ok_calls=result.ok, window_s=round(result.window_s, 3),
         loadgen_cpu_percent=round(100.0 * result.generator_cpu_s / result.wall_s, 2),
+        tool_cpu="worker processes' CPU time from the kernel, dispatch and IPC included",
     )
+    bound = generator_bound(result)
+    if bound:
+        info["generator_bound"] = bound
     errors = []
     if result.errors.total:
         info["failed_calls"] = dict(result.errors.counts)
