@@ -96,3 +96,16 @@ def test_agent_inputs_cycle_through_the_given_sessions():
     inputs = agent_step.make_agent_inputs(5, 7, session_ids=(10, 20, 30))
     assert [p["session"] for p in inputs] == [10, 20, 30, 10, 20, 30, 10]
     assert {p["session"] for p in agent_step.make_agent_inputs(5, 3)} == {1, 2, 3}
+
+
+def test_a_search_that_never_failed_is_a_lower_bound():
+    from workloads import agent_step
+    always = agent_step.capacity_search(lambda n: (1.0, True), start=2, estimate=lambda n: 4,
+                                        slo_ms=250.0, max_levels=3, precision=0.1,
+                                        max_agents=10_000)
+    best, trace = always
+    assert "lower bound" in agent_step.search_lower_bound(trace)
+    _, trace = agent_step.capacity_search(lambda n: (1.0 if n < 6 else 900.0, True), start=2,
+                                          estimate=lambda n: 4, slo_ms=250.0, max_levels=8,
+                                          precision=0.1, max_agents=10_000)
+    assert agent_step.search_lower_bound(trace) is None

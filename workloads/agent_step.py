@@ -144,6 +144,16 @@ def capacity_search(run_level, *, start: int, estimate, slo_ms: float, max_level
     return passed, trace
 
 
+def search_lower_bound(trace: list) -> str | None:
+    """Why the capacity is only a lower bound (no level failed the SLO: the
+    search stopped at its level cap or the agent cap first), or None."""
+    if any(not t["pass"] for t in trace):
+        return None
+    top = max((t["agents"] for t in trace), default=0)
+    return (f"lower bound: every level up to {top} agents met the SLO; the search stopped "
+            "before any level failed")
+
+
 def run_benchmark(job) -> Outcome:
     profile = job.profile.name
     depth = profile_row(DEPTH, job.profile)
@@ -234,6 +244,9 @@ def run_benchmark(job) -> Outcome:
                                   f"failed steps at agent counts {sorted(failed_levels)}: "
                                   + levels[failed_levels[0]].errors.summary()))
     capacity_info = dict(info, meaning=f"most concurrent agents with p99 step latency <= {slo:g} ms")
+    bound = search_lower_bound(trace)
+    if bound:
+        capacity_info["lower_bound"] = bound
     records.append(measurement(job.benchmark, params, "agents", "agents", [best],
                                higher_is_better=True, validated=valid, info=capacity_info))
     records.append(measurement(job.benchmark, params, "agents_per_core", "agents/core",
