@@ -197,3 +197,17 @@ def test_killed_worker_leaves_no_server(kill, kept_cluster_parent):
         child.wait()
     assert _wait_gone(pids) == []
     shutil.rmtree(line[1])  # what a killed worker leaves: the socket directory
+
+
+def test_timed_postgres_reads_return_python_values_like_sqlite(pg_options, tmp_path):
+    # Like for like: the timed call fetches and decodes every row on both
+    # engines; nothing is left to decode after the timed window.
+    con = PostgresEngine(pg_options["db_url"]).connect()
+    try:
+        read_all = con.reader("SELECT 1, NULL::text, 'x' UNION ALL SELECT 2, 'y', 'z'", "all")
+        read_one = con.reader("SELECT %s::int + 1", "one")
+        assert read_all([]) == [("1", None, "x"), ("2", "y", "z")]
+        assert read_one(con.encode_params([[41]])[0]) == ("42",)
+        assert con.decode_results([[("1",)]], "all") == [[("1",)]]
+    finally:
+        con.close()

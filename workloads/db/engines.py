@@ -7,8 +7,9 @@ runs (`capabilities`). SQLite and PostgreSQL are here, DuckDB in
 duckdb_engine.py; workloads/db/bench.py opens them by name (ENGINES). A connection hands out
 `reader(sql)` / `writer(sql)` callables: one call is one query (or one
 durable transaction), which is what the timed loop measures. They take
-parameters as `encode_params` made them, and their results become
-comparable Python values through `decode_results`, both outside the timing.
+parameters as `encode_params` made them (outside the timing) and return
+every row as Python values, so on every engine the timed call is the same
+client work: run the query, fetch every row, build its Python values.
 """
 from __future__ import annotations
 
@@ -175,16 +176,20 @@ def _server_error(result) -> str:
     return result.error_message.decode(errors="replace").strip()
 
 
+def _text(value: bytes | None) -> str | None:
+    """A text-protocol value as Python: str, or None for NULL."""
+    return None if value is None else value.decode()
+
+
 class PostgresConnection(UntimedCalls):
     """Timed queries go straight through psycopg's libpq binding (psycopg.pq)
     as named prepared statements with text parameters, which is what
     pgbench --protocol=prepared does; the Python-level cursor machinery
     would otherwise cost more than the server's work for a point query.
 
-    What the timed call does is kept to libpq's own work: parameters are
-    encoded once per round (`encode_params`), values come back as raw bytes
-    and are decoded after the timed window (`decode_results`) to str (None
-    for NULL); checks convert as needed.
+    Parameters are encoded once per round (`encode_params`), outside the
+    timing. Inside it, as sqlite3 builds its rows, every value is fetched
+    and decoded to str (None for NULL); checks convert as needed.
     """
 
     placeholder = "%s"
@@ -211,13 +216,7 @@ class PostgresConnection(UntimedCalls):
 
     @staticmethod
     def decode_results(results: list, fetch: str) -> list:
-        def row(values):
-            return tuple(None if v is None else v.decode() for v in values)
-        if fetch == "one":
-            return [None if r is None else row(r) for r in results]
-        if fetch == "all":
-            return [[row(r) for r in rows] for rows in results]
-        return results
+        return results  # decoded inside the timed call, as sqlite3 does
 
     def reader(self, sql: str, fetch: str):
         from psycopg import pq
@@ -232,7 +231,7 @@ class PostgresConnection(UntimedCalls):
                 res = exec_prepared(name, wire_params)
                 if res.status != tuples_ok:
                     raise RuntimeError(_server_error(res))
-                return (res.get_value(0, 0),) if res.ntuples else None
+                return (_text(res.get_value(0, 0)),) if res.ntuples else None
             return read_one_value
 
         if fetch == "one":
@@ -243,7 +242,7 @@ class PostgresConnection(UntimedCalls):
                 if not res.ntuples:
                     return None
                 value = res.get_value
-                return tuple([value(0, j) for j in range(res.nfields)])
+                return tuple([_text(value(0, j)) for j in range(res.nfields)])
             return read_one
 
         def read_all(wire_params):
@@ -252,7 +251,7 @@ class PostgresConnection(UntimedCalls):
                 raise RuntimeError(_server_error(res))
             value = res.get_value
             cols = range(res.nfields)
-            return [tuple([value(i, j) for j in cols]) for i in range(res.ntuples)]
+            return [tuple([_text(value(i, j)) for j in cols]) for i in range(res.ntuples)]
         return read_all
 
     def writer(self, sql: str):
