@@ -152,7 +152,8 @@ def render(doc: dict) -> None:
         if c["cpu_list"]:
             numa = ", ".join(f"node {n}: {k}" for n, k in sorted(c["numa_cpus"].items()))
             siblings = len(c["cpus"]) - c["physical_cores"]
-            click.echo(f"    cpus {c['cpu_list']} ({c['physical_cores']} cores"
+            cores = c["physical_cores"]
+            click.echo(f"    cpus {c['cpu_list']} ({cores} core{'s' if cores != 1 else ''}"
                        + (f" + {siblings} SMT siblings" if siblings else "") + f"; {numa})")
         if c["settings"]:
             click.echo(f"    {_settings_text(c['settings'])}")
