@@ -163,7 +163,7 @@ def load_main(args: dict) -> None:
     serve(run)
 
 
-# -- the protocol, process side (shared with workloads.corun_hogs) -------------
+# -- the protocol, process side (shared with workloads.corun.hogs) -------------
 def serve(run) -> None:
     """Say "ready", then answer each "run <arg>" with "running" and, once
     `run(arg)` returns (done, seconds, ok), with "<done> <seconds> <0|1>".

@@ -5,7 +5,9 @@ from contextlib import closing
 import pytest
 
 from suite.spec import PROFILES, Job, PlanContext
-from workloads import agent, agent_step
+from workloads.agent import bench as agent_bench
+from workloads.agent import specs as agent
+from workloads.agent import step as agent_step
 from tests.test_tools import SYSTEM
 
 
@@ -48,7 +50,7 @@ def test_step_output_is_checked_and_deterministic():
 def _short(monkeypatch):
     from dataclasses import replace
 
-    from workloads.agent import DEPTH
+    from workloads.agent.specs import DEPTH
     monkeypatch.setitem(DEPTH, "quick", replace(DEPTH["quick"], window_s=0.3, max_levels=3))
 
 
@@ -62,7 +64,7 @@ def test_agent_step_end_to_end_builds_and_uses_the_state_store(monkeypatch, tmp_
     # The tiny dataset holds fewer sessions (250) than the agents may cycle
     # through (SESSIONS_USED): the count must come from the store.
     options = {"db_dir": str(tmp_path / "db"), "db_scale": "tiny"}
-    out = agent_step.run_benchmark(_job(options))
+    out = agent_bench.run_benchmark(_job(options))
     assert not out.errors, out.errors
     assert not out.warnings, out.warnings
     by_metric = {r.metric: r for r in out.records}
@@ -83,7 +85,7 @@ def test_agent_step_without_a_store_says_so_and_still_measures(monkeypatch, tmp_
     _short(monkeypatch)
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    out = agent_step.run_benchmark(_job({"db_dir": str(blocker / "db"), "db_scale": "tiny"}))
+    out = agent_bench.run_benchmark(_job({"db_dir": str(blocker / "db"), "db_scale": "tiny"}))
     assert not out.errors, out.errors
     by_metric = {r.metric: r for r in out.records}
     assert by_metric["agents"].validated

@@ -5,8 +5,11 @@ import pytest
 
 from suite.errors import Skipped
 from suite.spec import PROFILES, Job, PlanContext
-from workloads import corun, corun_hogs, corun_run
-from workloads.corun_run import Window
+from workloads.corun import bench as corun_run
+from workloads.corun import drivers
+from workloads.corun import hogs as corun_hogs
+from workloads.corun import specs as corun
+from workloads.corun.drivers import Window
 
 TWO_CPUS = len(os.sched_getaffinity(0)) >= 2
 
@@ -113,7 +116,7 @@ def test_failures_invalidate_every_figure():
 
 def test_unknown_workload_and_hog_are_refused():
     with pytest.raises(ValueError, match=r"accepted: compile.<name>, tools.<name>, db.<name>"):
-        corun_run.make_driver("gpu.infer", [0], 1)
+        drivers.make_driver("gpu.infer", [0], 1)
     with pytest.raises(ValueError, match="accepted: triad, chase"):
         corun_hogs.make_hog("memcpy", [0], elements=1, working_set=1)
 
@@ -147,7 +150,7 @@ class _Broken:
     unit = "ops/s"
 
     def open(self):
-        raise corun_run.Unavailable("no such thing here")
+        raise drivers.Unavailable("no such thing here")
 
     def close(self):
         pass
@@ -156,8 +159,8 @@ class _Broken:
 @pytest.mark.skipif(not TWO_CPUS, reason="co-run needs two CPUs")
 def test_triad_corun_end_to_end_and_a_failing_workload_does_not_sink_the_rest(
         short_windows, monkeypatch):
-    real = corun_run.make_driver
-    monkeypatch.setattr(corun_run, "make_driver",
+    real = drivers.make_driver
+    monkeypatch.setattr(drivers, "make_driver",
                         lambda w, *a: _Broken() if w == "broken" else real(w, *a))
     out = _run(["broken", "tools.noop"], "triad")
     assert [(e.benchmark, e.kind) for e in out.errors] == [("corun.broken", "skipped")]
@@ -194,7 +197,7 @@ def tiny_db(tmp_path_factory):
 
 @pytest.mark.parametrize("workload", ["db.point", "db.analytic", "agent.step"])
 def test_db_and_agent_drivers_check_every_answer(workload, tiny_db):
-    driver = corun_run.make_driver(workload, [0], 3, tiny_db, "quick")
+    driver = drivers.make_driver(workload, [0], 3, tiny_db, "quick")
     try:
         info = driver.open()
         w = driver.window(0.15)

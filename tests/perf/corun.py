@@ -26,7 +26,9 @@ sys.path.insert(0, str(ROOT))
 from kernels import plans  # noqa: E402
 from suite import stats, sysinfo  # noqa: E402
 from suite.topology import Topology  # noqa: E402
-from workloads import corun, corun_hogs, corun_run  # noqa: E402
+from workloads.corun import drivers as corun_run  # noqa: E402
+from workloads.corun import hogs as corun_hogs  # noqa: E402
+from workloads.corun import specs as corun  # noqa: E402
 
 QUICK_BUDGET_S = 25.0
 PAIRS = 5  # interleaved (no hog, idle hog) window pairs

@@ -1,7 +1,7 @@
 """The corun benchmark: agent workloads measured alone and beside a memory hog.
 
-Light module: the heavy code is in workloads.corun_run (and the hogs in
-workloads.corun_hogs), imported only in the worker. One child per hog runs
+Light module: the heavy code is in workloads.corun.bench (and the hogs in
+workloads.corun.hogs), imported only in the worker. One child per hog runs
 every selected workload in turn beside that one hog process (starting a hog
 costs seconds: a Numba import and first touch of arrays 4x the last-level
 cache). Each workload is its own benchmark id, `corun.<workload>`; the
@@ -11,7 +11,7 @@ Core split policy: the workload gets the first half of the physical cores
 (at least one), the hog every other physical core, one logical CPU per core
 in spread order (on 2 cores: 1 + 1).
 
-Hogs (workloads.corun_hogs): `triad`, a STREAM Triad over arrays 4x the
+Hogs (workloads.corun.hogs): `triad`, a STREAM Triad over arrays 4x the
 last-level cache, and `chase`, one dependent pointer chase per hog core over
 a random cycle 4x the last-level cache. The quick profile runs the triad
 hog and the cheapest representative workloads (db.point and db.analytic of
@@ -128,7 +128,7 @@ def corun_spec(workload: str, w: Workload) -> BenchmarkSpec:
         id=corun_id(workload), category="corun",
         description=f"{workload} alone vs beside a memory hog on the other cores (STREAM "
                     "Triad; standard adds a pointer chase): slowdown, p99 inflation, hog loss",
-        entry="workloads.corun_run:run_benchmark", plan=plan_corun, timeout=TIMEOUT_S,
+        entry="workloads.corun.bench:run_benchmark", plan=plan_corun, timeout=TIMEOUT_S,
         profiles=frozenset(name for name, row in DEPTH.items() if w.quick or row.every_workload),
         profile_table=DEPTH,
         group="corun", formerly=(FormerId(FORMER_ID, {"workload": workload}),),

@@ -1,4 +1,5 @@
-"""agent.step: how many concurrent agents a CPU keeps fed within a latency SLO.
+"""The agent step and the capacity search, shared by agent.step (bench.py)
+and the co-run agent driver.
 
 Each simulated agent loops: one step on the CPU (tokenize its prompt, fetch
 its session state, call a tool, append the result), then a simulated
@@ -25,14 +26,7 @@ import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
 
-from suite import stats
-from suite.model import ErrorRecord, Outcome, measurement
-from suite.spec import profile_row
-from workloads.agent import DEFAULT_INFERENCE_MS, DEFAULT_SLO_MS, DEPTH
-from workloads.tools import bpe, catalog, json_transform, loadgen
-from workloads.tools.bench import CALL_TIMEOUT_S, DEFAULT_SEED, usable_cpus
-from workloads.tools.pool import WarmPool
-from workloads.tools.records import load_records
+from workloads.tools import bpe, catalog, json_transform
 
 SESSIONS_USED = 500  # at most this many state rows the agents cycle through
 # First guess after the probe: the agent count that would keep the CPUs this
@@ -81,10 +75,8 @@ class StateStore:
 def open_state_store(options, profile_name: str) -> StateStore:
     """The agent store of the DB workload for this profile's dataset scale,
     built here when absent (agent.step runs before db.* in a default run)."""
-    try:
-        from workloads.db.dataset import ensure_dataset
-    except ImportError as exc:
-        return StateStore(None, (), f"skipped: agent store module unavailable ({exc})")
+    from workloads.db.dataset import ensure_dataset
+
     try:
         data = ensure_dataset(options, profile_name)
         # Sessions actually in the store: the dataset's scale decides how many.
@@ -152,105 +144,3 @@ def search_lower_bound(trace: list) -> str | None:
     top = max((t["agents"] for t in trace), default=0)
     return (f"lower bound: every level up to {top} agents met the SLO; the search stopped "
             "before any level failed")
-
-
-def run_benchmark(job) -> Outcome:
-    profile = job.profile.name
-    depth = profile_row(DEPTH, job.profile)
-    slo = float(job.params.get("slo_ms", DEFAULT_SLO_MS))
-    think_s = float(job.params.get("inference_ms", DEFAULT_INFERENCE_MS)) / 1e3
-    seed = int(job.options.get("seed") or DEFAULT_SEED)
-    cpus = usable_cpus()
-    cores = max(1, job.topology.physical_cores)
-    max_agents = 64 * cpus
-    store = open_state_store(job.options, profile)
-
-    inputs = {"agent_step": make_agent_inputs(seed, max_agents, store.session_ids)}
-    reference = None
-    if store.path:
-        from workloads.db.agent_state import AgentStateStore
-
-        reference = AgentStateStore(store.path, writer="agent.step-reference")
-    # The expected answer of every agent slot, computed once here; agents
-    # sharing a tool input and session share the digest.
-    expected_by_key: dict = {}
-
-    def expected(a):
-        payload = inputs["agent_step"][a]
-        key = (payload["session"] if reference else None, a % catalog.INPUT_VARIANTS)
-        if key not in expected_by_key:
-            expected_by_key[key] = catalog.digest(step(payload, store=reference, write=False))
-        return expected_by_key[key]
-
-    def check(c):
-        want = expected(c.call.index)
-        return None if c.digest == want else f"step digest {str(c.digest)[:12]} != expected {want[:12]}"
-
-    levels = {}
-    pool = WarmPool({"agent_step": worker_step(store.path)}, inputs, cpus, timeout_s=CALL_TIMEOUT_S)
-    try:
-        pool.start()
-
-        def run_level(n):
-            for a in range(n):
-                expected(a)  # outside the timed window
-            result = loadgen.closed_loop(pool, lambda k, n=n: ("agent_step", k % n), check,
-                                         concurrency=n, window_s=depth.window_s,
-                                         think_s=think_s, seed=seed)
-            levels[n] = result
-            if not result.latencies:
-                return None, False
-            p99 = stats.percentile([lat for _, lat, _ in result.latencies], 99) * 1e3
-            return p99, result.errors.total == 0
-
-        def estimate(n):
-            cpu = [c for _, _, c in levels[n].latencies if c]
-            if not cpu:
-                return 2 * n
-            per_step = stats.mean(cpu)
-            return int(TARGET_LOAD * cpus * (think_s + per_step) / per_step)
-
-        best, trace = capacity_search(
-            run_level, start=cpus, estimate=estimate, slo_ms=slo, max_levels=depth.max_levels,
-            precision=depth.precision, max_agents=max_agents)
-        replaced = pool.replaced
-    finally:
-        pool.close()
-        if reference is not None:
-            reference.close()
-
-    params = dict(job.params)
-    info = {"seed": seed, "state_store": store.note,
-            "state_sessions": len(store.session_ids), "search": trace, "cores": cores,
-            "pool_size": cpus, "workers_replaced": replaced, "step_tool": "json_transform",
-            "latency_from": "agent ready (end of its inference wait)"}
-    records, errors = [], []
-    shown = best if best else min(levels)
-    r, e = load_records(job.benchmark, dict(params, agents=shown), levels[shown], cpus=cpus,
-                        parts=depth.parts, info=info, throughput_metric="steps_per_s",
-                        throughput_unit="steps/s", latency_prefix="step_latency")
-    records.extend(r)
-    errors.extend(e)
-    cpu_ms = [c * 1e3 for _, _, c in levels[shown].latencies if c is not None]
-    for q in (50, 99):
-        if cpu_ms:
-            records.append(measurement(job.benchmark, dict(params, agents=shown), f"step_cpu_p{q}",
-                                       "ms", [stats.percentile(cpu_ms, q)], higher_is_better=False,
-                                       validated=not e, info=info))
-    failed_levels = [n for n, res in levels.items() if res.errors.total]
-    valid = not failed_levels
-    if failed_levels and not e:
-        errors.append(ErrorRecord(job.benchmark, params, "invalid",
-                                  f"failed steps at agent counts {sorted(failed_levels)}: "
-                                  + levels[failed_levels[0]].errors.summary()))
-    capacity_info = dict(info, meaning=f"most concurrent agents with p99 step latency <= {slo:g} ms")
-    bound = search_lower_bound(trace)
-    if bound:
-        capacity_info["lower_bound"] = bound
-    records.append(measurement(job.benchmark, params, "agents", "agents", [best],
-                               higher_is_better=True, validated=valid, info=capacity_info))
-    records.append(measurement(job.benchmark, params, "agents_per_core", "agents/core",
-                               [best / cores], higher_is_better=True, validated=valid,
-                               info=dict(capacity_info, derived_from="agents")))
-    warnings = () if store.path else (f"agent.step: state fetch {store.note}",)
-    return Outcome(records=tuple(records), errors=tuple(errors), warnings=warnings)

@@ -1,4 +1,4 @@
-"""agent.step benchmark spec (light module: the work is in workloads.agent_step)."""
+"""agent.step benchmark spec (light module: the work is in workloads.agent.bench)."""
 from __future__ import annotations
 
 from suite.meaning import HeadlineRow, Plot, Source, Work
@@ -41,7 +41,7 @@ SPECS = [
         id="agent.step", category="agent",
         description="concurrent simulated agents (tokenize, state, tool, write back, "
                     "inference wait): most agents per core with p99 step latency under the SLO",
-        entry="workloads.agent_step:run_benchmark", plan=plan_agent_step, timeout=600.0,
+        entry="workloads.agent.bench:run_benchmark", plan=plan_agent_step, timeout=600.0,
         profile_table=DEPTH,
         headline=(HeadlineRow("agents_per_core", "Agents per core", (Source("agents_per_core"),)),),
         work=(Work("steps_per_s", "steps_per_joule", "steps/J", "Agent steps per joule",

@@ -127,7 +127,7 @@ class _ChaseProcess(ProtocolProcess):
     """This module's chase as the process."""
 
     def __init__(self, cpus: list, working_set: int, stride: int):
-        super().__init__("workloads.corun_hogs", cpus,
+        super().__init__("workloads.corun.hogs", cpus,
                          {"cpus": cpus, "bytes": working_set, "stride": stride})
 
 
