@@ -273,3 +273,9 @@ def test_duckdb_is_planned_beyond_quick_for_its_classes():
     quick = PlanContext(PROFILES["quick"], SYSTEM, {})
     assert all("duckdb" not in [c.params["engine"] for c in plan_db(quick, query=name)]
                for name in QUERY_CLASSES)
+
+
+def test_the_dataset_scale_is_the_profiles_without_db_scale():
+    assert datasets.dataset_scale({}, "quick") == "quick"
+    assert datasets.dataset_scale(None, "full") == "full"
+    assert datasets.dataset_scale({"db_scale": "tiny"}, "full") == "tiny"

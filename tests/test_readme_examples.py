@@ -112,6 +112,12 @@ def test_readme_command_runs(readme, tmp_path, fake_specs_env):
         assert proc.returncode == EXIT_STATUS.get(readme, 0), \
             f"{line}: exit {proc.returncode}\n{proc.stderr[-2000:]}"
         assert "Traceback" not in proc.stderr, f"{line}:\n{proc.stderr[-2000:]}"
+    for path in tmp_path.glob("*.json"):  # a run: nothing failed that could have run
+        from suite.results import load
+
+        doc = load(path)
+        assert doc.results and not [e for e in doc.errors if e.kind != "skipped"], \
+            f"{readme}: {[(e.benchmark, e.kind, e.message) for e in doc.errors]}"
 
 
 def test_stream_triad_records_carry_its_id(tmp_path, fake_specs_env):

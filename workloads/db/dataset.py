@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from suite.spec import profile_row
 from workloads.db import generator
 
 # Bump whenever the generator's content or the schema below changes.
