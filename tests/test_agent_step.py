@@ -101,7 +101,6 @@ def test_agent_inputs_cycle_through_the_given_sessions():
 
 
 def test_a_search_that_never_failed_is_a_lower_bound():
-    from workloads import agent_step
     always = agent_step.capacity_search(lambda n: (1.0, True), start=2, estimate=lambda n: 4,
                                         slo_ms=250.0, max_levels=3, precision=0.1,
                                         max_agents=10_000)

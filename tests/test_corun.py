@@ -225,14 +225,12 @@ class _WindowHog:
 
 
 def test_hog_figures_cover_the_workloads_window_not_the_ramp_or_drain():
-    from workloads import corun_run
-
     class Driver:
         def window(self, seconds):
             self.span = (time.monotonic(), None)
             time.sleep(seconds)
             self.span = (self.span[0], time.monotonic())
-            return corun_run.Window(1, seconds)
+            return Window(1, seconds)
 
     hog, driver = _WindowHog(), Driver()
     corun_run.together(hog, driver, 0.05)
