@@ -16,11 +16,15 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v make >/dev/null 2>&1 || need+=(make)
 if [ "$mode" = test ]; then
     # PostgreSQL engine tests, the report's browser test, the emulated
-    # aarch64 run (tests/arm/run.sh).
+    # aarch64 run (tests/arm/run.sh), the Phoronix Test Suite profile test
+    # (PTS is PHP; xmllint checks its result files against PTS's schema).
     [ -n "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null)" ] || need+=(postgresql)
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
     command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
     command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static binfmt-support)
+    command -v php >/dev/null 2>&1 || need+=(php-cli)
+    php -r 'exit(class_exists("DOMDocument") ? 0 : 1);' >/dev/null 2>&1 || need+=(php-xml)
+    command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -24,6 +24,7 @@ LAZY_COMMANDS = {
     "history": "suite.commands.history",
     "export": "suite.commands.export",
     "plan": "suite.commands.plan",
+    "import-pts": "suite.commands.import_pts",
 }
 
 

@@ -25,7 +25,7 @@ def test_every_format_offers_the_interface():
     for name in FORMATS:
         mod = exporter(name)
         assert hasattr(mod, "render_comparison") or hasattr(mod, "render_run"), name
-    assert set(formats_for("run")) == {"csv", "json", "pytest-benchmark"}
+    assert set(formats_for("run")) == {"csv", "json", "pytest-benchmark", "pts"}
     with pytest.raises(KeyError, match="accepted"):
         exporter("xml")
 

@@ -2,7 +2,8 @@
 
 A format module defines `render_comparison(comparison) -> str` (a
 suite.compare.Comparison), `render_run(doc) -> str` (a loaded RunDocument),
-or both. `compare` offers the formats with the first, `export` those with
+or both; a format that holds several runs in one file also defines
+`render_runs(docs) -> str`. `compare` offers the formats with the first, `export` those with
 the second.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ FORMATS = {
     "csv": "suite.export.csv",
     "json": "suite.export.json",
     "pytest-benchmark": "suite.export.pytest_benchmark",
+    "pts": "suite.export.pts",
 }
 
 
