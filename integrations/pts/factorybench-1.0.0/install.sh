@@ -15,8 +15,10 @@ fi
 echo $? > ~/install-exit-status
 
 # The test: PTS passes "--category C --profile P --threads T --array-mib M".
-# factorybench writes its own result file under results/ here, then prints
-# the figures PTS parses into $LOG_FILE.
+# $FACTORYBENCH_PTS_SELECTION, when set, runs those benchmarks in place of
+# the whole category (the figures stay the category's: a figure of another
+# category is not reported). factorybench writes its own result file under
+# results/ here, then prints the figures PTS parses into $LOG_FILE.
 cat > factorybench <<SCRIPT
 #!/bin/bash
 root='$root'
@@ -25,7 +27,12 @@ cat >> factorybench <<'SCRIPT'
 args=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        --category) args+=("$2") ;;
+        --category) if [ -n "$FACTORYBENCH_PTS_SELECTION" ]; then
+                        read -r -a picked <<< "$FACTORYBENCH_PTS_SELECTION"
+                        args+=("${picked[@]}")
+                    else
+                        args+=("$2")
+                    fi ;;
         --threads) [ "$2" = sweep ] || args+=(--threads "$2") ;;
         --array-mib) [ "$2" = auto ] || args+=(--array-mib "$2") ;;
         *) args+=("$1" "$2") ;;
