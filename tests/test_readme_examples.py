@@ -28,6 +28,19 @@ ELSEWHERE = {
     "python -m suite.worker": "the child the runner starts; every run test starts it",
     "pytest tests/benchmarks --benchmark-only": "the pytest-benchmark runs of the kernels",
 }
+# The Phoronix Test Suite lines: tests/test_pts_run.py runs them (offline, PTS
+# from ../shared) in a throwaway PTS user directory rather than ~/.
+PTS_LINES = (
+    'ln -s "$PWD/integrations/pts/factorybench-1.0.0" ~/.phoronix-test-suite/test-profiles/local/',
+    "phoronix-test-suite install local/factorybench-1.0.0",
+    "phoronix-test-suite benchmark local/factorybench-1.0.0",
+    "export PRESET_OPTIONS_VALUES='factorybench.category=memory;factorybench.profile=quick;"
+    "factorybench.threads=sweep;factorybench.array-mib=auto'",
+    "TEST_RESULTS_NAME=fb-memory phoronix-test-suite batch-run local/factorybench-1.0.0 </dev/null",
+    "mkdir -p ~/.phoronix-test-suite/test-results/fb-export",
+    "phoronix-test-suite merge-results fb-memory fb-export </dev/null",
+)
+ELSEWHERE.update(dict.fromkeys(PTS_LINES, "PTS itself: tests/test_pts_run.py"))
 # README command -> command lines run for it ({out}: a temporary directory).
 README_COMMANDS = {
     "./run.sh sysinfo --json": ["./run.sh sysinfo --json"],
@@ -53,9 +66,21 @@ README_COMMANDS = {
         f"factorybench history add {A} --store {{out}}/h.sqlite",
         "factorybench history list --store {out}/h.sqlite",
         "factorybench history check --store {out}/h.sqlite"],
-    "factorybench export RESULT.json --format csv|json|pytest-benchmark": [
+    "factorybench export RESULT.json... --format csv|json|pytest-benchmark|pts": [
         f"factorybench export {A} --format csv", f"factorybench export {A} --format json",
-        f"factorybench export {A} --format pytest-benchmark"],
+        f"factorybench export {A} --format pytest-benchmark",
+        f"factorybench export {A} {B} --format pts"],
+    "factorybench import-pts composite.xml [--out DIR]": [
+        f"factorybench export {A} --format pts -o {{out}}/composite.xml",
+        "factorybench import-pts {out}/composite.xml --out {out}/in"],
+    "factorybench export a.json b.json --format pts -o composite.xml": [
+        f"factorybench export {A} {B} --format pts -o {{out}}/composite.xml"],
+    "factorybench export results/*.json --format pts -o "
+    "~/.phoronix-test-suite/test-results/fb-export/composite.xml": [
+        f"factorybench export {A} {B} --format pts -o {{out}}/composite.xml"],
+    "factorybench import-pts composite.xml --out DIR": [
+        f"factorybench export {A} {B} --format pts -o {{out}}/composite.xml",
+        "factorybench import-pts {out}/composite.xml --out {out}"],
     "factorybench ...": ["factorybench --help"],
     "python -m suite ...": ["python -m suite --help"],
     "factorybench compare A.json B.json [C.json ...] [--baseline FILE] "
