@@ -677,3 +677,15 @@ def test_bwrap_etc_follows_the_hosts_loader_cache(monkeypatch, tmp_path):
         return st
     monkeypatch.setattr(backends.os, "lstat", newer)
     assert backends.sandbox_etc() != first
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands out sandbox uids")
+def test_enough_distinct_uids_for_twice_176_threads_at_once():
+    from workloads.sandbox import uids
+
+    held = [uids.take() for _ in range(2 * 176 + 50)]
+    try:
+        assert len({u.uid for u in held}) == len(held)
+    finally:
+        for u in held:
+            u.release()

@@ -32,7 +32,8 @@ KILL_GRACE_S = 5.0
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-run resource limits (setrlimit; the process cap also via cgroup)."""
+    """Per-run resource limits: setrlimit per process, and the run's cgroup
+    caps processes and memory for all its processes together."""
 
     cpu_s: int = 10  # RLIMIT_CPU, per process
     scratch_bytes: int = SCRATCH_BYTES  # size of each private tmpfs: /tmp, /dev/shm, ...
@@ -75,9 +76,9 @@ def for_agent_code(options: Mapping | None, **kwargs) -> Sandbox:
     options allow it (`factorybench run --allow-unisolated`)."""
     sandbox = Sandbox(**kwargs)
     if not sandbox.isolated and not (options or {}).get("allow_unisolated"):
-        raise Skipped(f"the only sandbox backend here, {sandbox.backend}, does not isolate agent-written "
-                      f"code ({backend_problem('bwrap') or 'bwrap not chosen'}); "
-                      "--allow-unisolated runs it anyway")
+        raise Skipped(f"sandbox backend {sandbox.backend} does not isolate agent-written code "
+                      f"(bwrap: {backend_problem('bwrap') or 'not chosen'}; unshare: "
+                      f"{backend_problem('unshare') or 'not chosen'}); --allow-unisolated runs it anyway")
     return sandbox
 
 
@@ -271,7 +272,10 @@ class Sandbox:
 
     @contextlib.contextmanager
     def session(self) -> Iterator[SandboxSession]:
-        uid = uids.take() if self.own_uid_per_session else None
+        try:
+            uid = uids.take() if self.own_uid_per_session else None
+        except uids.NoFreeUid as exc:
+            raise SandboxError(exc.strerror) from None
         try:
             run_as = uid.uid if uid else None
             try:

@@ -25,11 +25,13 @@ from dataclasses import dataclass
 # Far above login uids (1000-59999), systemd's dynamic users (61184-65519),
 # nobody (65534) and the usual subordinate ranges (100000 + 65536 per user).
 FIRST_UID = 1_600_000_000
-UID_COUNT = 256  # live sandboxes per machine; more wait for one to end
+# Live sessions per machine: compile.test alone holds 2 x logical CPUs
+# (352 on a 176-thread machine) at once, and several runs may share it.
+UID_COUNT = 4096
 
 
 class NoFreeUid(OSError):
-    """Every sandbox uid is in use."""
+    """Every sandbox uid is in use (a SandboxError for the caller)."""
 
 
 @dataclass
