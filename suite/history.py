@@ -43,15 +43,18 @@ MIN_LEVEL_POINTS = 3
 # The step fit pays PROPOSE_Z**2 noise variances per step: where it puts
 # the latest level is where a step is looked for.
 PROPOSE_Z = 3.0
-# Two-sided false-alarm probability of one series' step test (a t test of
-# the latest level against the level before it), per check. A quick run
-# holds ~130 primary series. A single new point is an outlier until the
-# next night confirms it: alone it must pass at STEP_ALPHA x
+# One-sided false-alarm probability of one series' step test (a t test of
+# the latest level against the level before it), per check: a drop is
+# called a regression at REGRESSION_ALPHA, a rise an improvement only at the
+# stricter IMPROVEMENT_ALPHA (it fails no gate, so it need not be caught
+# early). A quick run holds ~130 primary series. A single new point is an
+# outlier until the next night confirms it: alone it must pass at alpha x
 # SINGLE_POINT_FACTOR. tests/perf/verdicts.py prints the false alarms and
-# the detection power this gives: a larger alpha catches a 10% step at CV 3%
+# the detection power these give: a larger alpha catches a 10% step at CV 3%
 # sooner and raises more false alarms on series at CV 5%.
-STEP_ALPHA = 3e-4
-SINGLE_POINT_FACTOR = 0.1  # the stricter level of a single new point: STEP_ALPHA x this
+REGRESSION_ALPHA = 3e-4
+IMPROVEMENT_ALPHA = 3e-5
+SINGLE_POINT_FACTOR = 0.1
 # Options that say where output goes, not what was measured.
 FIGURE_NEUTRAL_OPTIONS = ("out_dir",)
 SQLITE_BUSY_TIMEOUT_S = 60.0
@@ -426,9 +429,10 @@ def series_noise(logs: Sequence[float], within: float, values: Sequence[float]) 
 
 @functools.lru_cache(maxsize=None)
 def _t_threshold(df: int, alpha: float) -> float:
+    """The one-sided critical t at level alpha."""
     from suite.significance import t_quantile
 
-    return t_quantile(1.0 - alpha / 2.0, df)
+    return t_quantile(1.0 - alpha, df)
 
 
 def judge_series(values: Sequence[float], higher_is_better: bool, window: int = DEFAULT_WINDOW,
@@ -436,8 +440,9 @@ def judge_series(values: Sequence[float], higher_is_better: bool, window: int = 
     """The step the latest level makes, or None (no step, or under MIN_POINTS
     points). A penalized step fit (asv's step detection, solved exactly)
     places the latest level; when it began within the last `window` points,
-    a t test of it against the level before (the last fitted level of
-    MIN_LEVEL_POINTS points or more) decides at STEP_ALPHA. The noise is the
+    a one-sided t test of it against the level before (the last fitted
+    level of MIN_LEVEL_POINTS points or more) decides, at REGRESSION_ALPHA
+    for a drop and IMPROVEMENT_ALPHA for a rise. The noise is the
     two levels' pooled spread, floored by the within-run noise and, for an
     integer metric, by one unit."""
     values = [v for v in values if v is not None and v > 0][-MAX_POINTS:]
@@ -461,9 +466,10 @@ def judge_series(values: Sequence[float], higher_is_better: bool, window: int = 
               + math.fsum((y - after) ** 2 for y in new))
     sigma = max(math.sqrt(spread / df), floor, 1e-6)
     t = abs(after - before) / (sigma * math.sqrt(1 / len(new) + 1 / len(ref)))
-    if t < _t_threshold(df, STEP_ALPHA if len(new) >= 2 else STEP_ALPHA * SINGLE_POINT_FACTOR):
-        return None
     change = math.expm1(after - before) if higher_is_better else math.expm1(before - after)
+    alpha = REGRESSION_ALPHA if change < 0 else IMPROVEMENT_ALPHA
+    if t < _t_threshold(df, alpha if len(new) >= 2 else alpha * SINGLE_POINT_FACTOR):
+        return None
     return Step(start, math.exp(before), math.exp(after), change, t, sigma)
 
 
@@ -509,7 +515,8 @@ class CheckReport:
                 "checked": self.checked, "too_short": self.too_short,
                 "disturbed": self.disturbed, "window": self.window,
                 "threshold_pct": self.threshold_pct, "min_points": MIN_POINTS,
-                "step_alpha": STEP_ALPHA}
+                "regression_alpha": REGRESSION_ALPHA,
+                "improvement_alpha": IMPROVEMENT_ALPHA}
 
 
 def _latest_runs(store: Store) -> set:
