@@ -41,8 +41,29 @@ def _at(path: str, key) -> str:
     return f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else key)
 
 
-def _is_number(v: Any) -> bool:
+# Integers beyond 64 bits are no measurement, and SQLite (history) cannot
+# store them; a float beyond 1e150 overflows a variance (its square).
+_INT_LIMIT = 2 ** 63
+_FLOAT_LIMIT = 1e150
+_TOO_BIG = f"a number of magnitude below {_FLOAT_LIMIT:g} (integers: 64 bits)"
+
+
+def _numeric(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    if not _numeric(v):
+        return False
+    if isinstance(v, int):
+        return -_INT_LIMIT <= v < _INT_LIMIT
+    return math.isfinite(v) and abs(v) < _FLOAT_LIMIT
+
+
+def _expected_number(v: Any) -> str:
+    """What a number's place wants, told apart for a huge finite one."""
+    huge = _numeric(v) and (isinstance(v, int) or math.isfinite(v))
+    return _TOO_BIG if huge else "a finite number"
 
 
 class Node:
@@ -55,12 +76,15 @@ class Node:
         if value is None and self.nullable:
             return
         if not self.accepts(value):
-            raise SchemaViolation(path, self.expected + (" or null" if self.nullable else ""),
-                                  value)
+            raise SchemaViolation(path, self.expecting(value) +
+                                  (" or null" if self.nullable else ""), value)
         self.check_inside(value, path)
 
     def accepts(self, value: Any) -> bool:
         return True
+
+    def expecting(self, value: Any) -> str:
+        return self.expected
 
     def check_inside(self, value: Any, path: str) -> None:
         pass
@@ -75,14 +99,17 @@ class Number(Node):
     expected = "a finite number"
 
     def accepts(self, v):
-        return _is_number(v) and math.isfinite(v)
+        return _is_number(v)
+
+    def expecting(self, v):
+        return _expected_number(v)
 
 
 class Integer(Node):
     expected = "an integer"
 
     def accepts(self, v):
-        return isinstance(v, int) and not isinstance(v, bool)
+        return isinstance(v, int) and _is_number(v)
 
 
 class String(Node):
@@ -109,11 +136,11 @@ class OneOf(Node):
 
 
 class Free(Node):
-    """Anything JSON holds, except a non-finite number anywhere inside."""
+    """Anything JSON holds, except a non-finite or out-of-range number."""
 
     def check_inside(self, v, path):
-        if isinstance(v, float) and not math.isfinite(v):
-            raise SchemaViolation(path, "a finite number", v)
+        if _numeric(v) and not _is_number(v):
+            raise SchemaViolation(path, _expected_number(v), v)
         if isinstance(v, dict):
             for k, item in v.items():
                 self.check_inside(item, _at(path, k))
@@ -171,32 +198,66 @@ class MapOf(Fields):
 FREE = Free()
 OBJECT = Fields()
 
+
+def _maybe(node: Node, *keys: str) -> dict:
+    """{key: node or null} for each key."""
+    return {k: node | None for k in keys}
+
+
+# A benchmark's configuration; readers count threads.
+PARAMS = Fields(optional={"threads": Integer()})
+
 STATS = Fields(optional={"n": Integer(), **{k: Number() | None for k in
                                            ("min", "median", "mean", "max", "stdev", "cv")}})
 
 RECORD = Fields(required={
-    "benchmark": String(), "params": OBJECT, "metric": String(), "unit": String(),
+    "benchmark": String(), "params": PARAMS, "metric": String(), "unit": String(),
     "higher_is_better": Boolean(), "value": Number() | None, "samples": ListOf(Number()),
     "stats": STATS, "validated": Boolean(),
 }, optional={"info": OBJECT})
 
 ERROR = Fields(required={"benchmark": String(), "kind": String(), "message": String()},
-               optional={"params": OBJECT})
+               optional={"params": PARAMS})
 
 RUN_STATUSES = ("complete", "partial", "failed")
 
 RUN = Fields(required={"status": OneOf(*RUN_STATUSES)}, optional={
-    "id": String() | None, "started_at": String() | None, "finished_at": String() | None,
+    "id": String(), "started_at": String() | None, "finished_at": String() | None,
     "profile": String() | None, "argv": ListOf(String()), "tags": MapOf(String()),
     "options": OBJECT, "threads": ListOf(Integer()) | None, "interrupted": Boolean(),
     "configs": ListOf(Fields(optional={"benchmark": String(), "params": OBJECT,
                                        "seconds": Number(), "status": String()})),
 })
 
+# The machine, as suite.sysinfo records it: the fields readers use are typed.
+SYSTEM = Fields(optional={
+    **_maybe(String(), "hostname", "arch", "vendor", "model_name", "kernel", "os",
+             "cpu_implementer", "cpu_part", "cpu_part_name", "virtualization", "container"),
+    **_maybe(Integer(), "physical_cores", "logical_cpus", "sockets", "threads_per_core",
+             "page_size_bytes"),
+    "smt": Boolean() | None,
+    "microarchitecture": Fields(optional=_maybe(String(), "name", "vendor", "source")) | None,
+    "cpus": ListOf(Fields(optional=_maybe(Integer(), "cpu", "core", "package", "node"))),
+    "numa_nodes": ListOf(Fields(optional={"cpus": ListOf(Integer()),
+                                          **_maybe(Integer(), "node", "memory_total_bytes")})),
+    "caches": ListOf(Fields(optional={"cpus": ListOf(Integer()), "type": String() | None,
+                                      **_maybe(Integer(), "level", "size_bytes", "line_size")})),
+    "memory": Fields(optional=_maybe(Integer(), "total_bytes", "available_bytes")) | None,
+    "thp": Fields(optional=_maybe(String(), "enabled", "defrag")) | None,
+    "isa": Fields(optional={"flags": ListOf(String()),
+                            "sve_vector_length_bytes": Integer() | None,
+                            **_maybe(Boolean(), "asimd", "sve", "sve2", "avx2", "avx512f")}) | None,
+    "frequency": Fields(optional={**_maybe(String(), "driver", "governor"),
+                                  **_maybe(Number(), "min_mhz", "max_mhz")}) | None,
+    "software": OBJECT | None,
+    "numba_target": Fields(optional=_maybe(String(), "cpu_name", "features")) | None,
+    "warnings": ListOf(String()),
+})
+
 DOCUMENT = Fields(required={
     "schema_version": Integer(), "suite": Fields(optional={
         "name": String(), "version": String() | None, "git_commit": String() | None}),
-    "run": RUN, "system": Fields(optional={"hostname": String() | None}),
+    "run": RUN, "system": SYSTEM,
     "results": ListOf(RECORD), "errors": ListOf(ERROR),
 }, optional={"warnings": ListOf(String()) | None})
 
