@@ -246,7 +246,10 @@ class Sandbox:
         # Root hands each session a uid of its own; anyone else runs the
         # code as themselves (in a user namespace under bwrap).
         self.own_uid_per_session = is_root() and backend != "none"
-        self.warning = weakness(backend)
+        notes = [weakness(backend)]
+        if limits.workdir_bytes and backend != "none" and workdirs.size_limit_problem():
+            notes.append(f"work dir size unbounded ({workdirs.size_limit_problem()})")
+        self.warning = "; ".join(n for n in notes if n) or None
         # rlimit and none isolate nothing: agent code refuses them by default.
         self.isolated = backend in NAMESPACED_BACKENDS
 

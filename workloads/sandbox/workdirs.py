@@ -56,8 +56,25 @@ def _libc():
 
 
 def can_size_limit() -> bool:
-    """Only root may mount a tmpfs on a work dir."""
-    return os.geteuid() == 0
+    return size_limit_problem() is None
+
+
+@lru_cache(maxsize=None)
+def size_limit_problem() -> str | None:
+    """None when a tmpfs can be mounted on a work dir here (root with
+    CAP_SYS_ADMIN: not in most containers), else why not; tried once."""
+    if os.geteuid() != 0:
+        return "only root can mount a tmpfs on a work dir"
+    probe = tempfile.mkdtemp(prefix="fb-sandbox-probe-")
+    try:
+        _mount_tmpfs(probe, 1 << 20, 0)
+    except OSError as exc:
+        return exc.strerror
+    else:
+        _unmount(probe)
+    finally:
+        os.rmdir(probe)
+    return None
 
 
 def _mount_tmpfs(path: str, size_bytes: int, owner: int) -> None:
