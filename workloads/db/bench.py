@@ -16,22 +16,16 @@ import numpy as np
 from suite.model import ErrorRecord, Outcome, measurement
 from suite.sampling import repeat_until_stable
 from suite.spec import Job, profile_row
-from workloads.db.specs import DEPTH
 from workloads.db import dataset as datasets
 from workloads.db.clients import ClientPool, RoundResult
-from workloads.db.engines import EngineUnavailable, PostgresEngine, SqliteEngine
-from workloads.db.pg_server import LocalPostgres, ServerUnavailable, installed_version
+from workloads.db.engines import EngineUnavailable
+from workloads.db.pg_server import ServerUnavailable, installed_version
 from workloads.db.queries import QUERY_CLASSES
+from workloads.db.specs import DEPTH, ENGINES, engine_module
 
 # Length of one timed round, and the wall budget for adding rounds beyond
 # the profile's minimum, per client count.
 LATENCY_PERCENTILES = (50, 95, 99)
-# What a reader of a server=local record needs to know about that server.
-LOCAL_SERVER_NOTE = ("throwaway PostgreSQL started by factorybench for this benchmark: stock "
-                     "initdb settings, unix socket only, stopped afterwards; its cluster (the "
-                     "loaded dataset) is kept next to the SQLite dataset and reused")
-# Connections beyond the clients: the loader and the verifiers' spare slots.
-SPARE_CONNECTIONS = 10
 
 
 def run_benchmark(job: Job) -> Outcome:
@@ -80,61 +74,15 @@ def _measure_counts(job: Job, query, engine, dataset, info: dict) -> Outcome:
 
 
 def _engine(name: str, job: Job, dataset, cleanup: ExitStack) -> tuple:
-    """(engine, extra info) of the engine named `name` (ENGINES)."""
-    opener = ENGINES.get(name)
-    if opener is None:
+    """(engine, extra info) of the engine named `name` (specs.ENGINES)."""
+    if name not in ENGINES:
         raise EngineUnavailable(f"unknown db engine {name!r}; accepted: " + ", ".join(ENGINES))
-    engine, extra = opener(job, dataset, cleanup)
+    engine, extra = engine_module(name).open_engine(job, dataset, cleanup)
     query = job.benchmark.split(".", 1)[1]
     if query not in engine.capabilities:
         raise EngineUnavailable(f"engine {name} does not run the {query} class; it runs "
                                 + ", ".join(sorted(engine.capabilities)))
     return engine, extra
-
-
-def _sqlite(job: Job, dataset, cleanup: ExitStack) -> tuple:
-    return SqliteEngine(dataset.store), {}
-
-
-def _duckdb(job: Job, dataset, cleanup: ExitStack) -> tuple:
-    from workloads.db.duckdb_engine import ensure_loaded
-
-    engine, reused = ensure_loaded(dataset)
-    return engine, {"dataset_loaded_reused": reused}
-
-
-def _postgresql(job: Job, dataset, cleanup: ExitStack) -> tuple:
-    """A local server's stop is registered on `cleanup`."""
-    from workloads.db.postgres import ensure_loaded
-
-    extra: dict = {}
-    if job.params.get("server") == "local":
-        server = _local_server(job, dataset)
-        cleanup.callback(server.stop)
-        server.start()
-        url = server.url
-        extra = {"server": "local", "server_cluster_reused": server.cluster_reused,
-                 "server_cluster": server.cluster_not_kept or str(server.data_dir),
-                 "server_note": LOCAL_SERVER_NOTE}
-    else:
-        url = job.options.get("db_url")
-        if not url:
-            raise EngineUnavailable("engine postgresql needs the db_url option (postgresql://...)")
-    engine = PostgresEngine(url)
-    extra["dataset_loaded_reused"] = ensure_loaded(engine, dataset)
-    return engine, extra
-
-
-# Engines by the name a configuration's params.engine gives.
-ENGINES = {"sqlite": _sqlite, "postgresql": _postgresql, "duckdb": _duckdb}
-
-
-def _local_server(job: Job, dataset) -> LocalPostgres:
-    clients = max(job.params.get("clients") or [1])
-    version = installed_version()
-    cluster = datasets.data_dir(job.options) / f"postgresql{version}-{dataset.scale}"
-    return LocalPostgres(max_connections=max(100, clients + SPARE_CONNECTIONS),
-                         cluster_dir=cluster)
 
 
 def _measure(engine, query, answers, clients: int, seed: int, job: Job) -> list:

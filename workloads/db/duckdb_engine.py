@@ -78,6 +78,12 @@ class DuckDbConnection(UntimedCalls):
         return results
 
 
+def open_engine(job, dataset, cleanup) -> tuple:
+    """(engine, info) for workloads.db.specs.ENGINES."""
+    engine, reused = ensure_loaded(dataset)
+    return engine, {"dataset_loaded_reused": reused}
+
+
 def ensure_loaded(dataset) -> tuple:
     """(engine, reused): the DuckDB copy of `dataset`, built once per dataset
     hash under a lock (parallel workers wait for one builder)."""

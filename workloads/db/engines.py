@@ -69,6 +69,11 @@ class SqliteEngine:
                 "synchronous": "FULL"}
 
 
+def open_engine(job, dataset, cleanup) -> tuple:
+    """SQLite on the dataset's own store (workloads.db.specs.ENGINES)."""
+    return SqliteEngine(dataset.store), {}
+
+
 class UntimedCalls:
     """Set-up and check statements through the DB-API `connection` (sqlite3,
     psycopg and duckdb all take `execute(sql, params)`), outside the timing."""

@@ -12,9 +12,18 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from workloads.db import dataset as datasets
 from workloads.db.dataset import SCHEMA_VERSION, Dataset
-from workloads.db.engines import POSTGRES_SCHEMA, EngineUnavailable, PostgresEngine
+from workloads.db.engines import ALL_CLASSES, POSTGRES_SCHEMA, EngineUnavailable, PostgresEngine
 
+CAPABILITIES = ALL_CLASSES
+
+# What a reader of a server=local record needs to know about that server.
+LOCAL_SERVER_NOTE = ("throwaway PostgreSQL started by factorybench for this benchmark: stock "
+                     "initdb settings, unix socket only, stopped afterwards; its cluster (the "
+                     "loaded dataset) is kept next to the SQLite dataset and reused")
+# Connections beyond the clients: the loader and the verifiers' spare slots.
+SPARE_CONNECTIONS = 10
 MARKER = "factorybench dataset "
 # Serializes loaders of the same server (any 64-bit key unlikely to clash).
 ADVISORY_LOCK_KEY = 0x46425F4442  # "FB_DB"
@@ -121,3 +130,34 @@ def _load(connection, dataset: Dataset, replace: bool) -> None:
     con.execute(f"ANALYZE {POSTGRES_SCHEMA}.sessions, {POSTGRES_SCHEMA}.messages, "
                 f"{POSTGRES_SCHEMA}.documents, {POSTGRES_SCHEMA}.products, "
                 f"{POSTGRES_SCHEMA}.orders, {POSTGRES_SCHEMA}.line_items")
+
+
+def open_engine(job, dataset: Dataset, cleanup) -> tuple:
+    """(engine, info) for workloads.db.specs.ENGINES: the server at the
+    db_url option, or a local throwaway one (params.server == "local")
+    whose stop is registered on `cleanup`, with the dataset loaded."""
+    extra: dict = {}
+    if job.params.get("server") == "local":
+        server = _local_server(job, dataset)
+        cleanup.callback(server.stop)
+        server.start()
+        url = server.url
+        extra = {"server": "local", "server_cluster_reused": server.cluster_reused,
+                 "server_cluster": server.cluster_not_kept or str(server.data_dir),
+                 "server_note": LOCAL_SERVER_NOTE}
+    else:
+        url = job.options.get("db_url")
+        if not url:
+            raise EngineUnavailable("engine postgresql needs the db_url option (postgresql://...)")
+    engine = PostgresEngine(url)
+    extra["dataset_loaded_reused"] = ensure_loaded(engine, dataset)
+    return engine, extra
+
+
+def _local_server(job, dataset: Dataset):
+    from workloads.db.pg_server import LocalPostgres, installed_version
+
+    clients = max(job.params.get("clients") or [1])
+    cluster = datasets.data_dir(job.options) / f"postgresql{installed_version()}-{dataset.scale}"
+    return LocalPostgres(max_connections=max(100, clients + SPARE_CONNECTIONS),
+                         cluster_dir=cluster)

@@ -4,11 +4,11 @@ local server. Light module: nothing heavy is imported here."""
 from __future__ import annotations
 
 import functools
+import importlib
 from dataclasses import dataclass
 
 from suite.meaning import HeadlineRow, Plot, Source, Work
 from suite.spec import BenchmarkSpec, Config, PlanContext, profile_row
-from workloads.db.duckdb_engine import CAPABILITIES as DUCKDB_CLASSES
 
 QUERY_CLASSES = (
     ("point", "state fetch by session key"),
@@ -25,6 +25,17 @@ def client_counts(ctx: PlanContext) -> list:
     return sorted({1, cores, 2 * cores})
 
 
+# Engines by the name records carry (params.engine): the module holding its
+# `open_engine(job, dataset, cleanup) -> (engine, info)` and `CAPABILITIES`
+# (the query classes it runs). Light modules: drivers import on first use.
+ENGINES = {"sqlite": "workloads.db.engines", "postgresql": "workloads.db.postgres",
+           "duckdb": "workloads.db.duckdb_engine"}
+
+
+def engine_module(name: str):
+    return importlib.import_module(ENGINES[name])
+
+
 @dataclass(frozen=True)
 class DbDepth:
     """How far the db benchmarks go in one profile."""
@@ -35,18 +46,19 @@ class DbDepth:
     # Start a local PostgreSQL server when no db_url is given (initdb and the
     # dataset load do not fit a quick run's time budget).
     local_server: bool
-    duckdb: bool  # also run the classes DuckDB runs (workloads.db.duckdb_engine) on DuckDB
+    # In-process engines beyond SQLite that run the classes they can (ENGINES).
+    engines: tuple
     timeout_s: float  # per configuration: the first run of a scale builds its dataset
 
 
 DEPTH = {
     "quick": DbDepth(dataset_scale="quick", round_s=0.08, extra_rounds_budget_s=0.3,
-                     local_server=False, duckdb=False, timeout_s=600.0),
+                     local_server=False, engines=(), timeout_s=600.0),
     "standard": DbDepth(dataset_scale="standard", round_s=0.5, extra_rounds_budget_s=10.0,
-                        local_server=True, duckdb=True, timeout_s=1800.0),
+                        local_server=True, engines=("duckdb",), timeout_s=1800.0),
     # full: ~5 GB, and a PostgreSQL load on top.
     "full": DbDepth(dataset_scale="full", round_s=1.0, extra_rounds_budget_s=30.0,
-                    local_server=True, duckdb=True, timeout_s=7200.0),
+                    local_server=True, engines=("duckdb",), timeout_s=7200.0),
 }
 
 
@@ -63,8 +75,9 @@ def plan_db(ctx: PlanContext, query: str = "point") -> list:
         if postgres_bin_dir() is not None or query == QUERY_CLASSES[0][0]:
             configs.append(Config(params={"engine": "postgresql", "server": "local",
                                           "clients": clients}))
-    if profile_row(DEPTH, ctx.profile).duckdb and query in DUCKDB_CLASSES:
-        configs.append(Config(params={"engine": "duckdb", "clients": clients}))
+    for name in profile_row(DEPTH, ctx.profile).engines:
+        if query in engine_module(name).CAPABILITIES:
+            configs.append(Config(params={"engine": name, "clients": clients}))
     return configs
 
 

@@ -11,6 +11,7 @@ from suite.meaning import HeadlineRow, Plot, Source, Work
 from dataclasses import dataclass
 
 from suite.spec import BenchmarkSpec, Config, PlanContext, profile_row
+from workloads.tools.catalog import TOOLS
 
 @dataclass(frozen=True)
 class ToolsDepth:
@@ -30,9 +31,21 @@ DEPTH = {
 }
 
 MODELS = ("pool", "fresh", "sandbox")
-# Models a tool cannot use: table_query needs pandas, which a bare sandboxed
-# interpreter lacks; code_exec is by definition the sandboxed cold path.
-UNSUPPORTED = {"table_query": {"sandbox"}, "code_exec": {"pool", "fresh"}}
+# code_exec is by definition the sandboxed cold path; a tool that is not
+# stdlib-only (table_query: pandas) cannot run in a bare sandboxed interpreter.
+SANDBOX_ONLY = {"code_exec"}
+
+
+def unsupported_models(tool: str) -> set:
+    if tool in SANDBOX_ONLY:
+        return {"pool", "fresh"}
+    return set() if TOOLS[tool].stdlib_only else {"sandbox"}
+
+
+def _description(tool) -> str:
+    if tool.name == "noop":
+        return "no-op tool through warm pool, fresh process and sandbox: dispatch overhead (ms)"
+    return f"{tool.description}: calls/s, latency p50-p99"
 
 
 def concurrency_levels(ctx: PlanContext) -> list:
@@ -60,22 +73,13 @@ def _planner(tool: str):
         if not profile_row(DEPTH, ctx.profile).every_model:
             matrix = _quick_matrix(tool, levels, ctx.topology.physical_cores)
             return [Config(params={"matrix": matrix, **extra})]
-        models = [m for m in MODELS if m not in UNSUPPORTED.get(tool, set())]
+        models = [m for m in MODELS if m not in unsupported_models(tool)]
         # The open-loop test runs once, with the first (preferred) model.
         return [Config(params={"matrix": {m: levels}, **(extra if m == models[0] else {})})
                 for m in models]
     plan.__name__ = f"plan_{tool}"
     return plan
 
-
-_DESCRIPTIONS = {
-    "noop": "no-op tool through warm pool, fresh process and sandbox: dispatch overhead (ms)",
-    "json_transform": "parse/filter/reshape a ~100 KB JSON response: calls/s, latency p50-p99",
-    "text_search": "regex search over a generated corpus, top hits: calls/s, latency p50-p99",
-    "tokenize": "byte-pair-encoding tokenizer over a prompt: calls/s, latency p50-p99",
-    "table_query": "pandas CSV join, group-by, top-k: calls/s, latency p50-p99",
-    "code_exec": "agent-written snippet in a fresh sandboxed interpreter: calls/s, latency",
-}
 
 ROW = HeadlineRow("tool_calls", "Tool calls/s", (Source("throughput"),), per_benchmark=True,
                   notes=(("latency_p99", "p99"),))
@@ -90,5 +94,5 @@ SPECS = [
         entry="workloads.tools.bench:run_benchmark", plan=_planner(name), timeout=600.0,
         profile_table=DEPTH, headline=(ROW,), work=(WORK,), plots=(PLOT,),
     )
-    for name, desc in _DESCRIPTIONS.items()
+    for name, desc in ((t.name, _description(t)) for t in TOOLS.values())
 ]
