@@ -35,7 +35,7 @@ from kernels import latency, plans
 from kernels.stream import allocate  # STREAM's chunks and first touch: NUMA placement
 from suite.model import ErrorRecord, Outcome, measurement
 from kernels.profiles import DEPTH
-from suite.spec import Job, profile_row
+from suite.spec import Job, profile_row, seed_of
 
 SCALAR = 3.0
 INIT_B, INIT_C = 2.0, 1.0
@@ -253,7 +253,8 @@ def run_benchmark(job: Job) -> Outcome:
         stride = plans.DEFAULT_STRIDE
         _mm, buffer = latency.chase_buffer(size, "on")
         latency.compile_kernels()
-        chain = latency.Chain(buffer, latency.master_order(size, stride, "global"), size, stride)
+        order = latency.master_order(size, stride, "global", seed_of(job.options))
+        chain = latency.Chain(buffer, order, size, stride)
         placement = plans.placement(topo, p["load_cpus"], int(job.settings["elements"]))
         load.expect("ready")
         points = [("idle", None)] + [(d, d) for d in p["delays"]]

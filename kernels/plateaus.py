@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
+from suite.units import bytes_text
+
 from suite import stats
 
 # Two neighbouring plateaus are distinct when the later one is at least this
@@ -183,4 +185,4 @@ def _boundary_warnings(plateaus: list, sizes: Sequence[int],
 
 
 def _size(n: int) -> str:
-    return f"{n / 1024:.0f} KiB" if n < (1 << 20) else f"{n / (1 << 20):.1f} MiB"
+    return bytes_text(n, digits=0 if n < (1 << 20) else 1)

@@ -13,7 +13,7 @@ from suite import stats
 from suite.model import Outcome, Record, measurement
 
 # Saturation point: the fewest cores reaching this share of the sweep's
-# maximum bandwidth (the definition in the project's memory-kernel issue).
+# maximum bandwidth; past it, more cores add less than a tenth of the peak.
 SATURATION_FRACTION = 0.90
 
 

@@ -15,6 +15,7 @@ from suite import __version__
 from suite.cliparams import POSITIVE
 from suite.errors import DiskFull, UserError
 from suite.spec import DEFAULT_PROFILE, PROFILES
+from suite.urls import POSTGRES_URL_FORM, is_postgres_url
 
 # Subcommands that live in their own modules, loaded only when used.
 LAZY_COMMANDS = {
@@ -210,9 +211,9 @@ def run(selection, profile, out_dir, threads_spec, tags, timeout, array_mib, str
         raise UserError(str(exc)) from None
     for note in renamed_selections(registered, selection):
         click.echo(f"note: {note}", err=True)
-    if db_url is not None and not re.match(r"^postgres(ql)?://", db_url):
+    if db_url is not None and not is_postgres_url(db_url):
         raise UserError(f"--db-url: {db_url!r} is not a PostgreSQL URL; accepted: "
-                        "postgresql://[user[:password]@]host[:port]/dbname")
+                        f"{POSTGRES_URL_FORM}")
     if source is not None and not source.is_dir():
         raise UserError(f"--source: {str(source)!r} is not a directory; accepted: "
                         "a source tree to build")

@@ -40,6 +40,7 @@ from suite import stats
 from suite.emulation import NOT_COMPARED, emulation_of
 from suite.significance import (FDR, MIN_EFFECT, benjamini_hochberg, geomean_ci,
                                 moderated_t_test, pooled_variance)
+from suite.units import bytes_text
 
 # Coefficient of variation above which a record's samples are called
 # unstable: pyperf's "benchmark unstable" warning level (pyperf/_cli.py),
@@ -390,10 +391,7 @@ def prior_variances(pairs: Sequence) -> dict:
 def _fmt_bytes(n: Any) -> str | None:
     if not isinstance(n, (int, float)) or n <= 0:
         return None
-    for unit, size in (("TiB", 2 ** 40), ("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{int(n)} B"
+    return bytes_text(n)
 
 
 def _isa_text(isa: dict) -> str | None:

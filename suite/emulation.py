@@ -31,6 +31,3 @@ def emulation_of(doc) -> str | None:
         return "tagged timings=meaningless"
     return None
 
-
-def is_emulated(doc) -> bool:
-    return emulation_of(doc) is not None

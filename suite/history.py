@@ -23,6 +23,7 @@ from typing import Sequence
 
 from suite import stats
 from suite.emulation import emulation_of
+from suite.urls import is_postgres_url
 
 DEFAULT_STORE = Path("results") / "history.sqlite"
 STORE_SCHEMA = "2"  # layout of the tables below; 1 is migrated on open
@@ -289,7 +290,7 @@ def _migrate_1_to_2(store: Store, cur) -> None:
 
 def sqlite_file(spec: str | None) -> Path | None:
     """The SQLite file a store spec names; None for a PostgreSQL URL."""
-    if spec and spec.startswith(("postgresql://", "postgres://")):
+    if is_postgres_url(spec):
         return None
     return Path(spec) if spec else DEFAULT_STORE
 

@@ -32,6 +32,7 @@ from suite import compare as cmp
 from suite import meaning
 from suite.atomicfile import write_atomic
 from suite.emulation import emulation_of
+from suite.units import bytes_text
 from suite.export import cells
 
 _CSS = """
@@ -94,10 +95,8 @@ LOG_Y_SPAN = 30.0
 
 
 def _bytes_text(n: float, _pos=None) -> str:
-    for unit, size in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
-        if n >= size:
-            return f"{n / size:g} {unit}"
-    return f"{n:g} B"
+    """A byte axis tick (matplotlib passes the position too)."""
+    return bytes_text(n, digits=None)
 
 
 def _tokens(name: str) -> list:

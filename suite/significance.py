@@ -16,7 +16,7 @@ from typing import Sequence
 ALPHA = 0.05
 # A statistically significant change smaller than this is reported as no
 # change: below ~2% a difference is within what frequency and placement
-# jitter move a figure between otherwise identical runs (issue 8's rule).
+# jitter move a figure between otherwise identical runs.
 MIN_EFFECT = 0.02
 # Exact distribution up to this many samples in the smaller group (no ties);
 # beyond it the normal approximation is accurate to well under 0.01 in p

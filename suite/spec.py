@@ -224,6 +224,16 @@ def spec_modules() -> tuple:
     return entry_point_modules() + tuple(m for m in extra if m)
 
 
+# The seed of every generated input when the run gives no --seed.
+DEFAULT_SEED = 1
+
+
+def seed_of(options: Mapping[str, Any] | None) -> int:
+    """The run's --seed, reaching every generator (DEFAULT_SEED without one)."""
+    seed = (options or {}).get("seed")
+    return DEFAULT_SEED if seed is None else int(seed)
+
+
 def profile_row(table: Mapping[str, Any], profile: "Profile | str"):
     """A profile's row of a benchmark's profile table (one table per
     benchmark package, a row per profile; BenchmarkSpec.profile_table)."""

@@ -160,7 +160,7 @@ def test_bad_db_url_names_host_and_port(tiny_options):
 
 def test_non_postgres_url_is_rejected(tiny_options):
     out = run_benchmark(job("point", dict(tiny_options, db_url="mysql://x/y"), engine="postgresql"))
-    assert "postgresql:// URL" in out.errors[0].message
+    assert "must be a PostgreSQL URL" in out.errors[0].message
 
 
 def test_agent_state_store_fetch_and_append(tiny_options):

@@ -15,7 +15,7 @@ from kernels.native import NativeUnavailable, build
 from kernels.profiles import DEPTH
 from suite import stats
 from suite.model import ErrorRecord, Outcome, measurement
-from suite.spec import Job, profile_row
+from suite.spec import Job, profile_row, seed_of
 
 NUMBA_SCALAR, NATIVE_SCALAR = 3.0, 5.0  # different, so each check sees its own side's result
 INIT_B, INIT_C = 2.0, 1.0
@@ -89,10 +89,11 @@ def run_benchmark(job: Job) -> Outcome:
     stride = plans.DEFAULT_STRIDE
     dram_bytes = elements * plans.FLOAT64_BYTES // stride * stride
     buffer = a.view(np.uint64)
-    dram = latency.Chain(buffer, latency.master_order(dram_bytes, stride, "global"),
+    seed = seed_of(job.options)
+    dram = latency.Chain(buffer, latency.master_order(dram_bytes, stride, "global", seed),
                          dram_bytes, stride)
     dram_pairs, dram_ok, dram_footprint = chase_pairs(native, dram, pairs)
-    l1 = latency.Chain(buffer, latency.master_order(L1_CHASE_BYTES, stride, "global"),
+    l1 = latency.Chain(buffer, latency.master_order(L1_CHASE_BYTES, stride, "global", seed),
                        L1_CHASE_BYTES, stride)
     l1_pairs, l1_ok, l1_footprint = chase_pairs(native, l1, pairs)
 

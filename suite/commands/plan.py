@@ -17,6 +17,7 @@ import click
 from suite.cliparams import POSITIVE
 from suite.errors import UserError
 from suite.spec import DEFAULT_PROFILE, PROFILES, PlanContext, timeout_for
+from suite.units import bytes_text
 
 
 def load_system(path: Path) -> dict:
@@ -115,10 +116,7 @@ def build_plan(words, profile: str, system: Mapping[str, Any], options: Mapping[
 
 
 def _size(n: int) -> str:
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
+    return bytes_text(n)
 
 
 def _settings_text(settings: Mapping[str, Any]) -> str:

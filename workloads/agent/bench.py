@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from suite import stats
 from suite.model import ErrorRecord, Outcome, measurement
-from suite.spec import profile_row
+from suite.spec import profile_row, seed_of
 from workloads.agent.specs import DEFAULT_INFERENCE_MS, DEFAULT_SLO_MS, DEPTH
 from workloads.agent.step import (TARGET_LOAD, capacity_search, make_agent_inputs,
                                   open_state_store, search_lower_bound, step,
                                   worker_step)
 from workloads.tools import catalog, loadgen
-from workloads.tools.bench import CALL_TIMEOUT_S, DEFAULT_SEED, usable_cpus
+from workloads.tools.bench import CALL_TIMEOUT_S, usable_cpus
 from workloads.tools.pool import WarmPool
 from workloads.tools.records import load_records
 
@@ -20,7 +20,7 @@ def run_benchmark(job) -> Outcome:
     depth = profile_row(DEPTH, job.profile)
     slo = float(job.params.get("slo_ms", DEFAULT_SLO_MS))
     think_s = float(job.params.get("inference_ms", DEFAULT_INFERENCE_MS)) / 1e3
-    seed = int(job.options.get("seed") or DEFAULT_SEED)
+    seed = seed_of(job.options)
     cpus = usable_cpus()
     cores = max(1, job.topology.physical_cores)
     max_agents = 64 * cpus

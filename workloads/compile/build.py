@@ -15,18 +15,16 @@ from suite import stats
 from suite.model import ErrorRecord, Outcome, measurement
 from suite.sampling import repeat_until_stable
 from workloads.compile.corpus import generate
-from suite.spec import profile_row
+from suite.spec import profile_row, seed_of
 from workloads.compile.specs import DEPTH
 from workloads.compile.toolchain import find_compiler
 from workloads.sandbox import for_agent_code
 
 FLAGS = ("-O2", "-c")
-CORPUS_SEED = 1  # when the run gives no --seed
 
 
 def corpus_seed(job) -> int:
-    seed = (job.options or {}).get("seed")
-    return CORPUS_SEED if seed is None else int(seed)
+    return seed_of(job.options)
 UNIT_TIMEOUT_S = 120.0
 
 

@@ -8,6 +8,8 @@ checksum the generator predicts for that case.
 """
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import hashlib
 import itertools
 import threading
@@ -34,8 +36,8 @@ class Agent:
     def __init__(self, sandbox: Sandbox, compiler_path: str, seed: int) -> None:
         self.program = generate(PROGRAM_SIZE, seed)
         self.compiler_path = compiler_path
-        self._session_cm = sandbox.session()
-        self.session = self._session_cm.__enter__()
+        self._resources = ExitStack()
+        self.session = self._resources.enter_context(sandbox.session())
         self.session.write(self.program.files)
         self.objects = []
         for unit in self.program.units:
@@ -48,7 +50,7 @@ class Agent:
         self._cases = itertools.count(seed * 1000)
 
     def close(self) -> None:
-        self._session_cm.__exit__(None, None, None)
+        self._resources.close()
 
     def cycle(self) -> tuple:
         """Returns (ok, why-not, CPU s or None)."""

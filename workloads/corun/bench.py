@@ -26,7 +26,7 @@ import time
 
 from suite import stats
 from suite.model import ErrorRecord, Outcome, measurement
-from suite.spec import profile_row
+from suite.spec import profile_row, seed_of
 from workloads.corun import drivers
 from workloads.corun.drivers import Unavailable
 from workloads.corun.specs import DEPTH, WORKLOADS, workload_of
@@ -91,27 +91,27 @@ def measure_rounds(hog, driver, rounds: int, seconds: float) -> dict:
 def run_benchmark(job) -> Outcome:
     from workloads.corun.hogs import make_hog
 
-    p, where = job.params, job.settings
+    settings = job.settings
     profile = job.profile.name
     depth = profile_row(DEPTH, job.profile)
     options = dict(job.options or {})
-    seed = int(options.get("seed") or 1)
+    seed = seed_of(options)
     # Records carry only what identifies the measurement on any machine
     # (compare matches records by params); the cores are in `info`.
-    placement = {"workload_cpus": list(where["workload_cpus"])}
+    placement = {"workload_cpus": list(settings["workload_cpus"])}
     # The hog's process starts first, on every CPU of the configuration, and
     # pins itself; everything the worker starts after this (compilers, pool
     # workers, database clients) inherits the workload's cores.
-    hog = make_hog(p["hog"], where["hog_cpus"], elements=int(where["elements"]),
-                   working_set=int(where["chase_bytes"]))
-    os.sched_setaffinity(0, where["workload_cpus"])
+    hog = make_hog(job.params["hog"], settings["hog_cpus"], elements=int(settings["elements"]),
+                   working_set=int(settings["chase_bytes"]))
+    os.sched_setaffinity(0, settings["workload_cpus"])
     records, errors, opened = [], [], []
     try:
         # Every workload is set up and warmed while the hog sets itself up
         # (seconds: its Numba import and first touch of its arrays).
         for bench in job.ids:
-            params = {"hog": p["hog"]}
-            driver = drivers.make_driver(workload_of(bench), where["workload_cpus"], seed, options,
+            params = {"hog": job.params["hog"]}
+            driver = drivers.make_driver(workload_of(bench), settings["workload_cpus"], seed, options,
                                  profile)
             try:
                 info = driver.open()
@@ -176,21 +176,21 @@ def outcome(bench: str, params: dict, data: dict, unit: str, driver_info: dict, 
             "policy": "alone, hog alone and co-run windows of equal length, order rotating "
                       "per round; the hog runs from before to after the co-run window",
             "split": f"workload on workload_cpus, {hog.name} hog on hog_cpus"}
-    tp_a = [w.throughput for w in alone]
-    tp_c = [w.throughput for w in corun]
+    alone_tp = [w.throughput for w in alone]
+    corun_tp = [w.throughput for w in corun]
     hog_a, hog_c = data["hog_alone"], data["hog_corun"]
     recs = []
 
-    def rec(metric, unit_, samples, value, hib):
+    def rec(metric, unit_, samples, value, higher_is_better):
         if value is not None:
             recs.append(measurement(bench, params, metric, unit_, samples, value=value,
-                                    higher_is_better=hib, validated=ok, info=info))
+                                    higher_is_better=higher_is_better, validated=ok, info=info))
 
     med = stats.median
-    rec("throughput_alone", unit, tp_a, med(tp_a), True)
-    rec("throughput_corun", unit, tp_c, med(tp_c), True)
-    if all(tp_c):
-        rec("slowdown", "x", [a / c for a, c in zip(tp_a, tp_c)], med(tp_a) / med(tp_c), False)
+    rec("throughput_alone", unit, alone_tp, med(alone_tp), True)
+    rec("throughput_corun", unit, corun_tp, med(corun_tp), True)
+    if all(corun_tp):
+        rec("slowdown", "x", [a / c for a, c in zip(alone_tp, corun_tp)], med(alone_tp) / med(corun_tp), False)
     p99_a, p99_c = _p99(alone), _p99(corun)
     rec("latency_p99_alone", "ms", [], p99_a, False)
     rec("latency_p99_corun", "ms", [], p99_c, False)
@@ -198,11 +198,11 @@ def outcome(bench: str, params: dict, data: dict, unit: str, driver_info: dict, 
         per_round = [_p99([c]) / _p99([a]) for a, c in zip(alone, corun)
                      if a.latencies_ms and c.latencies_ms]
         rec("p99_inflation", "x", per_round, p99_c / p99_a, False)
-    figure, hib = f"hog_{hog.figure}", hog.higher_is_better
-    rec(f"{figure}_alone", hog.unit, hog_a, med(hog_a), hib)
-    rec(f"{figure}_corun", hog.unit, hog_c, med(hog_c), hib)
+    figure, higher = f"hog_{hog.figure}", hog.higher_is_better
+    rec(f"{figure}_alone", hog.unit, hog_a, med(hog_a), higher)
+    rec(f"{figure}_corun", hog.unit, hog_c, med(hog_c), higher)
     if med(hog_a) > 0 and med(hog_c) > 0:
-        if hib:  # a rate: the share the workload took from it
+        if higher:  # a rate: the share the workload took from it
             rec(f"{figure}_loss", "fraction", [1 - c / a for a, c in zip(hog_a, hog_c)],
                 1 - med(hog_c) / med(hog_a), False)
         else:  # a latency: how much longer it got

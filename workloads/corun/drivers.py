@@ -9,6 +9,7 @@ import os
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from suite import stats
@@ -83,7 +84,7 @@ class CompileDriver:
 
     def __init__(self, workload: str, cpus: list, seed: int, options: dict, profile: str):
         self.cpus, self.seed = cpus, seed
-        self._session_cm = None
+        self._resources = ExitStack()
 
     def open(self) -> dict:
         from workloads.compile.build import FLAGS, compile_unit
@@ -97,8 +98,7 @@ class CompileDriver:
         self.compile_unit, self.compiler = compile_unit, compiler
         self.corpus = generate("small", self.seed)
         sandbox = Sandbox(timeout_s=120.0)
-        self._session_cm = sandbox.session()
-        self.session = self._session_cm.__enter__()
+        self.session = self._resources.enter_context(sandbox.session())
         self.session.write(self.corpus.files)
         return {"compiler": compiler.info(FLAGS), "backend": sandbox.backend,
                 "jobs": len(self.cpus), "corpus_units": len(self.corpus.units)}
@@ -126,8 +126,7 @@ class CompileDriver:
                       f"{bad[0].unit}: {bad[0].message}" if bad else "")
 
     def close(self) -> None:
-        if self._session_cm is not None:
-            self._session_cm.__exit__(None, None, None)
+        self._resources.close()
 
 
 class DbDriver:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Mapping
 
 from suite.spec import profile_row
+from suite.spec import profile_row, seed_of
 from workloads.db import generator
 
 # Bump whenever the generator's content or the schema below changes.
@@ -119,8 +120,7 @@ def dataset_scale(options: Mapping | None, profile_name: str = "quick") -> str:
 
 
 def dataset_seed(options: Mapping | None) -> int:
-    seed = (options or {}).get("seed")
-    return generator.DEFAULT_SEED if seed is None else int(seed)
+    return seed_of(options)
 
 
 def _read_manifest(directory: Path) -> dict | None:

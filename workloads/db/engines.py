@@ -17,7 +17,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlsplit
+
+from suite.urls import POSTGRES_URL_FORM, is_postgres_url
 
 # Every read-side client connection: WAL (readers never block the writer),
 # a generous busy timeout so lock waits show up as latency, not errors.
@@ -134,10 +135,9 @@ def postgres_endpoint(url: str) -> tuple:
 
 
 def check_postgres_url(url: str) -> None:
-    scheme = urlsplit(url).scheme
-    if scheme not in ("postgresql", "postgres"):
-        raise EngineUnavailable(
-            f"db_url must be a postgresql:// URL, got scheme {scheme or '(none)'!r}")
+    if not is_postgres_url(url):
+        raise EngineUnavailable(f"db_url must be a PostgreSQL URL ({POSTGRES_URL_FORM}), "
+                                f"got {url!r}")
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,11 @@ import os
 
 from suite.errors import Skipped
 from suite.model import ErrorRecord, Outcome
-from suite.spec import profile_row
+from suite.spec import profile_row, seed_of
 from workloads.tools import catalog, loadgen
 from workloads.tools.records import load_records
 from workloads.tools.specs import DEPTH
 
-DEFAULT_SEED = 42
 CALL_TIMEOUT_S = 30.0  # one call; past it the call fails and its process is killed
 
 
@@ -65,7 +64,7 @@ def model_info(model) -> dict:
 
 def run_benchmark(job) -> Outcome:
     tool = catalog.TOOLS[job.benchmark.split(".", 1)[1]]
-    seed = int(job.options.get("seed") or DEFAULT_SEED)
+    seed = seed_of(job.options)
     allow = bool(job.options.get("allow_unisolated"))
     depth = profile_row(DEPTH, job.profile)
     inputs = {tool.name: tool.make_inputs(seed)}
