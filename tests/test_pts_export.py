@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,13 @@ def test_arguments_and_description_are_those_a_pts_run_composes(capsys):
     assert node.findtext("Description") == ("Category: memory - Profile: quick - Threads: sweep"
                                             " - Array MiB: auto - DRAM latency")
     assert (node.findtext("Scale"), node.findtext("Proportion")) == ("ns", "LIB")
-    assert node.findtext("AppVersion") == load(VM).suite["version"]
+    assert node.findtext("AppVersion") == pts.load_profile().app_version == "0.1.0"
+
+
+def test_a_run_of_another_version_keeps_the_profile_app_version_with_a_note():
+    doc = load(VM)
+    newer = pts.entries(replace(doc, suite={**doc.suite, "version": "9.0"}), pts.load_profile())[1]
+    assert any("factorybench 9.0" in n and "AppVersion 0.1.0" in n for n in newer)
 
 
 def test_threads_and_array_size_become_the_profile_option_values():
@@ -116,17 +123,16 @@ def test_bad_exports_are_one_line_exit_2(tmp_path, capsys):
     assert code == 2 and "no figure" in err
 
 
-def test_figure_lines_are_what_the_profile_parses(tmp_path):
-    version = tmp_path / "pts-test-version"
+def test_figure_lines_are_what_the_profile_parses():
     proc = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "suite.export.pts",
-                           str(X86), str(version)], capture_output=True, text=True, cwd=ROOT)
+                           str(X86)], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith("["))
     assert "[dram_latency]" not in lines  # not measured: no line at all
     value, unit = lines["[bandwidth_allcore]"].split()
     assert (float(value), unit) == (next(r["value"] for r in headline(load(X86))
                                          if r["key"] == "bandwidth_allcore"), "GB/s")
-    assert version.read_text().strip() == load(X86).suite["version"]
+    assert proc.stdout.endswith(f"factorybench result file: {X86}\n")
 
 
 def test_import_reads_back_what_export_wrote(tmp_path, capsys):

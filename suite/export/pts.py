@@ -51,6 +51,7 @@ class Option:
 class Profile:
     identifier: str   # "local/factorybench-1.0.0"
     title: str
+    app_version: str  # the factorybench version the profile reports
     options: tuple
     figures: tuple
 
@@ -87,7 +88,7 @@ def load_profile(directory: Path = PROFILE_DIR) -> Profile:
                     for o in test.iterfind("TestSettings/Option"))
     figures = tuple(_figure(p, results) for p in parsers.iterfind("ResultsParser"))
     return Profile(f"local/{directory.name}", _text(test, "TestInformation/Title", definition),
-                   options, figures)
+                   _text(test, "TestInformation/AppVersion", definition), options, figures)
 
 
 # -- the run's settings as the profile's option values --------------------------
@@ -141,6 +142,10 @@ def entries(doc, profile: Profile) -> tuple:
     on those left out."""
     rows = measured_figures(doc)
     found, notes = [], []
+    if str(doc.suite.get("version")) != profile.app_version:
+        # A PTS run reports the profile's AppVersion whatever ran; so does this.
+        notes.append(f"factorybench {doc.suite.get('version')} made this run; its results "
+                     f"carry the profile's AppVersion {profile.app_version}")
     for figure in profile.figures:
         row = rows.get(figure.key)
         if row is None:
@@ -208,7 +213,7 @@ def convert(docs: Sequence, profile: Profile | None = None) -> tuple:
         notes += [f"{label}: {n}" for n in left_out]
         for figure, value in found:
             args, description = arguments(profile, option_values(doc, figure))
-            identity = (args, f"{description} - {figure.description}", str(doc.suite.get("version")))
+            identity = (args, f"{description} - {figure.description}")
             if identity not in results:
                 results[identity] = _result(root, profile, figure, *identity)
             entry = ET.SubElement(results[identity].find("Data"), "Entry")
@@ -221,12 +226,11 @@ def convert(docs: Sequence, profile: Profile | None = None) -> tuple:
     return root, notes
 
 
-def _result(root, profile: Profile, figure: Figure, args: str, description: str,
-            version: str) -> ET.Element:
+def _result(root, profile: Profile, figure: Figure, args: str, description: str) -> ET.Element:
     node = ET.SubElement(root, "Result")
     _add(node, "Identifier", profile.identifier)
     _add(node, "Title", profile.title)
-    _add(node, "AppVersion", version)
+    _add(node, "AppVersion", profile.app_version)
     _add(node, "Arguments", args)
     _add(node, "Description", description)
     _add(node, "Scale", figure.scale)
@@ -250,8 +254,8 @@ def render_run(doc) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    """`python -m suite.export.pts RESULT.json [VERSION_FILE]`, as the PTS
-    profile calls it: print the figure lines, write the factorybench version."""
+    """`python -m suite.export.pts RESULT.json`, as the PTS profile calls it:
+    print the figure lines and where the result file is."""
     from suite.results import ResultFileError, load
 
     try:
@@ -261,8 +265,6 @@ def main(argv: Sequence[str]) -> int:
         return 2
     sys.stdout.write(figure_lines(doc))
     print(f"factorybench result file: {Path(argv[0]).resolve()}")
-    if len(argv) > 1:
-        Path(argv[1]).write_text(f"{doc.suite.get('version')}\n")
     return 0
 
 

@@ -52,8 +52,7 @@ tags=()
 status=$?
 result=$(ls "$out"/*.json 2>/dev/null | head -n 1)
 if [ -n "$result" ]; then
-    # The figures, and AppVersion: the factorybench version that ran.
-    "$root/.venv/bin/python" -m suite.export.pts "$result" "$HOME/pts-test-version" > "$LOG_FILE" 2>&1
+    "$root/.venv/bin/python" -m suite.export.pts "$result" > "$LOG_FILE" 2>&1
 else
     cat "$out/run.log" > "$LOG_FILE"
 fi
