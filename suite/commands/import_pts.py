@@ -2,8 +2,9 @@
 profile as result files, one per system, for compare, history and report.
 
 Each PTS result of the profile becomes one record: benchmark `pts.<category>`,
-metric the figure's headline key, params the other profile options (profile,
-threads, array size), the value as PTS saved it and its trials as samples. An entry PTS left empty (a
+metric the figure's headline key, params the other profile options as PTS
+wrote them (`pts.profile`, `pts.threads`, `pts.array-mib`: PTS's words, not
+factorybench's typed params), the value as PTS saved it and its trials as samples. An entry PTS left empty (a
 failed parse) is skipped, never read as 0; results of other test profiles
 are ignored.
 """
@@ -78,13 +79,14 @@ def _records(root: ET.Element, profile) -> dict:
         if figure is None or values is None:
             continue
         category = values.pop("category")
+        params = {f"pts.{name}": value for name, value in values.items()}
         for entry in result.iterfind("Data/Entry"):
             try:
                 value = float(_field(entry, "Value"))
             except ValueError:
                 continue  # PTS saves an empty value when its parse failed
             record = measurement(
-                f"pts.{category}", values, figure.key, figure.scale, _trials(entry, value),
+                f"pts.{category}", params, figure.key, figure.scale, _trials(entry, value),
                 higher_is_better=figure.proportion == "HIB", value=value,
                 info={"category": category, "pts": {
                     "identifier": _field(result, "Identifier"),
@@ -101,7 +103,7 @@ def _document(system: ET.Element, records: list, source: Path):
     ident = _field(system, "Identifier")
     hardware, software = _pairs(_field(system, "Hardware")), _pairs(_field(system, "Software"))
     stamp = _field(system, "TimeStamp").replace(" ", "T") + "Z"
-    profiles = {r.params.get("profile") for r in records}
+    profiles = {r.params.get("pts.profile") for r in records}
     versions = sorted({r.info["pts"]["app_version"] for r in records})
     return RunDocument(
         schema_version=SCHEMA_VERSION,
