@@ -297,7 +297,10 @@ def spec_category(benchmark: str) -> str:
 
 
 def _log_values(record) -> list:
-    return [math.log(v) for v in process_values(record)]
+    """Log process values; none when a value is not positive (a log-scale
+    test has nothing to say about it)."""
+    values = process_values(record)
+    return [math.log(v) for v in values] if all(v > 0 for v in values) else []
 
 
 def judge(record, base, floors: NoiseFloors | None = None,
@@ -325,8 +328,9 @@ def judge(record, base, floors: NoiseFloors | None = None,
         return replace(cell, verdict=UNTESTED)
     if ratio is None:
         return cell
-    if cell.processes >= 2:
-        t = moderated_t_test(_log_values(base), _log_values(record), prior_variance)
+    logs_base, logs_record = _log_values(base), _log_values(record)
+    if len(logs_base) >= 2 and len(logs_record) >= 2:
+        t = moderated_t_test(logs_base, logs_record, prior_variance)
         return replace(cell, p_value=t.p_value)
     floor, source = (floors or NoiseFloors()).of(base)
     beyond = abs(math.log(ratio)) > math.log1p(max(floor, MIN_EFFECT))

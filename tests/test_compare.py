@@ -392,3 +392,19 @@ def test_history_gives_single_process_figures_their_noise_floor(tmp_path, capsys
     cells = [r["cells"][1] for r in json.loads(out)["rows"]
              if r["cells"][1]["verdict"] == c.INDICATIVE_WORSE]
     assert len(cells) == 1 and cells[0]["floor_from"] == "history"
+
+
+def test_non_positive_process_values_are_not_log_tested(tmp_path, capsys):
+    """A figure at or below zero has no log: compare shows it untested
+    instead of stopping with a math domain error."""
+    data = json.loads(replicated(A, tmp_path / "a.json").read_text())
+    first = next(r for r in data["results"] if r["value"] is not None)
+    first["value"], first["samples"] = -1.0, [-1.0] * len(first["samples"])
+    first["info"]["process_values"] = [-1.0, -1.1, -0.9]
+    (tmp_path / "neg.json").write_text(json.dumps(data))
+    comp = c.compare([load(tmp_path / "neg.json"), load(replicated(B, tmp_path / "b.json"))])
+    row = next(r for r in comp.rows if r.benchmark == first["benchmark"]
+               and r.metric == first["metric"] and r.params == first["params"])
+    assert row.cells[1].p_value is None
+    status, _, err = run_cli(["compare", str(tmp_path / "neg.json"), str(B)], capsys)
+    assert status == 0 and "Traceback" not in err
