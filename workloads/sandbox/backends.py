@@ -298,8 +298,8 @@ def backend_problem(backend: str) -> str | None:
 
 
 def available_backends() -> list:
-    """Working isolating backends on this machine, strongest first
-    ("none" is always accepted too, but not listed)."""
+    """Backends that work on this machine, strongest first; only bwrap and
+    unshare isolate ("none" is always accepted too, but not listed)."""
     return [b for b in BACKENDS[:-1] if backend_problem(b) is None]
 
 
