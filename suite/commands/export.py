@@ -1,4 +1,10 @@
-"""`factorybench export RESULT.json... --format ...`: runs in another format."""
+"""`factorybench export RESULT.json... --format ...`: runs in another format.
+
+What a format offers it says itself (suite/export/__init__.py):
+`render_run(doc)`, `render_runs(docs)` when it holds several runs,
+`MEASUREMENTS = True` when its readers take every figure as a real
+measurement (emulated runs are refused), `notes(docs)` for what it left out.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,16 +14,12 @@ import click
 from suite.commands.compare import write_output
 from suite.emulation import emulation_of
 from suite.errors import UserError
-from suite.export import exporter
-
-EXPORT_FORMATS = ("csv", "json", "pytest-benchmark", "pts")
-# Formats whose readers take every figure as a real measurement.
-TIMINGS_ONLY = ("pytest-benchmark", "pts")
+from suite.export import exporter, formats_for
 
 
 @click.command()
 @click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), required=True)
+@click.option("--format", "fmt", type=click.Choice(formats_for("run")), required=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write here, not stdout.")
 def command(results, fmt, output):
     """Export a result file as CSV, JSON, pytest-benchmark JSON, or result
@@ -25,29 +27,17 @@ def command(results, fmt, output):
     from suite.results import load
 
     module = exporter(fmt)
-    if len(results) > 1 and not hasattr(module, "render_runs"):
-        raise UserError(f"--format {fmt} takes one result file; pts takes several")
+    several = hasattr(module, "render_runs")
+    if len(results) > 1 and not several:
+        takes = ", ".join(f for f in formats_for("run") if hasattr(exporter(f), "render_runs"))
+        raise UserError(f"--format {fmt} takes one result file; {takes} take several")
     docs = [load(r) for r in results]
     for path, doc in zip(results, docs):
         emulation = emulation_of(doc)
-        if fmt in TIMINGS_ONLY and emulation:
+        if emulation and getattr(module, "MEASUREMENTS", False):
             raise UserError(f"{path}: run made under {emulation}; its timings are meaningless "
                             f"and are not exported as {fmt} figures (csv and json keep "
                             "the emulation tag)")
-    if fmt == "pts":
-        _export_pts(module, docs, output)
-        return
-    write_output(module.render_run(docs[0]), output)
-    if fmt == "pytest-benchmark":
-        skipped = module.convert(docs[0])["factorybench"]["skipped"]
-        if skipped:
-            click.echo(f"note: {len(skipped)} record(s) without a time or rate figure, or "
-                       "not validated, were left out (listed under the 'factorybench' key)",
-                       err=True)
-
-
-def _export_pts(module, docs, output) -> None:
-    root, notes = module.convert(docs)
-    write_output(module.serialize(root), output)
-    for note in notes:
+    write_output(module.render_runs(docs) if several else module.render_run(docs[0]), output)
+    for note in module.notes(docs) if hasattr(module, "notes") else ():
         click.echo(f"note: {note}", err=True)

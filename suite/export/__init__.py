@@ -2,9 +2,11 @@
 
 A format module defines `render_comparison(comparison) -> str` (a
 suite.compare.Comparison), `render_run(doc) -> str` (a loaded RunDocument),
-or both; a format that holds several runs in one file also defines
-`render_runs(docs) -> str`. `compare` offers the formats with the first, `export` those with
-the second.
+or both. `compare` offers the formats with the first, `export` those with
+the second. For `export` a format may also define `render_runs(docs)` (it
+holds several runs in one file), `notes(docs)` (lines saying what it left
+out) and `MEASUREMENTS = True` (its readers take every figure as a real
+measurement, so emulated runs are refused).
 """
 from __future__ import annotations
 

@@ -19,6 +19,8 @@ from typing import Mapping, Sequence
 
 from suite.errors import UserError
 
+# PTS draws every value as a measurement: no emulated run.
+MEASUREMENTS = True
 PROFILE_DIR = Path(__file__).resolve().parents[2] / "integrations" / "pts" / "factorybench-1.0.0"
 _LINE_KEY = re.compile(r"^\[(?P<key>[^\]]+)\]$")
 _CATEGORY_MATCH = re.compile(r"^--category (?P<category>\S+) ?$")
@@ -251,6 +253,11 @@ def render_runs(docs: Sequence) -> str:
 
 def render_run(doc) -> str:
     return render_runs([doc])
+
+
+def notes(docs: Sequence) -> list:
+    """Figures measured but left out, and version mismatches."""
+    return convert(docs)[1]
 
 
 def main(argv: Sequence[str]) -> int:
