@@ -190,14 +190,18 @@ NATIVE_RATIOS = (
 )
 
 
+def memory_spec(id: str, description: str, module: str, plan, estimate, timeout: float,
+                **meaning) -> BenchmarkSpec:
+    return BenchmarkSpec(id=id, category="memory", description=description,
+                         entry=f"kernels.{module}:run_benchmark", plan=plan, estimate=estimate,
+                         timeout=timeout, profile_table=DEPTH, **meaning)
+
+
 def stream_spec(kernel: str, formula: str) -> BenchmarkSpec:
     quoted = kernel == HEADLINE_KERNEL
-    return BenchmarkSpec(
-        id=f"stream.{kernel}", category="memory",
-        description=f"STREAM {kernel} {formula}, thread sweep, GB/s and GB/s per core",
-        entry="kernels.stream:run_benchmark", plan=plan_stream, estimate=estimate_stream,
-        timeout=900.0,
-        profile_table=DEPTH,
+    return memory_spec(
+        f"stream.{kernel}", f"STREAM {kernel} {formula}, thread sweep, GB/s and GB/s per core",
+        "stream", plan_stream, estimate_stream, 900.0,
         summarize="kernels.summaries:summarize_stream", group="stream",
         formerly=(FormerId(STREAM_SWEEP_ID, {"kernel": kernel}),),
         headline=TRIAD_ROWS if quoted else (), work=(TRIAD_WORK,) if quoted else (),
@@ -208,31 +212,16 @@ def stream_spec(kernel: str, formula: str) -> BenchmarkSpec:
 
 SPECS = [
     *(stream_spec(k, f) for k, f in STREAM_KERNELS),
-    BenchmarkSpec(
-        id="latency.chase", category="memory",
-        description="Pointer-chase latency from 4 KiB to past the LLC, ns per load, THP on/off",
-        entry="kernels.latency:run_benchmark", plan=plan_latency, estimate=estimate_latency,
-        timeout=900.0,
-        profile_table=DEPTH,
-        summarize="kernels.summaries:summarize_latency",
-        formerly=(FormerId("latency.curve"),),
-        headline=LATENCY_ROWS,
-        plots=(Plot("curve", ("latency",), x="working_set_bytes"),),
-    ),
-    BenchmarkSpec(
-        id="latency.loaded", category="memory",
-        description="DRAM chase latency on one core while the other cores load memory",
-        entry="kernels.loaded:run_benchmark", plan=plan_loaded, estimate=estimate_loaded,
-        timeout=600.0,
-        profile_table=DEPTH,
-        formerly=(FormerId("loaded_latency"),),
-        plots=(Plot("pairs", ("bandwidth", "latency")),),
-    ),
-    BenchmarkSpec(
-        id="native.check", category="memory",
-        description="Numba/native C ratios: OpenMP triad and pointer chase, interleaved",
-        entry="kernels.native.check:run_benchmark", plan=plan_native, estimate=estimate_native,
-        timeout=600.0, cross_check=NATIVE_RATIOS,
-        profile_table=DEPTH,
-    ),
+    memory_spec("latency.chase", "Pointer-chase latency from 4 KiB to past the LLC, ns per "
+                "load, THP on/off", "latency", plan_latency, estimate_latency, 900.0,
+                summarize="kernels.summaries:summarize_latency",
+                formerly=(FormerId("latency.curve"),), headline=LATENCY_ROWS,
+                plots=(Plot("curve", ("latency",), x="working_set_bytes"),)),
+    memory_spec("latency.loaded", "DRAM chase latency on one core while the other cores load "
+                "memory", "loaded", plan_loaded, estimate_loaded, 600.0,
+                formerly=(FormerId("loaded_latency"),),
+                plots=(Plot("pairs", ("bandwidth", "latency")),)),
+    memory_spec("native.check", "Numba/native C ratios: OpenMP triad and pointer chase, "
+                "interleaved", "native.check", plan_native, estimate_native, 600.0,
+                cross_check=NATIVE_RATIOS),
 ]

@@ -86,12 +86,17 @@ def _read_optional(path: str) -> str | None:
 
 
 # -- discovery ----------------------------------------------------------------
-def _powercap_sensors(root: str) -> list:
-    base = os.path.join(root, POWERCAP_DIR)
+def _entries(base: str) -> list:
+    """Sorted names in `base`; none when it is absent or unreadable."""
     try:
-        zones = sorted(os.listdir(base))
+        return sorted(os.listdir(base))
     except OSError:
         return []
+
+
+def _powercap_sensors(root: str) -> list:
+    base = os.path.join(root, POWERCAP_DIR)
+    zones = _entries(base)
     names: dict = {}
     for zone in zones:
         name = _read_optional(os.path.join(base, zone, "name"))
@@ -131,10 +136,7 @@ _HWMON_FILE = re.compile(r"^(energy|power)(\d+)_(input|average)$")
 
 def _hwmon_sensors(root: str) -> list:
     base = os.path.join(root, HWMON_DIR)
-    try:
-        chips = sorted(os.listdir(base))
-    except OSError:
-        return []
+    chips = _entries(base)
     sensors: list = []
     for chip in chips:
         cdir = os.path.join(base, chip)

@@ -35,7 +35,8 @@ def run_job(job: Job, entry: str) -> Outcome:
         outcome = load_entry(entry)(job)
     except Exception as exc:  # the benchmark's failure, not the worker's
         if isinstance(exc, Skipped):  # cannot run here: said so, not a failure
-            return Outcome(errors=(ErrorRecord(job.benchmark, dict(job.params), "skipped", str(exc)),))
+            return Outcome(errors=tuple(ErrorRecord(i, dict(job.params), "skipped", str(exc))
+                                        for i in job.ids))
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return Outcome(errors=tuple(ErrorRecord(i, dict(job.params), "error", last)
                                     for i in job.ids))

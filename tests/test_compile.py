@@ -112,8 +112,11 @@ def test_seed_option_picks_the_corpus(monkeypatch):
 def test_no_compiler_is_a_clear_skip(monkeypatch):
     monkeypatch.setattr(build, "find_compiler", lambda: None)
     monkeypatch.setattr(cycle, "find_compiler", lambda: None)
-    for run, params in ((build.run_compile, {"jobs": 1}), (cycle.run_cycles, {"concurrency": 1})):
-        out = run(_job("compile.x", params))
+    from suite.worker import run_job
+
+    for entry, params in (("workloads.compile.build:run_compile", {"jobs": 1}),
+                          ("workloads.compile.cycle:run_cycles", {"concurrency": 1})):
+        out = run_job(_job("compile.x", params), entry)  # as the worker runs it
         assert not out.records and out.errors[0].kind == "skipped"
         assert "no C compiler" in out.errors[0].message
 

@@ -314,11 +314,17 @@ def test_native_without_compiler_is_skipped(monkeypatch):
     assert "no C compiler" in out.errors[0].message
 
 
-def test_find_compiler_reports_missing(monkeypatch):
+def test_native_compiler_reports_missing(monkeypatch):
     from kernels import native
+    from workloads.sandbox.backends import resolve_binary
+
     monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(native.NativeUnavailable, match="no C compiler found"):
-        native.find_compiler()
+    resolve_binary.cache_clear()  # binaries are resolved once per process
+    try:
+        with pytest.raises(native.NativeUnavailable, match="no C compiler found"):
+            native.native_compiler()
+    finally:
+        resolve_binary.cache_clear()
     assert native.arch_flags("aarch64") == ("-mcpu=native",)
     assert native.arch_flags("x86_64") == ("-march=native",)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import platform
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,16 +37,16 @@ def arch_flags(machine: str | None = None) -> tuple:
     return ("-march=native",)
 
 
-def find_compiler() -> Compiler:
-    for name in COMPILERS:
-        path = shutil.which(name)
-        if not path:
-            continue
-        out = subprocess.run([path, "--version"], capture_output=True, text=True)
-        version = (out.stdout.splitlines() or ["unknown"])[0]
-        flags = ("-O3", "-fopenmp", *arch_flags(), "-shared", "-fPIC")
-        return Compiler(path, version, flags)
-    raise NativeUnavailable(f"no C compiler found (looked for {', '.join(COMPILERS)} on PATH)")
+def native_compiler() -> Compiler:
+    """The system C compiler (the compile workloads' find_compiler, so both
+    name the same binary) with the reference's flags."""
+    from workloads.compile.toolchain import find_compiler
+
+    found = find_compiler(COMPILERS)
+    if found is None:
+        raise NativeUnavailable(f"no C compiler found (looked for {', '.join(COMPILERS)} on PATH)")
+    return Compiler(found.path, found.version_line,
+                    ("-O3", "-fopenmp", *arch_flags(), "-shared", "-fPIC"))
 
 
 class NativeKernels:
@@ -83,7 +82,7 @@ class NativeKernels:
 
 def build(cache_dir: Path = CACHE_DIR) -> NativeKernels:
     """Compile memory.c (unless cached) and load it."""
-    compiler = find_compiler()
+    compiler = native_compiler()
     source = SOURCE.read_bytes()
     key = hashlib.sha256(b"\0".join([source, compiler.path.encode(), compiler.version.encode(),
                                      " ".join(compiler.flags).encode()])).hexdigest()[:16]

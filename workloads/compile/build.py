@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from suite import stats
+from suite.errors import Skipped
 from suite.model import ErrorRecord, Outcome, measurement
 from suite.sampling import repeat_until_stable
 from workloads.compile.corpus import generate
@@ -77,8 +78,7 @@ def build_all(session, compiler_path: str, units, jobs: int) -> tuple:
 def run_compile(job) -> Outcome:
     compiler = find_compiler()
     if compiler is None:
-        return Outcome(errors=(ErrorRecord(job.benchmark, dict(job.params), "skipped",
-                                           "no C compiler found (tried cc, gcc, clang); install gcc"),))
+        raise Skipped("no C compiler found (tried cc, gcc, clang); install gcc")
     jobs = int(job.params["jobs"])
     corpus = generate(profile_row(DEPTH, job.profile).corpus_size, corpus_seed(job))
     sandbox = for_agent_code(job.options, timeout_s=UNIT_TIMEOUT_S)

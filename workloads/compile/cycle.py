@@ -15,6 +15,7 @@ import itertools
 import threading
 
 from suite import stats
+from suite.errors import Skipped
 from suite.model import ErrorRecord, Outcome, measurement
 from suite.sampling import repeat_until_stable
 from workloads.compile.build import corpus_seed
@@ -75,8 +76,7 @@ class Agent:
 def run_cycles(job) -> Outcome:
     compiler = find_compiler()
     if compiler is None:
-        return Outcome(errors=(ErrorRecord(job.benchmark, dict(job.params), "skipped",
-                                           "no C compiler found (tried cc, gcc, clang); install gcc"),))
+        raise Skipped("no C compiler found (tried cc, gcc, clang); install gcc")
     concurrency = int(job.params["concurrency"])
     sandbox = for_agent_code(job.options, timeout_s=STEP_TIMEOUT_S)
     # Every agent has its own program: seeds run seed, run seed + 1, ...

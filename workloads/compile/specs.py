@@ -67,40 +67,30 @@ ROW = HeadlineRow("compile_throughput", "Compile throughput", (Source("throughpu
 WORK = Work("throughput", "compiles_per_kj", "compiles/kJ", "Compiles per kJ",
             "cost_per_thousand_compiles", 1e3, "thousand compiles", per_joule_scale=1000.0)
 
+def compile_spec(id: str, description: str, entry: str, plan, timeout: float,
+                 **meaning) -> BenchmarkSpec:
+    return BenchmarkSpec(id=id, category="compile", description=description,
+                         entry=f"workloads.compile.{entry}", plan=plan, timeout=timeout,
+                         profile_table=DEPTH, **meaning)
+
+
 SPECS = [
-    BenchmarkSpec(
-        id="compile.c", category="compile",
-        description="Every unit of a generated C corpus compiled (-O2 -c) in the sandbox, "
-                    "jobs 1, cores, 2 x cores: units/s, wall, per-unit latency, CPU s",
-        profile_table=DEPTH,
-        entry="workloads.compile.build:run_compile", plan=plan_compile, timeout=600.0,
-        headline=(ROW,), work=(WORK,),
-        plots=(Plot("concurrency", ("throughput", "latency_p99"), x="jobs",
-                    family="compile"),),
-    ),
-    BenchmarkSpec(
-        id="compile.test", category="compile",
-        description="Agent edit-compile-test cycles (edit, compile and link, run the tests, "
-                    "each in the sandbox), many at once: cycles/s and latency",
-        profile_table=DEPTH,
-        entry="workloads.compile.cycle:run_cycles", plan=plan_cycles, timeout=600.0,
-        plots=(Plot("concurrency", ("rate", "latency_p99"), x="concurrency",
-                    family="compile"),),
-    ),
-    BenchmarkSpec(
-        id="compile.source", category="compile",
-        description="A real source tree (--source DIR --build CMD) built in the sandbox, "
-                    "jobs 1, cores, 2 x cores: wall s (make clean between runs)",
-        profile_table=DEPTH,
-        entry="workloads.compile.source:run_source", plan=plan_source, timeout=7200.0,
-    ),
-    BenchmarkSpec(
-        id="compile.linux", category="compile",
-        description="Linux kernel from Debian's linux-source package: untimed make defconfig, "
-                    "timed make -j{cores}, make clean between runs: wall s (full profile)",
-        # Extraction, a copy and three builds: hours on a small machine.
-        profile_table=DEPTH,
-        entry="workloads.compile.linux:run_linux", plan=plan_linux, timeout=6 * 3600.0,
-        profiles=frozenset({"full"}),
-    ),
+    compile_spec("compile.c", "Every unit of a generated C corpus compiled (-O2 -c) in the "
+                 "sandbox, jobs 1, cores, 2 x cores: units/s, wall, per-unit latency, CPU s",
+                 "build:run_compile", plan_compile, 600.0, headline=(ROW,), work=(WORK,),
+                 plots=(Plot("concurrency", ("throughput", "latency_p99"), x="jobs",
+                             family="compile"),)),
+    compile_spec("compile.test", "Agent edit-compile-test cycles (edit, compile and link, run "
+                 "the tests, each in the sandbox), many at once: cycles/s and latency",
+                 "cycle:run_cycles", plan_cycles, 600.0,
+                 plots=(Plot("concurrency", ("rate", "latency_p99"), x="concurrency",
+                             family="compile"),)),
+    compile_spec("compile.source", "A real source tree (--source DIR --build CMD) built in the "
+                 "sandbox, jobs 1, cores, 2 x cores: wall s (make clean between runs)",
+                 "source:run_source", plan_source, 7200.0),
+    # Extraction, a copy and three builds: hours on a small machine.
+    compile_spec("compile.linux", "Linux kernel from Debian's linux-source package: untimed "
+                 "make defconfig, timed make -j{cores}, make clean between runs: wall s "
+                 "(full profile)", "linux:run_linux", plan_linux, 6 * 3600.0,
+                 profiles=frozenset({"full"})),
 ]

@@ -28,7 +28,7 @@ from typing import Mapping
 
 from suite.spec import profile_row
 from suite.spec import profile_row, seed_of
-from workloads.db import generator
+from workloads.db import generator, schema
 
 # Bump whenever the generator's content or the schema below changes.
 SCHEMA_VERSION = 1
@@ -41,36 +41,8 @@ MANIFEST_FILE = "manifest.json"
 # at 60 MB with SQLite 3.40), for the message when the disk is full.
 STORE_MB_PER_SCALE_UNIT = 60
 
-SQLITE_TABLES = """
-CREATE TABLE sessions(id INTEGER PRIMARY KEY, agent TEXT NOT NULL, state TEXT NOT NULL,
-                      updated_at INTEGER NOT NULL);
-CREATE TABLE messages(id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL, seq INTEGER NOT NULL,
-                      role TEXT NOT NULL, content TEXT NOT NULL, created_at INTEGER NOT NULL);
-CREATE TABLE tool_calls(id INTEGER PRIMARY KEY, message_id INTEGER NOT NULL, tool TEXT NOT NULL,
-                        args TEXT NOT NULL, result TEXT NOT NULL);
-CREATE TABLE documents(id INTEGER PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL);
-CREATE TABLE products(id INTEGER PRIMARY KEY, category TEXT NOT NULL, name TEXT NOT NULL,
-                      price_cents INTEGER NOT NULL);
-CREATE TABLE orders(id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, region TEXT NOT NULL,
-                    order_day INTEGER NOT NULL, status TEXT NOT NULL);
-CREATE TABLE line_items(order_id INTEGER NOT NULL, line_no INTEGER NOT NULL,
-                        product_id INTEGER NOT NULL, quantity INTEGER NOT NULL,
-                        price_cents INTEGER NOT NULL, PRIMARY KEY (order_id, line_no)) WITHOUT ROWID;
--- Appended at run time (db.write, the agent step); never part of the digests.
-CREATE TABLE tool_results(id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL,
-                          created_at REAL NOT NULL, writer TEXT NOT NULL, payload TEXT NOT NULL);
-"""
-# Indexes are built after the bulk load: cheaper than maintaining them row by row.
-SQLITE_INDEXES = """
-CREATE INDEX messages_session_seq ON messages(session_id, seq);
-CREATE INDEX tool_calls_message ON tool_calls(message_id);
-CREATE INDEX orders_region_day ON orders(region, order_day);
-CREATE INDEX tool_results_session ON tool_results(session_id, id);
-CREATE INDEX tool_results_writer ON tool_results(writer);
-CREATE VIRTUAL TABLE documents_fts USING fts5(body, content='documents', content_rowid='id');
-INSERT INTO documents_fts(documents_fts) VALUES ('rebuild');
-ANALYZE;
-"""
+SQLITE_TABLES = schema.table_ddl("sqlite")
+SQLITE_INDEXES = schema.index_ddl("sqlite")
 
 
 class DatasetError(RuntimeError):

@@ -15,7 +15,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from workloads.db.engines import EngineUnavailable, UntimedCalls
+from workloads.db import schema
+from workloads.db.engines import EngineUnavailable, FileEngine, UntimedCalls
 
 # Query classes DuckDB runs: the readers whose SQL is portable. Writes need
 # its single-writer file lock, and full-text search its fts extension
@@ -23,17 +24,14 @@ from workloads.db.engines import EngineUnavailable, UntimedCalls
 CAPABILITIES = frozenset({"range", "analytic"})
 # Tables those classes read, copied from the SQLite store.
 TABLES = ("messages", "orders", "line_items", "products")
-INDEXES = ("CREATE INDEX messages_session_seq ON messages(session_id, seq)",
-           "CREATE INDEX orders_region_day ON orders(region, order_day)")
+INDEXES = schema.index_ddl("duckdb", TABLES)
 THREADS_PER_CLIENT = 1
 
 
 @dataclass(frozen=True)
-class DuckDbEngine:
-    path: Path
-    dialect: str = "duckdb"
-    placeholder: str = "?"
-    capabilities: frozenset = CAPABILITIES
+class DuckDbEngine(FileEngine):
+    dialect = "duckdb"
+    capabilities = CAPABILITIES
 
     def connect(self) -> "DuckDbConnection":
         import duckdb
@@ -108,5 +106,4 @@ def _copy(store: Path, target: Path) -> None:
         for table in TABLES:
             frame = pd.read_sql_query(f"SELECT * FROM {table}", source)  # noqa: F841 - read by name
             copy.execute(f"CREATE TABLE {table} AS SELECT * FROM frame")
-        for statement in INDEXES:
-            copy.execute(statement)
+        copy.execute(INDEXES)

@@ -49,11 +49,17 @@ class Engine(Protocol):
 
 
 @dataclass(frozen=True)
-class SqliteEngine:
+class FileEngine:
+    """An engine whose database is one file, its driver binding `?`."""
+
     path: Path
-    dialect: str = "sqlite"
-    placeholder: str = "?"
-    capabilities: frozenset = ALL_CLASSES
+    placeholder = "?"
+
+
+@dataclass(frozen=True)
+class SqliteEngine(FileEngine):
+    dialect = "sqlite"
+    capabilities = ALL_CLASSES
 
     def connect(self) -> "SqliteConnection":
         con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -143,9 +149,9 @@ def check_postgres_url(url: str) -> None:
 @dataclass(frozen=True)
 class PostgresEngine:
     url: str
-    dialect: str = "postgresql"
-    placeholder: str = "%s"
-    capabilities: frozenset = ALL_CLASSES
+    dialect = "postgresql"
+    placeholder = "%s"
+    capabilities = ALL_CLASSES
 
     def connect(self, schema: str | None = POSTGRES_SCHEMA) -> "PostgresConnection":
         import psycopg

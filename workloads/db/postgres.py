@@ -13,6 +13,7 @@ import json
 import sqlite3
 
 from workloads.db import dataset as datasets
+from workloads.db import schema
 from workloads.db.dataset import SCHEMA_VERSION, Dataset
 from workloads.db.engines import ALL_CLASSES, POSTGRES_SCHEMA, EngineUnavailable, PostgresEngine
 
@@ -28,42 +29,9 @@ MARKER = "factorybench dataset "
 # Serializes loaders of the same server (any 64-bit key unlikely to clash).
 ADVISORY_LOCK_KEY = 0x46425F4442  # "FB_DB"
 
-TABLES = """
-CREATE TABLE sessions(id BIGINT PRIMARY KEY, agent TEXT NOT NULL, state TEXT NOT NULL,
-                      updated_at BIGINT NOT NULL);
-CREATE TABLE messages(id BIGINT PRIMARY KEY, session_id BIGINT NOT NULL, seq INT NOT NULL,
-                      role TEXT NOT NULL, content TEXT NOT NULL, created_at BIGINT NOT NULL);
-CREATE TABLE tool_calls(id BIGINT PRIMARY KEY, message_id BIGINT NOT NULL, tool TEXT NOT NULL,
-                        args TEXT NOT NULL, result TEXT NOT NULL);
-CREATE TABLE documents(id BIGINT PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL,
-                       body_tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', body)) STORED);
-CREATE TABLE products(id BIGINT PRIMARY KEY, category TEXT NOT NULL, name TEXT NOT NULL,
-                      price_cents BIGINT NOT NULL);
-CREATE TABLE orders(id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL, region TEXT NOT NULL,
-                    order_day INT NOT NULL, status TEXT NOT NULL);
-CREATE TABLE line_items(order_id BIGINT NOT NULL, line_no INT NOT NULL, product_id BIGINT NOT NULL,
-                        quantity BIGINT NOT NULL, price_cents BIGINT NOT NULL,
-                        PRIMARY KEY (order_id, line_no));
-CREATE TABLE tool_results(id BIGSERIAL PRIMARY KEY, session_id BIGINT NOT NULL,
-                          created_at DOUBLE PRECISION NOT NULL, writer TEXT NOT NULL,
-                          payload TEXT NOT NULL);
-"""
-INDEXES = """
-CREATE INDEX messages_session_seq ON messages(session_id, seq);
-CREATE INDEX tool_calls_message ON tool_calls(message_id);
-CREATE INDEX orders_region_day ON orders(region, order_day);
-CREATE INDEX tool_results_writer ON tool_results(writer);
-CREATE INDEX documents_body_tsv ON documents USING gin(body_tsv);
-"""
-COPIED_TABLES = {
-    "sessions": ("id", "agent", "state", "updated_at"),
-    "messages": ("id", "session_id", "seq", "role", "content", "created_at"),
-    "tool_calls": ("id", "message_id", "tool", "args", "result"),
-    "documents": ("id", "title", "body"),
-    "products": ("id", "category", "name", "price_cents"),
-    "orders": ("id", "customer_id", "region", "order_day", "status"),
-    "line_items": ("order_id", "line_no", "product_id", "quantity", "price_cents"),
-}
+TABLES = schema.table_ddl("postgresql")
+INDEXES = schema.index_ddl("postgresql")
+COPIED_TABLES = schema.copied_columns()
 
 
 def _marker_for(dataset: Dataset) -> dict:
