@@ -1,4 +1,4 @@
-"""The results file (schema 2): build, write atomically, load and validate.
+"""The results file (schema 3): build, write atomically, load and validate.
 
 A result file is written after every finished benchmark configuration
 (temp file, fsync, rename), so an interrupted run leaves a valid file with
@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from suite import atomicfile, resultschema
 from suite.model import ErrorRecord, Record
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class ResultFileError(ValueError):
@@ -82,36 +82,52 @@ def _renamed(entry: dict, renames: list) -> list:
             for former, new in chosen]
 
 
-def current_ids(entry: dict) -> list:
-    """A schema-1 record or error (benchmark, params ...) under the ids its
-    benchmarks have now: what _v1_to_v2 does to each entry, for stores of
-    older points (suite.history)."""
+def _renames(only: int) -> list:
+    """(FormerId, new id) of every registered spec's ids introduced by schema `only`."""
     from suite.spec import registry
 
-    return _renamed(entry, [(former, spec.id) for spec in registry() for former in spec.formerly])
+    return [(former, spec.id) for spec in registry() for former in spec.formerly
+            if former.schema == only]
 
 
-def _v1_to_v2(data: dict) -> dict:
-    """Schema 2 gives every STREAM kernel and co-run workload its own id and
-    dots the latency ids; each spec names its former ids (FormerId)."""
-    from suite.spec import registry
+def current_ids(entry: dict, schema: int = 1) -> list:
+    """A record or error (benchmark, params ...) of result schema `schema`
+    under the ids its benchmarks have now: what the migrations do to each
+    entry, for stores of older points (suite.history)."""
+    entries = [entry]
+    for target in range(schema + 1, SCHEMA_VERSION + 1):
+        renames = _renames(only=target)
+        entries = [new for e in entries for new in _renamed(e, renames)]
+    return entries
 
-    renames = [(former, spec.id) for spec in registry() for former in spec.formerly]
 
-    def rename_all(key: str) -> list:
-        entries = data.get(key)
-        if not isinstance(entries, list):
-            return entries  # parse() reports it
-        return [new for e in entries
-                for new in (_renamed(e, renames) if isinstance(e, dict) else [e])]
+def _renaming_step(target: int):
+    """The migration to schema `target`: every spec's FormerId introduced by
+    it renames the entries of the older file."""
 
-    return {**data, "schema_version": 2, "results": rename_all("results"),
-            "errors": rename_all("errors")}
+    def step(data: dict) -> dict:
+        renames = _renames(only=target)
+
+        def rename_all(key: str) -> list:
+            entries = data.get(key)
+            if not isinstance(entries, list):
+                return entries  # parse() reports it
+            return [new for e in entries
+                    for new in (_renamed(e, renames) if isinstance(e, dict) else [e])]
+
+        return {**data, "schema_version": target, "results": rename_all("results"),
+                "errors": rename_all("errors")}
+
+    step.__name__ = f"_to_v{target}"
+    return step
 
 
 # Migrations from older schema versions: {from_version: function(dict) -> dict
-# of from_version + 1}, applied in turn by load().
-MIGRATIONS: Mapping[int, Any] = {1: _v1_to_v2}
+# of from_version + 1}, applied in turn by load(). Schema 2 gave every STREAM
+# kernel and co-run workload its own id and dotted the latency ids; schema 3
+# moved the pure-Python tokenizer to tools.tokenize_python (each spec names
+# its former ids, FormerId).
+MIGRATIONS: Mapping[int, Any] = {v: _renaming_step(v + 1) for v in range(1, SCHEMA_VERSION)}
 
 
 def _migrate(data: dict, where: str) -> dict:

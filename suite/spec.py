@@ -146,6 +146,9 @@ class FormerId:
 
     benchmark: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    # The result schema that introduced the new id: files of older schemas
+    # hold the old one (suite.results migrates them one version at a time).
+    schema: int = 2
 
 
 @dataclass(frozen=True)

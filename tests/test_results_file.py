@@ -131,3 +131,19 @@ def test_schema_1_records_and_errors_rename(tmp_path):
     assert sorted(e.benchmark for e in doc.errors if e.kind == "timeout") == sorted(
         f"stream.{k}" for k in ("copy", "scale", "add", "triad", "dot", "nstream"))
     assert [e.benchmark for e in doc.errors if e.kind == "skipped"] == ["latency.loaded"]
+
+
+def test_tokenize_records_of_schema_1_and_2_become_tokenize_python(tmp_path):
+    # Before schema 3, tools.tokenize was the pure-Python encoder; the id now
+    # names the Hugging Face tokenizer.
+    rec = {"benchmark": "tools.tokenize", "params": {"model": "pool", "concurrency": 2},
+           "metric": "throughput", "unit": "calls/s", "higher_is_better": True, "value": 50.0,
+           "samples": [50.0], "stats": {}, "validated": True}
+    for version in (1, 2):
+        old = {"schema_version": version, "suite": {}, "run": {"status": "complete"},
+               "system": {}, "results": [rec], "errors": []}
+        path = tmp_path / f"v{version}.json"
+        path.write_text(json.dumps(old))
+        doc = load(path)
+        assert [(r.benchmark, r.params) for r in doc.results] == [
+            ("tools.tokenize_python", {"model": "pool", "concurrency": 2})], version

@@ -10,7 +10,7 @@ from __future__ import annotations
 from suite.meaning import HeadlineRow, Plot, Source, Work
 from dataclasses import dataclass
 
-from suite.spec import BenchmarkSpec, Config, PlanContext, profile_row
+from suite.spec import BenchmarkSpec, Config, FormerId, PlanContext, profile_row
 from workloads.tools.catalog import TOOLS
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def _quick_matrix(tool: str, levels: list, cores: int) -> dict:
         return {"sandbox": sorted({1, cores})}
     if tool == "json_transform":
         return {"pool": [cores], "fresh": [1]}
-    if tool == "tokenize":
+    if tool == "tokenize_python":
         return {"pool": [cores], "sandbox": [1]}
     return {"pool": [cores]}
 
@@ -88,11 +88,55 @@ WORK = Work("throughput", "calls_per_joule", "calls/J", "Tool calls per joule",
 PLOT = Plot("concurrency", ("throughput", "latency_p99"), x="concurrency",
             family="tools")
 
+# Result files before schema 3 stored the pure-Python encoder as tools.tokenize.
+_FORMERLY = {"tokenize_python": (FormerId("tools.tokenize", schema=3),)}
+
+
+@dataclass(frozen=True)
+class TokenizerDepth:
+    """How far tools.tokenize (Hugging Face tokenizers) goes in one profile."""
+
+    batch_size: int  # prompts per encode_batch call
+    batches: int  # distinct batches the calls cycle through
+    round_s: float  # seconds per measured round (a sample)
+    extra_budget_s: float  # seconds rounds may add while the samples vary
+
+
+TOKENIZER_DEPTH = {
+    "quick": TokenizerDepth(batch_size=16, batches=4, round_s=0.25, extra_budget_s=1.0),
+    "standard": TokenizerDepth(batch_size=16, batches=16, round_s=1.0, extra_budget_s=10.0),
+    "full": TokenizerDepth(batch_size=16, batches=32, round_s=2.0, extra_budget_s=30.0),
+}
+
+
+def plan_tokenizer(ctx: PlanContext) -> list:
+    """One child per thread count: 1 and cores (the library's rayon pool
+    reads RAYON_NUM_THREADS once)."""
+    cores = max(1, ctx.topology.physical_cores)
+    return [Config(params={"threads": n}, env={"RAYON_NUM_THREADS": str(n)})
+            for n in sorted({1, cores})]
+
+
+TOKENS_ROW = HeadlineRow("tokenizer", "Tokenizer tokens/s", (Source("throughput"),),
+                         notes=(("latency_p99", "p99 per batch"),))
+TOKENS_WORK = Work("throughput", "tokens_per_joule", "tokens/J", "Tokens per joule",
+                   "cost_per_billion_tokens", 1e9, "billion tokens")
+TOKENS_PLOT = Plot("concurrency", ("throughput", "latency_p99"), x="threads", family="tokenizer")
+
 SPECS = [
     BenchmarkSpec(
         id=f"tools.{name}", category="tools", description=desc,
         entry="workloads.tools.bench:run_benchmark", plan=_planner(name), timeout=600.0,
         profile_table=DEPTH, headline=(ROW,), work=(WORK,), plots=(PLOT,),
+        formerly=_FORMERLY.get(name, ()),
     )
     for name, desc in ((t.name, _description(t)) for t in TOOLS.values())
 ]
+SPECS.insert(3, BenchmarkSpec(
+    id="tools.tokenize", category="tools",
+    description="Hugging Face tokenizers byte-level BPE (32k vocabulary) encode_batch of "
+                "2-16 KB agent prompts, 1 and cores threads: tokens/s, latency p50/p99",
+    entry="workloads.tools.tokenizer_bench:run_benchmark", plan=plan_tokenizer, timeout=600.0,
+    profile_table=TOKENIZER_DEPTH, headline=(TOKENS_ROW,), work=(TOKENS_WORK,),
+    plots=(TOKENS_PLOT,),
+))
