@@ -18,11 +18,10 @@ import numpy as np
 
 from suite.model import ErrorRecord, Outcome, measurement
 from suite.sampling import repeat_until_stable
-from suite.spec import Job, profile_row
+from suite.spec import Job, profile_row, seed_of
 from workloads.tools import hf_tokenizer
 from workloads.tools.specs import TOKENIZER_DEPTH
 
-DEFAULT_SEED = 42
 LATENCY_PERCENTILES = (50, 99)
 
 
@@ -46,7 +45,7 @@ def reference(tok, batches: list) -> tuple:
 
 def run_benchmark(job: Job) -> Outcome:
     depth = profile_row(TOKENIZER_DEPTH, job.profile)
-    seed = int(job.options.get("seed") or DEFAULT_SEED)
+    seed = seed_of(job.options)
     params = dict(job.params)
     try:
         cached = hf_tokenizer.ensure_tokenizer(seed)
