@@ -23,6 +23,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
+from suite.spec import seed_of  # noqa: E402
 from workloads.compile import build  # noqa: E402
 from workloads.compile.corpus import generate  # noqa: E402
 from workloads.compile.toolchain import find_compiler  # noqa: E402
@@ -154,7 +155,7 @@ def compile_scaling() -> None:
         print("compile.c scaling: skipped (no C compiler)")
         return
     cores = len(os.sched_getaffinity(0))
-    corpus = generate("small", build.CORPUS_SEED)
+    corpus = generate("small", seed_of({}))
     ratios = []
     with Sandbox().session() as s:
         s.write(corpus.files)
