@@ -184,3 +184,52 @@ def test_import_of_a_bad_file_is_one_line_exit_2(tmp_path, capsys, content, mess
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli(["import-pts", str(tmp_path / "missing.xml")], capsys)
     assert code == 2 and "no such file" in err
+
+
+def test_install_writes_the_test_script_or_names_the_missing_checkout(tmp_path):
+    install = pts.PROFILE_DIR / "install.sh"
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run(["bash", str(install)], cwd=tmp_path, capture_output=True, text=True,
+                          env={**env, "FACTORYBENCH_ROOT": str(tmp_path / "nowhere")})
+    assert proc.returncode == 2 and "FACTORYBENCH_ROOT" in proc.stderr
+    assert (tmp_path / "install-exit-status").read_text().strip() == "2"
+    # From the checkout it belongs to: the test script runs this checkout.
+    proc = subprocess.run(["bash", str(install)], cwd=tmp_path, capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "install-exit-status").read_text().strip() == "0"
+    script = (tmp_path / "factorybench").read_text()
+    assert f"root='{ROOT}'" in script and "$LOG_FILE" in script
+
+
+@pytest.mark.parametrize("options, selection, expected", [
+    ("--category memory --profile quick --threads sweep --array-mib auto", "",
+     "run memory --profile quick"),
+    ("--category memory --profile standard --threads 1 --array-mib 64",
+     "stream.triad latency.chase",
+     "run stream.triad latency.chase --profile standard --threads 1 --array-mib 64"),
+])
+def test_the_test_script_turns_pts_options_into_a_run(tmp_path, options, selection, expected):
+    root = tmp_path / "checkout"  # stands in for the checkout: records what it is asked
+    (root / ".venv" / "bin").mkdir(parents=True)
+    fakes = {"run.sh": "exit 0",
+             ".venv/bin/factorybench": 'echo "$@" > "$HOME/asked"\n'
+                                       'while [ "$1" != --out ]; do shift; done\n'
+                                       'echo "{}" > "$2/run.json"',
+             ".venv/bin/python": 'echo "[bandwidth_allcore] 1.5 GB/s"'}
+    for name, body in fakes.items():
+        (root / name).write_text(f"#!/bin/bash\n{body}\n")
+        (root / name).chmod(0o755)
+    home = tmp_path / "installed"
+    home.mkdir()
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "FACTORYBENCH_ROOT": str(root)}
+    subprocess.run(["bash", str(pts.PROFILE_DIR / "install.sh")], cwd=home, env=env, check=True)
+    log = tmp_path / "pts.log"
+    subprocess.run(["bash", str(home / "factorybench"), *options.split()], cwd=home, check=True,
+                   env={**env, "LOG_FILE": str(log), "FACTORYBENCH_PTS_SELECTION": selection,
+                        "TEST_RESULTS_NAME": "n"})
+    asked = (home / "asked").read_text().split(" --tag")[0]
+    assert asked == expected
+    assert "--tag pts.result=n" in (home / "asked").read_text()
+    assert log.read_text() == "[bandwidth_allcore] 1.5 GB/s\n"
+    assert (home / "test-exit-status").read_text().strip() == "0"
