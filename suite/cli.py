@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from suite import __version__
-from suite.cliparams import POSITIVE
+from suite.cliparams import POSITIVE, bind_option, stride_option
 from suite.errors import DiskFull, UserError
 from suite.spec import DEFAULT_PROFILE, PROFILES
 from suite.urls import POSTGRES_URL_FORM, is_postgres_url
@@ -162,12 +162,10 @@ def writable_dir(path: Path) -> Path:
               help="Per-configuration timeout (overrides each benchmark's own).")
 @click.option("--array-mib", type=POSITIVE,
               help="STREAM array size in MiB (default: 4 x LLC, at least 1M elements).")
-@click.option("--stride", type=click.Choice(["64", "128"]), default="128", show_default=True,
-              help="Pointer-chase stride in bytes (128 defeats adjacent-line prefetch).")
+@stride_option("Pointer-chase stride in bytes (128 defeats adjacent-line prefetch).")
 @click.option("--peak-gbs", type=POSITIVE,
               help="Theoretical peak memory bandwidth in GB/s, for efficiency.")
-@click.option("--bind", type=click.Choice(["spread", "close"]), default="spread",
-              show_default=True, help="Thread placement over cores (OMP_PROC_BIND).")
+@bind_option("Thread placement over cores (OMP_PROC_BIND).")
 @click.option("--rate", type=POSITIVE,
               help="Open-loop tool-call arrival rate (calls/s, Poisson).")
 @click.option("--slo-ms", type=POSITIVE, default=250.0, show_default=True,

@@ -39,3 +39,19 @@ class FiniteFloat(click.ParamType):
 
 
 POSITIVE = FiniteFloat(minimum=0, min_open=True)
+
+
+# Memory-kernel placement options shared by run, plan and validate; their
+# choices are the kernels' own (kernels.plans), so the CLI cannot drift.
+def stride_option(help_text: str = "Pointer-chase stride in bytes."):
+    from kernels.plans import DEFAULT_STRIDE, STRIDE_CHOICES
+
+    return click.option("--stride", type=click.Choice([str(s) for s in STRIDE_CHOICES]),
+                        default=str(DEFAULT_STRIDE), show_default=True, help=help_text)
+
+
+def bind_option(help_text: str = "Thread placement over cores."):
+    from kernels.plans import BIND_CHOICES, DEFAULT_BIND
+
+    return click.option("--bind", type=click.Choice(BIND_CHOICES), default=DEFAULT_BIND,
+                        show_default=True, help=help_text)

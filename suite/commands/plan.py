@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import click
 
-from suite.cliparams import POSITIVE
+from suite.cliparams import POSITIVE, bind_option, stride_option
 from suite.errors import UserError
 from suite.spec import DEFAULT_PROFILE, PROFILES, PlanContext, timeout_for
 from suite.units import bytes_text
@@ -175,10 +175,8 @@ def render(doc: dict) -> None:
 @click.option("--threads", "threads_spec", metavar="SPEC",
               help="Thread counts for sweeps: 1,2,4 or 1-8 or all.")
 @click.option("--array-mib", type=POSITIVE, help="STREAM array size in MiB.")
-@click.option("--stride", type=click.Choice(["64", "128"]), default="128", show_default=True,
-              help="Pointer-chase stride in bytes.")
-@click.option("--bind", type=click.Choice(["spread", "close"]), default="spread",
-              show_default=True, help="Thread placement over cores.")
+@stride_option()
+@bind_option()
 def command(selection, profile, system_path, as_json, threads_spec, array_mib, stride, bind):
     """Show every configuration a run would make, with CPUs, sizes and time."""
     from suite.cli import parse_threads

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from suite.cliparams import POSITIVE
+from suite.cliparams import POSITIVE, bind_option
 from suite.errors import UserError
 from suite.spec import PROFILES, PlanContext
 
@@ -19,8 +19,7 @@ from suite.spec import PROFILES, PlanContext
 @click.option("--profile", type=click.Choice(list(PROFILES)), default="standard",
               show_default=True, help="Depth (number of interleaved pairs).")
 @click.option("--array-mib", type=POSITIVE, help="Triad array size in MiB (default 4 x LLC).")
-@click.option("--bind", type=click.Choice(["spread", "close"]), default="spread",
-              show_default=True, help="Thread placement over cores.")
+@bind_option()
 def command(profile, array_mib, bind):
     """Compare the Numba triad and pointer chase with native C (Numba/native ratios)."""
     from kernels.plans import SizingError
