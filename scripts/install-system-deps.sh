@@ -14,6 +14,9 @@ need=()
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v make >/dev/null 2>&1 || need+=(make)
+# The JVM and Node.js benchmarks (runtime.*, compile.java).
+command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
 if [ "$mode" = test ]; then
     # PostgreSQL engine tests, the report's browser test, the emulated
     # aarch64 run (tests/arm/run.sh), the Phoronix Test Suite profile test

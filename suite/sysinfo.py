@@ -514,11 +514,23 @@ def collect_software_live() -> dict:
         "numpy": version("numpy"),
         "archspec": version("archspec"),
         "compilers": collect_compilers_live(),
+        "runtimes": collect_runtimes_live(),
     }
 
 
 def collect_compilers_live(names: Iterable[str] = ("gcc", "clang", "cc")) -> list:
     """[{name, path, version}] for each C compiler on PATH."""
+    return _versions_live(names, "--version")
+
+
+def collect_runtimes_live() -> list:
+    """[{name, path, version}] for the JVM and Node.js on PATH."""
+    return _versions_live(("java",), "-version") + _versions_live(("node",), "--version")
+
+
+def _versions_live(names: Iterable[str], flag: str) -> list:
+    """[{name, path, version}] for each of `names` on PATH: the first line
+    `name flag` prints (on stdout, or stderr as java does)."""
     found = []
     for name in names:
         path = shutil.which(name)
@@ -526,7 +538,7 @@ def collect_compilers_live(names: Iterable[str] = ("gcc", "clang", "cc")) -> lis
             continue
         version = None
         try:
-            out = subprocess.run([path, "--version"], capture_output=True, text=True,
+            out = subprocess.run([path, flag], capture_output=True, text=True,
                                  timeout=COMPILER_VERSION_TIMEOUT_S)
             lines = (out.stdout or out.stderr).splitlines()
             version = lines[0].strip() if lines else None

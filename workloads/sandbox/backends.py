@@ -10,6 +10,7 @@ library only.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import os
 import re
@@ -97,6 +98,9 @@ def loader_paths() -> tuple:
 # loader's cache and configuration, the alternatives (cc, c++ and the like
 # are links through them), the time zone, and how names are looked up.
 ETC_FROM_HOST = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "nsswitch.conf")
+# Debian's JDKs keep their configuration (java.security, without which the
+# JVM's compiler and digests fail) in /etc/java-<N>-openjdk.
+ETC_FROM_HOST_GLOB = ("java-*-openjdk",)
 # Written by us: no host account, no host name.
 ETC_WRITTEN = {
     "passwd": f"root:x:0:0:root:/nonexistent:/usr/sbin/nologin\n"
@@ -144,7 +148,8 @@ def sandbox_etc() -> str:
     (under a new name, so a running sandbox keeps its own) when a host
     file it copies changes, e.g. ldconfig or update-alternatives ran."""
     stamps = []
-    for name in ETC_FROM_HOST:
+    globbed = sorted(os.path.basename(p) for g in ETC_FROM_HOST_GLOB for p in glob.glob(os.path.join("/etc", g)))
+    for name in (*ETC_FROM_HOST, *globbed):
         with contextlib.suppress(OSError):
             st = os.lstat(os.path.join("/etc", name))
             stamps.append((name, st.st_mtime_ns, st.st_size))

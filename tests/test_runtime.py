@@ -1,0 +1,197 @@
+"""The JVM and Node.js benchmarks: generated programs and corpora checked
+by running them, the Java and JavaScript tools against the Python tools'
+digests, and the pool's failures (a tool that throws, a JVM out of heap, a
+worker killed mid-call, a wrong digest)."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from suite.errors import Skipped
+from suite.spec import PROFILES
+from workloads.runtime import javacorpus, programs, runtimes
+from workloads.tools import catalog, loadgen
+from workloads.tools.calls import Call
+from workloads.tools.records import load_records
+
+HAVE_JAVA = runtimes.find("java") is not None and runtimes.find("javac") is not None
+HAVE_NODE = runtimes.find("node") is not None
+needs_java = pytest.mark.skipif(not HAVE_JAVA, reason="no java/javac; " + runtimes.INSTALL)
+needs_node = pytest.mark.skipif(not HAVE_NODE, reason="no node; " + runtimes.INSTALL)
+KINDS = [pytest.param("jvm", marks=needs_java), pytest.param("node", marks=needs_node)]
+TOOLS = ("noop", "json_transform", "text_search", "table_query")
+FLAGS_TEXT = """[Global flags]
+     bool UseG1GC                                  = true                                 {product} {ergonomic}
+     bool UseSerialGC                              = false                                {product} {default}
+   size_t MaxHeapSize                              = 268435456                              {product} {command line}
+     uint ParallelGCThreads                        = 2                                      {product} {default}
+"""
+
+
+def test_jvm_flags_are_read_from_print_flags_final():
+    flags = runtimes.parse_jvm_flags(FLAGS_TEXT)
+    assert flags == {"UseSerialGC": False, "UseG1GC": True, "MaxHeapSize": 268435456, "ParallelGCThreads": 2}
+
+
+def test_a_machine_without_the_runtime_skips_with_the_install_command(monkeypatch):
+    monkeypatch.setattr(runtimes.shutil, "which", lambda name: None)
+    runtimes.find.cache_clear()
+    try:
+        with pytest.raises(Skipped, match="install-system-deps.sh run"):
+            runtimes.require("java", "node")
+    finally:
+        runtimes.find.cache_clear()
+
+
+def test_generated_sources_are_deterministic_from_the_seed():
+    assert programs.generate(3) == programs.generate(3) != programs.generate(4)
+    a, b = javacorpus.generate("small", 1), javacorpus.generate("small", 1)
+    assert a.sha256 == b.sha256 != javacorpus.generate("small", 2).sha256
+    # Hundreds of classes, one compile group per package.
+    assert a.classes >= 200 and len(a.packages) * 10 + 1 == a.classes
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    from workloads.sandbox import Sandbox
+
+    return Sandbox(timeout_s=120.0)
+
+
+@needs_java
+def test_java_start_program_prints_what_the_mirror_predicts(sandbox):
+    from workloads.runtime.start import Launch
+
+    program = programs.generate(5)
+    launch = Launch("jvm", sandbox, program)
+    r = sandbox.run(launch.argv, files=launch.files)
+    assert r.ok and r.stdout == program.expected_output(), r.stderr[-300:]
+    flags = runtimes.jvm_flags(launch.runtime.path, sandbox)
+    assert flags["MaxHeapSize"] == 256 << 20 and flags["gc"]
+
+
+@needs_node
+def test_node_start_program_prints_what_the_mirror_predicts(sandbox):
+    from workloads.runtime.start import Launch
+
+    program = programs.generate(5)
+    launch = Launch("node", sandbox, program)
+    r = sandbox.run(launch.argv, files=launch.files)
+    assert r.ok and r.stdout == program.expected_output(), r.stderr[-300:]
+
+
+@needs_java
+@pytest.mark.slow
+def test_compiled_java_corpus_main_prints_the_mirrors_checksum(sandbox):
+    from workloads.runtime import compile_java
+
+    corpus = javacorpus.generate("tiny", 7)
+    with sandbox.session() as session:
+        session.write(corpus.files)
+        wall, failures, _ = compile_java.build(session, runtimes.find("javac").path, corpus, jobs=2)
+        assert not failures
+        assert compile_java.check(session, runtimes.find("java").path, corpus) is None
+        # A corpus whose answer differs is caught.
+        wrong = javacorpus.generate("tiny", 8)
+        assert "expected" in compile_java.check(session, runtimes.find("java").path, wrong)
+
+
+def _pool(kind, tmp_path, inputs, size=1, timeout_s=30.0):
+    from workloads.runtime.tools import open_pool
+
+    pool, _ = open_pool(kind, inputs, size, str(tmp_path), warmup_ms=0, timeout_s=timeout_s)
+    return pool
+
+
+def _call(pool, tool, index=0, call_id=0, timeout=60.0):
+    pool.submit(Call(call_id, tool, index, time.perf_counter()))
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        done = pool.wait(0.05)
+        if done:
+            return done[0]
+    raise AssertionError("no completion")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_runtime_tools_give_the_python_tools_digests(kind, tmp_path):
+    from workloads.runtime.tools import catalog_inputs
+
+    inputs = catalog_inputs(TOOLS, seed=11)
+    pool = _pool(kind, tmp_path, inputs)
+    try:
+        for n, tool in enumerate(TOOLS):
+            want = catalog.expected_digests(catalog.TOOLS[tool], inputs[tool])
+            for k in range(catalog.INPUT_VARIANTS):
+                c = _call(pool, tool, k, call_id=n * 10 + k)
+                assert c.error is None and c.digest == want[k], (tool, k, c.message)
+    finally:
+        pool.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_tool_that_throws_fails_its_call_and_the_worker_serves_on(kind, tmp_path):
+    pool = _pool(kind, tmp_path, {"fail": [0], "noop": [0]})
+    try:
+        c = _call(pool, "fail")
+        assert c.error == "raised" and "failed on purpose" in c.message
+        assert _call(pool, "noop", call_id=1).error is None and pool.replaced == 0
+    finally:
+        pool.close()
+
+
+@needs_java
+def test_a_jvm_that_exceeds_its_heap_is_an_error_record(tmp_path):
+    from workloads.tools.loadgen import LoadResult
+
+    pool = _pool("jvm", tmp_path, {"exhaust_heap": [0], "noop": [0]})
+    try:
+        c = _call(pool, "exhaust_heap")
+        assert c.error == "worker_died" and "OutOfMemoryError" in c.message, c.message
+        assert pool.replaced == 1
+        assert _call(pool, "noop", call_id=1).error is None  # its replacement serves
+    finally:
+        pool.close()
+    result = LoadResult(start=0.0, window_s=1.0, wall_s=1.0)
+    result.errors.add(c.error, c.message)
+    records, errors = load_records("runtime.jvm.tools", {"tool": "exhaust_heap"}, result, cpus=1, parts=1, info={})
+    assert not records and errors[0].kind == "invalid" and "OutOfMemoryError" in errors[0].message
+
+
+@needs_node
+def test_a_node_worker_killed_mid_call_fails_that_call_and_is_replaced(tmp_path):
+    pool = _pool("node", tmp_path, {"sleep": [5000], "noop": [0]})
+    try:
+        pool.submit(Call(0, "sleep", 0, time.perf_counter()))
+        pool.wait(0.2)
+        os.kill(pool.pids[0], signal.SIGKILL)
+        deadline, done = time.perf_counter() + 10, []
+        while not done and time.perf_counter() < deadline:
+            done = pool.wait(0.05)
+        assert done[0].error == "worker_died" and "-9" in done[0].message
+        assert pool.replaced == 1 and pool.outstanding() == 0
+        assert _call(pool, "noop", call_id=1).error is None
+    finally:
+        pool.close()
+
+
+@needs_node
+def test_a_wrong_digest_makes_the_load_test_invalid(tmp_path):
+    pool = _pool("node", tmp_path, {"noop": [0]})
+    try:
+        result = loadgen.closed_loop(pool, lambda n: ("noop", 0), lambda c: "digest 0123 != expected 4567",
+                                     concurrency=1, window_s=0.05, min_calls=1)
+    finally:
+        pool.close()
+    records, errors = load_records("runtime.node.tools", {"tool": "noop"}, result, cpus=1, parts=1, info={})
+    assert result.errors.counts.get("wrong_digest") and not records
+    assert errors[0].kind == "invalid" and "wrong_digest" in errors[0].message
+
+
+def test_every_profile_has_a_runtime_row():
+    from workloads.runtime.specs import DEPTH
+
+    assert set(PROFILES) <= set(DEPTH)

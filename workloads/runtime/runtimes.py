@@ -1,0 +1,109 @@
+"""The JVM and Node.js on this machine: where, which version, which flags.
+
+A machine without them skips the runtime benchmarks with the command that
+installs them as the reason. Standard library only.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import lru_cache
+
+from suite.errors import Skipped
+
+INSTALL = "scripts/install-system-deps.sh run (apt-get install default-jdk-headless nodejs)"
+# Every JVM the benchmarks start gets this heap cap, so runs compare.
+JVM_HEAP = "256m"
+JVM_OPTIONS = (f"-Xmx{JVM_HEAP}", "-XX:+ExitOnOutOfMemoryError")
+# The JVM's garbage collector and heap settings a reader needs (from
+# -XX:+PrintFlagsFinal, as the JVM chose them inside the sandbox).
+JVM_FLAGS = ("UseSerialGC", "UseParallelGC", "UseG1GC", "UseZGC", "UseShenandoahGC",
+             "MaxHeapSize", "InitialHeapSize", "ParallelGCThreads", "ConcGCThreads",
+             "ActiveProcessorCount", "TieredCompilation", "CICompilerCount", "UseCompressedOops")
+# javac: its JVM gets the same heap cap (the default, a quarter of the
+# machine's memory, does not fit the sandbox's address-space limit); sources
+# are UTF-8 whatever the locale; generated code needs no lint.
+JAVAC_OPTIONS = (f"-J-Xmx{JVM_HEAP}", "-encoding", "UTF-8", "-nowarn")
+VERSION_TIMEOUT_S = 30
+
+
+@dataclass(frozen=True)
+class Runtime:
+    name: str  # java | javac | node
+    path: str  # the real binary, no symlink in between
+    version: str  # first line of its version output
+
+    def info(self) -> dict:
+        return {"name": self.name, "path": self.path, "version": self.version}
+
+
+def _version_line(argv: list) -> str:
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=VERSION_TIMEOUT_S)
+    lines = (r.stdout or r.stderr).strip().splitlines()
+    return lines[0].strip() if r.returncode == 0 and lines else ""
+
+
+@lru_cache(maxsize=None)
+def find(name: str) -> Runtime | None:
+    """`name` (java, javac, node) on PATH with its version; None when absent."""
+    path = shutil.which(name)
+    if not path:
+        return None
+    flag = "--version" if name == "node" else "-version"
+    try:
+        line = _version_line([path, flag])
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return Runtime(name, os.path.realpath(path), line) if line else None
+
+
+def require(*names: str) -> dict:
+    """{name: Runtime} for every name, or Skipped naming the install command."""
+    found = {n: find(n) for n in names}
+    missing = [n for n, r in found.items() if r is None]
+    if missing:
+        raise Skipped(f"{', '.join(missing)} not found; install with {INSTALL}")
+    return found
+
+
+def versions() -> dict:
+    """{java, javac, node: version line or None}, for sysinfo and records."""
+    return {n: (r.version if (r := find(n)) else None) for n in ("java", "javac", "node")}
+
+
+_FLAG = re.compile(r"^\s*\S+\s+(\w+)\s+:?=\s+(\S+)", re.M)
+
+
+def parse_jvm_flags(text: str) -> dict:
+    """The JVM_FLAGS of -XX:+PrintFlagsFinal output ({} when it has none)."""
+    found = {m.group(1): m.group(2) for m in _FLAG.finditer(text)}
+    out = {}
+    for name in JVM_FLAGS:
+        if name in found:
+            v = found[name]
+            out[name] = v == "true" if v in ("true", "false") else int(v) if v.isdigit() else v
+    return out
+
+
+def jvm_flags(java: str, sandbox=None) -> dict:
+    """GC and heap flags of `java` with JVM_OPTIONS, as ergonomics set them
+    inside `sandbox` (its CPU and memory limits change the choice), or
+    here when there is none."""
+    argv = [java, *JVM_OPTIONS, "-XX:+PrintFlagsFinal", "-version"]
+    if sandbox is not None:
+        r = sandbox.run(argv)
+        code, out = r.returncode, r.stdout
+    else:
+        try:
+            done = subprocess.run(argv, capture_output=True, timeout=VERSION_TIMEOUT_S)
+        except (OSError, subprocess.SubprocessError) as exc:
+            return {"unavailable": f"java -XX:+PrintFlagsFinal: {exc}"}
+        code, out = done.returncode, done.stdout
+    if code != 0:
+        return {"unavailable": f"java -XX:+PrintFlagsFinal exit {code}"}
+    flags = parse_jvm_flags(out.decode(errors="replace"))
+    gc = [g for g in ("Serial", "Parallel", "G1", "Z", "Shenandoah") if flags.get(f"Use{g}GC")]
+    return {"options": list(JVM_OPTIONS), "gc": gc[0] if gc else None, **flags}

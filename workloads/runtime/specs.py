@@ -1,0 +1,100 @@
+"""Specs of the runtime benchmarks: the JVM and Node.js (light: no heavy
+imports here)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from suite.meaning import Plot
+from suite.spec import BenchmarkSpec, Config, PlanContext, profile_row
+from workloads.compile import specs as compile_specs
+from workloads.tools import specs as tools_specs
+
+
+@dataclass(frozen=True)
+class RuntimeDepth:
+    """How far the runtime benchmarks go in one profile."""
+
+    starts_per_worker: int  # cold starts per thread in one measured batch
+    start_budget_s: float  # seconds the repetitions of one level may take
+    java_corpus: str  # the generated Java corpus (workloads.runtime.javacorpus)
+    build_budget_s: float
+    min_builds: int | None  # measured builds at least; None: the profile's min_runs
+    warmup_ms: int  # each pool worker calls its tools this long before it is ready
+    tools_every_level: bool  # every tool at every tools.* level; else the quick matrix
+
+
+DEPTH = {
+    "quick": RuntimeDepth(starts_per_worker=1, start_budget_s=0.5, java_corpus="small",
+                          build_budget_s=1.0, min_builds=2, warmup_ms=1000, tools_every_level=False),
+    "standard": RuntimeDepth(starts_per_worker=4, start_budget_s=5.0, java_corpus="medium",
+                             build_budget_s=30.0, min_builds=None, warmup_ms=5000,
+                             tools_every_level=True),
+    "full": RuntimeDepth(starts_per_worker=10, start_budget_s=20.0, java_corpus="large",
+                         build_budget_s=120.0, min_builds=None, warmup_ms=10000,
+                         tools_every_level=True),
+}
+
+
+def plan_start(ctx: PlanContext) -> list:
+    # One child sweeps every level: a child costs more than a quick level.
+    return [Config(params={})]
+
+
+def plan_compile(ctx: PlanContext) -> list:
+    from workloads.sandbox.concurrency import concurrency_levels
+
+    return [Config(params={"jobs": j}) for j in concurrency_levels(len(ctx.topology.logical_cpus))]
+
+
+# The Python tools these servers re-implement (workloads.tools.catalog
+# names), with the no-op tool for the pool's dispatch cost.
+TOOLS = ("noop", "json_transform", "text_search", "table_query")
+
+
+def plan_tools(ctx: PlanContext) -> list:
+    # One child and one pool for every tool: a warm JVM pool takes seconds to start.
+    from workloads.tools.specs import concurrency_levels
+
+    levels = concurrency_levels(ctx)
+    if profile_row(DEPTH, ctx.profile).tools_every_level:
+        matrix = {t: levels for t in TOOLS}
+    else:  # the dispatch cost alone, every tool with one client per core
+        cores = max(1, ctx.topology.physical_cores)
+        matrix = {t: [1] if t == "noop" else [cores] for t in TOOLS}
+    return [Config(params={"matrix": matrix})]
+
+
+START_PLOT = Plot("concurrency", ("rate", "latency_p99"), x="concurrency", family="runtime")
+
+SPECS = [
+    BenchmarkSpec(
+        id=f"runtime.{rt}.start", category="runtime",
+        description=f"Cold {name} start in the sandbox running a small generated program to "
+                    "completion, concurrency 1, cores, 2 x cores: latency percentiles and rate",
+        entry="workloads.runtime.start:run", plan=plan_start, timeout=300.0,
+        profile_table=DEPTH, plots=(START_PLOT,),
+    )
+    for rt, name in (("jvm", "JVM (java -Xmx256m)"), ("node", "Node.js"))
+] + [
+    BenchmarkSpec(
+        id="compile.java", category="runtime",
+        description="javac over a generated Java corpus (hundreds of classes) in the sandbox, "
+                    "jobs 1, cores, 2 x cores: units/s and wall, checked by running its main",
+        entry="workloads.runtime.compile_java:run", plan=plan_compile, timeout=900.0,
+        profile_table=DEPTH,
+        headline=(compile_specs.ROW,), work=(compile_specs.WORK,),
+        plots=(Plot("concurrency", ("throughput", "wall"), x="jobs", family="compile"),),
+    ),
+]
+
+SPECS += [
+    BenchmarkSpec(
+        id=f"runtime.{rt}.tools", category="runtime",
+        description=f"The JSON transform, text search and table query tools in {lang} on a warm pool "
+                    f"(one long-lived {name} per worker): calls/s, latency p50-p99, Python's digests",
+        entry="workloads.runtime.tools:run", plan=plan_tools, timeout=900.0,
+        profile_table=DEPTH, headline=(tools_specs.ROW,), work=(tools_specs.WORK,),
+        plots=(Plot("concurrency", ("throughput", "latency_p99"), x="concurrency", family="tools"),),
+    )
+    for rt, lang, name in (("jvm", "Java", "JVM"), ("node", "JavaScript", "Node.js"))
+]
