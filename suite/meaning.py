@@ -62,13 +62,18 @@ class Work:
 class Plot:
     """A report figure of a benchmark's records (suite.report.PLOT_KINDS)."""
 
-    kind: str  # threads | curve | pairs | concurrency | search | bars
+    kind: str  # threads | curve | pairs | concurrency | search | bars | side_by_side
     # threads, concurrency: (rate, latency), a panel each; pairs: (x, y);
-    # curve, search, bars: (y,)
+    # curve, search, bars, side_by_side: (y,)
     metrics: tuple
-    x: str = ""  # the param (threads, curve, concurrency) or trace key (search) on x
-    family: str = ""  # the panel's title (concurrency: one row of panels per family)
+    # The param (threads, curve, concurrency) or trace key (search) on x;
+    # side_by_side: the param or info key naming a table row (a tool).
+    x: str = ""
+    # The panel's title (concurrency: one row of panels per family);
+    # side_by_side: the column (a runtime).
+    family: str = ""
     several_files: bool = True  # also drawn when the report overlays several files
+    where: tuple = ()  # side_by_side: (param, value) pairs a record must have
 
 
 @dataclass(frozen=True)

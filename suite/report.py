@@ -13,6 +13,7 @@ the metrics and the param on the x axis. A section draws the kinds it knows:
   Agent workloads          concurrency: rate and p99 against a param, one row
                            per family; search: a capacity search's trace
   Co-run interference      bars: one figure per workload and file
+  Side by side             side_by_side: a table, a row per key, a column per family
 
 A run made under emulation (suite.emulation) keeps its column in the system
 block, but nothing of it is plotted or put in the headline: a note says why.
@@ -364,6 +365,42 @@ def plot_slowdown(labelled, decls=None):
     return fig
 
 
+def side_by_side(labelled, decls=None) -> str | None:
+    """One table per declared metric: a row per value of the declared key
+    (e.g. a tool), a column per family (e.g. a runtime) and file, each cell
+    the best validated figure of the declaring benchmarks for that row."""
+    mine = _of_kind(decls, "side_by_side")
+    if not mine:
+        return None
+    grid: dict = {}  # (metric, row) -> {column: text}
+    columns: list = []
+    for p, ids in mine:
+        for label, doc in labelled:
+            column = f"{p.family} ({label})" if len(labelled) > 1 else p.family
+            best: dict = {}
+            for r in doc.results:
+                if (r.benchmark not in ids or r.metric != p.metrics[0] or r.value is None
+                        or not r.validated or any(r.params.get(k) != v for k, v in p.where)):
+                    continue
+                row = r.params.get(p.x, (r.info or {}).get(p.x))
+                if row is None:
+                    continue
+                held = best.get(row)
+                if held is None or (r.value > held.value) == r.higher_is_better:
+                    best[row] = r
+            for row, r in best.items():
+                if column not in columns:
+                    columns.append(column)
+                where = _param_text(r.params, (p.x,))
+                grid.setdefault((p.metrics[0], row), {})[column] = (
+                    f"{r.value:.4g} {r.unit}" + (f" ({where})" if where else ""))
+    if not grid:
+        return None
+    rows = [[f"{row} {metric.replace('_', ' ')}"] + [got.get(c, "") for c in columns]
+            for (metric, row), got in sorted(grid.items())]
+    return _table([""] + columns, rows)
+
+
 PLOTS = (
     ("Memory bandwidth", plot_bandwidth),
     ("Latency curve", plot_latency),
@@ -468,6 +505,9 @@ def render_html(docs: Sequence) -> str:
         else:
             body.append(f'<img class="plot" alt="{html.escape(title)}" '
                         f'src="data:image/png;base64,{_png(fig)}">')
+    table = side_by_side(labelled, decls)
+    if table:  # only runs that hold figures to put side by side
+        body.append("<h2>Side by side</h2>" + table)
     body.append(_results_section(comp))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<title>factorybench report</title>"

@@ -61,26 +61,17 @@ def sandbox():
     return Sandbox(timeout_s=120.0)
 
 
-@needs_java
-def test_java_start_program_prints_what_the_mirror_predicts(sandbox):
+@pytest.mark.parametrize("kind", KINDS)
+def test_start_program_prints_what_the_mirror_predicts(kind, sandbox):
     from workloads.runtime.start import Launch
 
     program = programs.generate(5)
-    launch = Launch("jvm", sandbox, program)
+    launch = Launch(kind, sandbox, program)
     r = sandbox.run(launch.argv, files=launch.files)
     assert r.ok and r.stdout == program.expected_output(), r.stderr[-300:]
-    flags = runtimes.jvm_flags(launch.runtime.path, sandbox)
-    assert flags["MaxHeapSize"] == 256 << 20 and flags["gc"]
-
-
-@needs_node
-def test_node_start_program_prints_what_the_mirror_predicts(sandbox):
-    from workloads.runtime.start import Launch
-
-    program = programs.generate(5)
-    launch = Launch("node", sandbox, program)
-    r = sandbox.run(launch.argv, files=launch.files)
-    assert r.ok and r.stdout == program.expected_output(), r.stderr[-300:]
+    if kind == "jvm":  # the GC and heap flags as the JVM chose them in the sandbox
+        flags = runtimes.jvm_flags(launch.runtime.path, sandbox)
+        assert flags["MaxHeapSize"] == 256 << 20 and flags["gc"]
 
 
 @needs_java
@@ -195,3 +186,30 @@ def test_every_profile_has_a_runtime_row():
     from workloads.runtime.specs import DEPTH
 
     assert set(PROFILES) <= set(DEPTH)
+
+
+def test_report_puts_each_tools_python_java_and_node_figures_side_by_side():
+    from suite.model import measurement
+    from suite.report import side_by_side
+    from suite.results import parse
+
+    def rec(bench, params, value, tool=None):
+        return measurement(bench, params, "throughput", "calls/s", [value], higher_is_better=True,
+                           info={"tool": tool} if tool else {}).to_dict()
+
+    results = [rec("tools.json_transform", {"model": "pool", "concurrency": 2}, 200.0, "json_transform"),
+               rec("tools.json_transform", {"model": "fresh", "concurrency": 1}, 5.0, "json_transform"),
+               rec("runtime.jvm.tools", {"tool": "json_transform", "concurrency": 1}, 300.0),
+               rec("runtime.jvm.tools", {"tool": "json_transform", "concurrency": 2}, 600.0),
+               rec("runtime.node.tools", {"tool": "json_transform", "concurrency": 2}, 900.0),
+               rec("runtime.node.tools", {"tool": "text_search", "concurrency": 2}, 90.0)]
+    doc = parse({"schema_version": 2, "suite": {"name": "factorybench", "version": "0"},
+                 "run": {"id": "x", "status": "complete", "profile": "quick"}, "system": {},
+                 "results": results, "errors": [], "warnings": []}, "x.json")
+    table = side_by_side([("vm", doc)])
+    header, *rows = table.split("<tr>")[1:]
+    assert [c for c in header.split("<th>")[2:]] == ["Python</th>", "Java (JVM)</th>",
+                                                      "JavaScript (Node.js)</th></tr>\n"]
+    assert "200 calls/s (concurrency=2,model=pool)" in rows[0] and "600 calls/s" in rows[0]
+    assert "900 calls/s" in rows[0] and "5 calls/s" not in rows[0]
+    assert rows[1].startswith("<td>text_search throughput</td><td></td><td></td><td>90 calls/s")

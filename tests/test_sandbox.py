@@ -19,6 +19,7 @@ import pytest
 from workloads.sandbox import Limits, Sandbox, SandboxError, available_backends, resolve_binary, run_concurrently, warm
 from workloads.sandbox import core as sbx
 from workloads.sandbox import workdirs
+from workloads.sandbox.backends import etc_from_host
 from workloads.sandbox.backends import backend_problem
 from workloads.sandbox.cgroups import cgroup_parent
 
@@ -460,8 +461,9 @@ def test_bwrap_sees_no_secrets_homes_or_runtime_sockets():
     assert res.ok and res.stdout.endswith(b"done\n"), res.stderr
     assert b"visible" not in res.stdout, res.stdout
     etc = set(res.stdout.split()[:-1])
+    jdk = {n.encode() for n in etc_from_host() if n.startswith("java-")}  # the JDK's configuration
     assert etc <= {b"alternatives", b"group", b"hosts", b"ld.so.cache", b"ld.so.conf", b"ld.so.conf.d",
-                   b"localtime", b"nsswitch.conf", b"passwd"}, etc
+                   b"localtime", b"nsswitch.conf", b"passwd"} | jdk, etc
 
 
 @needs_bwrap
@@ -668,7 +670,7 @@ def test_bwrap_etc_follows_the_hosts_loader_cache(monkeypatch, tmp_path):
 
     first = backends.sandbox_etc()
     assert sorted(os.listdir(first)) == sorted(
-        n for n in (*backends.ETC_FROM_HOST, *backends.ETC_WRITTEN) if os.path.lexists(f"/etc/{n}") or n in backends.ETC_WRITTEN)
+        n for n in (*backends.etc_from_host(), *backends.ETC_WRITTEN) if os.path.lexists(f"/etc/{n}") or n in backends.ETC_WRITTEN)
     real_lstat = os.lstat
 
     def newer(path, *a, **k):

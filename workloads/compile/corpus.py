@@ -138,22 +138,24 @@ def _switch(rng: random.Random, name: str, module: str):
 }}
 """
 
-    def py(x: int) -> int:
-        acc = x
-        for i in range(n):
-            sel = ((acc + i) & M32) % 5
-            if sel == 0:
-                acc = (acc + k0) & M32
-            elif sel == 1:
-                acc = (acc ^ (acc << 3)) & M32
-            elif sel == 2:
-                acc = ((acc >> 1) | (acc << 31)) & M32
-            elif sel == 3:
-                acc = (acc - i * k1) & M32
-            else:
-                acc = (acc * 2654435761) & M32
-        return acc
-    return src, py
+    return src, lambda x: switch_mirror(x, n, k0, k1)
+
+
+def switch_mirror(acc: int, n: int, k0: int, k1: int) -> int:
+    """The switch template's answer (also the Java corpus's, workloads.runtime)."""
+    for i in range(n):
+        sel = ((acc + i) & M32) % 5
+        if sel == 0:
+            acc = (acc + k0) & M32
+        elif sel == 1:
+            acc = (acc ^ (acc << 3)) & M32
+        elif sel == 2:
+            acc = ((acc >> 1) | (acc << 31)) & M32
+        elif sel == 3:
+            acc = (acc - i * k1) & M32
+        else:
+            acc = (acc * 2654435761) & M32
+    return acc
 
 
 TEMPLATES = (_mix, _text, _records, _switch)

@@ -1,7 +1,7 @@
 """Co-run workload drivers: each runs one agent workload on the workload's
 cores, one window at a time (`open() -> info`, `window(seconds) -> Window`,
 `close()`), checking every operation. A driver serves a family of workload
-ids (DRIVERS): compile.*, tools.*, db.*, agent.*.
+ids (DRIVERS): compile.*, tools.*, db.*, agent.*, runtime.*.
 """
 from __future__ import annotations
 
@@ -67,6 +67,44 @@ class ToolDriver:
         model = getattr(self, "model", None)
         if model is not None:
             model.close()
+
+
+class RuntimeToolDriver(ToolDriver):
+    """The JSON tool on a warm pool of long-lived JVMs or Node.js processes
+    (workloads.runtime), one closed-loop client per core."""
+
+    family = "runtime"
+    TOOL = "json_transform"  # the one tools.json_transform runs: the same digests
+    WARMUP_MS = 500
+
+    def __init__(self, workload: str, cpus: list, seed: int, options: dict, profile: str):
+        super().__init__(f"tools.{self.TOOL}", cpus, seed, options, profile)
+        self.kind = workload.split(".")[1]  # runtime.<jvm|node>.tools
+
+    def open(self) -> dict:
+        import tempfile
+
+        from suite.errors import Skipped
+        from workloads.runtime import tools as runtime_tools
+        from workloads.tools import catalog
+
+        inputs = runtime_tools.catalog_inputs([self.TOOL], self.seed)
+        expected = catalog.expected_digests(catalog.TOOLS[self.TOOL], inputs[self.TOOL])
+        self._pick = lambda n: (self.TOOL, n % catalog.INPUT_VARIANTS)
+        self._check = (lambda c: None if c.digest == expected[c.call.index] else "wrong output digest")
+        self._scratch = tempfile.TemporaryDirectory(prefix="factorybench-corun-runtime-")
+        try:
+            self.model, info = runtime_tools.open_pool(self.kind, inputs, len(self.cpus),
+                                                       self._scratch.name, self.WARMUP_MS)
+        except Skipped as exc:
+            raise Unavailable(str(exc)) from None
+        return {**info, "model": self.model.name, "tool": self.TOOL, "concurrency": len(self.cpus),
+                "seed": self.seed, "warmup_ms": self.WARMUP_MS}
+
+    def close(self) -> None:
+        super().close()
+        if getattr(self, "_scratch", None) is not None:
+            self._scratch.cleanup()
 
 
 def _load_window(r) -> Window:
@@ -248,7 +286,7 @@ class AgentStepDriver:
             self._reference.close()
 
 
-DRIVERS = {d.family: d for d in (CompileDriver, ToolDriver, DbDriver, AgentStepDriver)}
+DRIVERS = {d.family: d for d in (CompileDriver, ToolDriver, DbDriver, AgentStepDriver, RuntimeToolDriver)}
 
 
 def make_driver(workload: str, cpus: list, seed: int, options: dict | None = None,

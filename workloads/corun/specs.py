@@ -58,6 +58,10 @@ WORKLOADS = {
                           "one compiler per workload core"),
     "tools.json_transform": Workload("JSON tool calls on a warm pool, "
                                      "one closed-loop client per workload core"),
+    "runtime.jvm.tools": Workload("JSON tool calls on a warm JVM pool, "
+                                  "one closed-loop client per workload core"),
+    "runtime.node.tools": Workload("JSON tool calls on a warm Node.js pool, "
+                                   "one closed-loop client per workload core"),
     "db.point": Workload("SQLite state fetch by session key"),
     "db.range": Workload("SQLite recent messages of a session", quick=False),
     "db.write": Workload("SQLite durable appends", quick=False),

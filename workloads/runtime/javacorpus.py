@@ -16,6 +16,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable
 
+from workloads.compile.corpus import switch_mirror
+
 M32 = 0xFFFFFFFF
 # (packages, classes per package, methods per class) per corpus size.
 SIZES = {"tiny": (2, 3, 2), "small": (20, 10, 3), "medium": (60, 16, 4), "large": (160, 24, 6)}
@@ -79,22 +81,7 @@ def _switch(rng: random.Random, name: str):
            f"                default: acc *= {_s32(2654435761)}; break;\n"
            f"            }}\n        }}\n        return acc;\n    }}\n")
 
-    def py(x: int) -> int:
-        acc = x
-        for i in range(n):
-            sel = ((acc + i) & M32) % 5
-            if sel == 0:
-                acc = (acc + k0) & M32
-            elif sel == 1:
-                acc = (acc ^ (acc << 3)) & M32
-            elif sel == 2:
-                acc = ((acc >> 1) | (acc << 31)) & M32
-            elif sel == 3:
-                acc = (acc - i * k1) & M32
-            else:
-                acc = (acc * 2654435761) & M32
-        return acc
-    return src, py
+    return src, lambda x: switch_mirror(x, n, k0, k1)
 
 
 def _records(rng: random.Random, name: str):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from suite.meaning import Plot
+from suite.meaning import HeadlineRow, Plot, Source
 from suite.spec import BenchmarkSpec, Config, PlanContext, profile_row
 from workloads.compile import specs as compile_specs
 from workloads.tools import specs as tools_specs
@@ -19,19 +19,21 @@ class RuntimeDepth:
     java_corpus: str  # the generated Java corpus (workloads.runtime.javacorpus)
     build_budget_s: float
     min_builds: int | None  # measured builds at least; None: the profile's min_runs
+    compile_sweep: bool  # jobs 1, cores and 2 x cores; else jobs = cores only
     warmup_ms: int  # each pool worker calls its tools this long before it is ready
     tools_every_level: bool  # every tool at every tools.* level; else the quick matrix
 
 
 DEPTH = {
     "quick": RuntimeDepth(starts_per_worker=1, start_budget_s=0.5, java_corpus="small",
-                          build_budget_s=1.0, min_builds=2, warmup_ms=1000, tools_every_level=False),
+                          build_budget_s=1.0, min_builds=2, compile_sweep=False,
+                          warmup_ms=1000, tools_every_level=False),
     "standard": RuntimeDepth(starts_per_worker=4, start_budget_s=5.0, java_corpus="medium",
-                             build_budget_s=30.0, min_builds=None, warmup_ms=5000,
-                             tools_every_level=True),
+                             build_budget_s=30.0, min_builds=None, compile_sweep=True,
+                             warmup_ms=5000, tools_every_level=True),
     "full": RuntimeDepth(starts_per_worker=10, start_budget_s=20.0, java_corpus="large",
-                         build_budget_s=120.0, min_builds=None, warmup_ms=10000,
-                         tools_every_level=True),
+                         build_budget_s=120.0, min_builds=None, compile_sweep=True,
+                         warmup_ms=10000, tools_every_level=True),
 }
 
 
@@ -43,12 +45,16 @@ def plan_start(ctx: PlanContext) -> list:
 def plan_compile(ctx: PlanContext) -> list:
     from workloads.sandbox.concurrency import concurrency_levels
 
-    return [Config(params={"jobs": j}) for j in concurrency_levels(len(ctx.topology.logical_cpus))]
+    cpus = len(ctx.topology.logical_cpus)
+    # A javac build starts JVMs that warm up for seconds: quick builds with
+    # jobs = cores only, the others sweep.
+    levels = concurrency_levels(cpus) if profile_row(DEPTH, ctx.profile).compile_sweep else [cpus]
+    return [Config(params={"jobs": j}) for j in levels]
 
 
 # The Python tools these servers re-implement (workloads.tools.catalog
 # names), with the no-op tool for the pool's dispatch cost.
-TOOLS = ("noop", "json_transform", "text_search", "table_query")
+TOOLS = ("json_transform", "text_search", "table_query", "noop")
 
 
 def plan_tools(ctx: PlanContext) -> list:
@@ -64,6 +70,10 @@ def plan_tools(ctx: PlanContext) -> list:
     return [Config(params={"matrix": matrix})]
 
 
+# The buyer's tool row, from the JSON tool (as tools.json_transform's).
+TOOLS_ROW = HeadlineRow("runtime_tool_calls", "Tool calls/s",
+                        (Source("throughput", require={"tool": "json_transform"}),),
+                        per_benchmark=True, notes=(("latency_p99", "p99"),))
 START_PLOT = Plot("concurrency", ("rate", "latency_p99"), x="concurrency", family="runtime")
 
 SPECS = [
@@ -93,8 +103,9 @@ SPECS += [
         description=f"The JSON transform, text search and table query tools in {lang} on a warm pool "
                     f"(one long-lived {name} per worker): calls/s, latency p50-p99, Python's digests",
         entry="workloads.runtime.tools:run", plan=plan_tools, timeout=900.0,
-        profile_table=DEPTH, headline=(tools_specs.ROW,), work=(tools_specs.WORK,),
-        plots=(Plot("concurrency", ("throughput", "latency_p99"), x="concurrency", family="tools"),),
+        profile_table=DEPTH, headline=(TOOLS_ROW,), work=(tools_specs.WORK,),
+        plots=(Plot("concurrency", ("throughput", "latency_p99"), x="concurrency", family="tools"),
+               Plot("side_by_side", ("throughput",), x="tool", family=f"{lang} ({name})")),
     )
     for rt, lang, name in (("jvm", "Java", "JVM"), ("node", "JavaScript", "Node.js"))
 ]

@@ -142,14 +142,19 @@ def _copy_into(directory: str, name: str) -> None:
         shutil.copy2(source, target)
 
 
+def etc_from_host() -> tuple:
+    """The names of ETC_FROM_HOST and what ETC_FROM_HOST_GLOB finds in /etc."""
+    found = sorted(os.path.basename(p) for g in ETC_FROM_HOST_GLOB for p in glob.glob(os.path.join("/etc", g)))
+    return (*ETC_FROM_HOST, *found)
+
+
 def sandbox_etc() -> str:
     """The bwrap sandbox's whole /etc, one read-only bind instead of one per
     file: copies of ETC_FROM_HOST and the ETC_WRITTEN files. Rebuilt
     (under a new name, so a running sandbox keeps its own) when a host
     file it copies changes, e.g. ldconfig or update-alternatives ran."""
     stamps = []
-    globbed = sorted(os.path.basename(p) for g in ETC_FROM_HOST_GLOB for p in glob.glob(os.path.join("/etc", g)))
-    for name in (*ETC_FROM_HOST, *globbed):
+    for name in etc_from_host():
         with contextlib.suppress(OSError):
             st = os.lstat(os.path.join("/etc", name))
             stamps.append((name, st.st_mtime_ns, st.st_size))

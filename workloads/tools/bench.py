@@ -79,7 +79,7 @@ def run_benchmark(job) -> Outcome:
         return None if c.digest == want else f"digest {str(c.digest)[:12]} != expected {want[:12]}"
 
     records, errors, warnings = [], [], []
-    base_info = {"seed": seed, "digest_check": "SHA-256 of each output vs an in-process reference run"}
+    base_info = {"tool": tool.name, "seed": seed, "digest_check": "SHA-256 of each output vs an in-process reference run"}
 
     def emit(params, result, model, extra):
         info = dict(base_info, **model_info(model), **extra)

@@ -87,6 +87,10 @@ WORK = Work("throughput", "calls_per_joule", "calls/J", "Tool calls per joule",
             "cost_per_million_calls", 1e6, "million tool calls")
 PLOT = Plot("concurrency", ("throughput", "latency_p99"), x="concurrency",
             family="tools")
+# Each tool's warm-pool throughput beside its Java and JavaScript versions
+# (workloads.runtime): the records name their tool in info.tool.
+SIDE_BY_SIDE = Plot("side_by_side", ("throughput",), x="tool", family="Python",
+                    where=(("model", "pool"),))
 
 # Result files before schema 3 stored the pure-Python encoder as tools.tokenize.
 _FORMERLY = {"tokenize_python": (FormerId("tools.tokenize", schema=3),)}
@@ -127,7 +131,7 @@ SPECS = [
     BenchmarkSpec(
         id=f"tools.{name}", category="tools", description=desc,
         entry="workloads.tools.bench:run_benchmark", plan=_planner(name), timeout=600.0,
-        profile_table=DEPTH, headline=(ROW,), work=(WORK,), plots=(PLOT,),
+        profile_table=DEPTH, headline=(ROW,), work=(WORK,), plots=(PLOT, SIDE_BY_SIDE),
         formerly=_FORMERLY.get(name, ()),
     )
     for name, desc in ((t.name, _description(t)) for t in TOOLS.values())
