@@ -16,10 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from suite.model import ErrorRecord, Outcome, measurement
 from suite.sampling import repeat_until_stable
-from suite.spec import profile_row
+from suite.spec import profile_row, seed_of
 from workloads.runtime import javacorpus, runtimes
 from workloads.runtime.specs import DEPTH
-from workloads.runtime.start import seed_of
 from workloads.sandbox import for_agent_code
 
 OUT = "classes"
@@ -73,7 +72,7 @@ def run(job) -> Outcome:
     found = runtimes.require("java", "javac")
     jobs = int(job.params["jobs"])
     depth = profile_row(DEPTH, job.profile)
-    corpus = javacorpus.generate(depth.java_corpus, seed_of(job))
+    corpus = javacorpus.generate(depth.java_corpus, seed_of(job.options))
     sandbox = for_agent_code(job.options, timeout_s=BUILD_TIMEOUT_S)
     walls, cpus, failures = [], [], []
     with sandbox.session() as session:

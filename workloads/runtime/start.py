@@ -8,12 +8,11 @@ import os
 from suite import stats
 from suite.model import ErrorRecord, Outcome, measurement
 from suite.sampling import repeat_until_stable
-from suite.spec import profile_row
+from suite.spec import profile_row, seed_of
 from workloads.runtime import programs, runtimes
 from workloads.runtime.specs import DEPTH
 from workloads.sandbox import SandboxError, concurrency_levels, for_agent_code, run_concurrently
 
-START_SEED = 1  # when the run gives no --seed
 RUN_TIMEOUT_S = 60.0
 
 
@@ -51,14 +50,9 @@ def _compile_class(sandbox, javac: str, program: programs.Program) -> bytes:
             return f.read()
 
 
-def seed_of(job) -> int:
-    seed = (job.options or {}).get("seed")
-    return START_SEED if seed is None else int(seed)
-
-
 def run(job) -> Outcome:
     kind = job.benchmark.split(".")[1]
-    program = programs.generate(seed_of(job))
+    program = programs.generate(seed_of(job.options))
     expected = program.expected_output()
     sandbox = for_agent_code(job.options, timeout_s=RUN_TIMEOUT_S)
     launch = Launch(kind, sandbox, program)

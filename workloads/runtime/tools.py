@@ -11,12 +11,12 @@ import subprocess
 import tempfile
 
 from suite.model import Outcome
-from suite.spec import profile_row
+from suite.spec import profile_row, seed_of
 from workloads.runtime import runtimes
 from workloads.runtime.pool import RuntimePool, write_inputs
 from workloads.runtime.specs import DEPTH
 from workloads.tools import catalog, loadgen
-from workloads.tools.bench import CALL_TIMEOUT_S, DEFAULT_SEED, usable_cpus
+from workloads.tools.bench import CALL_TIMEOUT_S, usable_cpus
 from workloads.tools.records import load_records
 from workloads.tools.specs import DEPTH as TOOLS_DEPTH
 
@@ -66,7 +66,7 @@ def open_pool(kind: str, inputs: dict, size: int, scratch: str, warmup_ms: int,
 
 def run(job) -> Outcome:
     kind = job.benchmark.split(".")[1]
-    seed = int(job.options.get("seed") or DEFAULT_SEED)
+    seed = seed_of(job.options)
     depth, tools_depth = profile_row(DEPTH, job.profile), profile_row(TOOLS_DEPTH, job.profile)
     matrix = job.params["matrix"]
     cpus = usable_cpus()
