@@ -452,7 +452,7 @@ def judge_series(values: Sequence[float], higher_is_better: bool, window: int = 
     logs = [math.log(v) for v in values]
     floor = series_noise([], within, values)
     # 1e-6: a series that never moved still has a noise scale for the fit.
-    rough = max(stats.robust_sigma(logs), floor, 1e-6)
+    rough = max(stats.robust_sigma(logs), stats.difference_rms(logs), floor, 1e-6)
     segments = stats.step_fit(logs, PROPOSE_Z ** 2 * rough ** 2)
     start, end, after = segments[-1]
     if len(segments) < 2 or start < len(values) - window:

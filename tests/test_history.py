@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import random
 import sqlite3
@@ -96,6 +97,30 @@ def test_step_fit_finds_the_level_change_and_where_it_began():
     assert step is not None and step.index == 20 and step.change == pytest.approx(-0.07, abs=0.03)
     # A single new point is an outlier until the next night confirms it.
     assert history.judge_series(values[:-1], True) is None
+
+
+def test_difference_rms_is_the_noise_a_median_of_few_differences_misses():
+    from suite.stats import difference_rms, robust_sigma
+
+    assert difference_rms([5.0]) == 0.0
+    assert difference_rms([0.0, 1.0, 0.0, 1.0]) == pytest.approx(1 / math.sqrt(2))
+    # Most differences are zero: their median says no noise at all.
+    runs = [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+    assert robust_sigma(runs) == 0.0
+    assert difference_rms(runs) == pytest.approx(math.sqrt(1 / 8))
+    # A step moves one difference: the noise it reads grows by little.
+    rng = random.Random(1)
+    noise = [rng.gauss(0, 0.03) for _ in range(22)]
+    stepped = noise[:20] + [y - 0.1 for y in noise[20:]]
+    assert difference_rms(stepped) < 1.3 * difference_rms(noise)
+
+
+def test_a_noisy_series_is_not_cut_into_levels_its_noise_explains():
+    # An A/A series at CV 4% whose successive differences' median reads 1.4%:
+    # a fit priced in that noise made the last two points a +5.8% level.
+    values = [99.2, 98.3, 98.8, 100.1, 99.1, 98.2, 98.7, 106.5, 99.5, 97.4, 103.8, 105.6]
+    assert history.judge_series(values, True) is None
+    assert history.judge_series(values, False) is None
 
 
 def test_integer_metrics_are_judged_by_their_step():
