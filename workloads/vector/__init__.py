@@ -1,0 +1,1 @@
+"""db.vector: agent memory as kNN retrieval over embeddings (exact and HNSW)."""
