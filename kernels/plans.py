@@ -214,10 +214,19 @@ def check_memory(topology: Topology, needed_bytes: int, what: str) -> None:
 def latency_max_bytes(topology: Topology, profile_name: str) -> int:
     """Largest working set: 4x the LLC (so the DRAM plateau has a point
     past any caching), and at least 1 GiB where the profile says so."""
+    row = profile_row(DEPTH, profile_name)
+    if row.max_working_set_bytes:
+        return row.max_working_set_bytes
     largest = dram_min_bytes(topology)
-    if profile_row(DEPTH, profile_name).latency_to_gib:
+    if row.latency_to_gib:
         largest = max(largest, LATENCY_LARGE_BYTES)
     return max(largest, 16 * LATENCY_MIN_BYTES)
+
+
+def capped_elements(elements: int, profile_name: str) -> int:
+    """Array elements within the profile's cap (the smoke profile's)."""
+    cap = profile_row(DEPTH, profile_name).max_array_elements
+    return min(elements, cap) if cap else elements
 
 
 def dram_min_bytes(topology: Topology) -> int:

@@ -165,6 +165,9 @@ def _plateau(name: str, a: int, b: int, latencies: Sequence[float]) -> Plateau:
     value = stats.median(latencies[a:b + 1])
     flat = [i for i in range(a, b + 1)
             if abs(math.log(latencies[i] / value)) <= math.log(1 + PLATEAU_RISE)]
+    # A short segment's median can sit between points that are all far from
+    # it (two points, 1 and 3 ns): its flat part is then the nearest point.
+    flat = flat or [min(range(a, b + 1), key=lambda i: abs(math.log(latencies[i] / value)))]
     return Plateau(name, a, b, min(flat), max(flat), value)
 
 

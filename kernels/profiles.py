@@ -28,9 +28,19 @@ class MemoryDepth:
     load_delays: tuple
     loaded_chase: tuple  # (repetitions, seconds each) per loaded-latency point
     native_pairs: int  # interleaved Numba/C pairs; the performance target uses >= 5
+    # Caps below the machine-derived sizes (None: none): largest chase
+    # working set, and elements per STREAM or load array.
+    max_working_set_bytes: int | None = None
+    max_array_elements: int | None = None
 
 
 DEPTH = {
+    # smoke: every code path, not the machine: working sets past L2 (a
+    # plateau boundary crossed), arrays of STREAM's 1M-element minimum.
+    "smoke": MemoryDepth(stream_ntimes=2, latency_curves=ALL_CURVES[:1],
+                         latency_repetitions=(1, 0.005), latency_to_gib=False,
+                         load_delays=(0, 256), loaded_chase=(1, 0.01), native_pairs=1,
+                         max_working_set_bytes=8 << 20, max_array_elements=1_000_000),
     # quick: the huge-page curve only, to stay within its time budget.
     "quick": MemoryDepth(stream_ntimes=6, latency_curves=ALL_CURVES[:1],
                          latency_repetitions=(4, 0.025), latency_to_gib=False,

@@ -19,6 +19,8 @@ def _stream_elements(ctx: PlanContext) -> int:
     array_mib = (ctx.options or {}).get("array_mib")
     try:
         elements = plans.stream_array_elements(topo, topo.logical_cpus, array_mib)
+        if array_mib is None:
+            elements = plans.capped_elements(elements, ctx.profile.name)
         plans.check_memory(topo, plans.STREAM_ARRAYS * elements * plans.FLOAT64_BYTES,
                            "STREAM arrays")
     except plans.SizingError as exc:
@@ -48,7 +50,9 @@ def plan_stream(ctx: PlanContext) -> list:
     bind = _bind(ctx)
     elements = _stream_elements(ctx)
     configs = []
-    for n in plans.sweep_thread_counts(topo, ctx.threads):
+    # Explicit --threads first, else the profile's fixed levels this machine has.
+    fixed = [n for n in ctx.profile.concurrency or () if n <= len(topo.logical_cpus)]
+    for n in plans.sweep_thread_counts(topo, ctx.threads or fixed or None):
         cpus = plans.thread_cpus(topo, n, bind)
         configs.append(Config(params={"threads": n, "bind": bind, **_size_param(ctx)},
                               settings={"elements": elements,
@@ -84,8 +88,9 @@ def plan_loaded(ctx: PlanContext) -> list:
         chase, load = plans.loaded_cpus(topo)
     except plans.SizingError as exc:
         raise Skipped(str(exc)) from None
-    chase_bytes = plans.latency_max_bytes(topo, "quick")
-    elements = plans.load_array_elements(topo)
+    chase_bytes = min(plans.latency_max_bytes(topo, "quick"),
+                      plans.latency_max_bytes(topo, ctx.profile.name))
+    elements = plans.capped_elements(plans.load_array_elements(topo), ctx.profile.name)
     plans.check_memory(topo, chase_bytes + plans.STREAM_ARRAYS * elements * plans.FLOAT64_BYTES,
                        "loaded-latency buffers")
     return [Config(params={"chase_cpu": chase, "load_cpus": list(load),

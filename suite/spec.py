@@ -38,9 +38,19 @@ class Profile:
     # between processes shows only when the process is repeated. Quick runs
     # one, to stay within its time budget; its verdicts are "indicative".
     processes: int = 1
+    # Concurrency levels (clients, jobs, workers, threads) fixed by the
+    # profile whatever the machine's size; None = derived from its cores.
+    concurrency: tuple | None = None
+
+    def levels(self, machine_levels) -> list:
+        """The profile's fixed levels, else the machine's own."""
+        return list(self.concurrency) if self.concurrency else list(machine_levels)
 
 
 PROFILES: Mapping[str, Profile] = {
+    # Every benchmark id once at its smallest real size: an installation
+    # check (natively seconds; tests/arm runs it whole under emulation).
+    "smoke": Profile("smoke", min_runs=1, max_runs=1, cv_target=1.0, concurrency=(1, 2)),
     "quick": Profile("quick", min_runs=3, max_runs=8, cv_target=0.05),
     "standard": Profile("standard", min_runs=5, max_runs=20, cv_target=0.03,
                         processes=3),

@@ -213,7 +213,20 @@ def test_linux_build_is_planned_in_the_full_profile_only():
         ctx = PlanContext(profile=PROFILES[profile], system=SYSTEM, options={})
         assert [c.params["jobs"] for c in specs.plan_linux(ctx)] == jobs
     spec = next(s for s in specs.SPECS if s.id == "compile.linux")
-    assert spec.profiles == frozenset({"full"})
+    assert spec.profiles == frozenset({"smoke", "full"})
+    # Smoke checks the prerequisites only.
+    (smoke,) = specs.plan_linux(PlanContext(profile=PROFILES["smoke"], system=SYSTEM, options={}))
+    assert smoke.settings == {"build": False}
+
+
+def test_linux_in_the_smoke_profile_checks_prerequisites_and_builds_nothing(fake_linux, tmp_path):
+    from workloads.compile import linux
+
+    out = linux.run_linux(replace(_job("compile.linux", {"jobs": 2}, "smoke"), settings={"build": False}))
+    assert not out.records
+    (skip,) = out.errors
+    assert skip.kind == "skipped" and "full profile only" in skip.message
+    assert not (tmp_path / "cache").exists()  # not even extracted
 
 
 def test_linux_without_the_package_is_one_skip_naming_the_install_command(tmp_path, monkeypatch):

@@ -277,5 +277,6 @@ def test_duckdb_is_planned_beyond_quick_for_its_classes():
 
 def test_the_dataset_scale_is_the_profiles_without_db_scale():
     assert datasets.dataset_scale({}, "quick") == "quick"
+    assert datasets.dataset_scale({}, "smoke") == "tiny"
     assert datasets.dataset_scale(None, "full") == "full"
     assert datasets.dataset_scale({"db_scale": "tiny"}, "full") == "tiny"

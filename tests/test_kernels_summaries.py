@@ -209,3 +209,10 @@ def test_saturation_is_interpolated_between_measured_counts():
     out = {r.metric: r for r in summaries.summarize_stream(recs, ctx()).records}
     assert out["saturation_cores_interpolated"].value == 70.0
     assert out["saturation_cores"].info["interpolated_cores"] == 70.0
+
+
+def test_a_segment_with_no_point_near_its_median_still_has_a_flat_part():
+    """Two points far apart (the smoke profile's short curves): the median lies
+    between them, the flat part is the nearer one, not an error."""
+    p = summaries.plateaus._plateau("L1", 0, 1, [1.0, 3.0])
+    assert p.flat_first == p.flat_last in (0, 1) and p.latency == 2.0

@@ -51,7 +51,7 @@ README_COMMANDS = {
     "./run.sh run corun.db.point": ["./run.sh run corun.db.point --out {out} --quiet"],
     "factorybench sysinfo [--json]": ["factorybench sysinfo", "factorybench sysinfo --json"],
     "factorybench list": ["factorybench list"],
-    "factorybench run [SEL...] [--profile quick|standard|full] [--out DIR] [--threads SPEC] "
+    "factorybench run [SEL...] [--profile smoke|quick|standard|full] [--out DIR] [--threads SPEC] "
     "[--tag K=V]... [--timeout S]": [
         "factorybench run fake.ok --profile quick --out {out} --threads 1 --tag rack=a1 "
         "--timeout 60 --quiet"],

@@ -23,6 +23,7 @@ class AgentDepth:
 
 
 DEPTH = {
+    "smoke": AgentDepth(window_s=0.2, max_levels=2, precision=1.0, parts=2),
     "quick": AgentDepth(window_s=0.8, max_levels=5, precision=0.25, parts=3),
     "standard": AgentDepth(window_s=3.0, max_levels=10, precision=0.10, parts=5),
     "full": AgentDepth(window_s=8.0, max_levels=14, precision=0.05, parts=10),

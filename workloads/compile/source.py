@@ -76,6 +76,33 @@ def build_tree(job, source: str, command: str, *, min_runs: int, max_runs: int,
     return Outcome(records=(record,), errors=errors)
 
 
+# The tree built when the run names none (the smoke profile): the tiny
+# generated C corpus and a Makefile linking its test program.
+GENERATED_MAKEFILE = b"""OBJS = $(patsubst %.c,%.o,$(wildcard *.c))
+corpus-test: $(OBJS)
+\t$(CC) -O2 -o $@ $(OBJS)
+%.o: %.c
+\t$(CC) -O2 -c -o $@ $<
+clean:
+\trm -f $(OBJS) corpus-test
+"""
+GENERATED_PRODUCT = "corpus-test"
+
+
+def write_generated_tree(directory: str, seed: int) -> None:
+    from workloads.compile.corpus import generate
+
+    for name, data in {**generate("tiny", seed).files, "Makefile": GENERATED_MAKEFILE}.items():
+        with open(os.path.join(directory, name), "wb") as f:
+            f.write(data)
+
+
 def run_source(job) -> Outcome:
     command = (job.options.get("build") or DEFAULT_BUILD).format(jobs=job.params["jobs"])
-    return build_tree(job, job.options["source"], command, min_runs=1, max_runs=job.profile.min_runs)
+    if job.options.get("source"):
+        return build_tree(job, job.options["source"], command, min_runs=1, max_runs=job.profile.min_runs)
+    with tempfile.TemporaryDirectory(prefix="factorybench-tree-") as tree:
+        write_generated_tree(tree, int(job.options.get("seed") or 1))
+        return build_tree(job, tree, DEFAULT_BUILD.format(jobs=job.params["jobs"]), min_runs=1,
+                          max_runs=job.profile.min_runs, product=GENERATED_PRODUCT,
+                          info={"tree": "generated: the tiny C corpus and a Makefile"})

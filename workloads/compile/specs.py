@@ -18,9 +18,15 @@ class CompileDepth:
     cycle_budget_s: float
     cycle_sweep: bool  # every concurrency level; else only "many at once" (2 x cores)
     linux: bool  # build the Linux kernel (hours)
+    # Without --source, build a generated tree (compile.source's copy,
+    # sandboxed build and make clean proven without one), and check the
+    # kernel build's prerequisites without building.
+    generated_tree: bool = False
 
 
 DEPTH = {
+    "smoke": CompileDepth(corpus_size="tiny", build_budget_s=0.0, cycles_per_agent=1,
+                          cycle_budget_s=0.0, cycle_sweep=True, linux=False, generated_tree=True),
     "quick": CompileDepth(corpus_size="small", build_budget_s=2.0, cycles_per_agent=1,
                           cycle_budget_s=2.0, cycle_sweep=False, linux=False),
     "standard": CompileDepth(corpus_size="medium", build_budget_s=30.0, cycles_per_agent=4,
@@ -35,31 +41,37 @@ def _cpus(ctx) -> int:
 
 
 def plan_compile(ctx) -> list:
-    return [Config(params={"jobs": j}) for j in concurrency_levels(_cpus(ctx))]
+    return [Config(params={"jobs": j}) for j in ctx.profile.levels(concurrency_levels(_cpus(ctx)))]
 
 
 def plan_cycles(ctx) -> list:
     # "Many at once": 2 x cores in the quick profile, the whole sweep otherwise.
-    levels = concurrency_levels(_cpus(ctx))
+    levels = ctx.profile.levels(concurrency_levels(_cpus(ctx)))
     if not profile_row(DEPTH, ctx.profile).cycle_sweep:
         levels = levels[-1:]
     return [Config(params={"concurrency": c}) for c in levels]
 
 
 def plan_source(ctx) -> list:
-    # Only when the user names a tree with --source.
-    if not (ctx.options or {}).get("source"):
-        return []
-    return plan_compile(ctx)
+    # When the user names a tree with --source (or the profile builds its own).
+    if (ctx.options or {}).get("source"):
+        return plan_compile(ctx)
+    if profile_row(DEPTH, ctx.profile).generated_tree:
+        return [Config(params={"jobs": c.params["jobs"], "tree": "generated"}) for c in plan_compile(ctx)]
+    return []
 
 
 def plan_linux(ctx) -> list:
     # Hours of building: the full profile only, even when named explicitly.
     # One configuration, jobs = cores, as Phoronix's build-linux-kernel runs
     # it; without the linux-source package the worker reports the skip.
-    if not profile_row(DEPTH, ctx.profile).linux:
-        return []
-    return [Config(params={"jobs": _cpus(ctx)})]
+    # The smoke profile checks the prerequisites and reports the build skipped.
+    row = profile_row(DEPTH, ctx.profile)
+    if row.linux:
+        return [Config(params={"jobs": _cpus(ctx)})]
+    if row.generated_tree:
+        return [Config(params={"jobs": _cpus(ctx)}, settings={"build": False})]
+    return []
 
 
 ROW = HeadlineRow("compile_throughput", "Compile throughput", (Source("throughput"),),
@@ -92,5 +104,5 @@ SPECS = [
     compile_spec("compile.linux", "Linux kernel from Debian's linux-source package: untimed "
                  "make defconfig, timed make -j{cores}, make clean between runs: wall s "
                  "(full profile)", "linux:run_linux", plan_linux, 6 * 3600.0,
-                 profiles=frozenset({"full"})),
+                 profiles=frozenset({"smoke", "full"})),
 ]

@@ -39,6 +39,7 @@ class CorunDepth:
 
 
 DEPTH = {
+    "smoke": CorunDepth(hogs=("triad",), rounds=1, window_s=0.1, every_workload=True),
     "quick": CorunDepth(hogs=("triad",), rounds=2, window_s=0.3, every_workload=False),
     "standard": CorunDepth(hogs=("triad", "chase"), rounds=4, window_s=2.0, every_workload=True),
     "full": CorunDepth(hogs=("triad", "chase"), rounds=8, window_s=5.0, every_workload=True),
@@ -100,8 +101,10 @@ def split_cores(topology) -> tuple:
 def plan_corun(ctx: PlanContext) -> list:
     topo = ctx.topology
     wl, hog = split_cores(topo)
-    elements = plans.load_array_elements(topo)
-    chase_bytes = plans.latency_max_bytes(topo, "quick")  # 4x the LLC, as loaded latency
+    # As loaded latency: 4x the LLC (within the profile's caps)
+    elements = plans.capped_elements(plans.load_array_elements(topo), ctx.profile.name)
+    chase_bytes = min(plans.latency_max_bytes(topo, "quick"),
+                      plans.latency_max_bytes(topo, ctx.profile.name))
     hogs = profile_row(DEPTH, ctx.profile).hogs
     try:
         for h in hogs:

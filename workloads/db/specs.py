@@ -22,7 +22,7 @@ QUERY_CLASSES = (
 def client_counts(ctx: PlanContext) -> list:
     """1, cores and 2 x cores clients (distinct, ascending)."""
     cores = max(1, ctx.topology.physical_cores)
-    return sorted({1, cores, 2 * cores})
+    return ctx.profile.levels(sorted({1, cores, 2 * cores}))
 
 
 # Engines by the name records carry (params.engine): the module holding its
@@ -52,6 +52,9 @@ class DbDepth:
 
 
 DEPTH = {
+    # smoke: every engine proven on the tiny dataset.
+    "smoke": DbDepth(dataset_scale="tiny", round_s=0.05, extra_rounds_budget_s=0.0,
+                     local_server=True, engines=("duckdb",), timeout_s=600.0),
     "quick": DbDepth(dataset_scale="quick", round_s=0.08, extra_rounds_budget_s=0.3,
                      local_server=False, engines=(), timeout_s=600.0),
     "standard": DbDepth(dataset_scale="standard", round_s=0.5, extra_rounds_budget_s=10.0,

@@ -25,6 +25,9 @@ class RuntimeDepth:
 
 
 DEPTH = {
+    "smoke": RuntimeDepth(starts_per_worker=1, start_budget_s=0.0, java_corpus="tiny",
+                          build_budget_s=0.0, min_builds=1, compile_sweep=True,
+                          warmup_ms=200, tools_every_level=True),
     "quick": RuntimeDepth(starts_per_worker=1, start_budget_s=0.5, java_corpus="small",
                           build_budget_s=1.0, min_builds=2, compile_sweep=False,
                           warmup_ms=1000, tools_every_level=False),
@@ -48,7 +51,8 @@ def plan_compile(ctx: PlanContext) -> list:
     cpus = len(ctx.topology.logical_cpus)
     # A javac build starts JVMs that warm up for seconds: quick builds with
     # jobs = cores only, the others sweep.
-    levels = concurrency_levels(cpus) if profile_row(DEPTH, ctx.profile).compile_sweep else [cpus]
+    levels = (ctx.profile.levels(concurrency_levels(cpus))
+              if profile_row(DEPTH, ctx.profile).compile_sweep else [cpus])
     return [Config(params={"jobs": j}) for j in levels]
 
 

@@ -60,7 +60,7 @@ def run(job) -> Outcome:
                  "program": {"seed": program.seed, "expected": expected.decode().strip()}}
     depth = profile_row(DEPTH, job.profile)
     records, errors = [], []
-    for concurrency in concurrency_levels(len(job.topology.logical_cpus)):
+    for concurrency in job.profile.levels(concurrency_levels(len(job.topology.logical_cpus))):
         params = {"concurrency": concurrency}
         latencies: list = []
         failed: list = []

@@ -20,7 +20,7 @@ def _records(job, backend: str) -> tuple:
     depth = profile_row(DEPTH, job.profile)
     per_worker = depth.calls_per_worker
     records, errors = [], []
-    for concurrency in concurrency_levels(len(job.topology.logical_cpus)):
+    for concurrency in job.profile.levels(concurrency_levels(len(job.topology.logical_cpus))):
         params = {"backend": backend, "concurrency": concurrency}
         latencies: list = []
         failed: list = []

@@ -19,6 +19,7 @@ class SandboxDepth:
 
 
 DEPTH = {
+    "smoke": SandboxDepth(calls_per_worker=1, batch_budget_s=0.0),
     "quick": SandboxDepth(calls_per_worker=2, batch_budget_s=0.3),
     "standard": SandboxDepth(calls_per_worker=10, batch_budget_s=5.0),
     "full": SandboxDepth(calls_per_worker=25, batch_budget_s=20.0),

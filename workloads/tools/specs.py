@@ -21,10 +21,12 @@ class ToolsDepth:
     parts: int  # sub-windows: the samples
     min_calls: int  # calls a test waits for at least (a slow model stretches up to 5x)
     every_model: bool  # every model at every level; else the reduced matrix below
+    one_child: bool = False  # every model's tests in one child process, not one per model
 
 
 # The tools' (and agent step's tool calls') one profile table.
 DEPTH = {
+    "smoke": ToolsDepth(window_s=0.15, parts=2, min_calls=2, every_model=True, one_child=True),
     "quick": ToolsDepth(window_s=0.5, parts=3, min_calls=3, every_model=False),
     "standard": ToolsDepth(window_s=3.0, parts=5, min_calls=20, every_model=True),
     "full": ToolsDepth(window_s=10.0, parts=10, min_calls=50, every_model=True),
@@ -50,7 +52,7 @@ def _description(tool) -> str:
 
 def concurrency_levels(ctx: PlanContext) -> list:
     cores = max(1, ctx.topology.physical_cores)
-    return sorted({1, cores, 2 * cores, 4 * cores})
+    return ctx.profile.levels(sorted({1, cores, 2 * cores, 4 * cores}))
 
 
 def _quick_matrix(tool: str, levels: list, cores: int) -> dict:
@@ -74,6 +76,8 @@ def _planner(tool: str):
             matrix = _quick_matrix(tool, levels, ctx.topology.physical_cores)
             return [Config(params={"matrix": matrix, **extra})]
         models = [m for m in MODELS if m not in unsupported_models(tool)]
+        if profile_row(DEPTH, ctx.profile).one_child:
+            return [Config(params={"matrix": {m: levels for m in models}, **extra})]
         # The open-loop test runs once, with the first (preferred) model.
         return [Config(params={"matrix": {m: levels}, **(extra if m == models[0] else {})})
                 for m in models]
@@ -107,6 +111,7 @@ class TokenizerDepth:
 
 
 TOKENIZER_DEPTH = {
+    "smoke": TokenizerDepth(batch_size=16, batches=2, round_s=0.1, extra_budget_s=0.0),
     "quick": TokenizerDepth(batch_size=16, batches=4, round_s=0.25, extra_budget_s=1.0),
     "standard": TokenizerDepth(batch_size=16, batches=16, round_s=1.0, extra_budget_s=10.0),
     "full": TokenizerDepth(batch_size=16, batches=32, round_s=2.0, extra_budget_s=30.0),
@@ -118,7 +123,7 @@ def plan_tokenizer(ctx: PlanContext) -> list:
     reads RAYON_NUM_THREADS once)."""
     cores = max(1, ctx.topology.physical_cores)
     return [Config(params={"threads": n}, env={"RAYON_NUM_THREADS": str(n)})
-            for n in sorted({1, cores})]
+            for n in ctx.profile.levels(sorted({1, cores}))]
 
 
 TOKENS_ROW = HeadlineRow("tokenizer", "Tokenizer tokens/s", (Source("throughput"),),

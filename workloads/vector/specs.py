@@ -34,6 +34,8 @@ class VectorDepth:
 
 
 VECTOR_DEPTH = {
+    "smoke": VectorDepth(vectors=2_000, sample_queries=16, round_s=0.05,
+                         extra_rounds_budget_s=0.0, timeout_s=600.0),
     "quick": VectorDepth(vectors=100_000, sample_queries=64, round_s=0.3,
                          extra_rounds_budget_s=0.5, timeout_s=600.0),
     "standard": VectorDepth(vectors=1_000_000, sample_queries=256, round_s=1.0,
@@ -64,7 +66,7 @@ def check_fits(vectors: int, total_memory: int | None, profile: str) -> None:
 
 def client_counts(ctx: PlanContext) -> list:
     cores = max(1, ctx.topology.physical_cores)
-    return sorted({1, cores, 2 * cores})
+    return ctx.profile.levels(sorted({1, cores, 2 * cores}))
 
 
 def plan_vector(ctx: PlanContext) -> list:
