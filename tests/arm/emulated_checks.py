@@ -181,6 +181,8 @@ ACCEPTED_SKIPS = (
     # Not emulation's: the root does not install these yet (see the report).
     ("runtime.", "not found; install with",
      "the root has no JDK or Node.js yet"),
+    ("corun.runtime.", "not found; install with",
+     "the root has no JDK or Node.js yet"),
     ("compile.java", "not found; install with",
      "the root has no JDK yet"),
     ("db.vector", "pgvector not installed",
