@@ -49,6 +49,7 @@ def test_quick_runs_the_triad_hog_and_one_representative_per_workload():
     assert cfg.params == {"hog": "triad"}  # nothing machine-specific
     assert item.ids == ("corun.compile.c", "corun.tools.json_transform", "corun.runtime.jvm.tools",
                         "corun.runtime.node.tools", "corun.db.point", "corun.db.analytic",
+                        "corun.db.vector.exact", "corun.db.vector.hnsw",
                         "corun.agent.step")
     assert cfg.settings["workload_cpus"] == [0] and cfg.settings["hog_cpus"] == [1]
     assert cfg.cpus == (0, 1)

@@ -108,3 +108,25 @@ def test_postgresql_without_pgvector_is_skipped_with_the_reason(tmp_path):
     out = bench.run_benchmark(_job(tmp_path, "postgresql"))
     assert [(e.kind, e.message) for e in out.errors] == [
         ("skipped", "skipped: pgvector not installed")]
+
+
+@pytest.mark.parametrize("workload", ["db.vector.exact", "db.vector.hnsw"])
+def test_corun_vector_driver_checks_every_answer(workload, tmp_path, tiny):
+    from workloads.corun import drivers
+
+    driver = drivers.make_driver(workload, [0], 3, {"db_dir": str(tmp_path), "seed": 3}, "quick")
+    assert isinstance(driver, drivers.VectorDriver)
+    try:
+        info = driver.open()
+        w = driver.window(0.15)
+    finally:
+        driver.close()
+    assert w.ops > 0 and w.failures == 0 and info["clients"] == 1
+
+
+def test_corun_driver_of_a_db_class_is_still_the_db_driver():
+    from workloads.corun import drivers
+
+    assert type(drivers.make_driver("db.point", [0], 1)) is drivers.DbDriver
+    with pytest.raises(ValueError, match="no co-run driver"):
+        drivers.make_driver("nothing", [0], 1)

@@ -286,14 +286,47 @@ class AgentStepDriver:
             self._reference.close()
 
 
-DRIVERS = {d.family: d for d in (CompileDriver, ToolDriver, DbDriver, AgentStepDriver, RuntimeToolDriver)}
+class VectorDriver(DbDriver):
+    """kNN queries of db.vector (db.vector.exact: sqlite-vec scan; db.vector.hnsw:
+    usearch), one client process per core, every answer checked."""
+
+    family = "db.vector"
+
+    def open(self) -> dict:
+        import psutil
+
+        from workloads.db.clients import ClientPool
+        from workloads.vector import bench as vector
+        from workloads.vector.engines import VectorSearch
+
+        index = self.query_name.split(".", 1)[-1]
+        engine_name = vector.INDEX_ENGINES.get(index)
+        if engine_name is None:
+            raise ValueError(f"no db.vector index {index!r}; accepted: "
+                             + ", ".join(vector.INDEX_ENGINES))
+        try:
+            engine, answers, data, extra = vector.open_engine(
+                engine_name, self.options, self.profile, psutil.virtual_memory().total)
+        except Exception as exc:  # noqa: BLE001 - a missing library, a refused size: unavailable
+            raise Unavailable(str(exc)) from None
+        tag = f"corun-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.pool = ClientPool(engine, VectorSearch(), answers, len(self.cpus),
+                               data.manifest["settings"]["seed"], tag)
+        return {**engine.info(), **extra, "clients": len(self.cpus),
+                "vectors": data.manifest["settings"]["count"]}
+
+
+DRIVERS = {d.family: d for d in (CompileDriver, ToolDriver, DbDriver, VectorDriver,
+                                 AgentStepDriver, RuntimeToolDriver)}
 
 
 def make_driver(workload: str, cpus: list, seed: int, options: dict | None = None,
                 profile: str = "quick"):
-    """The driver of the workload's family (its id's first component)."""
-    driver = DRIVERS.get(workload.split(".", 1)[0])
-    if driver is None or "." not in workload:
+    """The driver of the workload's family: the longest family its id starts with."""
+    family = next((f for f in sorted(DRIVERS, key=len, reverse=True)
+                   if workload.startswith(f + ".")), None)
+    driver = DRIVERS.get(family)
+    if driver is None:
         raise ValueError(f"no co-run driver for workload {workload!r}; accepted: "
                          + ", ".join(f"{family}.<name>" for family in DRIVERS))
     return driver(workload, cpus, seed, options or {}, profile)

@@ -68,6 +68,10 @@ WORKLOADS = {
     "db.write": Workload("SQLite durable appends", quick=False),
     "db.search": Workload("SQLite full-text top 10", quick=False),
     "db.analytic": Workload("SQLite join and group by"),
+    "db.vector.exact": Workload("exact kNN scan of the embeddings (sqlite-vec), one client "
+                                "per workload core: agent retrieval against the bandwidth hog"),
+    "db.vector.hnsw": Workload("HNSW kNN over the embeddings (usearch), one client per "
+                               "workload core"),
     "agent.step": Workload("simulated agents at 70% CPU load "
                            "(tokenize, state, tool, inference wait)"),
 }

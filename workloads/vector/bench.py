@@ -64,15 +64,11 @@ def run_benchmark(job: Job) -> Outcome:
     if engine_name == "postgresql":
         return Outcome(errors=(ErrorRecord(job.benchmark, params, "skipped", _pgvector_skip(job)),))
     try:
-        check_fits(depth.vectors, (job.system.get("memory") or {}).get("total_bytes"),
-                   job.profile.name)
-        data = vdata.ensure_dataset(data_dir(job.options), depth.vectors, seed_of(job.options),
-                                    depth.sample_queries)
-        ids, distances = data.reference()
-        answers = Answers(data.queries(), ids, distances)
-        engine, extra = _open(engine_name, data, answers)
+        engine, answers, data, extra = open_engine(engine_name, job.options, job.profile.name,
+                                                   (job.system.get("memory") or {}).get("total_bytes"))
     except (DatasetTooLarge, vdata.VectorDatasetError, VectorEngineUnavailable, ValueError) as exc:
         return Outcome(errors=(ErrorRecord(job.benchmark, params, "error", str(exc)),))
+    ids = answers.ids
     m = data.manifest
     info = dict(engine.info(), **extra, vectors=depth.vectors, dims=answers.queries.shape[1],
                 k=K, sample_queries=len(answers.queries), dataset_reused=data.reused,
@@ -111,13 +107,27 @@ def run_benchmark(job: Job) -> Outcome:
     return Outcome(records=tuple(records), errors=tuple(errors))
 
 
-def _open(name: str, data, answers: Answers) -> tuple:
+# The engine serving each kind of index (params.index, co-run workload db.vector.<index>).
+INDEX_ENGINES = {"exact": "sqlite-vec", "hnsw": "usearch"}
+
+
+def open_engine(name: str, options: dict, profile: str, total_memory: int | None) -> tuple:
+    """(engine, answers, dataset, extra info) of the engine named `name`, on
+    the profile's dataset (built when missing or damaged)."""
+    depth = profile_row(VECTOR_DEPTH, profile)
+    check_fits(depth.vectors, total_memory, profile)
+    data = vdata.ensure_dataset(data_dir(options), depth.vectors, seed_of(options),
+                                depth.sample_queries)
+    ids, distances = data.reference()
+    answers = Answers(data.queries(), ids, distances)
     if name == "sqlite-vec":
-        return SqliteVecEngine(data.path("store.sqlite"), answers, data.manifest["settings"]["count"]), {}
+        count = data.manifest["settings"]["count"]
+        return SqliteVecEngine(data.path("store.sqlite"), answers, count), answers, data, {}
     if name == "usearch":
         engine = UsearchEngine(data.path("hnsw.usearch"), answers)
         answers.approximate = engine.search_all(answers.queries)
-        return engine, {"hnsw": dict(vdata.HNSW, expansion_search=vdata.HNSW_EXPANSION_SEARCH)}
+        extra = {"hnsw": dict(vdata.HNSW, expansion_search=vdata.HNSW_EXPANSION_SEARCH)}
+        return engine, answers, data, extra
     raise ValueError(f"unknown db.vector engine {name!r}; accepted: sqlite-vec, usearch, postgresql")
 
 

@@ -88,6 +88,10 @@ SCAN_ROW = HeadlineRow("vector_scan", "Exact kNN scan GB/s per core",
 WORK = Work("throughput", "queries_per_joule", "queries/J", "Queries per joule",
             "cost_per_million_queries", 1e6, "million queries")
 PLOT = Plot("concurrency", ("throughput", "latency_p99"), x="clients", family="vector")
+# The exact scan's GB/s (and per core) drawn in the STREAM bandwidth panels:
+# how close agent retrieval gets to the machine's bandwidth.
+SCAN_PLOT = Plot("threads", ("scan_bandwidth", "scan_bandwidth_per_core"), x="clients",
+                 family="STREAM", several_files=False)
 
 SPECS = [BenchmarkSpec(
     id="db.vector", category="db",
@@ -95,5 +99,5 @@ SPECS = [BenchmarkSpec(
                 "and HNSW (usearch), 1/cores/2xcores clients: queries/s, p50/p99, GB/s, recall",
     entry="workloads.vector.bench:run_benchmark", plan=plan_vector,
     timeout={name: row.timeout_s for name, row in VECTOR_DEPTH.items()},
-    profile_table=VECTOR_DEPTH, headline=(ROW, SCAN_ROW), work=(WORK,), plots=(PLOT,),
+    profile_table=VECTOR_DEPTH, headline=(ROW, SCAN_ROW), work=(WORK,), plots=(PLOT, SCAN_PLOT),
 )]
