@@ -174,6 +174,14 @@ static inline uint32_t fb_rotl(uint32_t v, int s)
 """
 
 
+def files_sha256(files: dict) -> str:
+    """sha256 over every file, in sorted path order, as path NUL bytes NUL."""
+    h = hashlib.sha256()
+    for path in sorted(files):
+        h.update(path.encode() + b"\0" + files[path] + b"\0")
+    return h.hexdigest()
+
+
 @dataclass(frozen=True)
 class Corpus:
     size: str
@@ -184,11 +192,7 @@ class Corpus:
 
     @property
     def sha256(self) -> str:
-        """sha256 over every file, in sorted path order, as path NUL bytes NUL."""
-        h = hashlib.sha256()
-        for path in sorted(self.files):
-            h.update(path.encode() + b"\0" + self.files[path] + b"\0")
-        return h.hexdigest()
+        return files_sha256(self.files)
 
     def expected_output(self, case: int) -> bytes:
         return b"checksum %08x\n" % self.checksum(case)

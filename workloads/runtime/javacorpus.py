@@ -11,12 +11,11 @@ goes into the results.
 """
 from __future__ import annotations
 
-import hashlib
 import random
 from dataclasses import dataclass, field
 from typing import Callable
 
-from workloads.compile.corpus import switch_mirror
+from workloads.compile.corpus import files_sha256, switch_mirror
 
 M32 = 0xFFFFFFFF
 # (packages, classes per package, methods per class) per corpus size.
@@ -117,11 +116,7 @@ class JavaCorpus:
 
     @property
     def sha256(self) -> str:
-        """sha256 over every file, in sorted path order, as path NUL bytes NUL."""
-        h = hashlib.sha256()
-        for path in sorted(self.files):
-            h.update(path.encode() + b"\0" + self.files[path] + b"\0")
-        return h.hexdigest()
+        return files_sha256(self.files)
 
     def sources(self, package: str) -> list:
         return sorted(p for p in self.files if p.startswith(package + "/"))
