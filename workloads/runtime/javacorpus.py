@@ -19,7 +19,8 @@ from workloads.compile.corpus import files_sha256, switch_mirror
 
 M32 = 0xFFFFFFFF
 # (packages, classes per package, methods per class) per corpus size.
-SIZES = {"tiny": (2, 3, 2), "small": (20, 10, 3), "medium": (60, 16, 4), "large": (160, 24, 6)}
+SIZES = {"tiny": (2, 3, 2), "quick": (10, 10, 2), "small": (20, 10, 3), "medium": (60, 16, 4),
+         "large": (160, 24, 6)}
 
 
 def _s32(v: int) -> int:

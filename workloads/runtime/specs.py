@@ -28,7 +28,7 @@ DEPTH = {
     "smoke": RuntimeDepth(starts_per_worker=1, start_budget_s=0.0, java_corpus="tiny",
                           build_budget_s=0.0, min_builds=1, compile_sweep=True,
                           warmup_ms=200, tools_every_level=True),
-    "quick": RuntimeDepth(starts_per_worker=1, start_budget_s=0.5, java_corpus="small",
+    "quick": RuntimeDepth(starts_per_worker=1, start_budget_s=0.5, java_corpus="quick",
                           build_budget_s=1.0, min_builds=2, compile_sweep=False,
                           warmup_ms=1000, tools_every_level=False),
     "standard": RuntimeDepth(starts_per_worker=4, start_budget_s=5.0, java_corpus="medium",
@@ -92,7 +92,8 @@ SPECS = [
 ] + [
     BenchmarkSpec(
         id="compile.java", category="runtime",
-        description="javac over a generated Java corpus (hundreds of classes) in the sandbox, "
+        description="javac over a generated Java corpus (~100 classes in quick, hundreds beyond) "
+                    "in the sandbox, "
                     "jobs 1, cores, 2 x cores: units/s and wall, checked by running its main",
         entry="workloads.runtime.compile_java:run", plan=plan_compile, timeout=900.0,
         profile_table=DEPTH,

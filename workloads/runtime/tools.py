@@ -6,7 +6,9 @@ Python tools (workloads.tools.catalog)."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -23,21 +25,46 @@ from workloads.tools.specs import DEPTH as TOOLS_DEPTH
 SERVERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "servers")
 JAVA_SERVER = "ToolServer"
 NODE_SERVER = os.path.join(SERVERS, "tool_server.js")
+CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                     ".cache", "runtime")
 
 
-def server_argv(kind: str, scratch: str, inputs_dir: str, warmup_ms: int) -> tuple:
-    """(argv of one pool worker, runtime info); the Java server is compiled
-    into `scratch` first (untimed)."""
+def compiled_server(javac: runtimes.Runtime) -> str:
+    """The directory holding ToolServer.class, compiled once per source and
+    javac version into the checkout's .cache (a JVM compiling it costs
+    seconds a quick run does not have), built aside and renamed into place."""
+    with open(os.path.join(SERVERS, f"{JAVA_SERVER}.java"), "rb") as f:
+        source = f.read()
+    key = hashlib.sha256(source + javac.version.encode() + repr(runtimes.JAVAC_OPTIONS).encode()).hexdigest()[:16]
+    target = os.path.join(CACHE, f"{JAVA_SERVER}-{key}")
+    if os.path.isfile(os.path.join(target, f"{JAVA_SERVER}.class")):
+        return target
+    try:
+        os.makedirs(CACHE, exist_ok=True)
+        building = tempfile.mkdtemp(prefix="building-", dir=CACHE)
+    except OSError:  # a read-only checkout: a fresh build in the temp directory
+        building = target = tempfile.mkdtemp(prefix="factorybench-toolserver-")
+    done = subprocess.run([javac.path, *runtimes.JAVAC_OPTIONS, "-d", building,
+                           os.path.join(SERVERS, f"{JAVA_SERVER}.java")], capture_output=True, timeout=300)
+    if done.returncode:
+        shutil.rmtree(building, ignore_errors=True)
+        raise RuntimeError(f"javac {JAVA_SERVER}.java: {done.stderr.decode(errors='replace')[-300:]}")
+    if building != target:
+        try:
+            os.rename(building, target)
+        except OSError:  # another run built it meanwhile
+            shutil.rmtree(building, ignore_errors=True)
+    return target
+
+
+def server_argv(kind: str, inputs_dir: str, warmup_ms: int) -> tuple:
+    """(argv of one pool worker, runtime info)."""
     if kind == "jvm":
         found = runtimes.require("java", "javac")
-        done = subprocess.run([found["javac"].path, *runtimes.JAVAC_OPTIONS, "-d", scratch,
-                               os.path.join(SERVERS, f"{JAVA_SERVER}.java")],
-                              capture_output=True, timeout=300)
-        if done.returncode:
-            raise RuntimeError(f"javac {JAVA_SERVER}.java: {done.stderr.decode(errors='replace')[-300:]}")
+        classes = compiled_server(found["javac"])
         java = found["java"].path
         info = {"runtime": found["java"].info(), "jvm_flags": runtimes.jvm_flags(java)}
-        return [java, *runtimes.JVM_OPTIONS, "-cp", scratch, JAVA_SERVER, inputs_dir, str(warmup_ms)], info
+        return [java, *runtimes.JVM_OPTIONS, "-cp", classes, JAVA_SERVER, inputs_dir, str(warmup_ms)], info
     node = runtimes.require("node")["node"]
     return [node.path, NODE_SERVER, inputs_dir, str(warmup_ms)], {"runtime": node.info()}
 
@@ -54,7 +81,7 @@ def open_pool(kind: str, inputs: dict, size: int, scratch: str, warmup_ms: int,
     inputs_dir = os.path.join(scratch, "inputs")
     os.mkdir(inputs_dir)
     write_inputs(inputs_dir, inputs)
-    argv, info = server_argv(kind, scratch, inputs_dir, warmup_ms)
+    argv, info = server_argv(kind, inputs_dir, warmup_ms)
     pool = RuntimePool(f"{kind}-pool", argv, size, timeout_s=timeout_s, scratch=scratch)
     try:
         pool.start()
