@@ -11,12 +11,12 @@ from suite.spec import BenchmarkSpec, Config, FormerId, PlanContext, profile_row
 
 
 def _bind(ctx: PlanContext) -> str:
-    return (ctx.options or {}).get("bind") or plans.DEFAULT_BIND
+    return ctx.options.bind or plans.DEFAULT_BIND
 
 
 def _stream_elements(ctx: PlanContext) -> int:
     topo = ctx.topology
-    array_mib = (ctx.options or {}).get("array_mib")
+    array_mib = ctx.options.array_mib
     try:
         elements = plans.stream_array_elements(topo, topo.logical_cpus, array_mib)
         if array_mib is None:
@@ -32,7 +32,7 @@ def _stream_elements(ctx: PlanContext) -> int:
 
 def _sizing(ctx: PlanContext) -> str:
     """How the arrays were sized, for the records' info."""
-    if (ctx.options or {}).get("array_mib") is not None:
+    if ctx.options.array_mib is not None:
         return "--array-mib"
     return plans.sizing_note(ctx.topology, ctx.topology.logical_cpus)
 
@@ -40,7 +40,7 @@ def _sizing(ctx: PlanContext) -> str:
 def _size_param(ctx: PlanContext) -> dict:
     """Array sizes derived from the machine's caches stay out of params (so
     runs of two machines match); a size the user chose is part of identity."""
-    array_mib = (ctx.options or {}).get("array_mib")
+    array_mib = ctx.options.array_mib
     return {} if array_mib is None else {"array_mib": array_mib}
 
 
@@ -62,7 +62,7 @@ def plan_stream(ctx: PlanContext) -> list:
 
 
 def _stride(ctx: PlanContext) -> int:
-    return int((ctx.options or {}).get("stride") or plans.DEFAULT_STRIDE)
+    return int(ctx.options.stride or plans.DEFAULT_STRIDE)
 
 
 def plan_latency(ctx: PlanContext) -> list:

@@ -303,7 +303,7 @@ def run_benchmark(job: Job) -> Outcome:
         "placement": thread_placement(topo, elements, threads),
         "gb": "1e9 bytes",
     }
-    peak = (job.options or {}).get("peak_gbs")
+    peak = job.options.peak_gbs
     if not peak:
         # DMI memory-device data does not say how DIMMs share channels, so a
         # peak derived from it could be off by 2x; only a given peak is used.

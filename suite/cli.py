@@ -14,6 +14,7 @@ import click
 from suite import __version__
 from suite.cliparams import POSITIVE, bind_option, stride_option
 from suite.errors import DiskFull, UserError
+from suite.options import DEFAULTS, BenchmarkOptions
 from suite.spec import DEFAULT_PROFILE, PROFILES
 from suite.urls import POSTGRES_URL_FORM, is_postgres_url
 
@@ -168,9 +169,9 @@ def writable_dir(path: Path) -> Path:
 @bind_option("Thread placement over cores (OMP_PROC_BIND).")
 @click.option("--rate", type=POSITIVE,
               help="Open-loop tool-call arrival rate (calls/s, Poisson).")
-@click.option("--slo-ms", type=POSITIVE, default=250.0, show_default=True,
+@click.option("--slo-ms", type=POSITIVE, default=DEFAULTS.slo_ms, show_default=True,
               help="p99 step-latency SLO for the agents-per-core search.")
-@click.option("--inference-ms", type=POSITIVE, default=100.0, show_default=True,
+@click.option("--inference-ms", type=POSITIVE, default=DEFAULTS.inference_ms, show_default=True,
               help="Simulated inference wait per agent step (the GPU's share), ms.")
 @click.option("--db-url", metavar="postgresql://...", help="Also run db.* on PostgreSQL.")
 @click.option("--db-dir", type=click.Path(path_type=Path), metavar="DIR",
@@ -179,11 +180,11 @@ def writable_dir(path: Path) -> Path:
               help="DB dataset scale (default: the profile's).")
 @click.option("--source", type=click.Path(path_type=Path), metavar="DIR",
               help="A real source tree to build (compile.source).")
-@click.option("--build", metavar="CMD", default="make -j{jobs}", show_default=True,
+@click.option("--build", metavar="CMD", default=DEFAULTS.build, show_default=True,
               help="Build command for --source; {jobs} is replaced.")
 @click.option("--cost-per-hour", type=POSITIVE,
               help="Server price per hour, for cost per unit of work.")
-@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=DEFAULTS.seed, show_default=True,
               help="Seed for generated inputs (same seed, same bytes everywhere).")
 @click.option("--allow-unisolated", is_flag=True,
               help="Run agent-written code (compile.*, tools sandbox model) even when the only "
@@ -227,13 +228,13 @@ def run(selection, profile, out_dir, threads_spec, tags, timeout, array_mib, str
         threads=threads,
         tags=tag_map,
         timeout=timeout,
-        bench_options={
-            "array_mib": array_mib, "stride": int(stride), "peak_gbs": peak_gbs, "bind": bind, "rate": rate,
-            "slo_ms": slo_ms, "inference_ms": inference_ms, "db_url": db_url,
-            "db_dir": str(db_dir.resolve()) if db_dir else None, "db_scale": db_scale,
-            "source": str(source.resolve()) if source else None, "build": build,
-            "cost_per_hour": cost_per_hour, "seed": seed, "allow_unisolated": allow_unisolated, "out_dir": str(out_dir.resolve()),
-        },
+        benchmark=BenchmarkOptions(
+            array_mib=array_mib, stride=int(stride), peak_gbs=peak_gbs, bind=bind, rate=rate,
+            slo_ms=slo_ms, inference_ms=inference_ms, db_url=db_url,
+            db_dir=str(db_dir.resolve()) if db_dir else None, db_scale=db_scale,
+            source=str(source.resolve()) if source else None, build=build,
+            cost_per_hour=cost_per_hour, seed=seed, allow_unisolated=allow_unisolated,
+            out_dir=str(out_dir.resolve())),
         argv=tuple(sys.argv),
     )
     console = Console(stderr=False)

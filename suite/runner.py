@@ -28,6 +28,7 @@ from suite.atomicfile import disk_full, is_disk_full
 from suite.errors import DiskFull, Skipped, UserError
 from suite.guardian import RunDirectory
 from suite.model import ErrorRecord, Outcome
+from suite.options import BenchmarkOptions
 from suite.results import SCHEMA_VERSION, RunDocument, write_atomic
 from suite.spec import BenchmarkSpec, Config, Job, PlanContext, Profile, timeout_for
 
@@ -47,7 +48,7 @@ class RunOptions:
     threads: tuple | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     timeout: float | None = None  # overrides every spec's timeout
-    bench_options: Mapping[str, Any] = field(default_factory=dict)
+    benchmark: BenchmarkOptions = field(default_factory=BenchmarkOptions)
     argv: tuple = ()
     run_id: str = field(default_factory=new_run_id)
 
@@ -128,7 +129,7 @@ def new_document(opts: RunOptions, system: Mapping[str, Any]) -> RunDocument:
             "profile": opts.profile.name,
             "argv": list(opts.argv),
             "tags": dict(opts.tags),
-            "options": {k: v for k, v in opts.bench_options.items() if v is not None},
+            "options": opts.benchmark.to_dict(),
             "threads": list(opts.threads) if opts.threads else None,
         },
         system=dict(system),
@@ -246,7 +247,7 @@ def run_config(item: PlannedConfig, opts: RunOptions, system: Mapping[str, Any],
             return run_config(item, opts, system, own)
     timeout = opts.timeout or timeout_for(item.spec, opts.profile.name)
     job = Job(benchmark=item.spec.id, params=dict(item.config.params), profile=opts.profile,
-              system=system, options=dict(opts.bench_options), timeout=timeout,
+              system=system, options=opts.benchmark, timeout=timeout,
               cpus=item.config.cpus, settings=dict(item.config.settings), benchmarks=item.ids)
     with tempfile.TemporaryDirectory(prefix="job-", dir=run_dir.path) as tmp:
         job_path, outcome_path, err_path = (Path(tmp) / n for n in
@@ -399,7 +400,7 @@ def execute(specs: Sequence[BenchmarkSpec], opts: RunOptions, system: Mapping[st
     outlive the run (suite.guardian), whatever ends it.
     """
     progress = progress or Progress()
-    ctx = PlanContext(profile=opts.profile, system=system, options=dict(opts.bench_options),
+    ctx = PlanContext(profile=opts.profile, system=system, options=opts.benchmark,
                       threads=opts.threads)
     doc = new_document(opts, system)
     planned, plan_errors = plan(specs, ctx)
@@ -410,10 +411,10 @@ def execute(specs: Sequence[BenchmarkSpec], opts: RunOptions, system: Mapping[st
             run_dir.output(opts.out_path)
             doc = _run_all(planned, specs, doc,
                            _Run(opts, system, ctx, run_dir, writer, progress))
-            if opts.bench_options.get("cost_per_hour"):
+            if opts.benchmark.cost_per_hour:
                 from suite.cost import cost_per_unit
 
-                doc = doc.adding(cost_per_unit(doc.results, opts.bench_options["cost_per_hour"]))
+                doc = doc.adding(cost_per_unit(doc.results, opts.benchmark.cost_per_hour))
             status = "complete" if doc.results or not doc.errors else "failed"
             with signals_deferred():
                 return writer.save(doc.with_run(finished_at=utc_now(), status=status))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from suite.errors import UserError
+from suite.options import DEFAULT_SEED, BenchmarkOptions
 
 ENTRY_POINT_GROUP = "factorybench.benchmarks"
 # Comma-separated modules with SPECS lists registered for this process only
@@ -66,8 +67,11 @@ class PlanContext:
 
     profile: Profile
     system: Mapping[str, Any]  # the sysinfo dict (suite.sysinfo.collect())
-    options: Mapping[str, Any]  # benchmark options from the CLI (see RunOptions)
+    options: BenchmarkOptions = field(default_factory=BenchmarkOptions)
     threads: tuple | None = None  # explicit --threads list, or None
+
+    def __post_init__(self):
+        object.__setattr__(self, "options", BenchmarkOptions.of(self.options))
 
     @property
     def topology(self):
@@ -84,7 +88,7 @@ class Job:
     params: Mapping[str, Any]
     profile: Profile
     system: Mapping[str, Any]
-    options: Mapping[str, Any]
+    options: BenchmarkOptions
     timeout: float
     cpus: tuple | None = None  # CPU affinity applied before the entry runs
     # Inputs the plan computed that are not part of the configuration's
@@ -95,6 +99,9 @@ class Job:
     # six STREAM kernels of one sweep): its records carry these ids.
     # Empty means just `benchmark`.
     benchmarks: tuple = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "options", BenchmarkOptions.of(self.options))
 
     @property
     def ids(self) -> tuple:
@@ -113,7 +120,7 @@ class Job:
             "params": dict(self.params),
             "profile": self.profile.name,
             "system": dict(self.system),
-            "options": dict(self.options),
+            "options": self.options.to_dict(),
             "timeout": self.timeout,
             "cpus": list(self.cpus) if self.cpus is not None else None,
             "settings": dict(self.settings),
@@ -126,7 +133,7 @@ class Job:
             params=d["params"],
             profile=PROFILES[d["profile"]],
             system=d["system"],
-            options=d["options"],
+            options=BenchmarkOptions.from_dict(d["options"]),
             timeout=float(d["timeout"]),
             cpus=tuple(d["cpus"]) if d.get("cpus") is not None else None,
             settings=d.get("settings") or {},
@@ -235,10 +242,6 @@ def spec_modules() -> tuple:
     """The entry points' modules, then those named in SPEC_MODULES_ENV."""
     extra = [m.strip() for m in os.environ.get(SPEC_MODULES_ENV, "").split(",")]
     return entry_point_modules() + tuple(m for m in extra if m)
-
-
-# The seed of every generated input when the run gives no --seed.
-DEFAULT_SEED = 1
 
 
 def seed_of(options: Mapping[str, Any] | None) -> int:

@@ -16,6 +16,7 @@ import click
 
 from suite.cliparams import POSITIVE, bind_option, stride_option
 from suite.errors import UserError
+from suite.options import BenchmarkOptions
 from suite.spec import DEFAULT_PROFILE, PROFILES, PlanContext, timeout_for
 from suite.units import bytes_text
 
@@ -81,7 +82,7 @@ def describe(item, ctx: PlanContext) -> dict:
     }
 
 
-def build_plan(words, profile: str, system: Mapping[str, Any], options: Mapping[str, Any],
+def build_plan(words, profile: str, system: Mapping[str, Any], options: BenchmarkOptions | Mapping[str, Any],
                threads: tuple | None = None) -> dict:
     """The whole plan as one JSON-ready document."""
     from kernels.estimates import ASSUMPTIONS
@@ -92,7 +93,7 @@ def build_plan(words, profile: str, system: Mapping[str, Any], options: Mapping[
         specs = select(registry(), words, profile)
     except SelectionError as exc:
         raise UserError(str(exc)) from None
-    ctx = PlanContext(profile=PROFILES[profile], system=system, options=dict(options),
+    ctx = PlanContext(profile=PROFILES[profile], system=system, options=options,
                       threads=threads)
     planned, errors = plan(specs, ctx)
     configs = [describe(item, ctx) for item in planned]
@@ -185,7 +186,7 @@ def command(selection, profile, system_path, as_json, threads_spec, array_mib, s
     system = load_system(system_path) if system_path else collect()
     threads = parse_threads(threads_spec, int(system.get("logical_cpus")
                                               or len(system.get("cpus") or ()) or 1))
-    options = {"array_mib": array_mib, "stride": int(stride), "bind": bind}
+    options = BenchmarkOptions(array_mib=array_mib, stride=int(stride), bind=bind)
     doc = build_plan(selection, profile, system, options, threads)
     if as_json:
         click.echo(json.dumps(doc, indent=2))

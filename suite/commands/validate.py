@@ -13,6 +13,7 @@ import click
 
 from suite.cliparams import POSITIVE, bind_option
 from suite.errors import UserError
+from suite.options import BenchmarkOptions
 from suite.spec import PROFILES, PlanContext
 
 @click.command()
@@ -31,13 +32,13 @@ def command(profile, array_mib, bind):
     if spec is None:
         raise UserError("no registered benchmark declares a cross-check to validate")
     system = collect()
-    ctx = PlanContext(PROFILES[profile], system, {"array_mib": array_mib, "bind": bind})
+    ctx = PlanContext(PROFILES[profile], system, BenchmarkOptions(array_mib=array_mib, bind=bind))
     try:
         (config,) = spec.plan(ctx)
     except SizingError as exc:
         raise UserError(f"--array-mib: {exc}") from None
     opts = RunOptions(profile=PROFILES[profile], out_path=Path("/dev/null"),
-                      bench_options=dict(ctx.options))
+                      benchmark=ctx.options)
     outcome = run_config(PlannedConfig((spec,), config), opts, system)
     for e in outcome.errors:
         click.echo(f"{e.kind}: {e.message}", err=True)

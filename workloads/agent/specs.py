@@ -4,12 +4,13 @@ from __future__ import annotations
 from suite.meaning import HeadlineRow, Plot, Source, Work
 from dataclasses import dataclass
 
+from suite.options import DEFAULTS
 from suite.spec import BenchmarkSpec, Config, PlanContext
 
-DEFAULT_SLO_MS = 250.0
+DEFAULT_SLO_MS = DEFAULTS.slo_ms
 # The GPU's share of a step: how long an agent waits for "inference" between
 # steps. 100 ms is a short completion from a hosted model.
-DEFAULT_INFERENCE_MS = 100.0
+DEFAULT_INFERENCE_MS = DEFAULTS.inference_ms
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,8 @@ DEPTH = {
 
 
 def plan_agent_step(ctx: PlanContext) -> list:
-    options = ctx.options or {}
-    slo = float(options.get("slo_ms") or DEFAULT_SLO_MS)
-    inference = float(options.get("inference_ms") or DEFAULT_INFERENCE_MS)
+    slo = float(ctx.options.slo_ms)
+    inference = float(ctx.options.inference_ms)
     return [Config(params={"slo_ms": slo, "inference_ms": inference})]
 
 

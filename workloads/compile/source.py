@@ -12,6 +12,7 @@ import shutil
 import tempfile
 
 from suite.model import ErrorRecord, Outcome, measurement
+from suite.options import DEFAULTS
 from suite.sampling import repeat_until_stable
 from workloads.sandbox import Limits, for_agent_code
 
@@ -19,7 +20,6 @@ from workloads.sandbox import Limits, for_agent_code
 # kernel build at -j176 needs tens of GiB and its tree lives on disk.
 SOURCE_LIMITS = Limits(cpu_s=3600, address_space_bytes=16 << 30, file_size_bytes=8 << 30, nproc=8192,
                        open_files=65536, memory_bytes=None, workdir_bytes=None)
-DEFAULT_BUILD = "make -j{jobs}"
 
 
 def _has(tree: str, name: str) -> bool:
@@ -98,11 +98,11 @@ def write_generated_tree(directory: str, seed: int) -> None:
 
 
 def run_source(job) -> Outcome:
-    command = (job.options.get("build") or DEFAULT_BUILD).format(jobs=job.params["jobs"])
-    if job.options.get("source"):
-        return build_tree(job, job.options["source"], command, min_runs=1, max_runs=job.profile.min_runs)
+    command = job.options.build.format(jobs=job.params["jobs"])
+    if job.options.source:
+        return build_tree(job, job.options.source, command, min_runs=1, max_runs=job.profile.min_runs)
     with tempfile.TemporaryDirectory(prefix="factorybench-tree-") as tree:
-        write_generated_tree(tree, int(job.options.get("seed") or 1))
-        return build_tree(job, tree, DEFAULT_BUILD.format(jobs=job.params["jobs"]), min_runs=1,
+        write_generated_tree(tree, job.options.seed)
+        return build_tree(job, tree, DEFAULTS.build.format(jobs=job.params["jobs"]), min_runs=1,
                           max_runs=job.profile.min_runs, product=GENERATED_PRODUCT,
                           info={"tree": "generated: the tiny C corpus and a Makefile"})

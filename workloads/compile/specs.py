@@ -54,7 +54,7 @@ def plan_cycles(ctx) -> list:
 
 def plan_source(ctx) -> list:
     # When the user names a tree with --source (or the profile builds its own).
-    if (ctx.options or {}).get("source"):
+    if ctx.options.source:
         return plan_compile(ctx)
     if profile_row(DEPTH, ctx.profile).generated_tree:
         return [Config(params={"jobs": c.params["jobs"], "tree": "generated"}) for c in plan_compile(ctx)]

@@ -94,7 +94,7 @@ def run_benchmark(job) -> Outcome:
     settings = job.settings
     profile = job.profile.name
     depth = profile_row(DEPTH, job.profile)
-    options = dict(job.options or {})
+    options = job.options
     seed = seed_of(options)
     # Records carry only what identifies the measurement on any machine
     # (compare matches records by params); the cores are in `info`.

@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from suite import stats
+from suite.options import BenchmarkOptions
 
 @dataclass
 class Window:
@@ -40,7 +41,7 @@ class ToolDriver:
     family = "tools"
     unit = "calls/s"
 
-    def __init__(self, workload: str, cpus: list, seed: int, options: dict, profile: str):
+    def __init__(self, workload: str, cpus: list, seed: int, options: BenchmarkOptions, profile: str):
         self.tool_name, self.cpus, self.seed = workload.split(".", 1)[1], cpus, seed
 
     def open(self) -> dict:
@@ -120,7 +121,7 @@ class CompileDriver:
     family = "compile"
     unit = "units/s"
 
-    def __init__(self, workload: str, cpus: list, seed: int, options: dict, profile: str):
+    def __init__(self, workload: str, cpus: list, seed: int, options: BenchmarkOptions, profile: str):
         self.cpus, self.seed = cpus, seed
         self._resources = ExitStack()
 
@@ -174,7 +175,7 @@ class DbDriver:
     family = "db"
     unit = "queries/s"
 
-    def __init__(self, workload: str, cpus: list, seed: int, options: dict, profile: str):
+    def __init__(self, workload: str, cpus: list, seed: int, options: BenchmarkOptions, profile: str):
         self.query_name = workload.split(".", 1)[1]
         self.cpus, self.options, self.profile = cpus, options, profile
         self.pool = None
@@ -219,7 +220,7 @@ class AgentStepDriver:
     PROBE_S = 0.2
     MAX_AGENTS_PER_CPU = 64  # as agent.step's search
 
-    def __init__(self, workload: str, cpus: list, seed: int, options: dict, profile: str):
+    def __init__(self, workload: str, cpus: list, seed: int, options: BenchmarkOptions, profile: str):
         self.cpus, self.seed, self.options, self.profile = cpus, seed, options, profile
         self.pool = self._reference = None
 
@@ -230,7 +231,7 @@ class AgentStepDriver:
         from workloads.tools.bench import CALL_TIMEOUT_S
         from workloads.tools.pool import WarmPool
 
-        self.think_s = float(self.options.get("inference_ms") or agent.DEFAULT_INFERENCE_MS) / 1e3
+        self.think_s = float(self.options.inference_ms) / 1e3
         store = agent_step.open_state_store(self.options, self.profile)
         store_path, store_note = store.path, store.note
         n_cpus = len(self.cpus)
@@ -320,7 +321,7 @@ DRIVERS = {d.family: d for d in (CompileDriver, ToolDriver, DbDriver, VectorDriv
                                  AgentStepDriver, RuntimeToolDriver)}
 
 
-def make_driver(workload: str, cpus: list, seed: int, options: dict | None = None,
+def make_driver(workload: str, cpus: list, seed: int, options: BenchmarkOptions | None = None,
                 profile: str = "quick"):
     """The driver of the workload's family: the longest family its id starts with."""
     family = next((f for f in sorted(DRIVERS, key=len, reverse=True)
@@ -329,6 +330,6 @@ def make_driver(workload: str, cpus: list, seed: int, options: dict | None = Non
     if driver is None:
         raise ValueError(f"no co-run driver for workload {workload!r}; accepted: "
                          + ", ".join(f"{family}.<name>" for family in DRIVERS))
-    return driver(workload, cpus, seed, options or {}, profile)
+    return driver(workload, cpus, seed, BenchmarkOptions.of(options), profile)
 
 

@@ -114,7 +114,7 @@ def open_engine(job, dataset: Dataset, cleanup) -> tuple:
                  "server_cluster": server.cluster_not_kept or str(server.data_dir),
                  "server_note": LOCAL_SERVER_NOTE}
     else:
-        url = job.options.get("db_url")
+        url = job.options.db_url
         if not url:
             raise EngineUnavailable("engine postgresql needs the db_url option (postgresql://...)")
     engine = PostgresEngine(url)

@@ -68,7 +68,7 @@ DEPTH = {
 def plan_db(ctx: PlanContext, query: str = "point") -> list:
     clients = client_counts(ctx)
     configs = [Config(params={"engine": "sqlite", "clients": clients})]
-    if ctx.options.get("db_url"):
+    if ctx.options.db_url:
         configs.append(Config(params={"engine": "postgresql", "clients": clients}))
     elif profile_row(DEPTH, ctx.profile).local_server:
         from workloads.db.pg_server import postgres_bin_dir  # stdlib only

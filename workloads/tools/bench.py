@@ -65,7 +65,7 @@ def model_info(model) -> dict:
 def run_benchmark(job) -> Outcome:
     tool = catalog.TOOLS[job.benchmark.split(".", 1)[1]]
     seed = seed_of(job.options)
-    allow = bool(job.options.get("allow_unisolated"))
+    allow = job.options.allow_unisolated
     depth = profile_row(DEPTH, job.profile)
     inputs = {tool.name: tool.make_inputs(seed)}
     expected = catalog.expected_digests(tool, inputs[tool.name])

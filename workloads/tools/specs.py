@@ -70,7 +70,7 @@ def _quick_matrix(tool: str, levels: list, cores: int) -> dict:
 def _planner(tool: str):
     def plan(ctx: PlanContext) -> list:
         levels = concurrency_levels(ctx)
-        rate = (ctx.options or {}).get("rate")
+        rate = ctx.options.rate
         extra = {"rate": float(rate)} if rate else {}
         if not profile_row(DEPTH, ctx.profile).every_model:
             matrix = _quick_matrix(tool, levels, ctx.topology.physical_cores)

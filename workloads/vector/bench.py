@@ -41,7 +41,7 @@ def recall_problem(recall: float) -> str | None:
 
 def _pgvector_skip(job: Job) -> str:
     """Why db.vector on PostgreSQL did not run."""
-    url = job.options.get("db_url")
+    url = job.options.db_url
     if url:
         try:
             import psycopg

@@ -75,7 +75,7 @@ def plan_vector(ctx: PlanContext) -> list:
     clients = client_counts(ctx)
     configs = [Config(params={"engine": "sqlite-vec", "index": "exact", "clients": clients}),
                Config(params={"engine": "usearch", "index": "hnsw", "clients": clients})]
-    if ctx.options.get("db_url") or ctx.profile.name != "quick":
+    if ctx.options.db_url or ctx.profile.name != "quick":
         configs.append(Config(params={"engine": "postgresql", "index": "exact",
                                       "clients": clients}))
     return configs
