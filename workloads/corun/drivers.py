@@ -78,7 +78,7 @@ class RuntimeToolDriver(ToolDriver):
     TOOL = "json_transform"  # the one tools.json_transform runs: the same digests
     WARMUP_MS = 500
 
-    def __init__(self, workload: str, cpus: list, seed: int, options: dict, profile: str):
+    def __init__(self, workload: str, cpus: list, seed: int, options: BenchmarkOptions, profile: str):
         super().__init__(f"tools.{self.TOOL}", cpus, seed, options, profile)
         self.kind = workload.split(".")[1]  # runtime.<jvm|node>.tools
 
