@@ -15,6 +15,7 @@ import uuid
 import numpy as np
 
 from suite.model import ErrorRecord, Outcome, measurement
+from suite.options import BenchmarkOptions
 from suite.sampling import repeat_until_stable
 from suite.spec import Job, profile_row, seed_of
 from workloads.db.clients import ClientPool
@@ -111,7 +112,7 @@ def run_benchmark(job: Job) -> Outcome:
 INDEX_ENGINES = {"exact": "sqlite-vec", "hnsw": "usearch"}
 
 
-def open_engine(name: str, options: dict, profile: str, total_memory: int | None) -> tuple:
+def open_engine(name: str, options: BenchmarkOptions, profile: str, total_memory: int | None) -> tuple:
     """(engine, answers, dataset, extra info) of the engine named `name`, on
     the profile's dataset (built when missing or damaged)."""
     depth = profile_row(VECTOR_DEPTH, profile)
