@@ -139,6 +139,45 @@ def check_sandbox() -> str:
     return f"backend {result.backend}" + (f" ({box.warning})" if box.warning else "")
 
 
+@check("native retrieval libraries answer: tokenizers, sqlite-vec (apsw), usearch")
+def check_retrieval_libraries(tmp: Path) -> str:
+    """The aarch64 wheels of tools.tokenize's and db.vector's libraries load
+    and give right answers on small inputs (a full build would take hours
+    under qemu)."""
+    import numpy as np
+    import tokenizers as tk
+    from usearch.index import Index
+
+    from workloads.vector.dataset import exact_knn
+    from workloads.vector.engines import SqliteVecEngine, open_sqlite
+
+    tok = tk.Tokenizer(tk.models.BPE())
+    tok.pre_tokenizer = tk.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = tk.decoders.ByteLevel()
+    tok.train_from_iterator(["agent memory retrieval and tokenization"] * 50,
+                            trainer=tk.trainers.BpeTrainer(
+                                vocab_size=300, show_progress=False,
+                                initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet()))
+    text = "agent retrieval: 42 tokens"
+    assert tok.decode(tok.encode_batch([text])[0].ids) == text
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((500, 384), dtype=np.float32)
+    q = x[7] + 0.01
+    want, _ = exact_knn(x, q[None, :])
+    db = open_sqlite(tmp / "vec.sqlite", writable=True)
+    db.execute("CREATE VIRTUAL TABLE embeddings USING vec0(embedding float[384])")
+    with db:
+        db.executemany("INSERT INTO embeddings(rowid, embedding) VALUES (?, ?)",
+                       ((i + 1, x[i].tobytes()) for i in range(len(x))))
+    got = [r - 1 for r, _ in db.execute(SqliteVecEngine.sql, (q.tobytes(),)).fetchall()]
+    db.close()
+    assert got == want[0].tolist(), (got, want[0].tolist())
+    index = Index(ndim=384, metric="l2sq", dtype="f32")
+    index.add(np.arange(len(x)), x)
+    assert index.search(q, 10).keys[0] == 7
+    return f"tokenizers {tk.__version__}, usearch {index.hardware_acceleration}"
+
+
 @check("result file with Arm fields is written atomically and loads")
 def check_result_file(out_dir: Path, info: dict, kernels: dict) -> str:
     from suite import results, runner
@@ -299,6 +338,7 @@ def main() -> int:
     check_cli_child(args.expect_arch)
     kernels = check_numba_kernels()
     check_sandbox()
+    check_retrieval_libraries(args.out)
     if isinstance(info, dict) and isinstance(kernels, dict):
         check_result_file(args.out, info, kernels)
     check_smoke_profile(args.out, args.expect_arch)

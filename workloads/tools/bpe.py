@@ -24,7 +24,9 @@ def _word(rng):
     return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(1, 4)))
 
 
-def _text(rng, words, lexicon):
+def prose(rng, words, lexicon):
+    """`words` words of prompt-like text: mostly `lexicon`, some numbers,
+    punctuation and unseen words."""
     parts = []
     for _ in range(words):
         r = rng.random()
@@ -75,7 +77,7 @@ def make_input(seed):
     rng = random.Random(seed)
     lexicon = [_word(rng) for _ in range(LEXICON)]
     merges = train(" ".join(rng.choice(lexicon) for _ in range(800)), MERGES)
-    return {"merges": [list(m) for m in merges], "text": _text(rng, PROMPT_WORDS, lexicon)}
+    return {"merges": [list(m) for m in merges], "text": prose(rng, PROMPT_WORDS, lexicon)}
 
 
 def encode(text, merges):

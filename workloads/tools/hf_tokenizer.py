@@ -16,12 +16,14 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from workloads.tools.bpe import prose
+
 VOCAB_SIZE = 32_000
 CORPUS_WORDS = 250_000  # ~2 MB of training text: enough distinct pairs for 32k merges
 LEXICON = 30_000
 PROMPT_BYTES = (2048, 16384)
 # Bump when the corpus, the training settings or the prompts change.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[2] / ".cache" / "tokenizer"
 TOKENIZER_FILE = "tokenizer.json"
 MANIFEST_FILE = "manifest.json"
@@ -41,23 +43,6 @@ def _lexicon(rng: random.Random) -> list:
     return sorted(words)
 
 
-def _prose(rng: random.Random, lexicon: list, words: int) -> str:
-    out = []
-    for _ in range(words):
-        r = rng.random()
-        if r < 0.05:
-            out.append(str(rng.randint(0, 99999)))
-        elif r < 0.1:
-            out.append(rng.choice((",", ".", ":", "()", "->", "==", "{", "}", '"')))
-        elif r < 0.12:
-            out.append(rng.choice(lexicon).capitalize())
-        else:
-            # Zipf-like: agents' text repeats common words.
-            out.append(lexicon[min(len(lexicon) - 1, int(rng.paretovariate(0.8)) - 1)]
-                       if rng.random() < 0.5 else rng.choice(lexicon))
-    return " ".join(out)
-
-
 def _tool_result(rng: random.Random, lexicon: list) -> str:
     kind = rng.randrange(3)
     if kind == 0:  # a JSON API answer
@@ -68,7 +53,7 @@ def _tool_result(rng: random.Random, lexicon: list) -> str:
     elif kind == 1:  # log lines
         body = "\n".join(f"2026-11-{rng.randint(1, 30):02d}T{rng.randint(0, 23):02d}:"
                          f"{rng.randint(0, 59):02d} {rng.choice(('INFO', 'WARN', 'ERROR'))} "
-                         f"{_prose(rng, lexicon, rng.randint(5, 15))}"
+                         f"{prose(rng, rng.randint(5, 15), lexicon)}"
                          for _ in range(rng.randint(5, 20)))
     else:  # code
         body = "\n".join(f"def {rng.choice(lexicon)}_{i}(x, y={rng.randint(0, 9)}):\n"
@@ -80,7 +65,7 @@ def _tool_result(rng: random.Random, lexicon: list) -> str:
 def corpus(seed: int) -> str:
     rng = random.Random(seed)
     lexicon = _lexicon(rng)
-    parts = [_prose(rng, lexicon, 2000) for _ in range(CORPUS_WORDS // 2000)]
+    parts = [prose(rng, 2000, lexicon) for _ in range(CORPUS_WORDS // 2000)]
     parts += [_tool_result(rng, lexicon) for _ in range(300)]
     return "\n".join(parts)
 
@@ -89,7 +74,7 @@ def prompts(seed: int, count: int) -> list:
     """`count` agent prompts: system prompt + tool results, 2-16 KB each."""
     rng = random.Random(seed + 1)
     lexicon = _lexicon(random.Random(seed))
-    system = "You are a coding agent. " + _prose(rng, lexicon, 180)
+    system = "You are a coding agent. " + prose(rng, 180, lexicon)
     out = []
     for _ in range(count):
         target = rng.randint(*PROMPT_BYTES)
