@@ -75,6 +75,17 @@ def build_all(session, compiler_path: str, units, jobs: int) -> tuple:
     return results, time.perf_counter() - start
 
 
+def build_records(benchmark: str, params: dict, throughput, walls, valid: bool,
+                  info: dict) -> list:
+    """A build's units/s and wall-time records, for every compiler workload."""
+    return [
+        measurement(benchmark, params, "throughput", "units/s", throughput,
+                    higher_is_better=True, validated=valid, info=info),
+        measurement(benchmark, params, "wall", "s", walls, higher_is_better=False,
+                    validated=valid, info=info),
+    ]
+
+
 def run_compile(job) -> Outcome:
     compiler = find_compiler()
     if compiler is None:
@@ -108,12 +119,7 @@ def run_compile(job) -> Outcome:
         "jobs": jobs,
     }
     params = dict(job.params)
-    records = [
-        measurement(job.benchmark, params, "throughput", "units/s", throughput,
-                    higher_is_better=True, validated=valid, info=info),
-        measurement(job.benchmark, params, "wall", "s", walls, higher_is_better=False,
-                    validated=valid, info=info),
-    ]
+    records = build_records(job.benchmark, params, throughput, walls, valid, info)
     for q in (50, 95, 99):
         records.append(measurement(job.benchmark, params, f"latency_p{q}", "ms", latencies,
                                    higher_is_better=False, value=stats.percentile(latencies, q),

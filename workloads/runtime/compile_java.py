@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from suite.model import ErrorRecord, Outcome, measurement
 from suite.sampling import repeat_until_stable
 from suite.spec import profile_row, seed_of
+from workloads.compile.build import build_records
 from workloads.runtime import javacorpus, runtimes
 from workloads.runtime.specs import DEPTH
 from workloads.sandbox import for_agent_code
@@ -98,12 +99,7 @@ def run(job) -> Outcome:
         "validation": "every class file built; Main run in the sandbox prints the predicted checksum",
     }
     params = dict(job.params)
-    records = [
-        measurement(job.benchmark, params, "throughput", "units/s", throughput,
-                    higher_is_better=True, validated=valid, info=info),
-        measurement(job.benchmark, params, "wall", "s", walls, higher_is_better=False,
-                    validated=valid, info=info),
-    ]
+    records = build_records(job.benchmark, params, throughput, walls, valid, info)
     if None in cpus:
         info["cpu"] = sandbox.run(["/bin/true"]).cpu_source
     else:
