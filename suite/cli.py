@@ -92,9 +92,21 @@ def list_benchmarks():
     """Every benchmark with its category and what it measures."""
     from suite.spec import registry
 
-    for spec in registry():
+    specs = registry()
+    for spec in specs:
         profiles = ",".join(p for p in PROFILES if p in spec.profiles)
         click.echo(f"{spec.id:24} {spec.category:10} {spec.description}  [{profiles}]")
+    # Ids of older result files that still select (and migrate to) today's.
+    current = {spec.id for spec in specs}
+    former: dict = {}
+    for spec in specs:
+        for old in spec.former_ids:
+            if old not in current:
+                former.setdefault(old, []).append(spec.id)
+    if former:
+        click.echo("\nformer ids (still selectable; older result files are migrated):")
+        for old, new in former.items():
+            click.echo(f"{old:24} -> {', '.join(new)}")
 
 
 # -- run ------------------------------------------------------------------

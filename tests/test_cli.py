@@ -51,3 +51,16 @@ def test_run_then_show(tmp_path, fake_specs_env):
 def test_python_dash_m_suite_works():
     res = run_cli("--version")
     assert res.returncode == 0 and "factorybench" in res.stdout
+
+
+def test_list_names_former_ids_with_their_new_ones():
+    """The former ids the README's schema history names are listed, each with
+    the ids it selects now."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "suite", "list"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    former = res.stdout.split("former ids", 1)[1]
+    assert "stream.sweep" in former and "stream.triad" in former
+    assert "latency.curve" in former and "latency.chase" in former
