@@ -17,9 +17,7 @@ class MemoryDepth:
     latency_curves: tuple  # (shuffle, thp) variants of the latency curve
     # (repetitions per point, seconds per repetition); every point takes
     # >= 100 ms in total. A point's value is the median of its repetitions,
-    # which one disturbed repetition cannot move on a shared machine; four
-    # or more per point also let `compare`'s rank test reach p < 0.05 (4 vs
-    # 4 samples: smallest two-sided p = 2/70).
+    # which one disturbed repetition cannot move on a shared machine.
     latency_repetitions: tuple
     latency_to_gib: bool  # the curve reaches at least 1 GiB, not only 4x the LLC
     # Delay (dependent multiply-adds after each 64-byte line) injected into

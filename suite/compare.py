@@ -223,7 +223,7 @@ def _unstable(record) -> bool:
 
 def samples_are_trials(record) -> bool:
     """Whether a record's samples are repeated measurements of one figure,
-    which the U test assumes. A summary record marked `info.derived`, or a
+    which a spread (CV) and a significance test assume. A summary record marked `info.derived`, or a
     latency plateau (its samples are the curve's points across working sets,
     and which points a plateau spans moves between runs), is not."""
     return not (record.info.get("derived") or "plateau_bytes" in record.info)

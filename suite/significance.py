@@ -1,6 +1,8 @@
 """Is a difference between two sets of samples real? Pure functions, no I/O.
 
-The Mann-Whitney U test makes no assumption about the shape of the
+compare tests log process values with a moderated t test
+(moderated_t_test) and controls the false discovery rate over a whole
+comparison (benjamini_hochberg). The Mann-Whitney U test below makes no assumption about the shape of the
 distribution, which suits benchmark samples (skewed, with a long slow tail
 on a noisy machine). Exact p-values for small samples without ties; the
 normal approximation with tie and continuity correction otherwise.
