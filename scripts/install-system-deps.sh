@@ -28,6 +28,8 @@ if [ "$mode" = test ]; then
     command -v php >/dev/null 2>&1 || need+=(php-cli)
     php -r 'exit(class_exists("DOMDocument") ? 0 : 1);' >/dev/null 2>&1 || need+=(php-xml)
     command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
+    # Fleet tests: sshd instances on loopback addresses stand in for hosts.
+    [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
@@ -36,7 +38,8 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
 fi
 echo "install-system-deps: installing ${need[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null 2>&1 || true
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 ||
+# Several installs may run at once: wait for a held dpkg lock, do not fail.
+apt-get -o DPkg::Lock::Timeout=900 update -qq >/dev/null 2>&1 || true
+apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 ||
     echo "install-system-deps: apt-get install ${need[*]} failed; what needs them will be skipped with the reason" >&2
 exit 0

@@ -27,6 +27,7 @@ LAZY_COMMANDS = {
     "export": "suite.commands.export",
     "plan": "suite.commands.plan",
     "import-pts": "suite.commands.import_pts",
+    "fleet": "suite.commands.fleet",
 }
 
 
@@ -203,12 +204,18 @@ def writable_dir(path: Path) -> Path:
                    "sandbox backend does not isolate it (rlimit).")
 @click.option("--report/--no-report", default=False,
               help="Write the HTML report beside the result file.")
+@click.option("--machine", metavar="NAME",
+              help="The machine's name in results, compare and history [default: its hostname].")
+@click.option("--status-file", type=click.Path(path_type=Path), metavar="FILE",
+              help="Keep the configuration being run in FILE (a fleet run's progress).")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def run(selection, profile, out_dir, threads_spec, tags, timeout, array_mib, stride, peak_gbs, bind,
-        rate, slo_ms, inference_ms, db_url, db_dir, db_scale, source, build, cost_per_hour, seed, allow_unisolated, report, quiet):
+        rate, slo_ms, inference_ms, db_url, db_dir, db_scale, source, build, cost_per_hour, seed, allow_unisolated, report, machine, status_file,
+        quiet):
     """Run benchmarks: ids, dotted prefixes or categories (none: the profile)."""
     from rich.console import Console
 
+    from suite.machine import check_name
     from suite.progress import make_progress
     from suite.runner import RunOptions, default_result_path, execute, new_run_id
     from suite.spec import SelectionError, registry, renamed_selections, select
@@ -229,13 +236,17 @@ def run(selection, profile, out_dir, threads_spec, tags, timeout, array_mib, str
         raise UserError(f"--source: {str(source)!r} is not a directory; accepted: "
                         "a source tree to build")
     tag_map = parse_tags(tags)
+    if machine is not None:
+        check_name(machine)
     system = collect()
+    if machine is not None:
+        system["machine"] = machine
     threads = parse_threads(threads_spec, int(system.get("logical_cpus") or os.cpu_count()))
     out_dir = writable_dir(out_dir)
     run_id = new_run_id()
     opts = RunOptions(
         profile=PROFILES[profile],
-        out_path=default_result_path(out_dir, profile, run_id),
+        out_path=default_result_path(out_dir, profile, run_id, machine=machine),
         run_id=run_id,
         threads=threads,
         tags=tag_map,
@@ -252,7 +263,7 @@ def run(selection, profile, out_dir, threads_spec, tags, timeout, array_mib, str
     console = Console(stderr=False)
     try:
         with stops_as_interrupts():
-            doc = execute(specs, opts, system, progress=make_progress(quiet))
+            doc = execute(specs, opts, system, progress=make_progress(quiet, status_file))
             render(doc, console, full=False)
             click.echo(f"result: {opts.out_path}")
             if report:

@@ -38,6 +38,7 @@ from typing import Any, Mapping, Sequence
 
 from suite import stats
 from suite.emulation import NOT_COMPARED, emulation_of
+from suite.machine import machine_name
 from suite.significance import (FDR, MIN_EFFECT, benjamini_hochberg, geomean_ci,
                                 moderated_t_test, pooled_variance)
 from suite.units import bytes_text
@@ -463,9 +464,10 @@ def summarize_system(doc, label: str) -> SystemSummary:
 
 
 def system_labels(docs: Sequence) -> list:
-    """Short distinct names: the hostname, or when hosts repeat the file name
-    (which holds the host already: <timestamp>-<host>-<profile>.json)."""
-    hosts = [str(d.system.get("hostname") or f"run{i + 1}") for i, d in enumerate(docs)]
+    """Short distinct names: the machine name (--machine, else the hostname),
+    or when names repeat the file name (which holds the name already:
+    <timestamp>-<machine>-<run id>-<profile>.json)."""
+    hosts = [str(machine_name(d.system) or f"run{i + 1}") for i, d in enumerate(docs)]
     labels = []
     for i, (h, d) in enumerate(zip(hosts, docs)):
         if hosts.count(h) > 1:

@@ -23,6 +23,7 @@ from typing import Sequence
 
 from suite import stats
 from suite.emulation import emulation_of
+from suite.machine import machine_name
 from suite.urls import is_postgres_url
 
 DEFAULT_STORE = Path("results") / "history.sqlite"
@@ -85,15 +86,25 @@ def _digest(*parts) -> str:
 
 def machine_of(system: dict) -> dict:
     """The fingerprint fields. Memory is rounded to GiB: MemTotal moves by a
-    few KiB between kernel builds on the same hardware."""
+    few KiB between kernel builds on the same hardware. A name given with
+    `run --machine` is a field only when given, so unnamed runs keep the
+    fingerprints they always had."""
     total = (system.get("memory") or {}).get("total_bytes")
-    return {
+    fields = {
         "hostname": system.get("hostname"),
         "cpu_model": system.get("model_name"),
         "cores": system.get("logical_cpus"),
         "memory_gib": round(total / 2 ** 30) if total else None,
         "kernel": system.get("kernel"),
     }
+    if system.get("machine"):
+        fields["machine"] = system["machine"]
+    return fields
+
+
+def machine_label(machine: dict) -> str | None:
+    """The name a stored machine (machine_of's fields) is shown by."""
+    return machine_name(machine)
 
 
 def fingerprint(system: dict) -> str:
@@ -542,7 +553,7 @@ def check(store: Store, window: int = DEFAULT_WINDOW,
           threshold_pct: float = DEFAULT_THRESHOLD_PCT) -> CheckReport:
     """Judge the latest run of every machine and profile against its history."""
     latest = _latest_runs(store)
-    runs = {key: (json.loads(m).get("hostname"), profile, started, rid, commit)
+    runs = {key: (machine_label(json.loads(m)), profile, started, rid, commit)
             for key, m, profile, started, rid, commit in store.query(
                 "SELECT run_key, machine, profile, started_at, run_id, git_commit FROM fb_runs")}
     series: dict = {}

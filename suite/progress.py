@@ -1,8 +1,10 @@
 """Progress display for a run: rich on a terminal, plain lines otherwise."""
 from __future__ import annotations
 
+import os
 import sys
 import time
+from pathlib import Path
 
 from suite.runner import Progress
 
@@ -43,7 +45,42 @@ class RichProgress(Progress):
         self.bar.stop()
 
 
-def make_progress(quiet: bool) -> Progress:
+class StatusFileProgress(Progress):
+    """Keeps `<index>/<total> <configuration>` in a file, rewritten whole
+    (rename) at every configuration's start, for a watcher elsewhere (a fleet
+    run polls it over SSH); `done` once the run ends."""
+
+    def __init__(self, path: Path, inner: Progress):
+        self.path, self.inner = path, inner
+
+    def _write(self, text: str) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            tmp.write_text(text + "\n")
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # progress is a view; the run goes on without it
+
+    def start(self, total):
+        self.total = total
+        self._write(f"0/{total} starting")
+        self.inner.start(total)
+
+    def begin(self, index, item):
+        self._write(f"{index + 1}/{self.total} {item.label}")
+        self.inner.begin(index, item)
+
+    def end(self, index, item, outcome, seconds):
+        self.inner.end(index, item, outcome, seconds)
+
+    def stop(self):
+        self._write(f"{self.total}/{self.total} done")
+        self.inner.stop()
+
+
+def make_progress(quiet: bool, status_file: Path | None = None) -> Progress:
     if quiet:
-        return Progress()
-    return RichProgress() if sys.stderr.isatty() else PlainProgress()
+        shown = Progress()
+    else:
+        shown = RichProgress() if sys.stderr.isatty() else PlainProgress()
+    return shown if status_file is None else StatusFileProgress(status_file, shown)

@@ -231,7 +231,7 @@ RUN = Fields(required={"status": OneOf(*RUN_STATUSES)}, optional={
 
 # The machine, as suite.sysinfo records it: the fields readers use are typed.
 SYSTEM = Fields(optional={
-    **_maybe(String(), "hostname", "arch", "vendor", "model_name", "kernel", "os",
+    **_maybe(String(), "hostname", "machine", "arch", "vendor", "model_name", "kernel", "os",
              "cpu_implementer", "cpu_part", "cpu_part_name", "virtualization", "container"),
     **_maybe(Integer(), "physical_cores", "logical_cpus", "sockets", "threads_per_core",
              "page_size_bytes"),

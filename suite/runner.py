@@ -109,11 +109,12 @@ def git_commit() -> str | None:
 
 
 def default_result_path(out_dir: Path, profile: str, run_id: str,
-                        now: datetime | None = None) -> Path:
-    """`<UTC timestamp>-<hostname>-<run id, 8 hex>-<profile>.json`: the run id
-    keeps two runs started in the same second apart."""
+                        now: datetime | None = None, machine: str | None = None) -> Path:
+    """`<UTC timestamp>-<machine>-<run id, 8 hex>-<profile>.json`, the machine
+    being --machine or the hostname: the run id keeps two runs started in the
+    same second apart."""
     now = now or datetime.now(timezone.utc)
-    host = socket.gethostname().split(".")[0] or "host"
+    host = machine or socket.gethostname().split(".")[0] or "host"
     return out_dir / f"{now.strftime('%Y%m%dT%H%M%SZ')}-{host}-{run_id[:8]}-{profile}.json"
 
 

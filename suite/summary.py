@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from suite.headline import caption, headline
+from suite.machine import machine_name
 from suite.results import RunDocument
 
 
@@ -72,7 +73,7 @@ def render(doc: RunDocument, console: Console, *, full: bool) -> None:
         f"profile={run.get('profile')} status={run.get('status')} "
         f"{run.get('started_at')} .. {run.get('finished_at') or '-'}")
     console.print(
-        f"system: {system.get('hostname')} {system.get('arch')} {system.get('model_name')} "
+        f"system: {machine_name(system)} {system.get('arch')} {system.get('model_name')} "
         f"({(system.get('microarchitecture') or {}).get('name')}), "
         f"{system.get('physical_cores')} cores / {system.get('logical_cpus')} CPUs")
     console.print(headline_table(doc, sources=full))

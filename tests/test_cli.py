@@ -20,6 +20,8 @@ def run_cli(*args, env=None):
     (["run", "fake.ok", "--profile", "huge"], "huge"),
     (["run", "fake.ok", "--timeout", "-1"], "-1"),
     (["run", "fake.ok", "--db-url", "mysql://x"], "--db-url"),
+    (["run", "fake.ok", "--machine", "a/b"], "--machine"),
+    (["run", "fake.ok", "--machine", ""], "--machine"),
     (["show", "/nonexistent.json"], "no such file"),
     (["frobnicate"], "frobnicate"),
 ])

@@ -80,14 +80,14 @@ def add(results, store):
 @click.option("--store", help=_STORE_HELP)
 def list_runs(store):
     """Runs in the history, oldest first."""
-    from suite.history import list_runs as runs
+    from suite.history import list_runs as runs, machine_label
 
     with _store(store) as st:
         rows = runs(st)
     if not rows:
         click.echo("the history holds no runs")
     for started, machine, run_id, profile, points in rows:
-        click.echo(f"{started}  {machine.get('hostname')}  {machine.get('cpu_model')}  "
+        click.echo(f"{started}  {machine_label(machine)}  {machine.get('cpu_model')}  "
                    f"{profile}  {points} points  {run_id}")
 
 
