@@ -453,6 +453,30 @@ def test_bwrap_runs_code_as_an_unprivileged_user():
 
 
 @needs_bwrap
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs sandboxes as uids of their own")
+def test_bwrap_starts_from_a_shell_already_at_the_sessions_uid():
+    sb = Sandbox(backend="bwrap")
+    with sb.session() as s:
+        assert "setpriv" not in sb._argv(["/bin/true"], s)  # no exec to drop privileges per run
+        shell = s.spare
+        with open(f"/proc/{shell.proc.pid}/status") as f:
+            uids_line = next(line for line in f if line.startswith("Uid:"))
+        assert uids_line.split()[1:] == [str(s.run_as)] * 4
+        for n in range(3):  # the later runs of the session start from shells at its uid too
+            res = s.run(["sh", "-c", f"id -u; echo x > made-{n}"])
+            assert res.ok and res.stdout == b"1000\n", res.stderr
+            assert os.stat(os.path.join(s.path, f"made-{n}")).st_uid == s.run_as
+        run_as = s.run_as
+    time.sleep(0.2)  # a shell being made for the session is dropped once made
+    left = [sh for ready in warm.warm_shells()._idle.values() for sh in ready if sh.run_as == run_as]
+    assert not left, "ready shells outlived their session's uid"
+    # (bwrap's own process in the PID namespace may linger as a zombie of PID 1.)
+    held = [p for p in psutil.process_iter(["uids", "status"])
+            if p.info["uids"] and p.info["uids"].real == run_as and p.info["status"] != psutil.STATUS_ZOMBIE]
+    assert not held
+
+
+@needs_bwrap
 def test_bwrap_sees_no_secrets_homes_or_runtime_sockets():
     script = ("for p in /etc/shadow /etc/gshadow /etc/ssh /root /home /run /var /sys /boot /srv /mnt /opt; do "
               "  [ -e $p ] && echo visible $p; done; "

@@ -6,8 +6,9 @@ Prints ratios of interleaved measurements taken in this one run (absolute
 times on a shared machine mean little):
 
 * a whole `Sandbox.run` with bwrap vs bare `unshare` of the same
-  namespaces (target <= 2x), beside the previous implementation of
-  `Sandbox.run` and bwrap alone,
+  namespaces (target <= 2x), beside earlier implementations of
+  `Sandbox.run` (before held shells; with a setpriv exec per run to drop
+  to the session's uid) and bwrap alone,
 * compile.c throughput at jobs = cores vs jobs = 1 (target >= 1.8x),
 * wall time of the quick profile's compile part (sandbox.lifecycle,
   compile.c, compile.test; target <= 30 s), child start-up included.
@@ -77,7 +78,7 @@ def _previous_sandbox_run(limits, workdir_parent: str) -> None:
 
     workdir = tempfile.mkdtemp(prefix="fb-sandbox-", dir=workdir_parent)
     try:
-        proc = subprocess.Popen(bwrap_prefix(workdir) + ["/bin/true"], cwd=workdir,
+        proc = subprocess.Popen(bwrap_prefix(workdir, False) + ["/bin/true"], cwd=workdir,
                                 env=dict(sbx.BASE_ENV, HOME=workdir), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True, preexec_fn=setup)
@@ -104,6 +105,21 @@ def _previous_sandbox_run(limits, workdir_parent: str) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _setpriv_per_run_sandbox() -> Sandbox:
+    """`Sandbox(bwrap)` as it was before its held shells ran at the
+    session's uid: root's shell exec'd setpriv, which exec'd bwrap."""
+    from workloads.sandbox.backends import setpriv_prefix
+
+    class SetprivPerRun(Sandbox):
+        def _argv(self, argv, session):
+            drop = setpriv_prefix(session.run_as) if session.run_as is not None else []
+            return drop + super()._argv(argv, session)
+
+    sandbox = SetprivPerRun(backend="bwrap")
+    sandbox.shells_at_uid = False
+    return sandbox
+
+
 def sandbox_overhead() -> None:
     if "bwrap" not in available_backends():
         print("bwrap overhead: skipped (bwrap unavailable)")
@@ -111,20 +127,26 @@ def sandbox_overhead() -> None:
     import tempfile
 
     from workloads.sandbox import uids as sandbox_uids
-    from workloads.sandbox.backends import bwrap_prefix
+    from workloads.sandbox.backends import bwrap_prefix, setpriv_prefix
 
     bwrap_sb, unshare_sb = Sandbox(backend="bwrap"), Sandbox(backend="unshare")
-    # As root the sandbox starts bwrap as a uid of its own: so does this.
+    setpriv_sb = _setpriv_per_run_sandbox()
+    # As root the sandbox starts bwrap as a uid of its own: so does this
+    # (bwrap alone: dropping to it with setpriv, then with no drop at all).
     uid = sandbox_uids.take() if os.geteuid() == 0 else None
     run_as = uid.uid if uid else None
-    with tempfile.TemporaryDirectory() as wd:
+    with tempfile.TemporaryDirectory() as wd, tempfile.TemporaryDirectory() as root_wd:
         if run_as is not None:
             os.chown(wd, run_as, run_as)
-        bwrap_argv = bwrap_prefix(wd, run_as) + ["/bin/true"]
+        drop = setpriv_prefix(run_as) if run_as is not None else []
+        bwrap_argv = drop + bwrap_prefix(wd, run_as is not None) + ["/bin/true"]
+        bwrap_no_drop = bwrap_prefix(root_wd, run_as is not None) + ["/bin/true"]
         variants = {
             "bare unshare": lambda: subprocess.run(BARE_UNSHARE + ["/bin/true"], check=True),
             "bwrap, the sandbox's arguments": lambda: subprocess.run(bwrap_argv, check=True),
+            "bwrap, same, no drop": lambda: subprocess.run(bwrap_no_drop, check=True),
             "Sandbox(bwrap).run, previous": lambda: _previous_sandbox_run(bwrap_sb.limits, wd),
+            "Sandbox(bwrap).run, setpriv": lambda: setpriv_sb.run(["/bin/true"]),
             "Sandbox(bwrap).run": lambda: bwrap_sb.run(["/bin/true"]),
             "Sandbox(unshare).run": lambda: unshare_sb.run(["/bin/true"]),
         }
@@ -140,8 +162,10 @@ def sandbox_overhead() -> None:
         print(f"  {name:32s} {t * 1e3:7.2f} ms  {t / base:5.2f}x bare unshare")
     bwrap_args = med["bwrap, the sandbox" + chr(39) + "s arguments"]
     print(f"whole Sandbox.run with bwrap vs bare unshare: {med['Sandbox(bwrap).run'] / base:.2f}x "
-          f"(target <= 2x; previous implementation {med['Sandbox(bwrap).run, previous'] / base:.2f}x, "
-          f"bwrap alone {bwrap_args / base:.2f}x)")
+          f"(target <= 2x; with a setpriv exec per run {med['Sandbox(bwrap).run, setpriv'] / base:.2f}x, "
+          f"before held shells {med['Sandbox(bwrap).run, previous'] / base:.2f}x, "
+          f"bwrap alone {bwrap_args / base:.2f}x with setpriv, "
+          f"{med['bwrap, same, no drop'] / base:.2f}x without)")
     print(f"Sandbox.run with bwrap, previous / now: "
           f"{med['Sandbox(bwrap).run, previous'] / med['Sandbox(bwrap).run']:.2f}x; "
           f"Sandbox's own share of a bwrap call (run - bwrap alone): "

@@ -1,6 +1,7 @@
 """The sandbox's backends: how each isolates a command, and which work here.
 
-Each backend is a command prefix the run's held shell execs (see warm.py).
+Each backend is a command prefix the run's held shell execs (see warm.py;
+as root, bwrap's shell already runs as the session's uid).
 ``bwrap`` starts bubblewrap with every namespace unshared, the user one
 included, and binds only what compilers and interpreters need; ``unshare``
 uses util-linux's unshare; ``rlimit`` only drops to the session's uid.
@@ -207,13 +208,13 @@ def bwrap_visible(path: str, workdir: str, unprivileged: bool) -> bool:
     return any(under(real, r) for r in roots)
 
 
-def bwrap_prefix(workdir: str, run_as: int | None = None, scratch_bytes: int = SCRATCH_BYTES) -> list:
-    """bwrap's arguments; `run_as` is the host uid to start it as (root
-    drops to it first, so the user namespace belongs to nobody privileged)."""
-    interpreters = [a for p in interpreter_roots(run_as is not None) for a in ("--ro-bind", p, p)]
+def bwrap_prefix(workdir: str, unprivileged: bool = False, scratch_bytes: int = SCRATCH_BYTES) -> list:
+    """bwrap's arguments. `unprivileged`: root starts it as a sandbox uid
+    (a shell held at that uid, see warm.py), so the user namespace belongs
+    to nobody privileged and binds only what that uid can reach."""
+    interpreters = [a for p in interpreter_roots(unprivileged) for a in ("--ro-bind", p, p)]
     size = str(scratch_bytes)
     return [
-        *(setpriv_prefix(run_as) if run_as is not None else []),
         "bwrap", "--unshare-all", "--unshare-user", "--uid", str(INNER_ID), "--gid", str(INNER_ID),
         "--hostname", "sandbox", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
         "--ro-bind", "/usr", "/usr", *loader_paths(), "--ro-bind", sandbox_etc(), "/etc",
@@ -296,7 +297,10 @@ def backend_problem(backend: str) -> str | None:
             run_as = uid.uid if uid else None
             if run_as is not None:
                 os.chown(d, run_as, run_as)
-            prefix = bwrap_prefix(d, run_as) if backend == "bwrap" else unshare_prefix(d, run_as)
+            if backend == "bwrap":
+                prefix = (setpriv_prefix(run_as) if run_as is not None else []) + bwrap_prefix(d, run_as is not None)
+            else:
+                prefix = unshare_prefix(d, run_as)
             problem = probe(prefix, d)
     finally:
         if uid:

@@ -194,11 +194,15 @@ BASE_ENV = {"PATH": SAFE_PATH, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C
 class SandboxSession:
     """A work directory kept across several runs (compile, then test)."""
 
-    def __init__(self, sandbox: "Sandbox", workdir: str, run_as: int | None) -> None:
+    def __init__(self, sandbox: "Sandbox", workdir: str, run_as: int | None,
+                 shell: HeldShell | None = None, single_run: bool = False) -> None:
         self.sandbox = sandbox
         self.path = workdir
         # The host uid (and gid) the code runs as; None: ours.
         self.run_as = run_as
+        # A shell held at run_as, ready for the first run (it brought the uid).
+        self.spare = shell
+        self.single_run = single_run  # no shell is made ahead for a second run
 
     @property
     def owner(self) -> tuple | None:
@@ -246,6 +250,9 @@ class Sandbox:
         # Root hands each session a uid of its own; anyone else runs the
         # code as themselves (in a user namespace under bwrap).
         self.own_uid_per_session = is_root() and backend != "none"
+        # bwrap then starts straight from a shell held at the session's uid:
+        # no exec to drop privileges on the way.
+        self.shells_at_uid = self.own_uid_per_session and backend == "bwrap"
         notes = [weakness(backend)]
         if limits.workdir_bytes and backend != "none" and workdirs.size_limit_problem():
             notes.append(f"work dir size unbounded ({workdirs.size_limit_problem()})")
@@ -274,22 +281,38 @@ class Sandbox:
         raise SandboxError(self.can_execute(found))
 
     @contextlib.contextmanager
-    def session(self) -> Iterator[SandboxSession]:
+    def session(self, single_run: bool = False) -> Iterator[SandboxSession]:
+        """A work dir and a uid of its own (as root) for several runs;
+        `single_run`: one run only, so no shell is made ahead for a second."""
+        shell = None
         try:
-            uid = uids.take() if self.own_uid_per_session else None
+            if self.shells_at_uid:  # a ready shell at a fresh uid brings the uid
+                shell = self._take_shell(None)
+                uid, shell.uid = shell.uid, None
+            else:
+                uid = uids.take() if self.own_uid_per_session else None
         except uids.NoFreeUid as exc:
             raise SandboxError(exc.strerror) from None
+        except OSError as exc:
+            raise SandboxError(f"cannot start a confined process: {exc}") from exc
+        run_as = uid.uid if uid else None
         try:
-            run_as = uid.uid if uid else None
             try:
                 workdir = workdirs.make(self.workdir_parent, run_as, self.limits.workdir_bytes)
             except OSError as exc:
                 raise SandboxError(str(exc)) from exc
+            session = SandboxSession(self, workdir, run_as, shell, single_run)
             try:
-                yield SandboxSession(self, workdir, run_as)
+                yield session
             finally:
                 workdirs.remove(workdir)
         finally:
+            if self.shells_at_uid:  # nothing runs as the uid once it is released
+                warm_shells().retire(self._shell_kind(run_as))
+                if session.spare is not None:
+                    session.spare.discard()
+            elif shell is not None:
+                shell.discard()
             if uid:
                 uid.release()
 
@@ -297,12 +320,57 @@ class Sandbox:
             files: Mapping[str, bytes] | None = None,
             env: Mapping[str, str] | None = None) -> SandboxResult:
         """Run `argv` in a fresh work dir (its cwd), then remove the dir."""
-        with self.session() as s:
+        with self.session(single_run=True) as s:
             return s.run(argv, stdin=stdin, files=files, env=env)
 
+    # -- held shells ---------------------------------------------------------
+
+    def _shell_kind(self, run_as: int | None) -> tuple:
+        """Which ready shells a run of a session at `run_as` can take
+        (with shells_at_uid, None: any uid, the shell bringing its own)."""
+        limits = self.limits if self.backend != "none" else None
+        if self.shells_at_uid:
+            return (limits, self.use_cgroup, "uid", run_as)
+        return (limits, self.use_cgroup)
+
+    def _shell_maker(self, run_as: int | None):
+        limits, use_cgroup = self.limits if self.backend != "none" else None, self.use_cgroup
+        if not self.shells_at_uid:
+            return lambda: hold(BASE_ENV, limits, use_cgroup)
+        if run_as is not None:
+            return lambda: hold(BASE_ENV, limits, use_cgroup, run_as)
+
+        def at_a_fresh_uid() -> HeldShell:
+            uid = uids.take()
+            try:
+                shell = hold(BASE_ENV, limits, use_cgroup, uid.uid)
+            except BaseException:
+                uid.release()
+                raise
+            shell.uid = uid
+            return shell
+        return at_a_fresh_uid
+
+    def _take_shell(self, run_as: int | None) -> HeldShell:
+        return warm_shells().take(self._shell_kind(run_as), self._shell_maker(run_as))
+
+    def _session_shell(self, session: SandboxSession) -> HeldShell:
+        """The shell a run of `session` starts from."""
+        if not self.shells_at_uid:
+            return self._take_shell(None)
+        shell, session.spare = session.spare, None
+        if shell is None:
+            shell = self._take_shell(session.run_as)
+        elif not session.single_run:  # the next run of the session finds one ready
+            warm_shells().want(self._shell_kind(session.run_as), self._shell_maker(session.run_as))
+        if shell.run_as != session.run_as:
+            shell.discard(kill=True)
+            raise OSError(f"held shell runs as uid {shell.run_as}, the session as {session.run_as}")
+        return shell
+
     def _argv(self, argv: list, session: SandboxSession) -> list:
-        if self.backend == "bwrap":
-            return bwrap_prefix(session.path, session.run_as, self.limits.scratch_bytes) + argv
+        if self.backend == "bwrap":  # as root, the held shell runs as the session's uid already
+            return bwrap_prefix(session.path, session.run_as is not None, self.limits.scratch_bytes) + argv
         if self.backend == "unshare":
             return unshare_prefix(session.path, session.run_as, self.limits.scratch_bytes) + argv
         if session.run_as is not None:  # rlimit as root: after the parent set the limits
@@ -317,15 +385,9 @@ class Sandbox:
         if problem:
             raise SandboxError(problem)
         script = command_script(session.path, {"HOME": session.path, **(env or {})}, self._argv(argv, session))
-        limits = self.limits if self.backend != "none" else None
-        use_cgroup = self.use_cgroup
-
-        def make() -> HeldShell:
-            return hold(BASE_ENV, limits, use_cgroup)
-
         start = time.perf_counter()
         try:
-            shell = warm_shells().take((limits, use_cgroup), make)
+            shell = self._session_shell(session)
         except OSError as exc:
             raise SandboxError(f"cannot start a confined process for {argv[0]}: {exc}") from exc
         try:

@@ -13,6 +13,11 @@ sends a newline; the rest of stdin is the command's input. Each taken
 shell is replaced by a background thread, so a run waits for the grace
 period only when no shell is ready (the first run, or a burst).
 
+A shell can also be held at a sandbox uid (`run_as`): bwrap, started by
+root, then runs straight from it with no exec in between to drop
+privileges (setpriv ran while the shell was made). An idle shell made
+for any session holds its uid (`uid`) until a session takes it.
+
 A held shell starts no Python between fork and exec (subprocess can use
 vfork), and exits by itself when its stdin closes, so an idle one never
 outlives this process. Standard library only.
@@ -31,16 +36,24 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
+from workloads.sandbox.backends import setpriv_prefix
 from workloads.sandbox.cgroups import RunCgroup, remove_own
+from workloads.sandbox.uids import SandboxUid
 
 HOLD_SHELL = "/bin/sh"
+# The script lives in a memfd of this process, opened read-only as fd 3
+# (from /proc/<our pid>/fd/<n>, while still root): in no directory, so code
+# in a sandbox cannot plant or change the text a shell outside it runs
+# next. The command itself gets no fd 3 (see command_script).
+SCRIPT_FD = 3
+OPEN_SCRIPT = f'exec {SCRIPT_FD}<"$1" || exit 125; shift; '
 # The shell says it is ready (one byte on stdout), waits for a newline on
-# stdin, then runs its script ($1, written meanwhile), which becomes the
+# stdin, then runs its script (written meanwhile), which becomes the
 # command. A parent gone before the newline leaves it to exit 125 without
-# running anything. The script lives in a memfd of this process, read as
-# /proc/<our pid>/fd/<n>: in no directory, so code in a sandbox cannot
-# plant or change the text a shell outside it runs next.
-HOLD_SCRIPT = 'printf .; read -r _ || exit 125; . "$1"'
+# running anything.
+HOLD_SCRIPT = f'printf .; read -r _ || exit 125; . /proc/self/fd/{SCRIPT_FD}'
+# Before holding at another uid: ready to be confined, then drop to it.
+DROP_SCRIPT = 'printf .; read -r _ || exit 125; exec "$@"'
 MAX_IDLE_PER_KIND = 64  # ready shells kept per (limits, cgroup) kind
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -64,6 +77,8 @@ class HeldShell:
     proc: subprocess.Popen
     cgroup: RunCgroup
     script_fd: int  # memfd the run writes the shell's script into
+    run_as: int | None = None  # the uid the shell runs as; None: ours
+    uid: SandboxUid | None = None  # the uid's lock, while no session holds it
 
     def start(self, script: str) -> None:
         """Hand the shell its script: it execs the run's command."""
@@ -90,6 +105,13 @@ class HeldShell:
         self.proc.stderr.close()
         self.cgroup.close()
         self.forget_script()
+        self.release_uid()
+
+    def release_uid(self) -> None:
+        """Drop the uid's lock (the shell has ended, or a fork copied it)."""
+        if self.uid is not None:
+            self.uid.release()
+            self.uid = None
 
     def forget_script(self) -> None:
         """Once the run is over: the shell has read its script long ago."""
@@ -98,17 +120,29 @@ class HeldShell:
             self.script_fd = -1
 
 
-def hold(env: Mapping[str, str], limits, use_cgroup: bool) -> HeldShell:
-    """Start a shell, place it in fresh cgroups, limit it (`limits` None: no
-    limits and no process cap) and wait until it is ready. Raises OSError
-    when it cannot be confined."""
+def hold_argv(script_path: str, run_as: int | None) -> list:
+    """The held shell's command line: open the script, drop to `run_as`
+    (when given), hold. The path stays in the holding shell's arguments,
+    unused, naming whose shell it is."""
+    if run_as is None:
+        return [HOLD_SHELL, "-c", OPEN_SCRIPT + HOLD_SCRIPT, "fb-sandbox", script_path]
+    # Limits are set while it still runs as us (without CAP_SYS_RESOURCE,
+    # prlimit cannot reach another uid's process): it drops at a newline.
+    return [HOLD_SHELL, "-c", OPEN_SCRIPT + DROP_SCRIPT, "fb-sandbox", script_path,
+            *setpriv_prefix(run_as), HOLD_SHELL, "-c", HOLD_SCRIPT, "fb-sandbox", script_path]
+
+
+def hold(env: Mapping[str, str], limits, use_cgroup: bool, run_as: int | None = None) -> HeldShell:
+    """Start a shell (as `run_as`, when given), place it in fresh cgroups,
+    limit it (`limits` None: no limits and no process cap) and wait until
+    it is ready. Raises OSError when it cannot be confined."""
     caps = {"pids": limits.nproc, "memory": limits.memory_bytes} if limits else None
     cgroup = RunCgroup(caps, enabled=use_cgroup)
     script_fd = -1
     try:
         script_fd = os.memfd_create("fb-sandbox-script", os.MFD_CLOEXEC)
         proc = subprocess.Popen(
-            [HOLD_SHELL, "-c", HOLD_SCRIPT, "fb-sandbox", f"/proc/{os.getpid()}/fd/{script_fd}"],
+            hold_argv(f"/proc/{os.getpid()}/fd/{script_fd}", run_as),
             cwd="/", env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, start_new_session=True,
         )
@@ -117,19 +151,27 @@ def hold(env: Mapping[str, str], limits, use_cgroup: bool) -> HeldShell:
             os.close(script_fd)
         cgroup.close()
         raise OSError(f"cannot start a held shell: {exc}") from exc
-    shell = HeldShell(proc, cgroup, script_fd)
+    shell = HeldShell(proc, cgroup, script_fd, run_as)
     try:
+        if run_as is not None:
+            _ready(proc)
         cgroup.join(proc.pid)
         if limits is not None:
             set_limits(proc.pid, limits)
-        if os.read(proc.stdout.fileno(), 1) != b".":
-            raise OSError(f"the held shell exited early (status {proc.wait()})")
+        if run_as is not None:
+            os.write(proc.stdin.fileno(), b"\n")  # drop to run_as
+        _ready(proc)
     except OSError:
         shell.discard()
         raise
     # Its start-up is not the run's CPU time.
     cgroup.restart_accounting()
     return shell
+
+
+def _ready(proc: subprocess.Popen) -> None:
+    if os.read(proc.stdout.fileno(), 1) != b".":
+        raise OSError(f"the held shell exited early (status {proc.wait()})")
 
 
 def command_script(workdir: str, env: Mapping[str, str], argv: Sequence[str]) -> str:
@@ -140,7 +182,7 @@ def command_script(workdir: str, env: Mapping[str, str], argv: Sequence[str]) ->
         if not _ENV_NAME.match(name):
             raise ValueError(f"environment variable name {name!r} is not a shell identifier")
         lines.append(f"export {name}={shlex.quote(value)}")
-    lines.append("exec " + " ".join(shlex.quote(a) for a in argv))
+    lines.append("exec " + " ".join(shlex.quote(a) for a in argv) + f" {SCRIPT_FD}<&-")
     return "\n".join(lines) + "\n"
 
 
@@ -149,6 +191,8 @@ class WarmShells:
 
     def __init__(self) -> None:
         self._idle: dict = {}
+        self._retired: set = set()  # kinds no run takes again (a session's uid), while some are queued
+        self._pending: dict = {}  # kind: shells queued for the refill thread
         self._lock = threading.Lock()
         self._wanted: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -167,8 +211,11 @@ class WarmShells:
                     with contextlib.suppress(OSError):
                         pipe.close()
                 shell.forget_script()
+                shell.release_uid()  # this process's copy of the lock only
                 shell.proc.returncode = 0  # not this process's child: never wait for it
         self._idle = {}
+        self._retired = set()
+        self._pending = {}
         self._lock = threading.Lock()
         self._wanted = queue.Queue()
         self._thread = None
@@ -177,7 +224,7 @@ class WarmShells:
         """A ready shell of `kind`, or a new one made now; either way one
         more is made in the background for the next run."""
         with self._lock:
-            ready = self._idle.setdefault(kind, [])
+            ready = self._idle.get(kind, [])
             shell = None
             while ready and shell is None:
                 candidate = ready.pop()
@@ -185,27 +232,66 @@ class WarmShells:
                     shell = candidate
                 else:
                     candidate.discard()  # died idle (killed from outside)
-            if self._thread is None:
-                self._closed = False
-                self._thread = threading.Thread(target=self._refill, name="sandbox-warm", daemon=True)
-                self._thread.start()
-        self._wanted.put((kind, make))
+            self._queue(kind, make)
         return shell if shell is not None else make()
+
+    def want(self, kind, make: Callable[[], HeldShell]) -> None:
+        """Make one shell of `kind` in the background, for a run to come."""
+        with self._lock:
+            self._queue(kind, make)
+
+    def retire(self, kind) -> None:
+        """No run takes a shell of `kind` any more: end the ready ones, and
+        make none still queued."""
+        with self._lock:
+            if self._pending.get(kind):
+                self._retired.add(kind)
+            shells = self._idle.pop(kind, [])
+        for shell in shells:
+            shell.discard()
+
+    def _queue(self, kind, make: Callable[[], HeldShell]) -> None:
+        """Ask the refill thread for a shell of `kind` (the lock is held)."""
+        self._retired.discard(kind)
+        self._pending[kind] = self._pending.get(kind, 0) + 1
+        if self._thread is None:
+            self._closed = False
+            self._thread = threading.Thread(target=self._refill, name="sandbox-warm", daemon=True)
+            self._thread.start()
+        self._wanted.put((kind, make))
+
+    def _done(self, kind) -> bool:
+        """One queued shell of `kind` is settled; whether it is still wanted
+        (the lock is held)."""
+        left = self._pending.pop(kind, 1) - 1
+        if left:
+            self._pending[kind] = left
+        wanted = not self._closed and kind not in self._retired
+        if not left:
+            self._retired.discard(kind)
+        return wanted
 
     def _refill(self) -> None:
         while True:
             kind, make = self._wanted.get()
             if kind is None:
                 return
+            with self._lock:
+                wanted = not self._closed and kind not in self._retired
+                if not wanted:
+                    self._done(kind)
+            if not wanted:
+                continue
             try:
                 shell = make()
             except Exception:  # the next take makes its own and reports the problem
+                with self._lock:
+                    self._done(kind)
                 continue
             with self._lock:
-                ready = self._idle.setdefault(kind, [])
-                keep = not self._closed and len(ready) < MAX_IDLE_PER_KIND
+                keep = self._done(kind) and len(self._idle.get(kind, ())) < MAX_IDLE_PER_KIND
                 if keep:
-                    ready.append(shell)
+                    self._idle.setdefault(kind, []).append(shell)
             if not keep:
                 shell.discard()
 
