@@ -90,10 +90,10 @@ def test_compiled_java_corpus_main_prints_the_mirrors_checksum(sandbox):
         assert "expected" in compile_java.check(session, runtimes.find("java").path, wrong)
 
 
-def _pool(kind, tmp_path, inputs, size=1, timeout_s=30.0):
+def _pool(kind, inputs, size=1, timeout_s=30.0):
     from workloads.runtime.tools import open_pool
 
-    pool, _ = open_pool(kind, inputs, size, str(tmp_path), warmup_ms=0, timeout_s=timeout_s)
+    pool, _ = open_pool(kind, inputs, size, warmup_ms=0, timeout_s=timeout_s)
     return pool
 
 
@@ -108,11 +108,11 @@ def _call(pool, tool, index=0, call_id=0, timeout=60.0):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_runtime_tools_give_the_python_tools_digests(kind, tmp_path):
+def test_runtime_tools_give_the_python_tools_digests(kind):
     from workloads.runtime.tools import catalog_inputs
 
     inputs = catalog_inputs(TOOLS, seed=11)
-    pool = _pool(kind, tmp_path, inputs)
+    pool = _pool(kind, inputs)
     try:
         for n, tool in enumerate(TOOLS):
             want = catalog.expected_digests(catalog.TOOLS[tool], inputs[tool])
@@ -124,8 +124,29 @@ def test_runtime_tools_give_the_python_tools_digests(kind, tmp_path):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_tool_that_throws_fails_its_call_and_the_worker_serves_on(kind, tmp_path):
-    pool = _pool(kind, tmp_path, {"fail": [0], "noop": [0]})
+def test_pool_workers_run_in_the_sandbox_and_go_with_the_pool(kind):
+    import psutil
+
+    pool = _pool(kind, {"noop": [0]}, size=2)
+    try:
+        outers = [psutil.Process(pid) for pid in pool.pids]
+        found = [p for o in outers for p in o.children(recursive=True) if p.name() in ("java", "node")]
+        assert len(found) == 2, [(o.name(), o.children(recursive=True)) for o in outers]
+        for p in found:  # namespaces of its own (no network, its own PIDs), not ours
+            for ns in ("pid", "net", "mnt"):
+                assert os.readlink(f"/proc/{p.pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
+        if os.geteuid() == 0:  # a sandbox uid each, never root
+            assert all(p.uids().real != 0 for p in found) and len({p.uids().real for p in found}) == 2
+        assert _call(pool, "noop").error is None
+    finally:
+        pool.close()
+    gone, alive = psutil.wait_procs(found, timeout=5)
+    assert not alive
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_tool_that_throws_fails_its_call_and_the_worker_serves_on(kind):
+    pool = _pool(kind, {"fail": [0], "noop": [0]})
     try:
         c = _call(pool, "fail")
         assert c.error == "raised" and "failed on purpose" in c.message
@@ -135,10 +156,10 @@ def test_a_tool_that_throws_fails_its_call_and_the_worker_serves_on(kind, tmp_pa
 
 
 @needs_java
-def test_a_jvm_that_exceeds_its_heap_is_an_error_record(tmp_path):
+def test_a_jvm_that_exceeds_its_heap_is_an_error_record():
     from workloads.tools.loadgen import LoadResult
 
-    pool = _pool("jvm", tmp_path, {"exhaust_heap": [0], "noop": [0]})
+    pool = _pool("jvm", {"exhaust_heap": [0], "noop": [0]})
     try:
         c = _call(pool, "exhaust_heap")
         assert c.error == "worker_died" and "OutOfMemoryError" in c.message, c.message
@@ -153,8 +174,8 @@ def test_a_jvm_that_exceeds_its_heap_is_an_error_record(tmp_path):
 
 
 @needs_node
-def test_a_node_worker_killed_mid_call_fails_that_call_and_is_replaced(tmp_path):
-    pool = _pool("node", tmp_path, {"sleep": [5000], "noop": [0]})
+def test_a_node_worker_killed_mid_call_fails_that_call_and_is_replaced():
+    pool = _pool("node", {"sleep": [5000], "noop": [0]})
     try:
         pool.submit(Call(0, "sleep", 0, time.perf_counter()))
         pool.wait(0.2)
@@ -170,8 +191,8 @@ def test_a_node_worker_killed_mid_call_fails_that_call_and_is_replaced(tmp_path)
 
 
 @needs_node
-def test_a_wrong_digest_makes_the_load_test_invalid(tmp_path):
-    pool = _pool("node", tmp_path, {"noop": [0]})
+def test_a_wrong_digest_makes_the_load_test_invalid():
+    pool = _pool("node", {"noop": [0]})
     try:
         result = loadgen.closed_loop(pool, lambda n: ("noop", 0), lambda c: "digest 0123 != expected 4567",
                                      concurrency=1, window_s=0.05, min_calls=1)

@@ -36,17 +36,17 @@ WARMUP_MS = 2000
 def main() -> None:
     inputs = {"noop": catalog.TOOLS["noop"].make_inputs(1)}
     figures: dict = {"python": [], "jvm": [], "node": []}
-    with tempfile.TemporaryDirectory() as jvm_dir, tempfile.TemporaryDirectory() as node_dir:
-        jvm, _ = runtime_tools.open_pool("jvm", inputs, 1, jvm_dir, WARMUP_MS)
-        node, _ = runtime_tools.open_pool("node", inputs, 1, node_dir, WARMUP_MS)
-        with WarmPool({"noop": catalog.TOOLS["noop"].run}, inputs, 1, timeout_s=10) as python:
-            try:
-                for _ in range(ROUNDS):
-                    for name, pool in (("python", python), ("jvm", jvm), ("node", node)):
-                        figures[name].append(warm_pool_p50_ms(pool))
-            finally:
-                jvm.close()
-                node.close()
+    jvm, jvm_info = runtime_tools.open_pool("jvm", inputs, 1, WARMUP_MS)
+    node, _ = runtime_tools.open_pool("node", inputs, 1, WARMUP_MS)
+    with WarmPool({"noop": catalog.TOOLS["noop"].run}, inputs, 1, timeout_s=10) as python:
+        try:
+            for _ in range(ROUNDS):
+                for name, pool in (("python", python), ("jvm", jvm), ("node", node)):
+                    figures[name].append(warm_pool_p50_ms(pool))
+        finally:
+            jvm.close()
+            node.close()
+    print(f"JVM and Node.js workers sandboxed with {jvm_info['sandbox_backend']}; the Python pool's are not")
     py = stats.median(figures["python"])
     for name in ("jvm", "node"):
         mine = stats.median(figures[name])

@@ -81,10 +81,9 @@ class RuntimeToolDriver(ToolDriver):
     def __init__(self, workload: str, cpus: list, seed: int, options: BenchmarkOptions, profile: str):
         super().__init__(f"tools.{self.TOOL}", cpus, seed, options, profile)
         self.kind = workload.split(".")[1]  # runtime.<jvm|node>.tools
+        self.options = options
 
     def open(self) -> dict:
-        import tempfile
-
         from suite.errors import Skipped
         from workloads.runtime import tools as runtime_tools
         from workloads.tools import catalog
@@ -93,19 +92,13 @@ class RuntimeToolDriver(ToolDriver):
         expected = catalog.expected_digests(catalog.TOOLS[self.TOOL], inputs[self.TOOL])
         self._pick = lambda n: (self.TOOL, n % catalog.INPUT_VARIANTS)
         self._check = (lambda c: None if c.digest == expected[c.call.index] else "wrong output digest")
-        self._scratch = tempfile.TemporaryDirectory(prefix="factorybench-corun-runtime-")
         try:
-            self.model, info = runtime_tools.open_pool(self.kind, inputs, len(self.cpus),
-                                                       self._scratch.name, self.WARMUP_MS)
+            self.model, info = runtime_tools.open_pool(self.kind, inputs, len(self.cpus), self.WARMUP_MS,
+                                                       options=self.options)
         except Skipped as exc:
             raise Unavailable(str(exc)) from None
         return {**info, "model": self.model.name, "tool": self.TOOL, "concurrency": len(self.cpus),
                 "seed": self.seed, "warmup_ms": self.WARMUP_MS}
-
-    def close(self) -> None:
-        super().close()
-        if getattr(self, "_scratch", None) is not None:
-            self._scratch.cleanup()
 
 
 def _load_window(r) -> Window:

@@ -2,10 +2,13 @@
 
 One runtime per worker, one call at a time per worker, requests and
 answers as text lines over the worker's stdin and stdout (the protocol is
-at the top of servers/ToolServer.java). Calls wait in one FIFO queue in the
-parent and go to the first idle worker. A worker that dies (EOF on its
-stdout) or overruns the call timeout is killed; its call is recorded as
-failed and a fresh worker takes its place (`replaced` counts them).
+at the top of servers/ToolServer.java). Each worker is started by
+`spawn` (a process in the sandbox of its own: see workloads.runtime.tools)
+and its stderr is kept, the tail of it, for the message when it dies.
+Calls wait in one FIFO queue in the parent and go to the first idle
+worker. A worker that dies (EOF on its stdout) or overruns the call
+timeout is killed; its call is recorded as failed and a fresh worker
+takes its place (`replaced` counts them).
 """
 from __future__ import annotations
 
@@ -13,40 +16,45 @@ import collections
 import json
 import os
 import select
-import subprocess
 import time
+from typing import Callable
 
 from workloads.tools.calls import Completion, ExecutionModel
 
 START_TIMEOUT_S = 120.0  # a JVM warming its JIT up on a loaded machine
 SCAN_EVERY_S = 0.1
 STDERR_KEPT = 400  # bytes of a dead worker's stderr in its call's message
+STDERR_DRAIN_S = 2.0  # after the kill, how long its last words may take to arrive
 
 
-def write_inputs(directory: str, inputs: dict) -> None:
-    """TOOL.K.json per seeded input, as the servers read them."""
-    for name, payloads in inputs.items():
-        for k, payload in enumerate(payloads):
-            with open(os.path.join(directory, f"{name}.{k}.json"), "w", encoding="utf-8") as f:
-                json.dump(payload, f)
+def input_files(inputs: dict, directory: str = "inputs") -> dict:
+    """{path: bytes}: DIRECTORY/TOOL.K.json per seeded input, as the servers read them."""
+    return {f"{directory}/{name}.{k}.json": json.dumps(payload).encode()
+            for name, payloads in inputs.items() for k, payload in enumerate(payloads)}
 
 
 class _Worker:
-    def __init__(self, argv: list, stderr_path: str) -> None:
-        self.stderr_path = stderr_path
-        with open(stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
-                                         bufsize=0)
-        self.fd = self.proc.stdout.fileno()
+    """One started worker: `process` has pid, stdin, stdout and stderr
+    pipes, kill() -> exit status and close() (see workloads.sandbox.SandboxProcess)."""
+
+    def __init__(self, process) -> None:
+        self.process = process
+        self.fd = process.stdout.fileno()
+        self.err_fd = process.stderr.fileno()
         self.buffer = b""
+        self.stderr_tail = b""
         self.ready = False
         self.call = None  # the Call it runs
         self.noise = ""  # what the runtime printed that is no answer (its last words)
         self.since = 0.0
 
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
     def send(self, call) -> None:
         self.call, self.since = call, time.perf_counter()
-        self.proc.stdin.write(f"{call.id} {call.tool} {call.index}\n".encode())
+        os.write(self.process.stdin.fileno(), f"{call.id} {call.tool} {call.index}\n".encode())
 
     def lines(self) -> list | None:
         """Complete answer lines read now; None at EOF."""
@@ -57,56 +65,66 @@ class _Worker:
         *done, self.buffer = self.buffer.split(b"\n")
         return [line.decode(errors="replace") for line in done]
 
+    def read_stderr(self) -> bool:
+        """Keep what arrived on stderr (its tail); False at EOF."""
+        chunk = os.read(self.err_fd, 1 << 16)
+        self.stderr_tail = (self.stderr_tail + chunk)[-STDERR_KEPT:]
+        return bool(chunk)
+
     def why_dead(self) -> str:
-        self.proc.kill()
-        code = self.proc.wait(5)
-        try:
-            with open(self.stderr_path, "rb") as f:
-                tail = f.read()[-STDERR_KEPT:].decode(errors="replace").strip()
-        except OSError:
-            tail = ""
+        code = self.process.kill()
+        deadline = time.perf_counter() + STDERR_DRAIN_S
+        while time.perf_counter() < deadline:  # what it said before it went
+            ready, _, _ = select.select([self.err_fd], [], [], max(0.0, deadline - time.perf_counter()))
+            if not ready or not self.read_stderr():
+                break
+        tail = self.stderr_tail.decode(errors="replace").strip()
         said = " ".join(x for x in (self.noise.strip(), tail) if x)
-        return f"worker pid {self.proc.pid} exited ({code})" + (f": {said}" if said else "")
+        return f"worker pid {self.pid} exited ({code})" + (f": {said}" if said else "")
 
     def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(5)
-        for f in (self.proc.stdin, self.proc.stdout):
-            try:
-                f.close()
-            except OSError:
-                pass
+        self.process.close()
 
 
 class RuntimePool(ExecutionModel):
     """Execution model "<runtime>-pool": `size` long-lived runtime processes."""
 
-    def __init__(self, name: str, argv: list, size: int, *, timeout_s: float, scratch: str) -> None:
+    def __init__(self, name: str, spawn: Callable, size: int, *, timeout_s: float) -> None:
+        """`spawn()` starts one worker (see _Worker)."""
         self.name = name
-        self.argv, self.size, self.timeout_s, self.scratch = argv, size, timeout_s, scratch
+        self.spawn, self.size, self.timeout_s = spawn, size, timeout_s
         self.replaced = 0
         self.tool_cpu_s = 0.0
         self._queue: collections.deque = collections.deque()
         self._outstanding = 0
         self._workers: dict = {}  # stdout fd -> _Worker
+        self._stderr: dict = {}  # stderr fd -> _Worker
         self._poll = select.epoll()
         self._next_scan = 0.0
-        self._spawned = 0
 
     def _spawn(self) -> None:
-        self._spawned += 1
-        w = _Worker(self.argv, os.path.join(self.scratch, f"worker-{self._spawned}.stderr"))
+        w = _Worker(self.spawn())
         self._workers[w.fd] = w
+        self._stderr[w.err_fd] = w
         self._poll.register(w.fd, select.EPOLLIN)
+        self._poll.register(w.err_fd, select.EPOLLIN)
 
     def _drop(self, w: _Worker) -> None:
         self._poll.unregister(w.fd)
         del self._workers[w.fd]
+        if self._stderr.pop(w.err_fd, None) is not None:
+            self._poll.unregister(w.err_fd)
         w.kill()
+
+    def _stderr_ready(self, fd: int) -> None:
+        w = self._stderr[fd]
+        if not w.read_stderr():  # its end: the stdout EOF reports the death
+            self._poll.unregister(fd)
+            del self._stderr[fd]
 
     @property
     def pids(self) -> list:
-        return [w.proc.pid for w in self._workers.values()]
+        return [w.pid for w in self._workers.values()]
 
     def start(self) -> None:
         for _ in range(self.size):
@@ -117,6 +135,9 @@ class RuntimePool(ExecutionModel):
             if left <= 0:
                 raise TimeoutError(f"{self.name} workers did not start within {START_TIMEOUT_S:g} s")
             for fd, _ in self._poll.poll(left):
+                if fd in self._stderr:
+                    self._stderr_ready(fd)
+                    continue
                 w = self._workers[fd]
                 lines = w.lines()
                 if lines is None:
@@ -124,17 +145,8 @@ class RuntimePool(ExecutionModel):
                 w.ready = w.ready or "READY" in lines
 
     def close(self) -> None:
-        for w in self._workers.values():
-            try:
-                w.proc.stdin.close()  # EOF: the server returns
-            except OSError:
-                pass
-        deadline = time.perf_counter() + 2.0
+        """End every worker (and its sandbox)."""
         for w in list(self._workers.values()):
-            try:
-                w.proc.wait(max(0.0, deadline - time.perf_counter()))
-            except subprocess.TimeoutExpired:
-                pass
             self._drop(w)
         self._poll.close()
 
@@ -163,6 +175,9 @@ class RuntimePool(ExecutionModel):
         if self._outstanding:
             timeout = max(0.0, min(timeout, self._next_scan - time.perf_counter()))
         for fd, _ in self._poll.poll(timeout):
+            if fd in self._stderr:
+                self._stderr_ready(fd)
+                continue
             w = self._workers.get(fd)
             if w is not None:
                 self._read(w, done)

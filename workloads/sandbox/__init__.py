@@ -29,7 +29,11 @@ process cap that holds for uid 0 too. A run's first process is a shell
 already placed in those cgroups and limited (warm.py), which then
 execs the backend and the command.
 
-The package: core.py (Sandbox, its sessions and results), backends.py
+A command can also be left running in the sandbox and talked to over its
+pipes (`Sandbox.start`, process.py): the warm JVM and Node.js tool pools.
+
+The package: core.py (Sandbox, its sessions and results), process.py,
+backends.py
 (each backend's command prefix and whether it works here), files.py (the
 harness's symlink-safe writes into a work dir), uids.py, cgroups.py,
 warm.py, concurrency.py; specs.py and lifecycle.py are the
@@ -39,6 +43,7 @@ ready shells, cgroups and uid locks are made on first use.
 from workloads.sandbox.backends import BACKENDS, available_backends, resolve_binary
 from workloads.sandbox.concurrency import concurrency_levels, run_concurrently
 from workloads.sandbox.core import Limits, Sandbox, SandboxError, SandboxResult, SandboxSession, for_agent_code
+from workloads.sandbox.process import SandboxProcess
 
-__all__ = ["BACKENDS", "Limits", "Sandbox", "SandboxError", "SandboxResult", "SandboxSession",
+__all__ = ["BACKENDS", "Limits", "Sandbox", "SandboxError", "SandboxProcess", "SandboxResult", "SandboxSession",
            "available_backends", "concurrency_levels", "for_agent_code", "resolve_binary", "run_concurrently"]

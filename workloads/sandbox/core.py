@@ -20,6 +20,7 @@ from workloads.sandbox.backends import (
     resolve_binary,
 )
 from workloads.sandbox.files import UnsafePathError, write_files
+from workloads.sandbox.process import SandboxProcess
 from workloads.sandbox.warm import HeldShell, command_script, hold, warm_shells
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -225,6 +226,15 @@ class SandboxSession:
             self.write(files)
         return self.sandbox._execute(list(argv), self, stdin, env)
 
+    def start(self, argv: Sequence[str], *, files: Mapping[str, bytes] | None = None,
+              env: Mapping[str, str] | None = None, on_close=None) -> SandboxProcess:
+        """Start `argv` in the work dir and leave it running, talking over
+        its pipes (no timeout: its user ends it with `close`, which then
+        calls `on_close`)."""
+        if files:
+            self.write(files)
+        return self.sandbox._start(list(argv), self, env, on_close)
+
 
 class Sandbox:
     """Runs commands isolated, limited, timed, and leaves nothing behind."""
@@ -296,6 +306,7 @@ class Sandbox:
         except OSError as exc:
             raise SandboxError(f"cannot start a confined process: {exc}") from exc
         run_as = uid.uid if uid else None
+        session = None
         try:
             try:
                 workdir = workdirs.make(self.workdir_parent, run_as, self.limits.workdir_bytes)
@@ -307,12 +318,11 @@ class Sandbox:
             finally:
                 workdirs.remove(workdir)
         finally:
-            if self.shells_at_uid:  # nothing runs as the uid once it is released
+            unused = session.spare if session is not None else shell
+            if unused is not None:
+                unused.discard()
+            if self.shells_at_uid:  # nothing may run as the uid once it is released
                 warm_shells().retire(self._shell_kind(run_as))
-                if session.spare is not None:
-                    session.spare.discard()
-            elif shell is not None:
-                shell.discard()
             if uid:
                 uid.release()
 
@@ -322,6 +332,18 @@ class Sandbox:
         """Run `argv` in a fresh work dir (its cwd), then remove the dir."""
         with self.session(single_run=True) as s:
             return s.run(argv, stdin=stdin, files=files, env=env)
+
+    def start(self, argv: Sequence[str], *, files: Mapping[str, bytes] | None = None,
+              env: Mapping[str, str] | None = None) -> SandboxProcess:
+        """Start `argv` in a fresh work dir and leave it running (a
+        long-lived worker); its `close` ends it and removes the dir."""
+        stack = contextlib.ExitStack()
+        session = stack.enter_context(self.session(single_run=True))
+        try:
+            return session.start(argv, files=files, env=env, on_close=stack.close)
+        except BaseException:
+            stack.close()
+            raise
 
     # -- held shells ---------------------------------------------------------
 
@@ -377,19 +399,37 @@ class Sandbox:
             return setpriv_prefix(session.run_as) + argv
         return argv
 
-    def _execute(self, argv: list, session: SandboxSession, stdin: bytes | None,
-                 env: Mapping[str, str] | None) -> SandboxResult:
+    def _script(self, argv: list, session: SandboxSession, env: Mapping[str, str] | None) -> str:
         if not argv:
             raise ValueError("empty command")
         problem = self.can_execute(argv[0]) if argv[0].startswith("/") else None
         if problem:
             raise SandboxError(problem)
-        script = command_script(session.path, {"HOME": session.path, **(env or {})}, self._argv(argv, session))
-        start = time.perf_counter()
+        return command_script(session.path, {"HOME": session.path, **(env or {})}, self._argv(argv, session))
+
+    def _shell_for(self, argv: list, session: SandboxSession) -> HeldShell:
         try:
-            shell = self._session_shell(session)
+            return self._session_shell(session)
         except OSError as exc:
             raise SandboxError(f"cannot start a confined process for {argv[0]}: {exc}") from exc
+
+    def _start(self, argv: list, session: SandboxSession, env: Mapping[str, str] | None,
+               on_close) -> SandboxProcess:
+        script = self._script(argv, session, env)
+        shell = self._shell_for(argv, session)
+        try:
+            shell.start(script)
+        except OSError as exc:
+            shell.discard(kill=True)
+            raise SandboxError(f"cannot start {argv[0]}: {exc}") from exc
+        shell.forget_script()  # the shell reads it through its own descriptor
+        return SandboxProcess(shell, self.backend, on_close)
+
+    def _execute(self, argv: list, session: SandboxSession, stdin: bytes | None,
+                 env: Mapping[str, str] | None) -> SandboxResult:
+        script = self._script(argv, session, env)
+        start = time.perf_counter()
+        shell = self._shell_for(argv, session)
         try:
             shell.start(script)
             return self._finish(shell, stdin, start, session.run_as)
