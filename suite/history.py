@@ -29,9 +29,10 @@ from suite.urls import is_postgres_url
 DEFAULT_STORE = Path("results") / "history.sqlite"
 STORE_SCHEMA = "2"  # layout of the tables below; 1 is migrated on open
 # A step is reported when it began within the latest this many runs: a
-# nightly check names a new step on the night it shows and the next, then
-# stays quiet (a longer window looks in more places for a step, and raises
-# more false alarms).
+# nightly check names a new step on the night it shows and the next (a
+# third when the reference level has not yet cut the step's first point
+# off), then stays quiet. A longer window looks in more places for a step,
+# and raises more false alarms.
 DEFAULT_WINDOW = 2
 # Relative change (percent) below which nothing is flagged, whatever the noise.
 DEFAULT_THRESHOLD_PCT = 5.0
@@ -42,20 +43,26 @@ MAX_POINTS = 60
 # A level before a step must rest on this many points; shorter segments
 # between it and the latest level are outliers, not levels.
 MIN_LEVEL_POINTS = 3
-# The step fit pays PROPOSE_Z**2 noise variances per step: where it puts
-# the latest level is where a step is looked for.
-PROPOSE_Z = 3.0
-# One-sided false-alarm probability of one series' step test (a t test of
-# the latest level against the level before it), per check: a drop is
-# called a regression at REGRESSION_ALPHA, a rise an improvement only at the
-# stricter IMPROVEMENT_ALPHA (it fails no gate, so it need not be caught
-# early). A quick run holds ~130 primary series. A single new point is an
-# outlier until the next night confirms it: alone it must pass at alpha x
-# SINGLE_POINT_FACTOR. tests/perf/verdicts.py prints the false alarms and
-# the detection power these give: a larger alpha catches a 10% step at CV 3%
-# sooner and raises more false alarms on series at CV 5%.
-REGRESSION_ALPHA = 2e-4
-IMPROVEMENT_ALPHA = 2e-5
+# The step fit that finds the reference level before a candidate step pays
+# PROPOSE_Z**2 noise variances a level: at 3, noise alone cut 5% of
+# 20-night references into shorter levels (at 4, 0.5%), and a shorter
+# reference is a weaker test.
+PROPOSE_Z = 4.0
+# False-alarm probability of one check of a run (the latest run of one
+# machine and profile), shared equally by the series it judges (Bonferroni):
+# each series' step test, a one-sided t test of the new level against the
+# level before it, runs at this over the number of series, so a run of
+# 130 series and one of 400 (a big machine sweeps more thread counts) raise
+# false alarms on as few nights. A drop is called a regression at
+# REGRESSION_ALPHA, a rise an improvement only at the stricter
+# IMPROVEMENT_ALPHA (it fails no gate, so it need not be caught early). A
+# single new point is an outlier until the next night confirms it: alone it
+# must pass at alpha x SINGLE_POINT_FACTOR. Together about 0.03 a night, one
+# false alarm in 30 nights. tests/perf/verdicts.py prints the false alarms
+# and the detection power these give: a larger alpha catches a 10% step at
+# CV 3% sooner and raises more false alarms on series at CV 5%.
+REGRESSION_ALPHA = 0.025
+IMPROVEMENT_ALPHA = 0.0025
 SINGLE_POINT_FACTOR = 0.1
 # Options that say where output goes, not what was measured.
 FIGURE_NEUTRAL_OPTIONS = ("out_dir",)
@@ -447,42 +454,74 @@ def _t_threshold(df: int, alpha: float) -> float:
     return t_quantile(1.0 - alpha, df)
 
 
+@dataclass(frozen=True)
+class Reference:
+    """The level the points before a candidate step end on."""
+
+    level: float  # its mean (log scale)
+    points: tuple  # its points (log scale)
+
+
+def reference_level(logs: Sequence[float], floor: float) -> Reference | None:
+    """The latest level of a penalized step fit (asv's step detection,
+    solved exactly) over `logs`, priced at PROPOSE_Z**2 noise variances a
+    level. None when it is shorter than MIN_LEVEL_POINTS: the points just
+    before the candidate are a level of their own, so a step began before
+    it (or they are outliers). Only this level's spread measures the noise:
+    where noise alone cut the series into levels, the spread about all of
+    them is too small (measured: more false alarms)."""
+    # 1e-6: a series that never moved still has a noise scale for the fit.
+    rough = max(stats.robust_sigma(logs), stats.difference_rms(logs), floor, 1e-6)
+    start, end, level = stats.step_fit(logs, PROPOSE_Z ** 2 * rough ** 2)[-1]
+    if end - start < MIN_LEVEL_POINTS:
+        return None
+    return Reference(level, tuple(logs[start:end]))
+
+
 def judge_series(values: Sequence[float], higher_is_better: bool, window: int = DEFAULT_WINDOW,
-                 within: float = 0.0) -> Step | None:
-    """The step the latest level makes, or None (no step, or under MIN_POINTS
-    points). A penalized step fit (asv's step detection, solved exactly)
-    places the latest level; when it began within the last `window` points,
-    a one-sided t test of it against the level before (the last fitted
-    level of MIN_LEVEL_POINTS points or more) decides, at REGRESSION_ALPHA
-    for a drop and IMPROVEMENT_ALPHA for a rise. The noise is the
-    two levels' pooled spread, floored by the within-run noise and, for an
-    integer metric, by one unit."""
+                 within: float = 0.0, series: int = 1) -> Step | None:
+    """The step the latest points make, or None (no step, or under
+    MIN_POINTS points). Each of the latest 1 .. `window` points is tried as
+    the first of a new level: a one-sided t test of the points from it on
+    against the reference level before them (reference_level) decides. The
+    check's false-alarm budget (REGRESSION_ALPHA for a drop,
+    IMPROVEMENT_ALPHA for a rise, SINGLE_POINT_FACTOR of that for a single
+    new point) is shared by the `series` judged in one check. The noise is
+    the pooled spread about the reference level and the new level, floored
+    by the within-run noise and, for an integer metric, by one unit. Of
+    several new levels that pass, the surest is reported."""
     values = [v for v in values if v is not None and v > 0][-MAX_POINTS:]
     if len(values) < MIN_POINTS:
         return None
     logs = [math.log(v) for v in values]
     floor = series_noise([], within, values)
-    # 1e-6: a series that never moved still has a noise scale for the fit.
-    rough = max(stats.robust_sigma(logs), stats.difference_rms(logs), floor, 1e-6)
-    segments = stats.step_fit(logs, PROPOSE_Z ** 2 * rough ** 2)
-    start, end, after = segments[-1]
-    if len(segments) < 2 or start < len(values) - window:
+    found = None
+    for start in range(max(len(logs) - window, MIN_LEVEL_POINTS), len(logs)):
+        step = _step_test(logs, start, floor, higher_is_better, max(1, series))
+        if step is not None and (found is None or step.z > found.z):
+            found = step
+    return found
+
+
+def _step_test(logs: Sequence[float], start: int, floor: float, higher_is_better: bool,
+               series: int) -> Step | None:
+    """The t test of logs[start:] as a new level against the level before."""
+    ref = reference_level(logs[:start], floor)
+    if ref is None:
         return None
-    earlier = [seg for seg in segments[:-1] if seg[1] - seg[0] >= MIN_LEVEL_POINTS]
-    if not earlier:
-        return None
-    b_start, b_end, before = earlier[-1]
-    ref, new = logs[b_start:b_end], logs[start:end]
-    df = len(ref) + len(new) - 2
-    spread = (math.fsum((y - before) ** 2 for y in ref)
+    new = logs[start:]
+    after = math.fsum(new) / len(new)
+    df = len(ref.points) + len(new) - 2
+    spread = (math.fsum((y - ref.level) ** 2 for y in ref.points)
               + math.fsum((y - after) ** 2 for y in new))
     sigma = max(math.sqrt(spread / df), floor, 1e-6)
-    t = abs(after - before) / (sigma * math.sqrt(1 / len(new) + 1 / len(ref)))
-    change = math.expm1(after - before) if higher_is_better else math.expm1(before - after)
-    alpha = REGRESSION_ALPHA if change < 0 else IMPROVEMENT_ALPHA
+    t = abs(after - ref.level) / (sigma * math.sqrt(1 / len(new) + 1 / len(ref.points)))
+    change = (math.expm1(after - ref.level) if higher_is_better
+              else math.expm1(ref.level - after))
+    alpha = (REGRESSION_ALPHA if change < 0 else IMPROVEMENT_ALPHA) / series
     if t < _t_threshold(df, alpha if len(new) >= 2 else alpha * SINGLE_POINT_FACTOR):
         return None
-    return Step(start, math.exp(before), math.exp(after), change, t, sigma)
+    return Step(start, math.exp(ref.level), math.exp(after), change, t, sigma)
 
 
 @dataclass(frozen=True)
@@ -528,7 +567,8 @@ class CheckReport:
                 "disturbed": self.disturbed, "window": self.window,
                 "threshold_pct": self.threshold_pct, "min_points": MIN_POINTS,
                 "regression_alpha": REGRESSION_ALPHA,
-                "improvement_alpha": IMPROVEMENT_ALPHA}
+                "improvement_alpha": IMPROVEMENT_ALPHA,
+                "alpha_per": "check of one run, shared by the series it judges"}
 
 
 def _latest_runs(store: Store) -> set:
@@ -562,8 +602,7 @@ def check(store: Store, window: int = DEFAULT_WINDOW,
             " value, samples, notes FROM fb_points WHERE validated = 1 AND value IS NOT NULL"
             " ORDER BY series_key, started_at, run_key"):
         series.setdefault(row[0], []).append(row[1:])
-    regressions, improvements = [], []
-    checked = short = disturbed = 0
+    judged, short, disturbed = [], 0, 0
     for points in series.values():
         last = points[-1]
         if last[0] not in latest:
@@ -577,23 +616,29 @@ def check(store: Store, window: int = DEFAULT_WINDOW,
         if len(kept) < MIN_POINTS:
             short += 1
             continue
-        checked += 1
-        values = [p[6] for p in kept]
+        judged.append(kept)
+    # Each run's false-alarm budget is shared by the series judged in it.
+    per_run: dict = {}
+    for kept in judged:
+        per_run[kept[-1][0]] = per_run.get(kept[-1][0], 0) + 1
+    regressions, improvements = [], []
+    for kept in judged:
+        last = kept[-1]
         within = stats.median([point_noise(json.loads(p[7])) for p in kept])
-        step = judge_series(values, bool(last[5]), window, within)
+        step = judge_series([p[6] for p in kept], bool(last[5]), window, within,
+                            series=per_run[last[0]])
         if step is None or abs(step.change) * 100 <= threshold_pct:
             continue
-        kept = kept[-MAX_POINTS:]
-        began = runs.get(kept[step.index][0], (None,) * 5)
+        began = runs.get(kept[-MAX_POINTS:][step.index][0], (None,) * 5)
         host, profile = runs.get(last[0], (None, None))[:2]
         finding = Finding(str(host), profile, last[1], json.loads(last[2]), last[3], last[4],
                           last[6], step.before, step.change, step.z, str(began[2]), began[3],
-                          began[4], len(kept))
+                          began[4], len(kept[-MAX_POINTS:]))
         (regressions if step.change < 0 else improvements).append(finding)
     order = lambda f: f.change  # noqa: E731 - worst regressions, best improvements first
     return CheckReport(tuple(sorted(regressions, key=order)),
-                       tuple(sorted(improvements, key=order, reverse=True)), checked, short,
-                       disturbed, window, threshold_pct)
+                       tuple(sorted(improvements, key=order, reverse=True)), len(judged),
+                       short, disturbed, window, threshold_pct)
 
 
 # -- noise floors for compare -----------------------------------------------------

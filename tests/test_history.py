@@ -15,6 +15,9 @@ from suite.results import parse
 from tests.conftest import run_in_process as run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
+# A quick run judges about this many primary series in one check; they share
+# the check's false-alarm budget.
+RUN_SERIES = 126
 
 
 def night(i: int, scale: float = 1.0, noise: float = 0.01, seed: int = 0,
@@ -93,10 +96,10 @@ def test_step_fit_finds_the_level_change_and_where_it_began():
     assert robust_sigma([0.0, 1.0, 0.0, 1.0]) > robust_sigma([0.0, 0.0, 1.0, 1.0]) == 0.0
     rng = random.Random(3)
     values = [100 * (1 + rng.gauss(0, 0.02)) for _ in range(20)] + [92.0, 93.0]
-    step = history.judge_series(values, True)
+    step = history.judge_series(values, True, series=RUN_SERIES)
     assert step is not None and step.index == 20 and step.change == pytest.approx(-0.07, abs=0.03)
     # A single new point is an outlier until the next night confirms it.
-    assert history.judge_series(values[:-1], True) is None
+    assert history.judge_series(values[:-1], True, series=RUN_SERIES) is None
 
 
 def test_difference_rms_is_the_noise_a_median_of_few_differences_misses():
@@ -119,8 +122,58 @@ def test_a_noisy_series_is_not_cut_into_levels_its_noise_explains():
     # An A/A series at CV 4% whose successive differences' median reads 1.4%:
     # a fit priced in that noise made the last two points a +5.8% level.
     values = [99.2, 98.3, 98.8, 100.1, 99.1, 98.2, 98.7, 106.5, 99.5, 97.4, 103.8, 105.6]
-    assert history.judge_series(values, True) is None
-    assert history.judge_series(values, False) is None
+    assert history.judge_series(values, True, series=RUN_SERIES) is None
+    assert history.judge_series(values, False, series=RUN_SERIES) is None
+
+
+def test_a_planted_step_is_flagged_within_two_nights():
+    # 20 nights at CV 2%, then 10% down: one series of a quick run's check.
+    rng = random.Random(11)
+    values = [100 * (1 + rng.gauss(0, 0.02)) for _ in range(20)]
+    values += [90 * (1 + rng.gauss(0, 0.02)) for _ in range(2)]
+    step = history.judge_series(values, True, series=RUN_SERIES)
+    assert step is not None and step.index == 20
+    assert step.change == pytest.approx(-0.1, abs=0.03)
+    assert step.before == pytest.approx(100, rel=0.02)
+
+
+def test_a_low_night_before_the_step_does_not_hide_it():
+    # The night before the drop reads low by chance: a step fit over the
+    # whole series starts the new level there, a night too early for a
+    # check that looks at the latest two. The reference level before the
+    # tested nights is found on its own.
+    values = [100.0, 101.0] * 9 + [100.5, 97.0, 90.0, 89.0]
+    step = history.judge_series(values, True, series=RUN_SERIES)
+    assert step is not None and step.index == 20 and step.change < -0.08
+
+
+def test_a_step_is_reported_on_its_first_nights_then_not_again():
+    values = [100.0, 101.0] * 10 + [90.0] * 6
+    flagged = [n for n in range(21, 27)
+               if history.judge_series(values[:n], True, series=RUN_SERIES) is not None]
+    assert flagged == [21, 22]
+
+
+def test_a_noise_series_raises_no_alarm_night_after_night():
+    # A/A: 100 series at CV 1-5%, checked after every night from the 5th to
+    # the 30th (2600 checks). At the check's budget shared by a quick run's
+    # series, about 0.5 false alarms are expected here.
+    rng = random.Random(5)
+    alarms = 0
+    for _ in range(100):
+        cv = rng.uniform(0.01, 0.05)
+        values = [100 * (1 + rng.gauss(0, cv)) for _ in range(30)]
+        alarms += sum(history.judge_series(values[:n], True, series=RUN_SERIES) is not None
+                      for n in range(history.MIN_POINTS, 31))
+    assert alarms <= 3
+
+
+def test_the_checks_false_alarm_budget_is_shared_by_its_series():
+    # One series alone spends the whole budget; among 400 it needs surer
+    # evidence (each series at 1/400 of it).
+    values = [100.0, 102.0] * 10 + [98.4, 98.6]
+    assert history.judge_series(values, True, series=1) is not None
+    assert history.judge_series(values, True, series=400) is None
 
 
 def test_integer_metrics_are_judged_by_their_step():

@@ -19,9 +19,12 @@ run, tests/fixtures/results/real-vm-quick.json):
    nights; `check` after every night from the fifth on. Target: at most one
    night of the 30 raises any alarm (regression or improvement). The same
    without drift is printed too: the drift should add no alarm.
-4. History step: 20 nights at CV <= 3%, then a 10% drop. Target: flagged on
-   the first or second night after it in >= 95% of trials. The same after
-   40 nights is printed too.
+4. History step: one series of that quick run's check (it shares the
+   check's false-alarm budget with the other primary series), 20 nights at
+   a CV drawn from 1-3%, then a 10% drop. Target: flagged on the first or
+   second night after it in >= 95% of trials (printed with a 95% confidence
+   interval; 25 x --trials trials). The same after 40 nights is printed
+   too.
 5. Speed: `compare` of two default runs <= 1 s; `history check` over 100
    nights of a quick run <= 2 s (both as CLI commands, start-up included).
 
@@ -160,7 +163,8 @@ def history_aa(trials: int, nights: int = 30, drift: float = 0.02) -> None:
         flagged = regressed = 0
         for n in range(history.MIN_POINTS, nights + 1):
             changes = [step.change for (_, _, _, hib, _), vs, w in zip(series, values, within)
-                       if (step := history.judge_series(vs[:n], hib, within=w)) is not None
+                       if (step := history.judge_series(vs[:n], hib, within=w,
+                                                        series=len(series))) is not None
                        and abs(step.change) * 100 > history.DEFAULT_THRESHOLD_PCT]
             flagged += bool(changes)
             regressed += any(ch < 0 for ch in changes)
@@ -173,12 +177,26 @@ def history_aa(trials: int, nights: int = 30, drift: float = 0.02) -> None:
              ("a regression (exit 1)", regression_nights))
     for label, counts in pairs if drift else pairs[:1]:
         mean = sum(counts) / trials
-        print(f"  nights with {label}: mean {mean:.2f} of {nights}, worst {max(counts)}, "
+        spread = math.sqrt(sum((b - mean) ** 2 for b in counts) / max(1, trials - 1))
+        half = 1.96 * spread / math.sqrt(trials)
+        print(f"  nights with {label}: mean {mean:.2f} of {nights} (95% CI "
+              f"{max(0.0, mean - half):.2f}-{mean + half:.2f}), worst {max(counts)}, "
               f"trials with <= 1 such night {sum(1 for b in counts if b <= 1)} of {trials} "
               f"(target <= 1 night: {'met' if mean <= 1 else 'NOT met'} on average)")
 
 
+def wilson(hits: int, n: int, z: float = 1.96) -> tuple:
+    """95% confidence interval of a proportion (Wilson score)."""
+    p, d = hits / n, 1 + z * z / n
+    center = (p + z * z / (2 * n)) / d
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return center - half, center + half
+
+
 def history_power(trials: int, nights: int = 20) -> None:
+    """One series of a quick run's check (it shares the check's false-alarm
+    budget with the run's other primary series)."""
+    family = len(primary_series())
     for label, cv_range in (("CV 1-3%", (0.01, 0.03)), ("CV 3% exactly", (0.03, 0.03))):
         caught = 0
         for t in range(trials):
@@ -187,13 +205,15 @@ def history_power(trials: int, nights: int = 20) -> None:
             vs = [100 * (1 + rng.gauss(0, cv)) for _ in range(nights)]
             vs += [90 * (1 + rng.gauss(0, cv)) for _ in range(2)]
             w = cv / math.sqrt(5) / 2
-            hit = any((s := history.judge_series(vs[:k], True, within=w)) is not None
+            hit = any((s := history.judge_series(vs[:k], True, within=w, series=family))
+                      is not None
                       and s.change * 100 < -history.DEFAULT_THRESHOLD_PCT
                       for k in (nights + 1, nights + 2))
             caught += hit
         verdict = 'met' if caught / trials >= 0.95 else 'NOT met'
+        low, high = wilson(caught, trials)
         print(f"history step -10% after {nights} nights, {label}: flagged within 2 nights in "
-              f"{caught} of {trials} trials = {caught / trials:.1%} "
+              f"{caught} of {trials} trials = {caught / trials:.1%} (95% CI {low:.1%}-{high:.1%}) "
               + (f"(target >= 95%: {verdict})" if nights == 20 else "(no target: 20 nights)"))
 
 
@@ -279,9 +299,10 @@ def main() -> None:
     print("== history check, simulated ==")
     history_aa(args.trials)
     history_aa(args.trials, drift=0.0)  # the drift's own share of the alarms
-    history_power(max(200, args.trials * 10))
+    # 25 x: enough trials that 95% and 91% have disjoint confidence intervals.
+    history_power(max(200, args.trials * 25))
     # The target's scenario has 20 nights; a longer history knows the noise better.
-    history_power(max(200, args.trials * 10), nights=40)
+    history_power(max(200, args.trials * 25), nights=40)
     print("== speed ==")
     with tempfile.TemporaryDirectory(prefix="verdicts-") as tmp:
         pair = args.reuse
