@@ -436,6 +436,12 @@ def point_noise(samples: Sequence[float]) -> float:
     return 0.0 if c is None else c / len(samples) ** 0.5
 
 
+def within_noise(samples: Sequence[str]) -> float:
+    """The within-run noise of a series: the median of its points' own
+    noise, from their samples (JSON lists as stored)."""
+    return stats.median([point_noise(json.loads(t)) for t in samples]) if samples else 0.0
+
+
 def series_noise(logs: Sequence[float], within: float, values: Sequence[float]) -> float:
     """Noise of one point of a series, on the log scale: the robust spread
     of successive differences of `logs`, floored by the within-run noise
@@ -462,6 +468,25 @@ class Reference:
     points: tuple  # its points (log scale)
 
 
+def _fit(logs: Sequence[float], floor: float) -> list:
+    """The penalized step fit of a log series: [(start, end, log level)]."""
+    # 1e-6: a series that never moved still has a noise scale for the fit.
+    rough = max(stats.robust_sigma(logs), stats.difference_rms(logs), floor, 1e-6)
+    return stats.step_fit(logs, PROPOSE_Z ** 2 * rough ** 2)
+
+
+def levels(values: Sequence[float], within: float = 0.0) -> list:
+    """The levels the step fit of `reference_level` sees in a whole series
+    of positive values: [(start, end, level)], end exclusive, oldest first
+    (one level for fewer than MIN_POINTS points: too short to cut)."""
+    if not values:
+        return []
+    if len(values) < MIN_POINTS:
+        return [(0, len(values), stats.geometric_mean(values))]
+    logs = [math.log(v) for v in values]
+    return [(s, e, math.exp(m)) for s, e, m in _fit(logs, series_noise([], within, values))]
+
+
 def reference_level(logs: Sequence[float], floor: float) -> Reference | None:
     """The latest level of a penalized step fit (asv's step detection,
     solved exactly) over `logs`, priced at PROPOSE_Z**2 noise variances a
@@ -470,9 +495,7 @@ def reference_level(logs: Sequence[float], floor: float) -> Reference | None:
     it (or they are outliers). Only this level's spread measures the noise:
     where noise alone cut the series into levels, the spread about all of
     them is too small (measured: more false alarms)."""
-    # 1e-6: a series that never moved still has a noise scale for the fit.
-    rough = max(stats.robust_sigma(logs), stats.difference_rms(logs), floor, 1e-6)
-    start, end, level = stats.step_fit(logs, PROPOSE_Z ** 2 * rough ** 2)[-1]
+    start, end, level = _fit(logs, floor)[-1]
     if end - start < MIN_LEVEL_POINTS:
         return None
     return Reference(level, tuple(logs[start:end]))
@@ -540,6 +563,7 @@ class Finding:
     began_run: str | None
     began_commit: str | None
     points: int
+    series: str = ""  # the store's series key
 
     @property
     def label(self) -> str:
@@ -581,7 +605,8 @@ def _latest_runs(store: Store) -> set:
     return set(latest.values())
 
 
-def _point_notes(text: str | None) -> dict:
+@functools.lru_cache(maxsize=256)  # a store holds few distinct notes; callers only read
+def point_notes(text: str | None) -> dict:
     try:
         notes = json.loads(text) if text else {}
     except ValueError:
@@ -589,42 +614,55 @@ def _point_notes(text: str | None) -> dict:
     return notes if isinstance(notes, dict) else {}
 
 
+def series_points(store: Store) -> dict:
+    """{series key: [(run_key, benchmark, params, metric, unit,
+    higher_is_better, value, samples, notes, validated, started_at)]}, each
+    series oldest first. One scan sorted here: reading the points in index
+    order costs several times more on a store of hundreds of runs."""
+    rows = store.query(
+        "SELECT series_key, run_key, benchmark, params, metric, unit, higher_is_better,"
+        " value, samples, notes, validated, started_at FROM fb_points")
+    rows.sort(key=lambda r: (r[0], r[11], r[1]))
+    series: dict = {}
+    for row in rows:
+        series.setdefault(row[0], []).append(row[1:])
+    return series
+
+
 def check(store: Store, window: int = DEFAULT_WINDOW,
-          threshold_pct: float = DEFAULT_THRESHOLD_PCT) -> CheckReport:
-    """Judge the latest run of every machine and profile against its history."""
+          threshold_pct: float = DEFAULT_THRESHOLD_PCT, series: dict | None = None) -> CheckReport:
+    """Judge the latest run of every machine and profile against its history
+    (`series`: what series_points(store) gives, when the caller has it)."""
     latest = _latest_runs(store)
     runs = {key: (machine_label(json.loads(m)), profile, started, rid, commit)
             for key, m, profile, started, rid, commit in store.query(
                 "SELECT run_key, machine, profile, started_at, run_id, git_commit FROM fb_runs")}
-    series: dict = {}
-    for row in store.query(
-            "SELECT series_key, run_key, benchmark, params, metric, unit, higher_is_better,"
-            " value, samples, notes FROM fb_points WHERE validated = 1 AND value IS NOT NULL"
-            " ORDER BY series_key, started_at, run_key"):
-        series.setdefault(row[0], []).append(row[1:])
     judged, short, disturbed = [], 0, 0
-    for points in series.values():
+    for key, points in (series_points(store) if series is None else series).items():
+        points = [p for p in points if p[9] and p[6] is not None]
+        if not points:
+            continue
         last = points[-1]
         if last[0] not in latest:
             continue  # this series was not in its machine's latest run
-        if not _point_notes(last[8]).get("primary", True):
+        if not point_notes(last[8]).get("primary", True):
             continue  # a derived figure repeats its source's step
-        if _point_notes(last[8]).get("disturbed"):
+        if point_notes(last[8]).get("disturbed"):
             disturbed += 1
             continue
-        kept = [p for p in points if p[6] > 0 and not _point_notes(p[8]).get("disturbed")]
+        kept = [p for p in points if p[6] > 0 and not point_notes(p[8]).get("disturbed")]
         if len(kept) < MIN_POINTS:
             short += 1
             continue
-        judged.append(kept)
+        judged.append((key, kept))
     # Each run's false-alarm budget is shared by the series judged in it.
     per_run: dict = {}
-    for kept in judged:
+    for _key, kept in judged:
         per_run[kept[-1][0]] = per_run.get(kept[-1][0], 0) + 1
     regressions, improvements = [], []
-    for kept in judged:
+    for key, kept in judged:
         last = kept[-1]
-        within = stats.median([point_noise(json.loads(p[7])) for p in kept])
+        within = within_noise([p[7] for p in kept])
         step = judge_series([p[6] for p in kept], bool(last[5]), window, within,
                             series=per_run[last[0]])
         if step is None or abs(step.change) * 100 <= threshold_pct:
@@ -633,7 +671,7 @@ def check(store: Store, window: int = DEFAULT_WINDOW,
         host, profile = runs.get(last[0], (None, None))[:2]
         finding = Finding(str(host), profile, last[1], json.loads(last[2]), last[3], last[4],
                           last[6], step.before, step.change, step.z, str(began[2]), began[3],
-                          began[4], len(kept[-MAX_POINTS:]))
+                          began[4], len(kept[-MAX_POINTS:]), key)
         (regressions if step.change < 0 else improvements).append(finding)
     order = lambda f: f.change  # noqa: E731 - worst regressions, best improvements first
     return CheckReport(tuple(sorted(regressions, key=order)),

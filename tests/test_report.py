@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,11 +11,10 @@ import pytest
 from suite.cli import main
 from suite.report import PLOTS, write_report
 from suite.results import load, parse
+from tests import chromium
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 A, ARM = FIXTURES / "x86-a.json", FIXTURES / "arm.json"
-CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
-                 if shutil.which(n)), None)
 
 
 @pytest.fixture(scope="module")
@@ -65,43 +63,20 @@ def test_report_command_writes_beside_result(tmp_path, capsys):
     assert exc.value.code == 2 and "does not exist" in err
 
 
-# A probe injected into a copy of the report: it records script errors,
-# failed resources and console.error calls, then, once the page has loaded,
-# writes how many images decoded into the DOM that --dump-dom prints.
-_PROBE = """<script>
-window.__errors = [];
-window.addEventListener('error', function (e) {
-  window.__errors.push(e.message || ('resource failed: ' + String(e.target && e.target.src).slice(0, 40)));
-}, true);
-var __ce = console.error;
-console.error = function () { window.__errors.push(Array.from(arguments).join(' ')); __ce.apply(console, arguments); };
-window.addEventListener('load', function () {
+# Counts the images that decoded.
+_IMAGES = """function () {
   var imgs = Array.from(document.images);
   var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
-  var pre = document.createElement('pre'); pre.id = 'probe';
-  pre.textContent = JSON.stringify({images: imgs.length, rendered: ok, errors: window.__errors});
-  document.body.appendChild(pre);
-});
-</script>"""
+  return {images: imgs.length, rendered: ok};
+}"""
 
 
 def render_in_chromium(html_path: Path, tmp_path: Path) -> tuple:
-    probed = tmp_path / f"probed-{html_path.name}"
-    probed.write_text(html_path.read_text().replace("<head>", "<head>" + _PROBE, 1))
-    proc = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
-         "--v=0", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
-         "--dump-dom", probed.as_uri()],
-        capture_output=True, text=True, timeout=120)
-    m = re.search(r'<pre id="probe">([^<]*)</pre>', proc.stdout)
-    assert m, f"probe did not run; chromium exit {proc.returncode}: {proc.stderr[-500:]}"
-    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
-    return json.loads(m.group(1).replace("&quot;", '"')), console
+    return chromium.render(html_path, tmp_path, _IMAGES)
 
 
 @pytest.mark.chromium
-@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed "
-                    "(Debian package chromium; scripts/install-system-deps.sh installs it)")
+@chromium.needs_chromium
 def test_report_renders_in_headless_chromium(two_system_report, tmp_path):
     probe, console = render_in_chromium(two_system_report, tmp_path)
     assert probe["images"] == len(PLOTS)
@@ -110,8 +85,7 @@ def test_report_renders_in_headless_chromium(two_system_report, tmp_path):
 
 
 @pytest.mark.chromium
-@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed "
-                    "(Debian package chromium; scripts/install-system-deps.sh installs it)")
+@chromium.needs_chromium
 def test_chromium_probe_catches_a_broken_plot(two_system_report, tmp_path):
     broken = tmp_path / "broken.html"
     broken.write_text(two_system_report.read_text().replace(

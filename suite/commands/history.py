@@ -1,4 +1,4 @@
-"""`factorybench history add|list|check`: nightly tracking of a fleet."""
+"""`factorybench history add|list|check|site`: nightly tracking of a fleet."""
 from __future__ import annotations
 
 import contextlib
@@ -182,3 +182,29 @@ def check(ctx, store, window, threshold, fmt):
     click.echo(RENDERERS[fmt](report), nl=False)
     if report.regressions:
         ctx.exit(1)
+
+
+@command.command()
+@click.option("--store", help=_STORE_HELP)
+@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Directory of the site (index.html, b/<benchmark>.html, data.json).")
+@click.option("--window", type=click.IntRange(min=1), default=None,
+              help="Flag steps that began within the latest this many runs [default: 2].")
+@click.option("--threshold", type=POSITIVE, default=None,
+              metavar="PCT", help="Smallest change flagged, percent [default: 5].")
+def site(store, out_dir, window, threshold):
+    """A static site of the history: an index of machines and benchmarks with
+    the latest values and flagged regressions, a page of time series per
+    benchmark. Opens from file:// or any static server."""
+    from suite import history
+    from suite.cli import writable_dir
+    from suite.dashboard import build_site
+
+    window = history.DEFAULT_WINDOW if window is None else window
+    threshold = history.DEFAULT_THRESHOLD_PCT if threshold is None else threshold
+    with _store(store) as st:
+        out_dir = writable_dir(out_dir)
+        built = build_site(st, out_dir, window=window, threshold_pct=threshold)
+    click.echo(f"wrote {out_dir / 'index.html'}: {built.pages} benchmark pages, "
+               f"{built.series} series, {built.regressions} regressions and "
+               f"{built.improvements} improvements flagged; data in {out_dir / 'data.json'}")
