@@ -55,7 +55,8 @@ def _machines(store, run_rows) -> dict:
 
 
 def _name(machine: dict) -> str:
-    return str(machine.get("name") or machine.get("hostname") or "unknown")
+    """The name given with `run --machine`, else the hostname."""
+    return str(machine.get("machine") or machine.get("hostname") or "unknown")
 
 
 def _categories() -> dict:

@@ -88,6 +88,20 @@ _MEASURE = """function () {
           rows: document.querySelectorAll('#benchmarks tr').length,
           flagged_rows: document.querySelectorAll('#regressions tr.regression').length};
 }"""
+# The index's regression rows and benchmark rows left by a machine filter
+# and a category filter.
+_FILTERED = """function () {
+  function pick(name, value) {
+    var s = document.querySelector('select[data-filter=' + name + ']');
+    s.value = value; s.dispatchEvent(new Event('change'));
+  }
+  function shown(sel) { return document.querySelectorAll(sel + ':not(.hidden)').length; }
+  var out = {};
+  pick('machine', 'rack2'); out.rack2 = shown('#regressions tr.regression');
+  pick('machine', 'x86box'); out.x86box = shown('#regressions tr.regression');
+  pick('machine', ''); pick('category', 'tools'); out.tools = shown('#benchmarks tr[data-category]');
+  return out;
+}"""
 
 
 @pytest.mark.chromium
@@ -98,6 +112,9 @@ def test_site_renders_in_headless_chromium(site, tmp_path):
     assert index["errors"] == [] and console == []
     assert index["rows"] == len(data["benchmarks"]) + 1
     assert index["flagged_rows"] == len(data["check"]["regressions"])
+    filtered, _ = chromium.render(out / "index.html", tmp_path, _FILTERED)
+    assert filtered["rack2"] == 0 and filtered["x86box"] == index["flagged_rows"]
+    assert filtered["tools"] == sum(b["category"] == "tools" for b in data["benchmarks"]) > 0
     for bench in data["benchmarks"]:
         probe, console = chromium.render(out / bench["page"], tmp_path, _MEASURE)
         assert probe["errors"] == [] and console == [], bench["id"]

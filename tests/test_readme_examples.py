@@ -62,10 +62,15 @@ README_COMMANDS = {
     "factorybench compare A.json B.json ...": [f"factorybench compare {A} {B} {ARM}"],
     "factorybench report RESULT.json... -o report.html": [
         f"factorybench report {A} {ARM} -o {{out}}/report.html"],
-    "factorybench history add|list|check": [
+    "factorybench history add|list|check|site": [
         f"factorybench history add {A} --store {{out}}/h.sqlite",
         "factorybench history list --store {out}/h.sqlite",
-        "factorybench history check --store {out}/h.sqlite"],
+        "factorybench history check --store {out}/h.sqlite",
+        "factorybench history site --store {out}/h.sqlite -o {out}/site"],
+    "factorybench history site --store URL -o DIR [--window 2] [--threshold 5]": [
+        f"factorybench history add {A} --store {{out}}/h3.sqlite",
+        "factorybench history site --store {out}/h3.sqlite -o {out}/site3 --window 2 "
+        "--threshold 5"],
     "factorybench export RESULT.json... --format csv|json|pytest-benchmark|pts": [
         f"factorybench export {A} --format csv", f"factorybench export {A} --format json",
         f"factorybench export {A} --format pytest-benchmark",
