@@ -191,26 +191,24 @@
         sg.appendChild(svg("line", {x1: X(l[0]), x2: X(l[1]), y1: Y(l[2]), y2: Y(l[2]), stroke: color,
           "stroke-dasharray": "5,3", "stroke-width": 1.5, "class": "level"}));
         if (j === 0) return;
-        var flagged = s.finding && s.levels.length - 1 === j;
-        var mark = svg("line", {x1: X(l[0]), x2: X(l[0]), y1: T, y2: H - B,
-          stroke: flagged ? (s.verdict === "regression" ? "#b00" : "#060") : color,
-          "stroke-width": flagged ? 2.5 : 1, "class": flagged ? s.verdict + "-mark step" : "step"});
         var prev = s.levels[j - 1][2], ch = s.higher_is_better ? l[2] / prev - 1 : prev / l[2] - 1;
         var text = name + ": level " + fmt(prev) + " \u2192 " + fmt(l[2]) + " (" + pct(ch) + "), began " + runText(l[0]);
+        var mark = svg("line", {x1: X(l[0]), x2: X(l[0]), y1: T, y2: H - B, stroke: color,
+                                "stroke-width": 1, "class": "step"});
         mark.appendChild(svg("title", {}, text));
         sg.appendChild(mark);
         var li = el("li", attrs, text);
         li.removeAttribute("class");
-        if (flagged) li.className = s.verdict;
         notes.appendChild(li);
       });
-      g.appendChild(sg);
-      var key = el("span", machineAttrs(s));
-      key.appendChild(el("i", {style: "background:" + color}));
-      key.appendChild(document.createTextNode(name + ": " + fmt(s.latest)));
-      legend.appendChild(key);
       if (s.finding) {
-        var f = s.finding;
+        // The step `history check` flags, where it began (its own test may
+        // start it a night off the fitted levels).
+        var f = s.finding, at = X(s.step_run);
+        var flag = svg("line", {x1: at, x2: at, y1: T, y2: H - B, "stroke-width": 2.5,
+          stroke: s.verdict === "regression" ? "#b00" : "#060", "class": s.verdict + "-mark step"});
+        flag.appendChild(svg("title", {}, name + ": " + s.verdict + " " + pct(f.change) + ", began " + runText(s.step_run)));
+        sg.appendChild(flag);
         box.classList.add(s.verdict === "regression" ? "flagged" : "bettered");
         var b = el("span", machineAttrs(s), (s.verdict === "regression" ? "REGRESSION " : "improvement ") +
           name + ": " + pct(f.change) + " against the level " + fmt(f.before) + ", began " + f.began_at +
@@ -218,6 +216,11 @@
         b.classList.add("badge", s.verdict);
         box.appendChild(b);
       }
+      g.appendChild(sg);
+      var key = el("span", machineAttrs(s));
+      key.appendChild(el("i", {style: "background:" + color}));
+      key.appendChild(document.createTextNode(name + ": " + fmt(s.latest)));
+      legend.appendChild(key);
     });
     box.appendChild(g);
     box.appendChild(legend);

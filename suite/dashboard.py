@@ -55,8 +55,7 @@ def _machines(store, run_rows) -> dict:
 
 
 def _name(machine: dict) -> str:
-    """The name given with `run --machine`, else the hostname."""
-    return str(machine.get("machine") or machine.get("hostname") or "unknown")
+    return str(history.machine_label(machine) or "unknown")
 
 
 def _categories() -> dict:
@@ -108,7 +107,12 @@ def collect(store, window: int = history.DEFAULT_WINDOW,
         series.update(_points_and_levels(rows, run_index, primary))
         verdict = verdicts.get(key)
         if verdict is not None:
-            series["verdict"], series["finding"] = verdict[0], verdict[1].to_dict()
+            kind, finding = verdict
+            series["verdict"], series["finding"] = kind, finding.to_dict()
+            series["step_run"] = next(
+                (p[0] for p in series["points"]
+                 if (runs[p[0]]["started_at"], runs[p[0]]["run_id"])
+                 == (finding.began_at, finding.began_run)), series["points"][-1][0])
         bench = benchmarks.setdefault(bench_id, {
             "id": bench_id, "category": categories.get(bench_id, "other"),
             "page": f"{PAGES_DIR}/{page_name(bench_id)}", "series": []})

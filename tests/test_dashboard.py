@@ -51,10 +51,11 @@ def test_data_file_has_both_machines_and_the_flagged_regression(site):
     assert flagged and {b for b, _ in flagged} == {"stream.triad"}
     assert all(data["machines"][1]["id"] == s["machine"] for _, s in flagged)
     for _, s in flagged:
-        # The step fit's latest level began with the first dropped night.
-        began = data["runs"][s["levels"][-1][0]]
-        assert began["run_id"] == f"x86box-night-{NIGHTS - 2}" == s["finding"]["began_run"]
-        assert began["commit"] == f"{NIGHTS - 2:040x}"
+        # The flagged step and the step fit's latest level both begin with
+        # the first dropped night.
+        for began in (data["runs"][s["step_run"]], data["runs"][s["levels"][-1][0]]):
+            assert began["run_id"] == f"x86box-night-{NIGHTS - 2}" == s["finding"]["began_run"]
+            assert began["commit"] == f"{NIGHTS - 2:040x}"
     assert built.regressions == len(data["check"]["regressions"]) == len(flagged)
     assert built.pages == len(data["benchmarks"])
 
