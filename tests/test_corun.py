@@ -129,9 +129,8 @@ def short_windows(monkeypatch):
     from dataclasses import replace
 
     monkeypatch.setitem(corun.DEPTH, "quick", replace(corun.DEPTH["quick"], rounds=1,
-                                                      window_s=0.1))
-    monkeypatch.setattr(corun_run, "WARMUP_S", 0.05)
-    monkeypatch.setattr(corun_run, "REWARM_S", 0.02)
+                                                      window_s=0.1, warmup_s=0.05,
+                                                      rewarm_s=0.02))
 
 
 def _run(workloads, hog, options=None):

@@ -64,14 +64,35 @@ def test_agent_workload_plans_use_concurrency_1_and_2():
     from workloads.tools import specs as tool_specs
 
     assert [c.params["jobs"] for c in compile_specs.plan_compile(ctx())] == [1, 2]
-    assert [c.params["concurrency"] for c in compile_specs.plan_cycles(ctx())] == [1, 2]
-    assert [c.params for c in compile_specs.plan_source(ctx())] == [
-        {"jobs": 1, "tree": "generated"}, {"jobs": 2, "tree": "generated"}]
-    (linux,) = compile_specs.plan_linux(ctx())
-    assert linux.settings == {"build": False}
     assert db_specs.client_counts(ctx()) == [1, 2]
     (matrix,) = tool_specs._planner("noop")(ctx())
-    assert matrix.params["matrix"] == {"pool": [1, 2], "fresh": [1, 2], "sandbox": [1, 2]}
+    assert matrix.params["matrix"]["pool"] == [1, 2]
+
+
+def test_a_child_or_a_jvm_per_level_runs_once_at_the_top_level():
+    """Where each level costs a child process, a build or a cold model's
+    process per call, smoke runs concurrency 2 alone: the code path is the
+    same at 1 and 2, and the 30 s budget is not."""
+    from workloads.compile import specs as compile_specs
+    from workloads.runtime import specs as runtime_specs
+    from workloads.tools import specs as tool_specs
+
+    assert [c.params["concurrency"] for c in compile_specs.plan_cycles(ctx())] == [2]
+    assert [c.params for c in compile_specs.plan_source(ctx())] == [{"jobs": 2, "tree": "generated"}]
+    (linux,) = compile_specs.plan_linux(ctx())
+    assert linux.settings == {"build": False}
+    (matrix,) = tool_specs._planner("noop")(ctx())
+    assert matrix.params["matrix"] == {"pool": [1, 2], "fresh": [2], "sandbox": [2]}
+    (table,) = tool_specs._planner("table_query")(ctx())
+    assert table.params["matrix"] == {"pool": [1, 2], "fresh": [2]}
+    assert [c.params["threads"] for c in tool_specs.plan_tokenizer(ctx())] == [2]
+    assert [c.params["jobs"] for c in runtime_specs.plan_compile(ctx())] == [2]
+    (tools,) = runtime_specs.plan_tools(ctx())
+    assert set(tools.params["matrix"]) == set(runtime_specs.TOOLS)
+    assert max(max(levels) for levels in tools.params["matrix"].values()) == 2
+    # The quick profile on the same machine: javac with jobs = cores.
+    quick = PlanContext(PROFILES["quick"], TWO_VERA, {})
+    assert [c.params["jobs"] for c in runtime_specs.plan_compile(quick)] == [352]
 
 
 def test_corun_hog_buffers_stay_small_and_every_workload_runs():

@@ -31,11 +31,6 @@ from workloads.corun import drivers
 from workloads.corun.drivers import Unavailable
 from workloads.corun.specs import DEPTH, WORKLOADS, workload_of
 
-# Windows alone and not recorded: after set-up, in the shadow of the hog's
-# own (imports, first-call costs), and again right before the workload's
-# rounds (its caches, after the previous workload ran).
-WARMUP_S = 0.3
-REWARM_S = 0.1
 HOG_RAMP_S = 0.05  # the hog reaches full speed before the workload's window opens
 
 
@@ -115,7 +110,7 @@ def run_benchmark(job) -> Outcome:
                                  profile)
             try:
                 info = driver.open()
-                driver.window(WARMUP_S)  # not recorded
+                driver.window(depth.warmup_s)  # not recorded (CorunDepth)
                 opened.append((bench, params, driver, info))
             except Exception as exc:
                 driver.close()
@@ -123,7 +118,8 @@ def run_benchmark(job) -> Outcome:
         hog.wait_ready()
         for bench, params, driver, info in opened:
             try:
-                driver.window(REWARM_S)  # not recorded
+                if depth.rewarm_s:
+                    driver.window(depth.rewarm_s)  # not recorded
                 data = measure_rounds(hog, driver, depth.rounds, depth.window_s)
             except Exception as exc:
                 errors.append(_failed(bench, params, exc))
@@ -134,7 +130,10 @@ def run_benchmark(job) -> Outcome:
             records.extend(out.records)
             errors.extend(out.errors)
     finally:
-        for _, _, driver, _ in opened:
+        # Last opened, first closed: a driver's forked clients hold copies of
+        # the pipes of the pools opened before it (a runtime worker sees EOF
+        # on its stdin only once they are gone).
+        for _, _, driver, _ in reversed(opened):
             driver.close()
         hog.close()
     return Outcome(records=tuple(records), errors=tuple(errors))

@@ -36,10 +36,17 @@ class CorunDepth:
     rounds: int  # rounds of three equal windows: alone, hog alone, both
     window_s: float
     every_workload: bool  # else the workloads marked quick
+    # Windows alone and not recorded: after set-up, in the shadow of the
+    # hog's own (imports, first-call costs), and again right before the
+    # workload's rounds (its caches, after the previous workload ran).
+    warmup_s: float = 0.3
+    rewarm_s: float = 0.1
 
 
 DEPTH = {
-    "smoke": CorunDepth(hogs=("triad",), rounds=1, window_s=0.1, every_workload=True),
+    # smoke: every workload's code path once; its figures need not settle.
+    "smoke": CorunDepth(hogs=("triad",), rounds=1, window_s=0.1, every_workload=True,
+                        warmup_s=0.02, rewarm_s=0.0),
     "quick": CorunDepth(hogs=("triad",), rounds=2, window_s=0.3, every_workload=False),
     "standard": CorunDepth(hogs=("triad", "chase"), rounds=4, window_s=2.0, every_workload=True),
     "full": CorunDepth(hogs=("triad", "chase"), rounds=8, window_s=5.0, every_workload=True),

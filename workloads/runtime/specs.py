@@ -25,9 +25,11 @@ class RuntimeDepth:
 
 
 DEPTH = {
+    # smoke: one javac build (jobs = cores) and the quick tool matrix: each
+    # JVM started costs seconds, and the code paths are the same.
     "smoke": RuntimeDepth(starts_per_worker=1, start_budget_s=0.0, java_corpus="tiny",
-                          build_budget_s=0.0, min_builds=1, compile_sweep=True,
-                          warmup_ms=200, tools_every_level=True),
+                          build_budget_s=0.0, min_builds=1, compile_sweep=False,
+                          warmup_ms=200, tools_every_level=False),
     "quick": RuntimeDepth(starts_per_worker=1, start_budget_s=0.5, java_corpus="quick",
                           build_budget_s=1.0, min_builds=2, compile_sweep=False,
                           warmup_ms=1000, tools_every_level=False),
@@ -51,8 +53,9 @@ def plan_compile(ctx: PlanContext) -> list:
     cpus = len(ctx.topology.logical_cpus)
     # A javac build starts JVMs that warm up for seconds: quick builds with
     # jobs = cores only, the others sweep.
-    levels = (ctx.profile.levels(concurrency_levels(cpus))
-              if profile_row(DEPTH, ctx.profile).compile_sweep else [cpus])
+    levels = ctx.profile.levels(concurrency_levels(cpus))
+    if not profile_row(DEPTH, ctx.profile).compile_sweep:
+        levels = [min(cpus, levels[-1])]  # within a profile's fixed levels
     return [Config(params={"jobs": j}) for j in levels]
 
 
@@ -69,7 +72,7 @@ def plan_tools(ctx: PlanContext) -> list:
     if profile_row(DEPTH, ctx.profile).tools_every_level:
         matrix = {t: levels for t in TOOLS}
     else:  # the dispatch cost alone, every tool with one client per core
-        cores = max(1, ctx.topology.physical_cores)
+        cores = min(max(1, ctx.topology.physical_cores), levels[-1])
         matrix = {t: [1] if t == "noop" else [cores] for t in TOOLS}
     return [Config(params={"matrix": matrix})]
 

@@ -22,11 +22,15 @@ class ToolsDepth:
     min_calls: int  # calls a test waits for at least (a slow model stretches up to 5x)
     every_model: bool  # every model at every level; else the reduced matrix below
     one_child: bool = False  # every model's tests in one child process, not one per model
+    # The cold models (a fresh process or a sandbox per call) at the top
+    # level only; the warm pool at every level.
+    cold_top_level: bool = False
 
 
 # The tools' (and agent step's tool calls') one profile table.
 DEPTH = {
-    "smoke": ToolsDepth(window_s=0.15, parts=2, min_calls=2, every_model=True, one_child=True),
+    "smoke": ToolsDepth(window_s=0.15, parts=2, min_calls=2, every_model=True, one_child=True,
+                        cold_top_level=True),
     "quick": ToolsDepth(window_s=0.5, parts=3, min_calls=3, every_model=False),
     "standard": ToolsDepth(window_s=3.0, parts=5, min_calls=20, every_model=True),
     "full": ToolsDepth(window_s=10.0, parts=10, min_calls=50, every_model=True),
@@ -76,8 +80,11 @@ def _planner(tool: str):
             matrix = _quick_matrix(tool, levels, ctx.topology.physical_cores)
             return [Config(params={"matrix": matrix, **extra})]
         models = [m for m in MODELS if m not in unsupported_models(tool)]
-        if profile_row(DEPTH, ctx.profile).one_child:
-            return [Config(params={"matrix": {m: levels for m in models}, **extra})]
+        depth = profile_row(DEPTH, ctx.profile)
+        if depth.one_child:
+            cold = levels[-1:] if depth.cold_top_level else levels
+            matrix = {m: levels if m == "pool" else cold for m in models}
+            return [Config(params={"matrix": matrix, **extra})]
         # The open-loop test runs once, with the first (preferred) model.
         return [Config(params={"matrix": {m: levels}, **(extra if m == models[0] else {})})
                 for m in models]
@@ -108,10 +115,12 @@ class TokenizerDepth:
     batches: int  # distinct batches the calls cycle through
     round_s: float  # seconds per measured round (a sample)
     extra_budget_s: float  # seconds rounds may add while the samples vary
+    thread_sweep: bool = True  # 1 and cores threads; else cores only
 
 
 TOKENIZER_DEPTH = {
-    "smoke": TokenizerDepth(batch_size=16, batches=2, round_s=0.1, extra_budget_s=0.0),
+    "smoke": TokenizerDepth(batch_size=16, batches=2, round_s=0.1, extra_budget_s=0.0,
+                            thread_sweep=False),
     "quick": TokenizerDepth(batch_size=16, batches=4, round_s=0.25, extra_budget_s=1.0),
     "standard": TokenizerDepth(batch_size=16, batches=16, round_s=1.0, extra_budget_s=10.0),
     "full": TokenizerDepth(batch_size=16, batches=32, round_s=2.0, extra_budget_s=30.0),
@@ -122,8 +131,10 @@ def plan_tokenizer(ctx: PlanContext) -> list:
     """One child per thread count: 1 and cores (the library's rayon pool
     reads RAYON_NUM_THREADS once)."""
     cores = max(1, ctx.topology.physical_cores)
-    return [Config(params={"threads": n}, env={"RAYON_NUM_THREADS": str(n)})
-            for n in ctx.profile.levels(sorted({1, cores}))]
+    levels = ctx.profile.levels(sorted({1, cores}))
+    if not profile_row(TOKENIZER_DEPTH, ctx.profile).thread_sweep:
+        levels = levels[-1:]
+    return [Config(params={"threads": n}, env={"RAYON_NUM_THREADS": str(n)}) for n in levels]
 
 
 TOKENS_ROW = HeadlineRow("tokenizer", "Tokenizer tokens/s", (Source("throughput"),),
