@@ -24,10 +24,11 @@ from typing import Sequence
 from suite import stats
 from suite.emulation import emulation_of
 from suite.machine import machine_name
+from suite.results import SCHEMA_VERSION as RESULT_SCHEMA
 from suite.urls import is_postgres_url
 
 DEFAULT_STORE = Path("results") / "history.sqlite"
-STORE_SCHEMA = "2"  # layout of the tables below; 1 is migrated on open
+STORE_SCHEMA = "3"  # layout of the tables below; 1 and 2 are migrated on open
 # A step is reported when it began within the latest this many runs: a
 # nightly check names a new step on the night it shows and the next (a
 # third when the reference level has not yet cut the step's first point
@@ -258,11 +259,44 @@ def _prepare(store: Store, begin: str, lock: str | None = None) -> None:
         if row is None:
             cur.execute(store.sql("INSERT INTO fb_meta (key, value) VALUES (?, ?)"),
                         ("schema", STORE_SCHEMA))
-        elif row[0] == "1":
-            _migrate_1_to_2(store, cur)
-        elif row[0] != STORE_SCHEMA:
+            _set_meta(store, cur, "result_schema", str(RESULT_SCHEMA))
+            return
+        if row[0] not in ("1", "2", STORE_SCHEMA):
             raise HistoryError(f"history store {store.where} has layout {row[0]}, this "
                                f"factorybench reads {STORE_SCHEMA}; left untouched")
+        if row[0] == "1":
+            _migrate_1_to_2(store, cur)
+        if row[0] in ("1", "2"):
+            _migrate_2_to_3(store, cur, row[0] == "1")
+        cur.execute(store.sql("SELECT value FROM fb_meta WHERE key = ?"), ("result_schema",))
+        held = int(cur.fetchone()[0])
+        if held < RESULT_SCHEMA:  # a newer result schema renamed ids: follow it
+            cur.execute("SELECT run_key, fingerprint, profile, suite_version, options FROM fb_runs")
+            for key, fp, profile, version, options in cur.fetchall():
+                scope = series_scope(profile, version, None if options is None
+                                     else json.loads(options))
+                _rekey_run(store, cur, key, fp, scope, held)
+            _set_meta(store, cur, "result_schema", str(RESULT_SCHEMA))
+
+
+def _set_meta(store: Store, cur, key: str, value: str) -> None:
+    cur.execute(store.sql("DELETE FROM fb_meta WHERE key = ?"), (key,))
+    cur.execute(store.sql("INSERT INTO fb_meta (key, value) VALUES (?, ?)"), (key, value))
+
+
+def _rekey_run(store: Store, cur, key: str, fp: str, scope: list, schema: int) -> None:
+    """Move a run's points, stored under the ids of result schema `schema`,
+    to today's ids and their series."""
+    from suite.results import current_ids
+
+    cur.execute(store.sql("SELECT series_key, benchmark, params, metric FROM fb_points"
+                          " WHERE run_key = ?"), (key,))
+    for old, bench, params, metric in cur.fetchall():
+        now = current_ids({"benchmark": bench, "params": json.loads(params)}, schema)[0]
+        bench, params = now["benchmark"], json.dumps(now["params"], sort_keys=True)
+        cur.execute(store.sql("UPDATE fb_points SET series_key = ?, benchmark = ?, params = ?"
+                              " WHERE run_key = ? AND series_key = ?"),
+                    (_digest(fp, scope, bench, params, metric), bench, params, key, old))
 
 
 def _source_run(path: str | None) -> dict:
@@ -282,8 +316,6 @@ def _migrate_1_to_2(store: Store, cur) -> None:
     under today's ids; a run's options come from its result file when that
     is still readable, else they count as unrecorded (a series of their
     own)."""
-    from suite.results import current_ids
-
     cur.execute("ALTER TABLE fb_runs ADD COLUMN options TEXT")
     cur.execute("ALTER TABLE fb_runs ADD COLUMN git_commit TEXT")
     cur.execute("ALTER TABLE fb_points ADD COLUMN notes TEXT")
@@ -294,16 +326,43 @@ def _migrate_1_to_2(store: Store, cur) -> None:
         cur.execute(store.sql("UPDATE fb_runs SET options = ?, git_commit = ? WHERE run_key = ?"),
                     (None if options is None else json.dumps(options, sort_keys=True),
                      found.get("git_commit"), key))
-        scope = series_scope(profile, version, options)
-        cur.execute(store.sql("SELECT series_key, benchmark, params, metric FROM fb_points"
-                              " WHERE run_key = ?"), (key,))
-        for old, bench, params, metric in cur.fetchall():
-            now = current_ids({"benchmark": bench, "params": json.loads(params)})[0]
-            bench, params = now["benchmark"], json.dumps(now["params"], sort_keys=True)
-            cur.execute(store.sql("UPDATE fb_points SET series_key = ?, benchmark = ?, params = ?"
-                                  " WHERE run_key = ? AND series_key = ?"),
-                        (_digest(fp, scope, bench, params, metric), bench, params, key, old))
-    cur.execute(store.sql("UPDATE fb_meta SET value = ? WHERE key = ?"), (STORE_SCHEMA, "schema"))
+        _rekey_run(store, cur, key, fp, series_scope(profile, version, options), 1)
+
+
+def _schema_of_run(store: Store, cur, key: str, source: str | None) -> int:
+    """The result schema whose ids a layout-2 run's points carry (layout 2
+    did not record it). `add` stored a run under the ids of the
+    factorybench that added it, whatever its file's schema: 3 when the
+    result file (still readable) is schema 3 or the run holds an id that
+    schema 3 introduced, else 2. (Wrong only for a run of schema 3 whose
+    file is gone and which holds none of those ids but a renamed one.)"""
+    from suite.results import introduced_ids
+
+    try:
+        if json.loads(Path(source).read_text())["schema_version"] == 3:
+            return 3
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+    cur.execute(store.sql("SELECT DISTINCT benchmark FROM fb_points WHERE run_key = ?"), (key,))
+    return 3 if {b for (b,) in cur.fetchall()} & introduced_ids(3) else 2
+
+
+def _migrate_2_to_3(store: Store, cur, from_1: bool) -> None:
+    """Layout 3 records the result schema of the stored ids (fb_meta
+    result_schema). Layout 2 held runs of result schemas 2 and 3: re-key
+    each schema-2 run's points under today's ids (schema 3 moved the
+    pure-Python tokenizer's id); layout 1 was re-keyed to today's already."""
+    if not from_1:
+        cur.execute("SELECT run_key, fingerprint, profile, suite_version, options, source"
+                    " FROM fb_runs")
+        for key, fp, profile, version, options, source in cur.fetchall():
+            schema = _schema_of_run(store, cur, key, source)
+            if schema < RESULT_SCHEMA:
+                scope = series_scope(profile, version, None if options is None
+                                     else json.loads(options))
+                _rekey_run(store, cur, key, fp, scope, schema)
+    _set_meta(store, cur, "schema", STORE_SCHEMA)
+    _set_meta(store, cur, "result_schema", str(RESULT_SCHEMA))
 
 
 def sqlite_file(spec: str | None) -> Path | None:

@@ -90,6 +90,11 @@ def _renames(only: int) -> list:
             if former.schema == only]
 
 
+def introduced_ids(schema: int) -> set:
+    """The benchmark ids that result schema `schema` introduced (renames)."""
+    return {new for _, new in _renames(only=schema)}
+
+
 def current_ids(entry: dict, schema: int = 1) -> list:
     """A record or error (benchmark, params ...) of result schema `schema`
     under the ids its benchmarks have now: what the migrations do to each

@@ -307,12 +307,51 @@ def test_layout_1_store_is_migrated_on_open(tmp_path):
     con.close()
     add_nights(store, [night(6)])  # opens (migrates) and adds a new-layout run
     with history.open_store(str(store)) as st:
-        assert st.query("SELECT value FROM fb_meta WHERE key = 'schema'") == [("2",)]
+        assert st.query("SELECT value FROM fb_meta WHERE key = 'schema'") == [
+            (history.STORE_SCHEMA,)]
         report = history.check(st)
         # The migrated points and the new run share their series, under
         # today's ids.
         assert report.checked > 0 and report.too_short == 0
         assert st.query("SELECT COUNT(*) FROM fb_points WHERE benchmark = 'stream.sweep'") == [(0,)]
+
+
+def _with_tokenizers(data: dict, schema: int) -> dict:
+    """`data` with a tokenizer record: the pure-Python encoder under the id
+    result schema `schema` gave it, and (schema 3) the library's beside it."""
+    base = next(r for r in data["results"] if r["benchmark"] == "tools.json_transform")
+    old = "tools.tokenize" if schema == 2 else "tools.tokenize_python"
+    extra = [dict(base, benchmark=old)]
+    if schema == 3:
+        extra.append(dict(base, benchmark="tools.tokenize", params={"threads": 1},
+                          unit="tokens/s"))
+    return dict(data, schema_version=schema, results=data["results"] + extra)
+
+
+def test_layout_2_store_moves_schema_2_tokenizer_points_on_open(tmp_path):
+    store = tmp_path / "old.sqlite"
+    add_nights(store, [_with_tokenizers(night(i), 3) for i in range(7)])
+    # Make it a layout-2 store: runs 0-5 as schema 2 stored them (the
+    # pure-Python encoder under tools.tokenize), run 6 of schema 3.
+    con = sqlite3.connect(store)
+    con.execute("UPDATE fb_meta SET value = '2' WHERE key = 'schema'")
+    con.execute("DELETE FROM fb_meta WHERE key = 'result_schema'")
+    con.execute("DELETE FROM fb_points WHERE benchmark = 'tools.tokenize' AND run_key IN"
+                " (SELECT run_key FROM fb_runs WHERE run_id != 'night-6')")
+    con.execute("UPDATE fb_points SET benchmark = 'tools.tokenize', series_key = 'old-' ||"
+                " series_key WHERE benchmark = 'tools.tokenize_python' AND run_key IN"
+                " (SELECT run_key FROM fb_runs WHERE run_id != 'night-6')")
+    con.commit()
+    con.close()
+    add_nights(store, [_with_tokenizers(night(7), 2)])  # opens (migrates), adds a run
+    with history.open_store(str(store)) as st:
+        assert dict(st.query("SELECT key, value FROM fb_meta")) == {
+            "schema": history.STORE_SCHEMA, "result_schema": "3"}
+        python = st.query("SELECT COUNT(*), COUNT(DISTINCT series_key) FROM fb_points"
+                          " WHERE benchmark = 'tools.tokenize_python'")
+        assert python == [(8, 1)]  # every night's pure-Python points in one series
+        assert st.query("SELECT params FROM fb_points WHERE benchmark = 'tools.tokenize'") == [
+            ('{"threads": 1}',)]  # the schema-3 run's library point stays
 
 
 def _add_worker(args):
