@@ -70,3 +70,17 @@ def test_plan_runs_one_child_per_thread_count():
 
     cfgs = plan_tokenizer(PlanContext(PROFILES["quick"], SYSTEM, {}))
     assert [(c.params["threads"], c.env["RAYON_NUM_THREADS"]) for c in cfgs] == [(1, "1"), (2, "2")]
+
+
+def test_the_pure_python_encoder_on_the_same_merges_gives_the_same_tokens(cache):
+    from workloads.tools import bpe
+
+    tok = hf_tokenizer.ensure_tokenizer(3, cache).tokenizer
+    merges = hf_tokenizer.python_merges(tok)
+    assert len(merges) + 256 == tok.get_vocab_size()
+    # Plain words, numbers and punctuation: both pre-tokenizers split these alike.
+    text = "the quick brown fox 1234 jumps, kamotori nesalu. over lazy dogs"
+    ids = bpe.encoder(merges)(text)
+    assert bpe.decode(ids, merges) == text
+    assert len(ids) == len(tok.encode(text).ids)
+    assert ids == bpe.encode(text, merges)

@@ -80,23 +80,34 @@ def make_input(seed):
     return {"merges": [list(m) for m in merges], "text": prose(rng, PROMPT_WORDS, lexicon)}
 
 
-def encode(text, merges):
+def encoder(merges):
+    """encode(text) -> ids with the merge ranks built once and a word cache
+    kept across calls, as a library tokenizer keeps its BPE cache."""
     ranks = {tuple(p): 256 + k for k, p in enumerate(merges)}
     cache = {}
-    ids = []
-    for word in WORD_SPLIT.findall(text):
-        toks = cache.get(word)
-        if toks is None:
-            toks = list(word.encode())
-            while len(toks) > 1:
-                best = min(zip(toks, toks[1:]), key=lambda p: ranks.get(p, 1 << 30))
-                new_id = ranks.get(best)
-                if new_id is None:
-                    break
-                toks = _merge(toks, best, new_id)
-            cache[word] = toks
-        ids.extend(toks)
-    return ids
+
+    def encode_text(text):
+        ids = []
+        for word in WORD_SPLIT.findall(text):
+            toks = cache.get(word)
+            if toks is None:
+                toks = list(word.encode())
+                while len(toks) > 1:
+                    best = min(zip(toks, toks[1:]), key=lambda p: ranks.get(p, 1 << 30))
+                    new_id = ranks.get(best)
+                    if new_id is None:
+                        break
+                    toks = _merge(toks, best, new_id)
+                cache[word] = toks
+            ids.extend(toks)
+        return ids
+
+    return encode_text
+
+
+def encode(text, merges):
+    """The tool's call: ranks and word cache built for this text alone."""
+    return encoder(merges)(text)
 
 
 def decode(ids, merges):

@@ -152,5 +152,30 @@ def ensure_tokenizer(seed: int, cache_dir: Path | None = None) -> CachedTokenize
         return CachedTokenizer(tok, path, False, build_s, tok.get_vocab_size())
 
 
+def _byte_level_chars() -> dict:
+    """GPT-2's byte-level alphabet: {printable stand-in character: byte}."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("\u00a1"), ord("\u00ac") + 1),
+                 *range(ord("\u00ae"), ord("\u00ff") + 1)]
+    chars, extra = dict(zip(map(chr, printable), printable)), 0
+    for b in range(256):
+        if b not in printable:
+            chars[chr(256 + extra)] = b
+            extra += 1
+    return chars
+
+
+def python_merges(tok) -> list:
+    """The merges of a byte-level BPE `tok` in the pure-Python encoder's
+    form (workloads.tools.bpe): [(left, right)], where ids 0-255 are bytes
+    and merge k makes id 256 + k. The same vocabulary on both sides."""
+    ids = _byte_level_chars()
+    merges = []
+    for k, pair in enumerate(json.loads(tok.to_str())["model"]["merges"]):
+        left, right = pair.split(" ", 1) if isinstance(pair, str) else pair
+        merges.append((ids[left], ids[right]))
+        ids.setdefault(left + right, 256 + k)
+    return merges
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()

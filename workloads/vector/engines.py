@@ -13,6 +13,9 @@ import numpy as np
 
 from workloads.vector.specs import BYTES_PER_VECTOR, K
 
+# Memory-map up to this much of a store (SQLite caps it at its build's
+# SQLITE_MAX_MMAP_SIZE; the rest is read with pread).
+MMAP_BYTES = 1 << 40
 # Relative slack for a tie at the k-th distance (float32 sums in another order).
 TIE_TOLERANCE = 1e-4
 
@@ -35,6 +38,10 @@ def open_sqlite(path: Path, writable: bool = False):
     db.enable_load_extension(True)
     db.load_extension(sqlite_vec.loadable_path())
     db.enable_load_extension(False)
+    if not writable:
+        # Read the store's pages in place (memory-mapped) instead of copying
+        # each into SQLite's page cache: the scan's per-row cost drops ~1.5x.
+        db.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
     return db
 
 
@@ -131,11 +138,12 @@ class SqliteVecEngine:
         db = open_sqlite(self.store)
         try:
             vec_version = db.execute("SELECT vec_version()").fetchone()[0]
+            mmap_bytes = db.execute("PRAGMA mmap_size").fetchone()[0]
         finally:
             db.close()
         return {"library": f"sqlite-vec {vec_version} (Python package {sqlite_vec.__version__})",
                 "sqlite_version": apsw.sqlite_lib_version(), "search": "exact (full scan)",
-                "bytes_scanned_per_query": self.bytes_per_query()}
+                "bytes_scanned_per_query": self.bytes_per_query(), "sqlite_mmap_bytes": mmap_bytes}
 
 
 class _UsearchConnection:
