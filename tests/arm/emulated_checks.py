@@ -148,7 +148,7 @@ def check_retrieval_libraries(tmp: Path) -> str:
     import tokenizers as tk
     from usearch.index import Index
 
-    from workloads.vector.dataset import exact_knn
+    from workloads.vector.dataset import HNSW, exact_knn
     from workloads.vector.engines import SqliteVecEngine, open_sqlite
 
     tok = tk.Tokenizer(tk.models.BPE())
@@ -169,10 +169,12 @@ def check_retrieval_libraries(tmp: Path) -> str:
     with db:
         db.executemany("INSERT INTO embeddings(rowid, embedding) VALUES (?, ?)",
                        ((i + 1, x[i].tobytes()) for i in range(len(x))))
+    db.close()
+    db = open_sqlite(tmp / "vec.sqlite")  # as the clients read it: memory-mapped
     got = [r - 1 for r, _ in db.execute(SqliteVecEngine.sql, (q.tobytes(),)).fetchall()]
     db.close()
     assert got == want[0].tolist(), (got, want[0].tolist())
-    index = Index(ndim=384, metric="l2sq", dtype="f32")
+    index = Index(ndim=384, metric="l2sq", **HNSW)  # db.vector's settings (half precision)
     index.add(np.arange(len(x)), x)
     assert index.search(q, 10).keys[0] == 7
     return f"tokenizers {tk.__version__}, usearch {index.hardware_acceleration}"
