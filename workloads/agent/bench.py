@@ -5,14 +5,68 @@ from __future__ import annotations
 from suite import stats
 from suite.model import ErrorRecord, Outcome, measurement
 from suite.spec import profile_row, seed_of
-from workloads.agent.specs import DEFAULT_INFERENCE_MS, DEFAULT_SLO_MS, DEPTH
+from workloads.agent.specs import DEFAULT_INFERENCE_MS, DEFAULT_SLO_MS, DEPTH, MAX_AGENTS_PER_CPU
 from workloads.agent.step import (TARGET_LOAD, capacity_search, make_agent_inputs,
                                   open_state_store, search_lower_bound, step,
                                   worker_step)
 from workloads.tools import catalog, loadgen
-from workloads.tools.bench import CALL_TIMEOUT_S, usable_cpus
+from workloads.tools.bench import CALL_TIMEOUT_S, generator_info, layout_of
+from workloads.tools.generator_procs import GeneratorProcesses, LoadOrder
 from workloads.tools.pool import WarmPool
-from workloads.tools.records import load_records
+from workloads.tools.records import generator_bound, load_records
+
+
+def _started(pool: WarmPool) -> WarmPool:
+    pool.start()
+    return pool
+
+
+class _Levels:
+    """Runs one agent count's closed loop: from this process on one warm
+    pool, or through the planned generator processes, each with its share
+    of the workers (workloads.tools.generator_procs)."""
+
+    def __init__(self, layout, runner, inputs: dict, check, *, window_s: float,
+                 think_s: float, seed: int):
+        self.layout, self.window_s, self.think_s, self.seed = layout, window_s, think_s, seed
+        self.check = check
+        self.gens = self.pool = None
+
+        def make_pool(workers: int) -> WarmPool:
+            return _started(WarmPool({"agent_step": runner}, inputs, workers,
+                                     timeout_s=CALL_TIMEOUT_S))
+
+        if layout.processes > 1:
+            self.gens = GeneratorProcesses(layout, make_pool, _agent_pick, check)
+        else:
+            self.pool = make_pool(len(layout.measured_cpus))
+        self.replaced = 0
+
+    @property
+    def processes(self) -> int:
+        return len(self.gens.workers) if self.gens else 1
+
+    def run(self, n: int):
+        if self.gens:
+            result = self.gens.run(LoadOrder(window_s=self.window_s, concurrency=n,
+                                             think_s=self.think_s, seed=self.seed, level=n))
+            self.replaced = result.workers_replaced
+            return result
+        result = loadgen.closed_loop(self.pool, _agent_pick(n), self.check, concurrency=n,
+                                     window_s=self.window_s, think_s=self.think_s, seed=self.seed)
+        self.replaced = self.pool.replaced
+        return result
+
+    def close(self) -> None:
+        if self.gens:
+            self.gens.close()
+        if self.pool:
+            self.pool.close()
+
+
+def _agent_pick(n: int):
+    """Call k of a level of `n` agents steps agent k mod n."""
+    return lambda k: ("agent_step", k % n)
 
 
 def run_benchmark(job) -> Outcome:
@@ -21,9 +75,10 @@ def run_benchmark(job) -> Outcome:
     slo = float(job.params.get("slo_ms", DEFAULT_SLO_MS))
     think_s = float(job.params.get("inference_ms", DEFAULT_INFERENCE_MS)) / 1e3
     seed = seed_of(job.options)
-    cpus = usable_cpus()
+    layout = layout_of(job)
+    cpus = len(layout.measured_cpus)  # one pool worker per measured CPU
     cores = max(1, job.topology.physical_cores)
-    max_agents = 64 * cpus
+    max_agents = MAX_AGENTS_PER_CPU * cpus
     store = open_state_store(job.options, profile)
 
     inputs = {"agent_step": make_agent_inputs(seed, max_agents, store.session_ids)}
@@ -48,16 +103,17 @@ def run_benchmark(job) -> Outcome:
         return None if c.digest == want else f"step digest {str(c.digest)[:12]} != expected {want[:12]}"
 
     levels = {}
-    pool = WarmPool({"agent_step": worker_step(store.path)}, inputs, cpus, timeout_s=CALL_TIMEOUT_S)
+    if layout.processes > 1:
+        # Generator processes check against what they inherit: every slot's digest first.
+        for a in range(max_agents):
+            expected(a)
+    runner = _Levels(layout, worker_step(store.path), inputs, check, window_s=depth.window_s,
+                     think_s=think_s, seed=seed)
     try:
-        pool.start()
-
         def run_level(n):
             for a in range(n):
                 expected(a)  # outside the timed window
-            result = loadgen.closed_loop(pool, lambda k, n=n: ("agent_step", k % n), check,
-                                         concurrency=n, window_s=depth.window_s,
-                                         think_s=think_s, seed=seed)
+            result = runner.run(n)
             levels[n] = result
             if not result.latencies:
                 return None, False
@@ -74,9 +130,9 @@ def run_benchmark(job) -> Outcome:
         best, trace = capacity_search(
             run_level, start=cpus, estimate=estimate, slo_ms=slo, max_levels=depth.max_levels,
             precision=depth.precision, max_agents=max_agents)
-        replaced = pool.replaced
+        replaced = runner.replaced
     finally:
-        pool.close()
+        runner.close()
         if reference is not None:
             reference.close()
 
@@ -84,10 +140,12 @@ def run_benchmark(job) -> Outcome:
     info = {"seed": seed, "state_store": store.note,
             "state_sessions": len(store.session_ids), "search": trace, "cores": cores,
             "pool_size": cpus, "workers_replaced": replaced, "step_tool": "json_transform",
-            "latency_from": "agent ready (end of its inference wait)"}
+            "latency_from": "agent ready (end of its inference wait)",
+            **generator_info(layout, runner.processes)}
     records, errors = [], []
     shown = best if best else min(levels)
-    r, e = load_records(job.benchmark, dict(params, agents=shown), levels[shown], cpus=cpus,
+    r, e = load_records(job.benchmark, dict(params, agents=shown), levels[shown],
+                        cpus=cpus + len(layout.generator_cpus),
                         parts=depth.parts, info=info, throughput_metric="steps_per_s",
                         throughput_unit="steps/s", latency_prefix="step_latency")
     records.extend(r)
@@ -106,6 +164,11 @@ def run_benchmark(job) -> Outcome:
                                   + levels[failed_levels[0]].errors.summary()))
     capacity_info = dict(info, meaning=f"most concurrent agents with p99 step latency <= {slo:g} ms")
     bound = search_lower_bound(trace)
+    held_back = sorted(n for n, res in levels.items() if generator_bound(res))
+    if held_back:
+        bound = "; ".join(filter(None, (bound, (
+            f"lower bound: the load generators limited the agent counts {held_back}, "
+            "so a failing level may be theirs, not the system's"))))
     if bound:
         capacity_info["lower_bound"] = bound
     records.append(measurement(job.benchmark, params, "agents", "agents", [best],

@@ -31,10 +31,20 @@ DEPTH = {
 }
 
 
+# The search tries at most this many agents per pool worker (one per measured CPU).
+MAX_AGENTS_PER_CPU = 64
+
+
 def plan_agent_step(ctx: PlanContext) -> list:
+    from workloads.tools.generator_plan import closed_loop_rate, plan_generators
+
     slo = float(ctx.options.slo_ms)
     inference = float(ctx.options.inference_ms)
-    return [Config(params={"slo_ms": slo, "inference_ms": inference})]
+    # Generators sized for the largest agent count the search may try.
+    layout = plan_generators(ctx.topology, lambda workers: closed_loop_rate(
+        MAX_AGENTS_PER_CPU * workers, workers, inference / 1e3))
+    return [Config(params={"slo_ms": slo, "inference_ms": inference},
+                   settings=layout.settings())]
 
 
 SPECS = [

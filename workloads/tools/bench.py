@@ -10,6 +10,8 @@ from suite.errors import Skipped
 from suite.model import ErrorRecord, Outcome
 from suite.spec import profile_row, seed_of
 from workloads.tools import catalog, loadgen
+from workloads.tools.generator_plan import GeneratorLayout
+from workloads.tools.generator_procs import GeneratorProcesses, LoadOrder
 from workloads.tools.records import load_records
 from workloads.tools.specs import DEPTH
 
@@ -62,6 +64,62 @@ def model_info(model) -> dict:
     return info
 
 
+def generator_info(layout, processes: int) -> dict:
+    """Where the load came from, for the records' info."""
+    info = {"load_generator": layout.note, "generator_processes": processes}
+    if layout.generator_cpus:
+        info["generator_cpus"] = list(layout.generator_cpus)
+        info["measured_cpus"] = len(layout.measured_cpus)
+    return info
+
+
+def layout_of(job) -> GeneratorLayout:
+    usable = tuple(sorted(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") \
+        else tuple(range(os.cpu_count() or 1))
+    return GeneratorLayout.from_settings(job.settings, usable)
+
+
+class _Load:
+    """One tool's load tests: pool tests through the planned generator
+    processes when there are several, everything else from this process."""
+
+    def __init__(self, tool, inputs, layout, pick, check, allow: bool):
+        self.tool, self.inputs, self.layout = tool, inputs, layout
+        self.pick, self.check, self.allow = pick, check, allow
+
+    def open(self, model_name: str, concurrency: int, workers: int):
+        return open_model(model_name, self.tool, self.inputs, concurrency, pool_size=workers,
+                          allow_unisolated=self.allow)
+
+    def run(self, model_name: str, order: LoadOrder) -> tuple:
+        """(LoadResult, model info) of one test."""
+        workers = len(self.layout.measured_cpus)
+        concurrency = order.concurrency or 4 * workers
+        if model_name == "pool" and self.layout.processes > 1:
+            with GeneratorProcesses(self.layout, lambda w: self.open("pool", concurrency, w),
+                                    lambda level: self.pick, self.check) as gens:
+                result = gens.run(order)
+            info = {"model": "pool", "pool_size": workers,
+                    "workers_replaced": result.workers_replaced}
+            return result, dict(info, **generator_info(self.layout, len(gens.workers)))
+        model = self.open(model_name, concurrency, workers)
+        try:
+            if order.rate:
+                result = loadgen.open_loop(model, self.pick, self.check, rate=order.rate,
+                                           window_s=order.window_s, seed=order.seed)
+            else:
+                result = loadgen.closed_loop(model, self.pick, self.check,
+                                             concurrency=order.concurrency,
+                                             window_s=order.window_s, min_calls=order.min_calls)
+            info = model_info(model)
+        finally:
+            model.close()
+        layout = self.layout if model_name == "pool" else dataclasses.replace(
+            self.layout, note="one generator process: a per-call model starts a process "
+                              "per call, milliseconds a generator never lags behind")
+        return result, dict(info, **generator_info(layout, 1))
+
+
 def run_benchmark(job) -> Outcome:
     tool = catalog.TOOLS[job.benchmark.split(".", 1)[1]]
     seed = seed_of(job.options)
@@ -69,7 +127,8 @@ def run_benchmark(job) -> Outcome:
     depth = profile_row(DEPTH, job.profile)
     inputs = {tool.name: tool.make_inputs(seed)}
     expected = catalog.expected_digests(tool, inputs[tool.name])
-    cpus = usable_cpus()
+    layout = layout_of(job)
+    cpus = len(layout.measured_cpus) + len(layout.generator_cpus)
 
     def pick(n):
         return tool.name, n % catalog.INPUT_VARIANTS
@@ -78,11 +137,12 @@ def run_benchmark(job) -> Outcome:
         want = expected[c.call.index]
         return None if c.digest == want else f"digest {str(c.digest)[:12]} != expected {want[:12]}"
 
+    load = _Load(tool, inputs, layout, pick, check, allow)
     records, errors, warnings = [], [], []
     base_info = {"tool": tool.name, "seed": seed, "digest_check": "SHA-256 of each output vs an in-process reference run"}
 
-    def emit(params, result, model, extra):
-        info = dict(base_info, **model_info(model), **extra)
+    def emit(params, result, extra):
+        info = dict(base_info, **extra)
         if info.get("sandbox_warning") and info["sandbox_warning"] not in warnings:
             warnings.append(info["sandbox_warning"])
         r, e = load_records(job.benchmark, params, result, cpus=cpus, parts=depth.parts, info=info)
@@ -97,14 +157,10 @@ def run_benchmark(job) -> Outcome:
     for model_name, levels in job.params["matrix"].items():
         try:
             for c in levels:
-                model = open_model(model_name, tool, inputs, c, pool_size=cpus, allow_unisolated=allow)
-                try:
-                    result = loadgen.closed_loop(model, pick, check, concurrency=c,
-                                                 window_s=depth.window_s, min_calls=depth.min_calls)
-                    emit({"model": model_name, "concurrency": c}, result, model,
-                         {"latency_from": "call issue (closed loop)"})
-                finally:
-                    model.close()
+                result, info = load.run(model_name, LoadOrder(
+                    window_s=depth.window_s, concurrency=c, min_calls=depth.min_calls))
+                emit({"model": model_name, "concurrency": c}, result,
+                     dict(info, latency_from="call issue (closed loop)"))
         except ModelUnavailable as exc:
             errors.extend(ErrorRecord(job.benchmark, {"model": model_name, "concurrency": c},
                                       "skipped", str(exc)) for c in levels)
@@ -113,14 +169,10 @@ def run_benchmark(job) -> Outcome:
         model_name = next(iter(job.params["matrix"]))
         params = {"model": model_name, "rate": float(rate)}
         try:
-            model = open_model(model_name, tool, inputs, 4 * cpus, pool_size=cpus, allow_unisolated=allow)
+            result, info = load.run(model_name, LoadOrder(window_s=depth.window_s,
+                                                          rate=float(rate), seed=seed))
         except ModelUnavailable as exc:
             errors.append(ErrorRecord(job.benchmark, params, "skipped", str(exc)))
         else:
-            try:
-                result = loadgen.open_loop(model, pick, check, rate=float(rate),
-                                           window_s=depth.window_s, seed=seed)
-                emit(params, result, model, {"latency_from": "scheduled Poisson arrival (open loop)"})
-            finally:
-                model.close()
+            emit(params, result, dict(info, latency_from="scheduled Poisson arrival (open loop)"))
     return Outcome(records=tuple(records), errors=tuple(errors), warnings=tuple(warnings))

@@ -4,8 +4,10 @@ open loop (Poisson arrivals).
 Latency is always counted from when a call was *due*: in the open loop that
 is its scheduled arrival, not the moment the generator got round to sending
 it, so a backed-up model shows its queueing instead of hiding it
-(no coordinated omission). The generator runs in one thread and only waits
-on the model between due times, so its own CPU use stays small.
+(no coordinated omission). A generator runs in one thread and only waits
+on the model between due times, so its own CPU use stays small; where one
+is not enough, several run in their own processes
+(workloads.tools.generator_procs).
 """
 from __future__ import annotations
 
@@ -32,8 +34,10 @@ class LoadResult:
     errors: ErrorTally = field(default_factory=ErrorTally)
     calls: int = 0
     wall_s: float = 0.0
-    generator_cpu_s: float = 0.0
+    generator_cpu_s: float = 0.0  # every generator's CPU time, summed
+    generator_cpu_each: list = field(default_factory=list)  # per generator process
     tool_cpu_s: float = 0.0
+    workers_replaced: int = 0  # set where the model lives in a generator process
 
     @property
     def ok(self) -> int:
@@ -66,6 +70,7 @@ class _Recorder:
         r = self.result
         r.wall_s = time.perf_counter() - r.start
         r.generator_cpu_s = time.process_time() - self.cpu0
+        r.generator_cpu_each = [r.generator_cpu_s]
         r.tool_cpu_s = self.model.tool_cpu_s - self.tool_cpu0
         return r
 

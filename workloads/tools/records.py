@@ -11,18 +11,25 @@ from suite.model import ErrorRecord, measurement
 from workloads.tools.loadgen import LoadResult
 
 LATENCY_PERCENTILES = (50, 95, 99)
-# The load generator is one Python thread: when it was busy this share of
-# one core or more, it (not the system under test) set the pace, and the
-# throughput is a lower bound.
+# A load generator is one Python thread in its own process: when one was
+# busy this share of its core or more, it (not the system under test) set
+# the pace, and the throughput is a lower bound.
 GENERATOR_BOUND_SHARE = 0.9
+
+
+def generator_share(result: LoadResult) -> float:
+    """The busiest generator's CPU time as a share of the test's wall time."""
+    each = result.generator_cpu_each or [result.generator_cpu_s]
+    return max(each) / result.wall_s if result.wall_s > 0 else 0.0
 
 
 def generator_bound(result: LoadResult) -> str | None:
     """Why the generator limited the test, or None."""
-    share = result.generator_cpu_s / result.wall_s if result.wall_s > 0 else 0.0
+    share = generator_share(result)
     if share < GENERATOR_BOUND_SHARE:
         return None
-    return (f"the load generator used {share:.0%} of one core: it, not the system, "
+    one = "the load generator" if len(result.generator_cpu_each) <= 1 else "a load generator"
+    return (f"{one} used {share:.0%} of its core: it, not the system, "
             "limited the rate; throughput is a lower bound")
 
 
@@ -43,6 +50,8 @@ def load_records(benchmark: str, params: dict, result: LoadResult, *, cpus: int,
     info.update(
         calls=result.calls, ok_calls=result.ok, window_s=round(result.window_s, 3),
         loadgen_cpu_percent=round(100.0 * result.generator_cpu_s / result.wall_s, 2),
+        loadgen_busiest_percent=round(100.0 * generator_share(result), 2),
+        loadgen_processes=max(1, len(result.generator_cpu_each)),
         tool_cpu="worker processes' CPU time from the kernel, dispatch and IPC included",
     )
     bound = generator_bound(result)

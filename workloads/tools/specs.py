@@ -71,6 +71,22 @@ def _quick_matrix(tool: str, levels: list, cores: int) -> dict:
     return {"pool": [cores]}
 
 
+def generator_layout(ctx: PlanContext, params: dict):
+    """Where a configuration's load generators run (generator_plan): sized
+    for the warm pool's highest closed-loop level and the open-loop rate;
+    the per-call models start a process per call and need one generator."""
+    from workloads.tools.generator_plan import closed_loop_rate, plan_generators
+
+    pool = max(params["matrix"].get("pool") or [0])
+    rate = float(params.get("rate") or 0.0) if next(iter(params["matrix"])) == "pool" else 0.0
+    return plan_generators(ctx.topology, lambda workers: max(
+        closed_loop_rate(pool, workers) if pool else 0.0, rate))
+
+
+def _config(ctx: PlanContext, params: dict) -> Config:
+    return Config(params=params, settings=generator_layout(ctx, params).settings())
+
+
 def _planner(tool: str):
     def plan(ctx: PlanContext) -> list:
         levels = concurrency_levels(ctx)
@@ -78,15 +94,15 @@ def _planner(tool: str):
         extra = {"rate": float(rate)} if rate else {}
         if not profile_row(DEPTH, ctx.profile).every_model:
             matrix = _quick_matrix(tool, levels, ctx.topology.physical_cores)
-            return [Config(params={"matrix": matrix, **extra})]
+            return [_config(ctx, {"matrix": matrix, **extra})]
         models = [m for m in MODELS if m not in unsupported_models(tool)]
         depth = profile_row(DEPTH, ctx.profile)
         if depth.one_child:
             cold = levels[-1:] if depth.cold_top_level else levels
             matrix = {m: levels if m == "pool" else cold for m in models}
-            return [Config(params={"matrix": matrix, **extra})]
+            return [_config(ctx, {"matrix": matrix, **extra})]
         # The open-loop test runs once, with the first (preferred) model.
-        return [Config(params={"matrix": {m: levels}, **(extra if m == models[0] else {})})
+        return [_config(ctx, {"matrix": {m: levels}, **(extra if m == models[0] else {})})
                 for m in models]
     plan.__name__ = f"plan_{tool}"
     return plan
