@@ -115,3 +115,46 @@ def test_plan_from_real_cpuinfo_dumps(tmp_path):
         assert sweep["settings"]["elements"] * 8 >= 64 << 20, dump.name
         assert "LLC" in sweep["settings"]["sizing"] or "unknown" in sweep["settings"]["sizing"]
     assert dumps
+
+
+@pytest.mark.parametrize("name", ["grace", "vera_like", "two_vera", "epyc_2s"])
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_every_configuration_has_an_estimate(system_file, name, profile):
+    doc = full_plan(system_file(name), profile=profile)
+    assert doc["configurations_without_estimate"] == 0
+    assert all(c["estimated_seconds"] > 0 for c in doc["configurations"])
+    assert doc["estimated_seconds"] == pytest.approx(
+        sum(c["estimated_seconds"] for c in doc["configurations"]), abs=1)
+    assert "cpu_seconds" in doc["assumptions"] and "gbs_per_core" in doc["assumptions"]
+
+
+def test_workload_estimates_follow_the_profiles_durations(system_file):
+    from workloads import estimates as est
+    from workloads.db.specs import DEPTH as DB
+    from workloads.tools.specs import DEPTH as TOOLS
+
+    doc = full_plan(system_file("vera_like"), "db.point", "tools.noop", "compile.c")
+    (sqlite,) = [c for c in by_id(doc, "db.point") if c["params"]["engine"] == "sqlite"]
+    assert sqlite["params"]["clients"] == [1, 88, 176]
+    # Per client count: a warm-up round, the full profile's 10 rounds of 1 s,
+    # and the whole 30 s budget for more.
+    row = DB["full"]
+    per_count = est.CLIENTS_START_S + row.round_s + 10 * row.round_s + row.extra_rounds_budget_s
+    assert sqlite["estimated_seconds"] == pytest.approx(
+        est.CHILD_START_S + est.ENGINE_OPEN_S + 3 * per_count, abs=0.1)
+    # The warm pool: one window per level (1, 88, 176, 352 clients) and a pool start each.
+    (pool,) = [c for c in by_id(doc, "tools.noop") if "pool" in c["params"]["matrix"]]
+    assert pool["estimated_seconds"] == pytest.approx(
+        est.CHILD_START_S + 4 * (est.POOL_START_S + TOOLS["full"].window_s), abs=0.1)
+    # A build of 176 jobs spreads over the 176 CPUs; 352 jobs queue for them.
+    builds = {c["params"]["jobs"]: c["estimated_seconds"] for c in by_id(doc, "compile.c")}
+    assert builds[1] > builds[176] == builds[352]
+
+
+def test_quick_db_rounds_are_long_enough_to_be_stable():
+    from workloads.db.specs import DEPTH as DB
+    from workloads.vector.specs import VECTOR_DEPTH
+
+    for table in (DB, VECTOR_DEPTH):
+        for profile in ("quick", "standard", "full"):
+            assert table[profile].round_s >= 0.5, profile

@@ -87,6 +87,7 @@ def build_plan(words, profile: str, system: Mapping[str, Any], options: Benchmar
     """The whole plan as one JSON-ready document."""
     from kernels.estimates import ASSUMPTIONS
     from suite.runner import plan
+    from workloads.estimates import ASSUMPTIONS as WORKLOAD_ASSUMPTIONS
     from suite.spec import SelectionError, registry, select
 
     try:
@@ -111,7 +112,7 @@ def build_plan(words, profile: str, system: Mapping[str, Any], options: Benchmar
         "configurations": configs,
         "estimated_seconds": round(sum(known), 1),
         "configurations_without_estimate": len(configs) - len(known),
-        "assumptions": ASSUMPTIONS,
+        "assumptions": {**ASSUMPTIONS, **WORKLOAD_ASSUMPTIONS},
         "errors": [e.to_dict() for e in errors],
     }
 

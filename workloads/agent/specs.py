@@ -5,7 +5,7 @@ from suite.meaning import HeadlineRow, Plot, Source, Work
 from dataclasses import dataclass
 
 from suite.options import DEFAULTS
-from suite.spec import BenchmarkSpec, Config, PlanContext
+from suite.spec import BenchmarkSpec, Config, PlanContext, profile_row
 
 DEFAULT_SLO_MS = DEFAULTS.slo_ms
 # The GPU's share of a step: how long an agent waits for "inference" between
@@ -47,12 +47,22 @@ def plan_agent_step(ctx: PlanContext) -> list:
                    settings=layout.settings())]
 
 
+def estimate_agent_step(ctx: PlanContext, config: Config) -> float:
+    """Every agent count the search may try, one window each."""
+    from workloads import estimates as est
+
+    depth = profile_row(DEPTH, ctx.profile)
+    return (est.CHILD_START_S + est.ENGINE_OPEN_S + est.POOL_START_S
+            + depth.max_levels * depth.window_s)
+
+
 SPECS = [
     BenchmarkSpec(
         id="agent.step", category="agent",
         description="concurrent simulated agents (tokenize, state, tool, write back, "
                     "inference wait): most agents per core with p99 step latency under the SLO",
         entry="workloads.agent.bench:run_benchmark", plan=plan_agent_step, timeout=600.0,
+        estimate=estimate_agent_step,
         profile_table=DEPTH,
         headline=(HeadlineRow("agents_per_core", "Agents per core", (Source("agents_per_core"),)),),
         work=(Work("steps_per_s", "steps_per_joule", "steps/J", "Agent steps per joule",

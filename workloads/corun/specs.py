@@ -131,6 +131,28 @@ def plan_corun(ctx: PlanContext) -> list:
             for h in hogs]
 
 
+# Set-up of one co-run workload (its driver opened, WARMUP_S and REWARM_S of
+# warm-up windows in workloads.corun.bench), and of the hog (a Numba import;
+# its first touch is counted from the arrays' size at an assumed 5 GB/s).
+WORKLOAD_SETUP_S = 1.5
+HOG_START_S = 1.5
+FIRST_TOUCH_GBS = 5.0
+
+
+def estimate_corun(ctx: PlanContext, config: Config) -> float:
+    """Every co-run workload of the profile beside this hog: rounds of three
+    windows (alone, hog alone, both) each, after its set-up."""
+    from workloads import estimates as est
+
+    depth = profile_row(DEPTH, ctx.profile)
+    workloads = sum(1 for w in WORKLOADS.values() if w.quick or depth.every_workload)
+    touch = plans.STREAM_ARRAYS * config.settings["elements"] * plans.FLOAT64_BYTES
+    if config.params["hog"] == "chase":
+        touch = config.settings["chase_bytes"]
+    return (est.CHILD_START_S + HOG_START_S + touch / (FIRST_TOUCH_GBS * 1e9)
+            + workloads * (WORKLOAD_SETUP_S + depth.rounds * 3 * depth.window_s))
+
+
 # The buyer's row: slowdown beside the bandwidth hog (the chase hog's
 # figures stay in the records).
 ROW = HeadlineRow("corun_slowdown", "Co-run slowdown", (Source("slowdown", {"hog": "triad"}),),
@@ -147,6 +169,7 @@ def corun_spec(workload: str, w: Workload) -> BenchmarkSpec:
         description=f"{workload} alone vs beside a memory hog on the other cores (STREAM "
                     "Triad; standard adds a pointer chase): slowdown, p99 inflation, hog loss",
         entry="workloads.corun.bench:run_benchmark", plan=plan_corun, timeout=TIMEOUT_S,
+        estimate=estimate_corun,
         profiles=frozenset(name for name, row in DEPTH.items() if w.quick or row.every_workload),
         profile_table=DEPTH,
         group="corun", formerly=(FormerId(FORMER_ID, {"workload": workload}),),

@@ -14,17 +14,14 @@ from contextlib import ExitStack
 import numpy as np
 
 from suite.model import ErrorRecord, Outcome, measurement
-from suite.sampling import repeat_until_stable
 from suite.spec import Job, profile_row
 from workloads.db import dataset as datasets
-from workloads.db.clients import ClientPool, RoundResult
+from workloads.db.clients import ClientPool, timed_rounds
 from workloads.db.engines import EngineUnavailable
 from workloads.db.pg_server import ServerUnavailable, installed_version
 from workloads.db.queries import QUERY_CLASSES
 from workloads.db.specs import DEPTH, ENGINES, engine_module
 
-# Length of one timed round, and the wall budget for adding rounds beyond
-# the profile's minimum, per client count.
 LATENCY_PERCENTILES = (50, 95, 99)
 
 
@@ -87,19 +84,11 @@ def _engine(name: str, job: Job, dataset, cleanup: ExitStack) -> tuple:
 
 def _measure(engine, query, answers, clients: int, seed: int, job: Job) -> list:
     depth = profile_row(DEPTH, job.profile)
-    seconds = depth.round_s
     tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    rounds: list = []
     with ClientPool(engine, query, answers, clients, seed, tag) as pool:
-        def once() -> float:
-            result = pool.run_round(seconds)
-            rounds.append(result)
-            return result.throughput
-
-        samples = repeat_until_stable(
-            once, job.profile,
-            time_budget_s=depth.extra_rounds_budget_s)
-    return rounds[len(rounds) - len(samples):]  # the warm-up round is dropped
+        return timed_rounds(pool, job.profile, round_s=depth.round_s,
+                            budget_s=depth.extra_rounds_budget_s, warmup_s=depth.warmup_s,
+                            min_rounds=depth.min_rounds, max_rounds=depth.max_rounds)
 
 
 def _records(benchmark: str, params: dict, rounds: list, info: dict) -> tuple:

@@ -14,6 +14,7 @@ import traceback
 from array import array
 from dataclasses import dataclass
 
+from suite.sampling import repeat_until_stable
 from workloads.db.queries import QueryClass, client_rng
 
 START_DELAY_S = 0.005  # time for the round message to reach every client
@@ -156,3 +157,22 @@ class ClientPool:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def timed_rounds(pool: ClientPool, profile, *, round_s: float, budget_s: float,
+                 warmup_s: float | None = None, min_rounds: int | None = None,
+                 max_rounds: int | None = None) -> list:
+    """The measured rounds of one client count: a warm-up round of `warmup_s`
+    (default `round_s`, dropped), then rounds of `round_s` under the shared
+    repetition policy (min/max rounds default to the profile's runs)."""
+    rounds: list = []
+    lengths = iter([warmup_s or round_s])
+
+    def once() -> float:
+        result = pool.run_round(next(lengths, round_s))
+        rounds.append(result)
+        return result.throughput
+
+    samples = repeat_until_stable(once, profile, min_runs=min_rounds, max_runs=max_rounds,
+                                  time_budget_s=budget_s)
+    return rounds[len(rounds) - len(samples):]

@@ -77,6 +77,50 @@ def plan_tools(ctx: PlanContext) -> list:
     return [Config(params={"matrix": matrix})]
 
 
+# -- estimates (workloads.estimates: the profile's durations, stated assumptions) --
+def _runtime(spec_id: str) -> str:
+    return "node" if ".node." in spec_id else "jvm"
+
+
+def estimate_start(runtime: str):
+    def estimate(ctx: PlanContext, config: Config) -> float:
+        from workloads import estimates as est
+        from workloads.sandbox.concurrency import concurrency_levels
+
+        depth = profile_row(DEPTH, ctx.profile)
+        cpus = len(ctx.topology.logical_cpus)
+        call = est.RUNTIME_START_S[runtime] + est.SANDBOX_LIFECYCLE_S
+        return est.CHILD_START_S + sum(est.rounds_seconds(
+            ctx.profile, est.batch_seconds(depth.starts_per_worker, call, c, cpus),
+            depth.start_budget_s) for c in ctx.profile.levels(concurrency_levels(cpus)))
+    return estimate
+
+
+def estimate_java_compile(ctx: PlanContext, config: Config) -> float:
+    from workloads import estimates as est
+    from workloads.runtime.javacorpus import SIZES
+
+    depth = profile_row(DEPTH, ctx.profile)
+    packages, classes, _ = SIZES[depth.java_corpus]
+    build = est.JAVAC_START_S + est.per_cpu_wall(packages * classes * est.JAVA_CLASS_CPU_S,
+                                                 config.params["jobs"],
+                                                 len(ctx.topology.logical_cpus))
+    builds = depth.min_builds if depth.min_builds is not None else ctx.profile.min_runs
+    return est.CHILD_START_S + builds * build + depth.build_budget_s
+
+
+def estimate_tools(runtime: str):
+    def estimate(ctx: PlanContext, config: Config) -> float:
+        from workloads import estimates as est
+
+        depth = profile_row(DEPTH, ctx.profile)
+        window = profile_row(tools_specs.DEPTH, ctx.profile).window_s
+        tests = sum(len(levels) for levels in config.params["matrix"].values())
+        return (est.CHILD_START_S + est.RUNTIME_START_S[runtime] + depth.warmup_ms / 1e3
+                + tests * window)
+    return estimate
+
+
 # The buyer's tool row, from the JSON tool (as tools.json_transform's).
 TOOLS_ROW = HeadlineRow("runtime_tool_calls", "Tool calls/s",
                         (Source("throughput", require={"tool": "json_transform"}),),
@@ -89,6 +133,7 @@ SPECS = [
         description=f"Cold {name} start in the sandbox running a small generated program to "
                     "completion, concurrency 1, cores, 2 x cores: latency percentiles and rate",
         entry="workloads.runtime.start:run", plan=plan_start, timeout=300.0,
+        estimate=estimate_start(rt),
         profile_table=DEPTH, plots=(START_PLOT,),
     )
     for rt, name in (("jvm", "JVM (java -Xmx256m)"), ("node", "Node.js"))
@@ -99,6 +144,7 @@ SPECS = [
                     "in the sandbox, "
                     "jobs 1, cores, 2 x cores: units/s and wall, checked by running its main",
         entry="workloads.runtime.compile_java:run", plan=plan_compile, timeout=900.0,
+        estimate=estimate_java_compile,
         profile_table=DEPTH,
         headline=(compile_specs.ROW,), work=(compile_specs.WORK,),
         plots=(Plot("concurrency", ("throughput", "wall"), x="jobs", family="compile"),),
@@ -111,6 +157,7 @@ SPECS += [
         description=f"The JSON transform, text search and table query tools in {lang} on a warm pool "
                     f"(one long-lived {name} per worker): calls/s, latency p50-p99, Python's digests",
         entry="workloads.runtime.tools:run", plan=plan_tools, timeout=900.0,
+        estimate=estimate_tools(rt),
         profile_table=DEPTH, headline=(TOOLS_ROW,), work=(tools_specs.WORK,),
         plots=(Plot("concurrency", ("throughput", "latency_p99"), x="concurrency", family="tools"),
                Plot("side_by_side", ("throughput",), x="tool", family=f"{lang} ({name})")),

@@ -108,6 +108,26 @@ def _planner(tool: str):
     return plan
 
 
+def estimate_tools(ctx: PlanContext, config: Config) -> float:
+    """A load test per model and level (a closed loop through a per-call
+    model runs on until min_calls answered), the open-loop test, pool starts."""
+    from workloads import estimates as est
+
+    depth = profile_row(DEPTH, ctx.profile)
+    cpus = len(ctx.topology.logical_cpus)
+    total = est.CHILD_START_S
+    for model, levels in config.params["matrix"].items():
+        for c in levels:
+            if model == "pool":
+                total += est.POOL_START_S + depth.window_s
+                continue
+            calls_s = est.PROCESS_CALL_S[model] * max(1.0, c / cpus) / c
+            total += min(5 * depth.window_s, max(depth.window_s, depth.min_calls * calls_s))
+    if config.params.get("rate"):
+        total += est.POOL_START_S + depth.window_s
+    return total
+
+
 ROW = HeadlineRow("tool_calls", "Tool calls/s", (Source("throughput"),), per_benchmark=True,
                   notes=(("latency_p99", "p99"),))
 WORK = Work("throughput", "calls_per_joule", "calls/J", "Tool calls per joule",
@@ -143,6 +163,14 @@ TOKENIZER_DEPTH = {
 }
 
 
+def estimate_tokenizer(ctx: PlanContext, config: Config) -> float:
+    from workloads import estimates as est
+
+    depth = profile_row(TOKENIZER_DEPTH, ctx.profile)
+    return est.CHILD_START_S + est.TOKENIZER_LOAD_S + est.rounds_seconds(
+        ctx.profile, depth.round_s, depth.extra_budget_s)
+
+
 def plan_tokenizer(ctx: PlanContext) -> list:
     """One child per thread count: 1 and cores (the library's rayon pool
     reads RAYON_NUM_THREADS once)."""
@@ -163,6 +191,7 @@ SPECS = [
     BenchmarkSpec(
         id=f"tools.{name}", category="tools", description=desc,
         entry="workloads.tools.bench:run_benchmark", plan=_planner(name), timeout=600.0,
+        estimate=estimate_tools,
         profile_table=DEPTH, headline=(ROW,), work=(WORK,), plots=(PLOT, SIDE_BY_SIDE),
         formerly=_FORMERLY.get(name, ()),
     )
@@ -173,6 +202,7 @@ SPECS.insert(3, BenchmarkSpec(
     description="Hugging Face tokenizers byte-level BPE (32k vocabulary) encode_batch of "
                 "2-16 KB agent prompts, 1 and cores threads: tokens/s, latency p50/p99",
     entry="workloads.tools.tokenizer_bench:run_benchmark", plan=plan_tokenizer, timeout=600.0,
+    estimate=estimate_tokenizer,
     profile_table=TOKENIZER_DEPTH, headline=(TOKENS_ROW,), work=(TOKENS_WORK,),
     plots=(TOKENS_PLOT,),
 ))

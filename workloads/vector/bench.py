@@ -16,9 +16,8 @@ import numpy as np
 
 from suite.model import ErrorRecord, Outcome, measurement
 from suite.options import BenchmarkOptions
-from suite.sampling import repeat_until_stable
 from suite.spec import Job, profile_row, seed_of
-from workloads.db.clients import ClientPool
+from workloads.db.clients import ClientPool, timed_rounds
 from workloads.db.dataset import data_dir
 from workloads.vector import dataset as vdata
 from workloads.vector.engines import (Answers, SqliteVecEngine, UsearchEngine, VectorEngineUnavailable,
@@ -134,15 +133,10 @@ def open_engine(name: str, options: BenchmarkOptions, profile: str, total_memory
 
 def _measure(engine, answers: Answers, clients: int, job: Job, depth) -> list:
     tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    rounds: list = []
     with ClientPool(engine, VectorSearch(), answers, clients, seed_of(job.options), tag) as pool:
-        def once() -> float:
-            result = pool.run_round(depth.round_s)
-            rounds.append(result)
-            return result.throughput
-
-        samples = repeat_until_stable(once, job.profile, time_budget_s=depth.extra_rounds_budget_s)
-    return rounds[len(rounds) - len(samples):]  # the warm-up round is dropped
+        return timed_rounds(pool, job.profile, round_s=depth.round_s,
+                            budget_s=depth.extra_rounds_budget_s, warmup_s=depth.warmup_s,
+                            min_rounds=depth.min_rounds, max_rounds=depth.max_rounds)
 
 
 def _records(job: Job, params: dict, rounds: list, info: dict, engine, recall_bad) -> tuple:

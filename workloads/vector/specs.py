@@ -31,13 +31,19 @@ class VectorDepth:
     round_s: float  # seconds per measured round
     extra_rounds_budget_s: float  # seconds rounds may add while the samples vary
     timeout_s: float  # per configuration: the first run of a scale builds its dataset
+    # As workloads.db.specs.DbDepth: measured rounds at least and at most
+    # (None: the profile's), the warm-up round's length (None: round_s).
+    min_rounds: int | None = None
+    max_rounds: int | None = None
+    warmup_s: float | None = None
 
 
 VECTOR_DEPTH = {
     "smoke": VectorDepth(vectors=2_000, sample_queries=16, round_s=0.05,
                          extra_rounds_budget_s=0.0, timeout_s=600.0),
-    "quick": VectorDepth(vectors=100_000, sample_queries=64, round_s=0.3,
-                         extra_rounds_budget_s=0.5, timeout_s=600.0),
+    "quick": VectorDepth(vectors=100_000, sample_queries=64, round_s=0.5,
+                         extra_rounds_budget_s=0.5, timeout_s=600.0,
+                         min_rounds=2, max_rounds=3, warmup_s=0.1),
     "standard": VectorDepth(vectors=1_000_000, sample_queries=256, round_s=1.0,
                             extra_rounds_budget_s=10.0, timeout_s=3600.0),
     "full": VectorDepth(vectors=5_000_000, sample_queries=256, round_s=2.0,
@@ -81,6 +87,18 @@ def plan_vector(ctx: PlanContext) -> list:
     return configs
 
 
+def estimate_vector(ctx: PlanContext, config: Config) -> float:
+    from workloads import estimates as est
+
+    depth = profile_row(VECTOR_DEPTH, ctx.profile)
+    total = est.CHILD_START_S + est.ENGINE_OPEN_S
+    if config.params["engine"] == "postgresql":
+        total += est.POSTGRES_LOCAL_S
+    return total + len(config.params["clients"]) * (est.CLIENTS_START_S + est.rounds_seconds(
+        ctx.profile, depth.round_s, depth.extra_rounds_budget_s, warmup_s=depth.warmup_s,
+        min_rounds=depth.min_rounds))
+
+
 ROW = HeadlineRow("vector_queries", "Vector kNN queries/s", (Source("throughput"),),
                   per_benchmark=True, notes=(("latency_p99", "p99"),))
 SCAN_ROW = HeadlineRow("vector_scan", "Exact kNN scan GB/s per core",
@@ -97,7 +115,7 @@ SPECS = [BenchmarkSpec(
     id="db.vector", category="db",
     description=f"kNN (k={K}) over {DIMS}-dim embeddings: exact scan in SQLite (sqlite-vec) "
                 "and HNSW (usearch), 1/cores/2xcores clients: queries/s, p50/p99, GB/s, recall",
-    entry="workloads.vector.bench:run_benchmark", plan=plan_vector,
+    entry="workloads.vector.bench:run_benchmark", plan=plan_vector, estimate=estimate_vector,
     timeout={name: row.timeout_s for name, row in VECTOR_DEPTH.items()},
     profile_table=VECTOR_DEPTH, headline=(ROW, SCAN_ROW), work=(WORK,), plots=(PLOT, SCAN_PLOT),
 )]
