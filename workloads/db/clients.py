@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from suite.sampling import repeat_until_stable
 from workloads.db.queries import QueryClass, client_rng
+from workloads.reporting import receive, stop
 
 START_DELAY_S = 0.005  # time for the round message to reach every client
 
@@ -112,14 +113,7 @@ class ClientPool:
 
     @staticmethod
     def _receive(pipe, wanted: str):
-        try:
-            kind, body = pipe.recv()
-        except EOFError:
-            raise RuntimeError("a database client process died") from None
-        if kind == "error":
-            raise RuntimeError(body)
-        assert kind == wanted, kind
-        return body
+        return receive(pipe, wanted, "database client")
 
     def run_round(self, seconds: float) -> RoundResult:
         self._rounds += 1
@@ -141,16 +135,7 @@ class ClientPool:
         return RoundResult(queries, last_end - start_at, latencies, checked, wrong, problem)
 
     def close(self) -> None:
-        for pipe in self._pipes:
-            try:
-                pipe.send(None)
-            except OSError:
-                pass
-        for proc in self._procs:
-            proc.join(timeout=10)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
+        stop(self._pipes, self._procs)
 
     def __enter__(self) -> "ClientPool":
         return self

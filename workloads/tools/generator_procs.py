@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from workloads.tools import loadgen
+from workloads.reporting import receive, stop
 from workloads.tools.calls import ErrorTally
 
 _FORK = multiprocessing.get_context("fork")
@@ -85,7 +86,7 @@ def _generator_main(conn, measured: tuple, own_cpu: int | None, open_model, work
     except BaseException as exc:  # the parent reports it as the test's error
         line = traceback.format_exc(limit=3).strip().splitlines()[-1]
         try:
-            conn.send(("error", line or type(exc).__name__))
+            conn.send(("error", f"load generator: {line or type(exc).__name__}"))
         except OSError:
             pass
     finally:
@@ -144,13 +145,7 @@ class GeneratorProcesses:
 
     @staticmethod
     def _receive(conn, wanted: str):
-        try:
-            kind, body = conn.recv()
-        except EOFError:
-            raise RuntimeError("a load generator process died") from None
-        if kind == "error":
-            raise RuntimeError(f"load generator: {body}")
-        return body
+        return receive(conn, wanted, "load generator")
 
     def run(self, order: LoadOrder) -> loadgen.LoadResult:
         """Run one load test on every generator that has a share of it."""
@@ -169,16 +164,7 @@ class GeneratorProcesses:
         return merge([self._receive(conn, "result") for conn in used])
 
     def close(self) -> None:
-        for conn in self._conns:
-            try:
-                conn.send(None)
-            except OSError:
-                pass
-        for proc in self._procs:
-            proc.join(timeout=10)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
+        stop(self._conns, self._procs)
         for conn in self._conns:
             conn.close()
 
