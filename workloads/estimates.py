@@ -16,14 +16,14 @@ CHILD_START_S = 0.5
 # Forking a warm pool and warming its workers up; a pool of JVMs or Node.js
 # processes adds the runtime's own start to its warm-up time.
 POOL_START_S = 0.3
-RUNTIME_START_S = {"jvm": 0.6, "node": 0.15}
+RUNTIME_START_S = {"jvm": 0.3, "node": 0.1}
 # One call that starts a process (fresh interpreter, sandboxed interpreter).
 PROCESS_CALL_S = {"fresh": 0.04, "sandbox": 0.06}
 # Create a sandbox, run /bin/true, tear it down.
 SANDBOX_LIFECYCLE_S = 0.01
 # CPU seconds: one generated C unit at -O2, one edit-compile-test cycle, one
 # generated Java class through javac, a Linux defconfig build.
-C_UNIT_CPU_S = 0.3
+C_UNIT_CPU_S = 0.15
 CYCLE_CPU_S = 0.15
 JAVA_CLASS_CPU_S = 0.03
 JAVAC_START_S = 1.0
