@@ -131,10 +131,10 @@ def plan_corun(ctx: PlanContext) -> list:
             for h in hogs]
 
 
-# Set-up of one co-run workload (its driver opened, WARMUP_S and REWARM_S of
-# warm-up windows in workloads.corun.bench), and of the hog (a Numba import;
-# its first touch is counted from the arrays' size at an assumed 5 GB/s).
-WORKLOAD_SETUP_S = 1.5
+# Opening one co-run workload's driver (a pool, clients, a compiler), and
+# starting the hog (a Numba import; its first touch is counted from the
+# arrays' size at an assumed 5 GB/s).
+WORKLOAD_SETUP_S = 1.0
 HOG_START_S = 1.5
 FIRST_TOUCH_GBS = 5.0
 
@@ -150,7 +150,8 @@ def estimate_corun(ctx: PlanContext, config: Config) -> float:
     if config.params["hog"] == "chase":
         touch = config.settings["chase_bytes"]
     return (est.CHILD_START_S + HOG_START_S + touch / (FIRST_TOUCH_GBS * 1e9)
-            + workloads * (WORKLOAD_SETUP_S + depth.rounds * 3 * depth.window_s))
+            + workloads * (WORKLOAD_SETUP_S + depth.warmup_s + depth.rewarm_s
+                           + depth.rounds * 3 * depth.window_s))
 
 
 # The buyer's row: slowdown beside the bandwidth hog (the chase hog's
