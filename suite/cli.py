@@ -28,6 +28,7 @@ LAZY_COMMANDS = {
     "plan": "suite.commands.plan",
     "import-pts": "suite.commands.import_pts",
     "fleet": "suite.commands.fleet",
+    "nightly": "suite.commands.nightly",
 }
 
 
@@ -151,14 +152,14 @@ def parse_tags(values) -> dict:
     return tags
 
 
-def writable_dir(path: Path) -> Path:
+def writable_dir(path: Path, option: str = "--out") -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserError(f"--out: cannot create directory {str(path)!r} ({exc.strerror}); "
+        raise UserError(f"{option}: cannot create directory {str(path)!r} ({exc.strerror}); "
                         "accepted: a writable directory") from None
     if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
-        raise UserError(f"--out: {str(path)!r} is not a writable directory; "
+        raise UserError(f"{option}: {str(path)!r} is not a writable directory; "
                         "accepted: a writable directory")
     return path
 

@@ -218,6 +218,22 @@ def system_block(records: Iterable[Record], specs=None) -> list:
     return out
 
 
+def side_by_side(docs: Iterable) -> list:
+    """[figure, display per run..., source] rows of the runs' headlines, the
+    figures in the order they first appear (per core, per joule, cost...)."""
+    per_run = [{row["label"]: row for row in headline(doc)} for doc in docs]
+    labels: list = []
+    for rows in per_run:
+        labels.extend(lab for lab in rows if lab not in labels)
+    table = []
+    for lab in labels:
+        cells = [rows[lab]["display"] if lab in rows else NOT_MEASURED for rows in per_run]
+        source = next((rows[lab]["source"] for rows in per_run
+                       if lab in rows and rows[lab]["source"]), "")
+        table.append([lab] + cells + [source])
+    return table
+
+
 def caption(system: Mapping) -> str:
     """One line naming the machine the headline describes."""
     march = (system.get("microarchitecture") or {}).get("name")

@@ -451,18 +451,9 @@ def _emulation_note(emulated) -> str:
 
 def _headline_section(labelled) -> str:
     """The buyer's figures of each run (suite.headline), one column per file."""
-    from suite.headline import headline
+    from suite.headline import side_by_side
 
-    per_run = [{row["label"]: row for row in headline(doc)} for _, doc in labelled]
-    labels: list = []
-    for rows in per_run:
-        labels.extend(lab for lab in rows if lab not in labels)
-    table = []
-    for lab in labels:
-        cells_ = [rows[lab]["display"] if lab in rows else "not measured" for rows in per_run]
-        source = next((rows[lab]["source"] for rows in per_run
-                       if lab in rows and rows[lab]["source"]), "")
-        table.append([lab] + cells_ + [source])
+    table = side_by_side([doc for _, doc in labelled])
     return "<h2>Headline</h2>" + _table(["figure"] + [lab for lab, _ in labelled] + ["source"],
                                         table)
 

@@ -41,6 +41,28 @@ PTS_LINES = (
     "phoronix-test-suite merge-results fb-memory fb-export </dev/null",
 )
 ELSEWHERE.update(dict.fromkeys(PTS_LINES, "PTS itself: tests/test_pts_run.py"))
+# Fleet commands need hosts: tests/test_fleet.py runs them on loopback sshd
+# hosts with a throwaway PostgreSQL store.
+FLEET_LINES = (
+    "factorybench fleet run --inventory INV [SEL...] [--profile P] [--store URL] [--parallel N]",
+    "./run.sh fleet run --inventory inventory.ini --store results/history.sqlite",
+    "factorybench fleet compare RUN-ID [--cost-per-hour HOST=PRICE,...]",
+    "factorybench fleet compare latest --cost-per-hour grace1=4.1,epyc1=5.2,xeon1=4.8",
+    "factorybench nightly --inventory INV --store URL --site DIR",
+    "./run.sh nightly --inventory inventory.ini --store postgresql://bench@db/factorybench "
+    "--site /var/www/factorybench",
+)
+ELSEWHERE.update(dict.fromkeys(FLEET_LINES, "tests/test_fleet.py, on loopback sshd hosts"))
+# Installing the nightly timer changes the machine's systemd; tests/test_fleet.py
+# checks the unit files' command line against the CLI instead.
+SYSTEMD_LINES = (
+    "cp contrib/systemd/factorybench-nightly.service contrib/systemd/factorybench-nightly.timer "
+    "/etc/systemd/system/",
+    "systemctl daemon-reload",
+    "systemctl enable --now factorybench-nightly.timer",
+)
+ELSEWHERE.update(dict.fromkeys(SYSTEMD_LINES, "installs the timer: tests/test_fleet.py checks "
+                                              "the units"))
 # README command -> command lines run for it ({out}: a temporary directory).
 README_COMMANDS = {
     "./run.sh sysinfo --json": ["./run.sh sysinfo --json"],
@@ -52,9 +74,9 @@ README_COMMANDS = {
     "factorybench sysinfo [--json]": ["factorybench sysinfo", "factorybench sysinfo --json"],
     "factorybench list": ["factorybench list"],
     "factorybench run [SEL...] [--profile smoke|quick|standard|full] [--out DIR] [--threads SPEC] "
-    "[--tag K=V]... [--timeout S]": [
+    "[--tag K=V]... [--timeout S] [--machine NAME]": [
         "factorybench run fake.ok --profile quick --out {out} --threads 1 --tag rack=a1 "
-        "--timeout 60 --quiet"],
+        "--timeout 60 --machine rack-a1 --quiet"],
     "factorybench plan [SEL...] [--profile P] [--system SYSINFO.json] [--json]": [
         "factorybench plan stream --profile standard --json"],
     "factorybench show RESULT.json": [f"factorybench show {A}"],

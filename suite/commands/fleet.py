@@ -1,6 +1,7 @@
 """`factorybench fleet run|compare`: one selection on many machines."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import click
@@ -104,3 +105,108 @@ def run_cmd(ctx, selection, inventory, profile, parallel, timeout_s, lock_wait_s
     stored = store_results(store, report) if store else True
     if not (report.all_delivered and stored):
         ctx.exit(1)
+
+
+def parse_prices(text: str | None, hosts) -> dict:
+    """--cost-per-hour: `host=price,...`, or one price for every host."""
+    from suite.cost import check_price
+
+    if not text:
+        return {}
+    accepted = "HOST=PRICE,... (hosts of this fleet run) or one price for every host"
+    if "=" not in text:
+        try:
+            return dict.fromkeys(hosts, check_price(text))
+        except UserError:
+            raise UserError(f"--cost-per-hour: {text!r} is not a price; accepted: "
+                            f"{accepted}") from None
+    prices = {}
+    for part in text.split(","):
+        host, sep, price = part.strip().partition("=")
+        if not sep or host not in hosts:
+            raise UserError(f"--cost-per-hour: {part.strip()!r} names no host of this fleet "
+                            f"run ({', '.join(hosts)}); accepted: {accepted}")
+        try:
+            prices[host] = check_price(price)
+        except UserError:
+            raise UserError(f"--cost-per-hour: {host}'s price {price!r} is not a price; "
+                            f"accepted: a positive number") from None
+    return prices
+
+
+def priced(doc, price: float | None):
+    """The run with cost records at `price` (none when it already has them)."""
+    from suite import meaning
+    from suite.cost import cost_per_unit
+
+    if price is None:
+        return doc
+    costs = {w.cost for ws in meaning.works().values() for w in ws}
+    if any(r.metric in costs for r in doc.results):
+        return doc
+    return doc.adding(cost_per_unit(doc.results, price))
+
+
+def compare_fleet(run_dir: Path, cost_per_hour: str | None, baseline: str | None, fmt: str,
+                  html: Path | None):
+    """Text of the comparison of a fleet run's machines, and the HTML report."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from suite.compare import CompareError, compare
+    from suite.export import exporter
+    from suite.fleet.fleetrun import host_results
+    from suite.headline import side_by_side
+    from suite.report import write_report
+    from suite.results import load
+
+    paths = host_results(run_dir)
+    if not paths:
+        raise UserError(f"fleet run directory {str(run_dir)!r} holds no result file")
+    hosts = list(paths)
+    if baseline is not None and baseline not in hosts:
+        raise UserError(f"--baseline: {baseline!r} is not a host of this fleet run; accepted: "
+                        f"{', '.join(hosts)}")
+    prices = parse_prices(cost_per_hour, hosts)
+    docs = [priced(load(p), prices.get(h)) for h, p in paths.items()]
+    try:
+        comp = compare(docs, baseline=hosts.index(baseline) if baseline else 0,
+                       require_common=False)
+    except CompareError as exc:
+        raise UserError(str(exc)) from None
+    out = html or run_dir / "compare.html"
+    write_report(docs, out)
+    if fmt != "table":
+        return exporter(fmt).render_comparison(comp), out
+    table = Table(title="Per machine: per core, per joule, per unit of cost",
+                  title_justify="left")
+    for col in ["figure", *(s.label for s in comp.systems), "source"]:
+        table.add_column(col, overflow="fold")
+    for row in side_by_side(docs):
+        table.add_row(*map(str, row))
+    buf = io.StringIO()
+    Console(file=buf, width=160, force_terminal=False, color_system=None).print(table)
+    return buf.getvalue() + exporter("table").render_comparison(comp), out
+
+
+@command.command(name="compare")
+@click.argument("run_id", metavar="RUN-ID")
+@click.option("--cost-per-hour", metavar="HOST=PRICE,...",
+              help="Each host's price per hour (or one price for all), for cost per unit.")
+@click.option("--baseline", metavar="HOST", help="Host the others are measured against "
+              "[default: the first].")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv", "json"]),
+              default="table", show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="HTML report [default: compare.html in the fleet run's directory].")
+@click.option("--out", "out_root", type=click.Path(path_type=Path),
+              default=Path("results") / "fleet", show_default=True,
+              help="Where fleet runs are (as fleet run --out).")
+def compare_cmd(run_id, cost_per_hour, baseline, fmt, output, out_root):
+    """Every machine of fleet run RUN-ID ('latest': the newest) side by side,
+    with the HTML report."""
+    from suite.fleet.fleetrun import find_run
+
+    text, html = compare_fleet(find_run(run_id, out_root), cost_per_hour, baseline, fmt, output)
+    click.echo(text, nl=False)
+    click.echo(f"report: {html}")

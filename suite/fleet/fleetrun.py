@@ -80,3 +80,27 @@ def add_to_store(store: str, outcomes: Sequence[HostOutcome]) -> list:
             lines.append(f"{o.host}: {added.points} points added to {st.where}" if added.new
                          else f"{o.host}: already in {st.where}")
     return lines
+
+
+def find_run(run_id: str, root: Path = FLEET_DIR) -> Path:
+    """The directory of fleet run `run_id` under `root` (`latest`: the newest;
+    a directory path is taken as it is)."""
+    from suite.errors import UserError
+
+    given = Path(run_id)
+    if given.is_dir() and any(given.glob("*.json")):
+        return given
+    runs = sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []
+    if run_id == "latest" and runs:
+        return runs[-1]
+    hit = root / run_id
+    if hit.is_dir():
+        return hit
+    known = ", ".join(p.name for p in runs[-3:]) or "none yet"
+    raise UserError(f"fleet run {run_id!r} not found under {str(root)!r}; accepted: a fleet "
+                    f"run id (latest: {known}), 'latest' or a fleet run directory")
+
+
+def host_results(run_dir: Path) -> dict:
+    """{host: result file} of a fleet run directory, by host name."""
+    return {p.stem: p for p in sorted(run_dir.glob("*.json"))}
