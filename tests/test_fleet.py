@@ -59,7 +59,8 @@ def test_stopped_host_is_unreachable_and_the_others_deliver(hosts, tmp_path):
         down.start()
     assert res.returncode == 1, res.stdout + res.stderr
     run = run_dir(tmp_path, res.stdout)
-    assert sorted(f.name for f in run.glob("*.json")) == ["alpha.json", "gamma.json"]
+    assert sorted(f.name for f in run.glob("*.json")) == ["alpha.json", "gamma.json"], \
+        res.stdout + res.stderr
     beta = next(ln for ln in res.stdout.splitlines() if ln.startswith("│ beta"))
     assert "unreachable" in beta
     assert "2 of 3 host(s) delivered" in res.stdout
