@@ -78,17 +78,23 @@ def _started(*argvs):
             for argv in argvs]
 
 
-def test_two_fleet_runs_at_once_share_hosts_and_one_history(hosts, pg_url, tmp_path):
-    """Two fleet runs started together: every host delivers to both, never
-    benchmarking for both at once; the history holds 3 machines; fleet
-    compare puts them side by side."""
+def test_nightly_and_a_fleet_run_at_once_share_hosts_and_one_history(hosts, pg_url, tmp_path):
+    """`nightly` and a fleet run started together: every host delivers to
+    both, never benchmarking for both at once; the history holds 3 machines,
+    the nightly's check and dashboard cover them; fleet compare puts them
+    side by side."""
     inv = hosts.root / "inventory.ini"
-    runs = _started(*(("fleet", "run", *SELECTION, "--inventory", str(inv), "--out",
-                       str(tmp_path / f"fleet{i}"), "--store", pg_url, "--quiet")
-                      for i in range(2)))
+    site = tmp_path / "site"
+    common = (*SELECTION, "--inventory", str(inv), "--store", pg_url, "--quiet")
+    runs = _started(("nightly", *common, "--out", str(tmp_path / "fleet0"), "--site", str(site)),
+                    ("fleet", "run", *common, "--out", str(tmp_path / "fleet1")))
     outs = [p.communicate(timeout=240) for p in runs]
     assert [p.returncode for p in runs] == [0, 0], outs
     assert all("fleet overhead" in out for out, _ in outs)
+    nightly = outs[0][0]
+    assert "checked" in nightly and nightly.rstrip().endswith("nightly: ok"), nightly
+    assert (site / "index.html").exists() and (site / "data.json").exists()
+    assert all(m in (site / "index.html").read_text() for m in ("alpha", "beta", "gamma"))
     run_dirs = [run_dir(tmp_path, out) for out, _ in outs]
     for d in run_dirs:
         files = sorted(d.glob("*.json"))

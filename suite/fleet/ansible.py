@@ -1,10 +1,11 @@
 """The Ansible backend: one playbook through ansible-runner.
 
-Per host: unpack the project archive into the host's directory, start the
-run detached (async, so it survives a dropped SSH connection) under the
-host's lock (flock: one factorybench run per machine, whichever fleet
-started it), poll its status file every few seconds (the current
-benchmark), then fetch the result file. Hosts run at once up to
+Per host: copy the project archive to the host, start the run detached
+(Ansible async, so it survives a dropped SSH connection) under the host's
+lock (flock: one factorybench run per machine, whichever fleet started
+it; the archive is unpacked under it), poll its status file every few
+seconds (the current benchmark; `raw`, so no Python starts on a host that
+is benchmarking), then fetch the result file. Hosts run at once up to
 `--parallel` (Ansible's forks).
 """
 from __future__ import annotations
@@ -59,12 +60,21 @@ def run_command(host: Host, job: FleetJob) -> str:
 
 def poll_command(host: Host, job: FleetJob) -> str:
     """`running <status>` while the run goes on; once over, `done <exit status>`,
-    the result file and the log's last line."""
+    `result <file>` (when the run wrote one) and `last <the log's last line>`."""
     work = f"{shell_path(host.dir)}/fleet/{job.run_id}"
     return (f"if [ -f {work}/rc ]; then echo \"done $(cat {work}/rc)\"; "
-            f"ls {work}/out/*.json 2>/dev/null | head -n 1 || true; "
-            f"grep -v '^[[:space:]]*$' {work}/log | tail -n 1; "
+            f"for f in {work}/out/*.json; do [ -f \"$f\" ] && echo \"result $f\"; break; done; "
+            f"echo \"last $(grep -v '^[[:space:]]*$' {work}/log | tail -n 1)\"; "
             f"else echo \"running $(head -n 1 {work}/status 2>/dev/null)\"; fi")
+
+
+def poll_lines(stdout: str) -> dict:
+    """The poll's output by its first word (running, done, result, last)."""
+    out: dict = {}
+    for line in stdout.splitlines():
+        word, _, rest = line.partition(" ")
+        out.setdefault(word, rest.strip())
+    return out
 
 
 def playbook(job: FleetJob, hosts: list, archive: Path) -> list:
@@ -75,6 +85,7 @@ def playbook(job: FleetJob, hosts: list, archive: Path) -> list:
                 for h in hosts}
     fb = "fb_hosts[inventory_hostname]"
     done = "fb_poll.stdout.startswith('done')"
+    result = "fb_poll.stdout_lines | select('match', '^result ') | list"
     return [{
         "name": f"factorybench fleet run {job.run_id}",
         "hosts": "all",
@@ -85,13 +96,13 @@ def playbook(job: FleetJob, hosts: list, archive: Path) -> list:
                                                       "dest": f"{{{{ {fb}.work }}}}"}},
             {"name": "launch", "ansible.builtin.shell": f"{{{{ {fb}.run }}}}",
              "async": timeout, "poll": 0},
-            {"name": "poll", "ansible.builtin.shell": f"{{{{ {fb}.poll }}}}",
+            {"name": "poll", "ansible.builtin.raw": f"{{{{ {fb}.poll }}}}",
              "register": "fb_poll", "changed_when": False, "until": done,
              "retries": math.ceil(timeout / POLL_S) + 5, "delay": POLL_S,
              "failed_when": f"fb_poll.rc != 0 or ({done} and (fb_poll.stdout_lines[0] != "
-                            "'done 0' or fb_poll.stdout_lines | length < 3))"},
+                            f"'done 0' or not {result}))"},
             {"name": "fetch", "ansible.builtin.fetch": {
-                "src": "{{ fb_poll.stdout_lines[1] }}",
+                "src": f"{{{{ {result} | first | regex_replace('^result ', '') }}}}",
                 "dest": str(job.out_dir.resolve()) + "/{{ inventory_hostname }}.json",
                 "flat": True}},
         ],
@@ -100,17 +111,16 @@ def playbook(job: FleetJob, hosts: list, archive: Path) -> list:
 
 def failure_reason(host: Host, job: FleetJob, task: str, res: dict) -> str:
     """One line saying why a host failed."""
-    lines = (res.get("stdout") or "").splitlines()
-    if task == "poll" and lines and lines[0].startswith("done "):
-        rc = lines[0].split()[1]
-        last = lines[-1] if len(lines) >= 3 else "no output"
+    polled = poll_lines(res.get("stdout") or "") if task == "poll" else {}
+    if "done" in polled:
+        rc, last = polled["done"], polled.get("last") or "no output"
         if rc == str(LOCK_BUSY_RC):
             return (f"another factorybench run held the lock {host.lock} for the whole "
                     f"{job.lock_wait_s:g} s wait")
-        if len(lines) < 3:
-            return f"the run exited {rc} without a result file: {lines[-1] if len(lines) > 1 else ''}".strip()
+        if rc == "0":
+            return f"the run wrote no result file: {last}"
         return f"the run exited {rc}: {last}"
-    if task == "poll" and lines and lines[0].startswith("running"):
+    if "running" in polled:
         return f"no result within {job.timeout_s + job.lock_wait_s:g} s"
     msg = res.get("msg") or res.get("stderr") or "failed"
     return f"{task}: {' '.join(str(msg).split())[:300]}"
