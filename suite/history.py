@@ -54,17 +54,18 @@ PROPOSE_Z = 4.0
 # each series' step test, a one-sided t test of the new level against the
 # level before it, runs at this over the number of series, so a run of
 # 130 series and one of 400 (a big machine sweeps more thread counts) raise
-# false alarms on as few nights. A drop is called a regression at
-# REGRESSION_ALPHA, a rise an improvement only at the stricter
-# IMPROVEMENT_ALPHA (it fails no gate, so it need not be caught early). A
-# single new point is an outlier until the next night confirms it: alone it
-# must pass at alpha x SINGLE_POINT_FACTOR. Together about 0.03 a night, one
-# false alarm in 30 nights. tests/perf/verdicts.py prints the false alarms
-# and the detection power these give: a larger alpha catches a 10% step at
-# CV 3% sooner and raises more false alarms on series at CV 5%.
-REGRESSION_ALPHA = 0.025
-IMPROVEMENT_ALPHA = 0.0025
-SINGLE_POINT_FACTOR = 0.1
+# false alarms on as few nights. Most of it goes to what a gate is for, a
+# drop the next night confirms: a drop is called a regression at
+# REGRESSION_ALPHA, a rise an improvement only at IMPROVEMENT_ALPHA (it fails
+# no gate, so it need not be caught early), and a single new point must
+# pass at alpha x SINGLE_POINT_FACTOR (a gross drop is still named the
+# night it shows). Together about 0.03 a night, one false alarm in 30
+# nights. tests/perf/verdicts.py prints the false alarms and the detection
+# power these give: a larger alpha catches a 10% step at CV 3% sooner and
+# raises more false alarms on series at CV 5%.
+REGRESSION_ALPHA = 0.028
+IMPROVEMENT_ALPHA = 0.001
+SINGLE_POINT_FACTOR = 0.02
 # Options that say where output goes, not what was measured.
 FIGURE_NEUTRAL_OPTIONS = ("out_dir",)
 SQLITE_BUSY_TIMEOUT_S = 60.0

@@ -74,7 +74,8 @@ def test_check_flags_planted_regression_and_passes_untouched(tmp_path, capsys):
 
 def test_check_lists_improvements_without_failing(tmp_path, capsys):
     store = tmp_path / "h.sqlite"
-    add_nights(store, [night(i) for i in range(6)] + [night(6, scale=1.2, scaled="agent.step")])
+    add_nights(store, [night(i) for i in range(6)]
+               + [night(i, scale=1.2, scaled="agent.step") for i in (6, 7)])
     code, out, _ = run_cli(["history", "check", "--store", str(store)], capsys)
     assert code == 0
     assert "improvement: x86box: agent.step" in out
@@ -179,10 +180,11 @@ def test_the_checks_false_alarm_budget_is_shared_by_its_series():
 def test_integer_metrics_are_judged_by_their_step():
     # Capacity flips between 1 and 2 agents on a busy machine: one unit is noise.
     flips = [2, 2, 1, 2, 2, 2, 1, 2, 2, 2, 1, 1]
-    assert history.judge_series(flips, True) is None
-    assert history.judge_series([2] * 10 + [1, 1], True) is None
+    assert history.judge_series(flips, True, series=RUN_SERIES) is None
+    assert history.judge_series([2] * 10 + [1, 1], True, series=RUN_SERIES) is None
     # Forty agents down to thirty is many steps: a regression.
-    step = history.judge_series([40, 41, 40, 40, 39, 40, 40, 41, 40, 30, 30], True)
+    step = history.judge_series([40, 41, 40, 40, 39, 40, 40, 41, 40, 30, 30], True,
+                                series=RUN_SERIES)
     assert step is not None and step.change == pytest.approx(-0.25, abs=0.01)
 
 
