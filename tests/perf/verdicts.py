@@ -193,12 +193,27 @@ def wilson(hits: int, n: int, z: float = 1.96) -> tuple:
     return center - half, center + half
 
 
+def ideal_t_test(values: list, nights: int, family: int) -> bool:
+    """The two nights after `nights` against all nights before them, told
+    where the step is: the most a test on a series' own history can catch
+    at the check's false-alarm budget."""
+    from suite.significance import t_quantile
+
+    logs = [math.log(v) for v in values]
+    ref, new = logs[:nights], logs[nights:]
+    before, after = sum(ref) / len(ref), sum(new) / len(new)
+    df = len(logs) - 2
+    spread = sum((y - before) ** 2 for y in ref) + sum((y - after) ** 2 for y in new)
+    t = (before - after) / (math.sqrt(spread / df) * math.sqrt(1 / len(new) + 1 / len(ref)))
+    return t >= t_quantile(1 - history.REGRESSION_ALPHA / family, df)
+
+
 def history_power(trials: int, nights: int = 20) -> None:
     """One series of a quick run's check (it shares the check's false-alarm
     budget with the run's other primary series)."""
     family = len(primary_series())
     for label, cv_range in (("CV 1-3%", (0.01, 0.03)), ("CV 3% exactly", (0.03, 0.03))):
-        caught = 0
+        caught = ideal = 0
         for t in range(trials):
             rng = random.Random(50_000 + t)
             cv = rng.uniform(*cv_range)
@@ -210,11 +225,14 @@ def history_power(trials: int, nights: int = 20) -> None:
                       and s.change * 100 < -history.DEFAULT_THRESHOLD_PCT
                       for k in (nights + 1, nights + 2))
             caught += hit
+            ideal += ideal_t_test(vs, nights, family)
         verdict = 'met' if caught / trials >= 0.95 else 'NOT met'
         low, high = wilson(caught, trials)
         print(f"history step -10% after {nights} nights, {label}: flagged within 2 nights in "
               f"{caught} of {trials} trials = {caught / trials:.1%} (95% CI {low:.1%}-{high:.1%}) "
               + (f"(target >= 95%: {verdict})" if nights == 20 else "(no target: 20 nights)"))
+        print(f"  an ideal t test of the two nights against all {nights} before, told where the "
+              f"step is, at the same false-alarm budget: {ideal / trials:.1%}")
 
 
 def cli(*args: str) -> float:
