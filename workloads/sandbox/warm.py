@@ -191,8 +191,9 @@ class WarmShells:
 
     def __init__(self) -> None:
         self._idle: dict = {}
-        self._retired: set = set()  # kinds no run takes again (a session's uid), while some are queued
-        self._pending: dict = {}  # kind: shells queued for the refill thread
+        # Bumped when a kind is retired: shells queued before are not kept.
+        # At most one kind per sandbox uid (uids.UID_COUNT) besides the shared ones.
+        self._generation: dict = {}
         self._lock = threading.Lock()
         self._wanted: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -214,8 +215,7 @@ class WarmShells:
                 shell.release_uid()  # this process's copy of the lock only
                 shell.proc.returncode = 0  # not this process's child: never wait for it
         self._idle = {}
-        self._retired = set()
-        self._pending = {}
+        self._generation = {}
         self._lock = threading.Lock()
         self._wanted = queue.Queue()
         self._thread = None
@@ -241,55 +241,40 @@ class WarmShells:
             self._queue(kind, make)
 
     def retire(self, kind) -> None:
-        """No run takes a shell of `kind` any more: end the ready ones, and
-        make none still queued."""
+        """No run takes a shell of `kind` any more (its session's uid is
+        released): end the ready ones, and those queued once made, even if
+        the kind comes back later."""
         with self._lock:
-            if self._pending.get(kind):
-                self._retired.add(kind)
+            self._generation[kind] = self._generation.get(kind, 0) + 1
             shells = self._idle.pop(kind, [])
         for shell in shells:
             shell.discard()
 
     def _queue(self, kind, make: Callable[[], HeldShell]) -> None:
         """Ask the refill thread for a shell of `kind` (the lock is held)."""
-        self._retired.discard(kind)
-        self._pending[kind] = self._pending.get(kind, 0) + 1
         if self._thread is None:
             self._closed = False
             self._thread = threading.Thread(target=self._refill, name="sandbox-warm", daemon=True)
             self._thread.start()
-        self._wanted.put((kind, make))
+        self._wanted.put((kind, make, self._generation.get(kind, 0)))
 
-    def _done(self, kind) -> bool:
-        """One queued shell of `kind` is settled; whether it is still wanted
-        (the lock is held)."""
-        left = self._pending.pop(kind, 1) - 1
-        if left:
-            self._pending[kind] = left
-        wanted = not self._closed and kind not in self._retired
-        if not left:
-            self._retired.discard(kind)
-        return wanted
+    def _wanted_still(self, kind, generation: int) -> bool:
+        return not self._closed and self._generation.get(kind, 0) == generation  # the lock is held
 
     def _refill(self) -> None:
         while True:
-            kind, make = self._wanted.get()
+            kind, make, generation = self._wanted.get()
             if kind is None:
                 return
             with self._lock:
-                wanted = not self._closed and kind not in self._retired
-                if not wanted:
-                    self._done(kind)
-            if not wanted:
-                continue
+                if not self._wanted_still(kind, generation):
+                    continue
             try:
                 shell = make()
             except Exception:  # the next take makes its own and reports the problem
-                with self._lock:
-                    self._done(kind)
                 continue
             with self._lock:
-                keep = self._done(kind) and len(self._idle.get(kind, ())) < MAX_IDLE_PER_KIND
+                keep = self._wanted_still(kind, generation) and len(self._idle.get(kind, ())) < MAX_IDLE_PER_KIND
                 if keep:
                     self._idle.setdefault(kind, []).append(shell)
             if not keep:
@@ -301,7 +286,7 @@ class WarmShells:
             self._closed = True
             thread, self._thread = self._thread, None
         if thread is not None:
-            self._wanted.put((None, None))
+            self._wanted.put((None, None, 0))
             thread.join(timeout=10)
         with self._lock:
             shells = [s for ready in self._idle.values() for s in ready]
