@@ -476,6 +476,44 @@ def test_bwrap_starts_from_a_shell_already_at_the_sessions_uid():
     assert not held
 
 
+def test_shells_queued_for_a_retired_kind_are_never_kept():
+    import threading
+    from types import SimpleNamespace
+
+    class FakeShell:
+        def __init__(self, name):
+            self.name, self.discarded = name, False
+            self.proc = SimpleNamespace(poll=lambda: None)
+
+        def discard(self, kill=False):
+            self.discarded = True
+
+    pool, go, made = warm.WarmShells(), threading.Event(), []
+
+    def make(name, wait=False):
+        def f():
+            if wait:
+                go.wait(5)
+            made.append(FakeShell(name))
+            return made[-1]
+        return f
+
+    try:
+        pool.want("uid-7", make("old session's", wait=True))
+        time.sleep(0.05)  # being made
+        pool.retire("uid-7")  # its session ended...
+        pool.want("uid-7", make("new session's"))  # ...and the uid came back
+        go.set()
+        deadline = time.monotonic() + 5
+        while len(made) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.05)
+        kept = [sh.name for sh in pool._idle.get("uid-7", [])]
+        assert kept == ["new session's"] and made[0].discarded
+    finally:
+        pool.drain()
+
+
 @needs_bwrap
 def test_bwrap_sees_no_secrets_homes_or_runtime_sockets():
     script = ("for p in /etc/shadow /etc/gshadow /etc/ssh /root /home /run /var /sys /boot /srv /mnt /opt; do "
