@@ -23,6 +23,9 @@ if [ "$mode" = test ]; then
     # (PTS is PHP; xmllint checks its result files against PTS's schema).
     [ -n "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null)" ] || need+=(postgresql)
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
+    # The Slurm fleet test: munged, slurmctld and two slurmd on loopback.
+    command -v slurmctld >/dev/null 2>&1 || need+=(slurm-wlm)
+    command -v munged >/dev/null 2>&1 || need+=(munge)
     command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
     command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static binfmt-support)
     command -v php >/dev/null 2>&1 || need+=(php-cli)

@@ -84,6 +84,11 @@ README_COMMANDS = {
     "factorybench compare A.json B.json ...": [f"factorybench compare {A} {B} {ARM}"],
     "factorybench report RESULT.json... -o report.html": [
         f"factorybench report {A} {ARM} -o {{out}}/report.html"],
+    # Run on a Slurm cluster of this machine by tests/test_fleet_slurm.py.
+    "factorybench fleet slurm [SEL...] [--nodes LIST] [--partition P] [--profile P] "
+    "[--store URL]": [],
+    "factorybench fleet slurm [SEL...] [--nodes LIST] [--partition P] [--profile P] "
+    "[--store URL] [--shared-dir DIR]": [],
     "factorybench history add|list|check|site": [
         f"factorybench history add {A} --store {{out}}/h.sqlite",
         "factorybench history list --store {out}/h.sqlite",

@@ -1,4 +1,4 @@
-"""`factorybench fleet run|compare`: one selection on many machines."""
+"""`factorybench fleet run|slurm|compare`: one selection on many machines."""
 from __future__ import annotations
 
 import io
@@ -25,10 +25,18 @@ def fleet_options(f):
         click.option("--inventory", "inventory", required=True,
                      type=click.Path(path_type=Path),
                      help="Ansible inventory (INI or YAML) of the hosts."),
-        click.option("--profile", type=click.Choice(list(PROFILES)), default=DEFAULT_PROFILE,
-                     show_default=True, help="Profile run on every host."),
         click.option("--parallel", type=click.IntRange(min=1), default=10, show_default=True,
                      help="Hosts at once."),
+    )):
+        f = option(f)
+    return run_options(f)
+
+
+def run_options(f):
+    """The options of a fleet run whatever engine reaches the hosts."""
+    for option in reversed((
+        click.option("--profile", type=click.Choice(list(PROFILES)), default=DEFAULT_PROFILE,
+                     show_default=True, help="Profile run on every host."),
         click.option("--timeout", "timeout_s", type=POSITIVE, default=DEFAULT_TIMEOUT_S,
                      show_default=True, metavar="SECONDS", help="Longest run on one host."),
         click.option("--lock-wait", "lock_wait_s", type=POSITIVE, default=DEFAULT_LOCK_WAIT_S,
@@ -47,16 +55,27 @@ def start_fleet(inventory, selection, profile, parallel, timeout_s, lock_wait_s,
                 quiet):
     """Run the selection on every inventory host; the FleetReport."""
     from suite.fleet.ansible import AnsibleBackend
-    from suite.fleet.base import FleetJob
-    from suite.fleet.fleetrun import fleet_dir, new_fleet_run_id, run_fleet
-    from suite.fleet.progress import make_board
+
+    check_selection(selection, profile)  # refused here, not by every host
+    return launch(AnsibleBackend(inventory), selection, profile, parallel, timeout_s,
+                  lock_wait_s, out_root, quiet)
+
+
+def check_selection(selection, profile) -> None:
     from suite.spec import SelectionError, registry, select
 
-    try:  # a bad selection is refused here, not by every host
+    try:
         select(registry(), selection, profile)
     except SelectionError as exc:
         raise UserError(str(exc)) from None
-    backend = AnsibleBackend(inventory)
+
+
+def launch(backend, selection, profile, parallel, timeout_s, lock_wait_s, out_root, quiet):
+    """Run the selection through a backend on every one of its hosts; the FleetReport."""
+    from suite.fleet.base import FleetJob
+    from suite.fleet.fleetrun import fleet_dir, new_fleet_run_id, run_fleet
+    from suite.fleet.progress import make_board
+
     run_id = new_fleet_run_id()
     job = FleetJob(run_id, tuple(selection), profile, fleet_dir(run_id, out_root), parallel,
                    timeout_s, lock_wait_s)
@@ -210,3 +229,41 @@ def compare_cmd(run_id, cost_per_hour, baseline, fmt, output, out_root):
     text, html = compare_fleet(find_run(run_id, out_root), cost_per_hour, baseline, fmt, output)
     click.echo(text, nl=False)
     click.echo(f"report: {html}")
+
+
+@command.command(name="slurm")
+@click.argument("selection", nargs=-1)
+@click.option("--nodes", metavar="LIST",
+              help="Slurm host list of the nodes (node[1-4],gpu7) [default: every node of "
+                   "--partition, or of the cluster].")
+@click.option("--partition", help="Partition the jobs go to (and whose nodes run without --nodes).")
+@click.option("--shared-dir", type=click.Path(path_type=Path),
+              help="A directory every node sees, for the batch script, logs and results "
+                   "[default: OUT/<fleet-run-id>/slurm].")
+@click.option("--python", "python", metavar="PATH",
+              help="Interpreter with factorybench on the nodes [default: this one].")
+@click.option("--lock", metavar="FILE", default=None,
+              help="The node's lock file: one factorybench run at a time "
+                   "[default: /run/lock/factorybench.lock].")
+@click.option("--sbatch-arg", "sbatch_args", multiple=True, metavar="ARG",
+              help="Extra sbatch argument (--account=..., --qos=...); repeatable.")
+@run_options
+@click.option("--store", help="History store (SQLite path or postgresql://...) the results "
+              "are added to.")
+@click.pass_context
+def slurm(ctx, selection, nodes, partition, shared_dir, python, lock, sbatch_args, profile,
+          timeout_s, lock_wait_s, out_root, quiet, store):
+    """Run SEL on Slurm nodes: one exclusive batch job per node, results
+    collected from a shared directory. Exit 0 only when every node delivered."""
+    from suite.fleet.inventory import DEFAULT_LOCK
+    from suite.fleet.slurm import SlurmBackend
+
+    check_selection(selection, profile)  # refused here, not by every node
+    backend = SlurmBackend(nodes=nodes, partition=partition, shared_dir=shared_dir,
+                           python=python, lock=lock or DEFAULT_LOCK, sbatch_args=sbatch_args)
+    report = launch(backend, selection, profile, len(backend.nodes), timeout_s, lock_wait_s,
+                    out_root, quiet)
+    print_report(report)
+    stored = store_results(store, report) if store else True
+    if not (report.all_delivered and stored):
+        ctx.exit(1)
