@@ -232,11 +232,16 @@ def plot_groups(bench: dict) -> list:
 
 def build_site(store, out_dir: Path, window: int = history.DEFAULT_WINDOW,
                threshold_pct: float = history.DEFAULT_THRESHOLD_PCT) -> Site:
-    """Write the site for an open store into `out_dir` (which must exist).
-    Every file is written whole (temp file and rename); pages of benchmarks
-    no longer in the store are removed."""
+    """Write the site of a store (an open one, or its path or URL) into
+    `out_dir`. Every file is written whole (temp file and rename); pages of
+    benchmarks no longer in the store are removed. A store that cannot be
+    used raises history.HistoryError."""
+    if isinstance(store, (str, Path)):
+        with history.open_store(str(store)) as opened:
+            return build_site(opened, out_dir, window, threshold_pct)
     data = collect(store, window, threshold_pct)
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     pages = out_dir / PAGES_DIR
     pages.mkdir(exist_ok=True)
     written = set()
