@@ -46,6 +46,8 @@ def test_exact_and_hnsw_records_validate(tmp_path, tiny):
     metrics = {r.metric: r for r in out.records}
     assert metrics["throughput"].validated and metrics["scan_bandwidth"].value > 0
     assert metrics["scan_bandwidth"].info["bytes_scanned_per_query"] == 3000 * specs.DIMS * 4
+    assert metrics["throughput"].info["sqlite_mmap_bytes"] > 0
+    assert metrics["throughput"].info["sqlite_vec_build_flags"]
     out = bench.run_benchmark(_job(tmp_path, "usearch"))
     assert not out.errors, out.errors
     recall = next(r for r in out.records if r.metric == "recall_at_10")
@@ -60,6 +62,14 @@ def test_recall_below_the_threshold_makes_the_records_invalid(tmp_path, tiny, mo
     assert not next(r for r in out.records if r.metric == "throughput").validated
     assert [e.kind for e in out.errors] == ["invalid"]
     assert "recall@10" in out.errors[0].message
+
+
+def test_sqlite_vec_build_flags_are_read_from_vec_debug():
+    from workloads.vector.engines import build_flags
+
+    assert build_flags("Version: v0.1.9\nDate: x\nBuild flags:  ") == "none"
+    assert build_flags("Version: v0.1.9\nBuild flags: avx ") == "avx"
+    assert build_flags("garbage") == "unknown"
 
 
 def test_wrong_exact_answer_is_caught():

@@ -45,6 +45,15 @@ def open_sqlite(path: Path, writable: bool = False):
     return db
 
 
+def build_flags(debug: str) -> str:
+    """The SIMD flags sqlite-vec was built with, from vec_debug(); "none"
+    means its distance loops are scalar (a compute-bound scan)."""
+    for line in debug.splitlines():
+        if line.startswith("Build flags:"):
+            return line.split(":", 1)[1].strip() or "none"
+    return "unknown"
+
+
 class Answers:
     """What every client checks against: the sample queries, their exact
     answers, and (HNSW) the index's own answers computed before the rounds."""
@@ -137,13 +146,14 @@ class SqliteVecEngine:
 
         db = open_sqlite(self.store)
         try:
-            vec_version = db.execute("SELECT vec_version()").fetchone()[0]
+            vec_version, debug = db.execute("SELECT vec_version(), vec_debug()").fetchone()
             mmap_bytes = db.execute("PRAGMA mmap_size").fetchone()[0]
         finally:
             db.close()
         return {"library": f"sqlite-vec {vec_version} (Python package {sqlite_vec.__version__})",
                 "sqlite_version": apsw.sqlite_lib_version(), "search": "exact (full scan)",
-                "bytes_scanned_per_query": self.bytes_per_query(), "sqlite_mmap_bytes": mmap_bytes}
+                "bytes_scanned_per_query": self.bytes_per_query(), "sqlite_mmap_bytes": mmap_bytes,
+                "sqlite_vec_build_flags": build_flags(debug)}
 
 
 class _UsearchConnection:
