@@ -24,7 +24,10 @@ def cluster(tmp_path_factory):
 
 
 def fleet(cluster, *args, timeout=300):
-    return subprocess.run(cli_argv("fleet", "slurm", *args, "--quiet"), env=cluster.env,
+    # The nodes' lock is the test's own: both nodes are this machine, so it
+    # lets one run at a time, and no other run on the machine waits on it.
+    lock = ("--lock", str(cluster.root / "node.lock"), "--lock-wait", "240")
+    return subprocess.run(cli_argv("fleet", "slurm", *args, *lock, "--quiet"), env=cluster.env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -46,7 +49,7 @@ def test_every_node_delivers_one_result(cluster, tmp_path):
         assert doc["system"]["machine"] == node
         assert any(r["benchmark"] == "tools.noop" for r in doc["results"])
         spans.append((doc["run"]["started_at"], doc["run"]["finished_at"]))
-    # Both nodes are this one machine: its lock let one run at a time.
+    # Both nodes are this one machine: their lock let one run at a time.
     (a_start, a_end), (b_start, b_end) = sorted(spans)
     assert a_end <= b_start
     assert (where / "slurm" / "job.sh").read_text().startswith("#!/bin/sh")
