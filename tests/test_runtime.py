@@ -46,6 +46,34 @@ def test_a_machine_without_the_runtime_skips_with_the_install_command(monkeypatc
         runtimes.find.cache_clear()
 
 
+def test_emulated_jvms_run_c1_and_the_serial_collector_and_native_ones_do_not(monkeypatch):
+    monkeypatch.setattr(runtimes, "emulated", lambda: False)
+    assert runtimes.jvm_options() == runtimes.JVM_OPTIONS
+    assert runtimes.javac_options() == runtimes.JAVAC_OPTIONS
+    monkeypatch.setattr(runtimes, "emulated", lambda: True)
+    assert runtimes.jvm_options()[-3:] == runtimes.EMULATED_JVM_OPTIONS
+    assert "-J-XX:TieredStopAtLevel=1" in runtimes.javac_options()
+    assert runtimes.javac_options()[:len(runtimes.JAVAC_OPTIONS)] == runtimes.JAVAC_OPTIONS
+
+
+def test_a_jvm_in_the_sandbox_may_use_cpu_seconds_up_to_its_wall_timeout():
+    from workloads.sandbox import Limits
+
+    assert runtimes.sandbox_limits(600.0).cpu_s == 600
+    assert runtimes.sandbox_limits(600.0).address_space_bytes == Limits().address_space_bytes
+    assert runtimes.sandbox_limits(1.0).cpu_s == Limits().cpu_s  # never below the default
+
+
+@needs_java
+def test_the_emulated_options_start_this_jvm(monkeypatch):
+    import subprocess
+
+    java = runtimes.find("java").path
+    out = subprocess.run([java, *runtimes.JVM_OPTIONS, *runtimes.EMULATED_JVM_OPTIONS, "-version"],
+                         capture_output=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-300:]
+
+
 def test_generated_sources_are_deterministic_from_the_seed():
     assert programs.generate(3) == programs.generate(3) != programs.generate(4)
     a, b = javacorpus.generate("small", 1), javacorpus.generate("small", 1)

@@ -38,7 +38,7 @@ def build(session, javac: str, corpus: javacorpus.JavaCorpus, jobs: int) -> tupl
     failures, CPU s or None)."""
     shutil.rmtree(os.path.join(session.path, OUT), ignore_errors=True)
     groups = [corpus.packages[k::jobs] for k in range(min(jobs, len(corpus.packages)))]
-    argv = [javac, *runtimes.JAVAC_OPTIONS, "-d", OUT]
+    argv = [javac, *runtimes.javac_options(), "-d", OUT]
 
     def compile_group(packages) -> object:
         return session.run(argv + [s for p in packages for s in corpus.sources(p)])
@@ -62,7 +62,7 @@ def check(session, java: str, corpus: javacorpus.JavaCorpus) -> str | None:
     made = class_files(os.path.join(session.path, OUT))
     if made != corpus.classes:
         return f"{made} class files, expected {corpus.classes}"
-    res = session.run([java, *runtimes.JVM_OPTIONS, "-cp", OUT, "Main", str(corpus.seed)])
+    res = session.run([java, *runtimes.jvm_options(), "-cp", OUT, "Main", str(corpus.seed)])
     want = corpus.expected_output()
     if not res.ok or res.stdout != want:
         return f"Main printed {res.stdout[:60]!r} ({_why(res)}), expected {want!r}"
@@ -74,7 +74,8 @@ def run(job) -> Outcome:
     jobs = int(job.params["jobs"])
     depth = profile_row(DEPTH, job.profile)
     corpus = javacorpus.generate(depth.java_corpus, seed_of(job.options))
-    sandbox = for_agent_code(job.options, timeout_s=BUILD_TIMEOUT_S)
+    sandbox = for_agent_code(job.options, timeout_s=BUILD_TIMEOUT_S,
+                             limits=runtimes.sandbox_limits(BUILD_TIMEOUT_S))
     walls, cpus, failures = [], [], []
     with sandbox.session() as session:
         session.write(corpus.files)
@@ -91,7 +92,7 @@ def run(job) -> Outcome:
         problem = failures[0] if failures else check(session, found["java"].path, corpus)
     valid = problem is None
     info = {
-        "javac": found["javac"].info(), "java": found["java"].info(), "javac_options": list(runtimes.JAVAC_OPTIONS),
+        "javac": found["javac"].info(), "java": found["java"].info(), "javac_options": list(runtimes.javac_options()),
         "backend": sandbox.backend, "sandbox_warning": sandbox.warning, "jobs": jobs,
         "javac_processes": min(jobs, len(corpus.packages)) + 1,
         "corpus": {"size": corpus.size, "seed": corpus.seed, "sha256": corpus.sha256,

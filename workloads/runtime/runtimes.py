@@ -1,7 +1,8 @@
 """The JVM and Node.js on this machine: where, which version, which flags.
 
 A machine without them skips the runtime benchmarks with the command that
-installs them as the reason. Standard library only.
+installs them as the reason. Standard library only (the sandbox's limits
+are imported where they are asked for).
 """
 from __future__ import annotations
 
@@ -27,7 +28,14 @@ JVM_FLAGS = ("UseSerialGC", "UseParallelGC", "UseG1GC", "UseZGC", "UseShenandoah
 # machine's memory, does not fit the sandbox's address-space limit); sources
 # are UTF-8 whatever the locale; generated code needs no lint.
 JAVAC_OPTIONS = (f"-J-Xmx{JVM_HEAP}", "-encoding", "UTF-8", "-nowarn")
-VERSION_TIMEOUT_S = 30
+# Under CPU emulation (qemu-user) the C2 compiler's and the parallel
+# collector's threads cost a JVM minutes of translated code for a second's
+# work. An emulated run, whose timings mean nothing, proves the code with C1
+# alone, one compiler thread and the serial collector; its records name
+# the options it used.
+EMULATED_JVM_OPTIONS = ("-XX:TieredStopAtLevel=1", "-XX:CICompilerCount=1", "-XX:+UseSerialGC")
+# A version query starts a JVM: seconds natively, a minute emulated on a busy machine.
+VERSION_TIMEOUT_S = 300
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,36 @@ def _version_line(argv: list) -> str:
     r = subprocess.run(argv, capture_output=True, text=True, timeout=VERSION_TIMEOUT_S)
     lines = (r.stdout or r.stderr).strip().splitlines()
     return lines[0].strip() if r.returncode == 0 and lines else ""
+
+
+@lru_cache(maxsize=None)
+def emulated() -> bool:
+    """Whether this interpreter runs under CPU emulation (suite.sysinfo's test)."""
+    from suite.sysinfo import collect_cpu_identity
+
+    return collect_cpu_identity("/", live=True).get("emulation") is not None
+
+
+def jvm_options() -> tuple:
+    """JVM_OPTIONS, and EMULATED_JVM_OPTIONS under emulation."""
+    return JVM_OPTIONS + (EMULATED_JVM_OPTIONS if emulated() else ())
+
+
+def javac_options() -> tuple:
+    """JAVAC_OPTIONS, and EMULATED_JVM_OPTIONS for javac's own JVM under emulation."""
+    return JAVAC_OPTIONS + tuple(f"-J{o}" for o in (EMULATED_JVM_OPTIONS if emulated() else ()))
+
+
+def sandbox_limits(timeout_s: float):
+    """The sandbox's limits with a per-process CPU cap as long as the wall
+    timeout: a JVM bills its JIT and GC threads' seconds to its one process
+    (the 10 s default suits a Python snippet), and an emulated javac takes
+    minutes. The wall timeout stays the guard."""
+    from dataclasses import replace
+
+    from workloads.sandbox import Limits
+
+    return replace(Limits(), cpu_s=max(Limits().cpu_s, int(timeout_s)))
 
 
 @lru_cache(maxsize=None)
@@ -89,10 +127,10 @@ def parse_jvm_flags(text: str) -> dict:
 
 
 def jvm_flags(java: str, sandbox=None) -> dict:
-    """GC and heap flags of `java` with JVM_OPTIONS, as ergonomics set them
+    """GC and heap flags of `java` with jvm_options(), as ergonomics set them
     inside `sandbox` (its CPU and memory limits change the choice), or
     here when there is none."""
-    argv = [java, *JVM_OPTIONS, "-XX:+PrintFlagsFinal", "-version"]
+    argv = [java, *jvm_options(), "-XX:+PrintFlagsFinal", "-version"]
     if sandbox is not None:
         r = sandbox.run(argv)
         code, out = r.returncode, r.stdout
@@ -106,4 +144,4 @@ def jvm_flags(java: str, sandbox=None) -> dict:
         return {"unavailable": f"java -XX:+PrintFlagsFinal exit {code}"}
     flags = parse_jvm_flags(out.decode(errors="replace"))
     gc = [g for g in ("Serial", "Parallel", "G1", "Z", "Shenandoah") if flags.get(f"Use{g}GC")]
-    return {"options": list(JVM_OPTIONS), "gc": gc[0] if gc else None, **flags}
+    return {"options": list(jvm_options()), "gc": gc[0] if gc else None, **flags}

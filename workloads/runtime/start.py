@@ -13,7 +13,7 @@ from workloads.runtime import programs, runtimes
 from workloads.runtime.specs import DEPTH
 from workloads.sandbox import SandboxError, concurrency_levels, for_agent_code, run_concurrently
 
-RUN_TIMEOUT_S = 60.0
+RUN_TIMEOUT_S = 300.0  # javac of the program, emulated on a busy machine, takes a minute
 
 
 class Launch:
@@ -26,7 +26,7 @@ class Launch:
             found = runtimes.require("java", "javac")
             self.runtime = found["java"]
             self.files = {f"{programs.CLASS}.class": _compile_class(sandbox, found["javac"].path, program)}
-            self.argv = [self.runtime.path, *runtimes.JVM_OPTIONS, "-cp", ".", programs.CLASS]
+            self.argv = [self.runtime.path, *runtimes.jvm_options(), "-cp", ".", programs.CLASS]
         else:
             self.runtime = runtimes.require("node")["node"]
             self.files = {"main.js": program.js_source()}
@@ -43,7 +43,7 @@ def _compile_class(sandbox, javac: str, program: programs.Program) -> bytes:
     """The program's class file, compiled in the sandbox before any timing."""
     source = f"{programs.CLASS}.java"
     with sandbox.session() as session:
-        r = session.run([javac, *runtimes.JAVAC_OPTIONS, source], files={source: program.java_source()})
+        r = session.run([javac, *runtimes.javac_options(), source], files={source: program.java_source()})
         if not r.ok:
             raise SandboxError(f"javac exit {r.returncode}: {r.stderr.decode(errors='replace')[-300:]}")
         with open(os.path.join(session.path, f"{programs.CLASS}.class"), "rb") as f:
@@ -54,7 +54,8 @@ def run(job) -> Outcome:
     kind = job.benchmark.split(".")[1]
     program = programs.generate(seed_of(job.options))
     expected = program.expected_output()
-    sandbox = for_agent_code(job.options, timeout_s=RUN_TIMEOUT_S)
+    sandbox = for_agent_code(job.options, timeout_s=RUN_TIMEOUT_S,
+                             limits=runtimes.sandbox_limits(RUN_TIMEOUT_S))
     launch = Launch(kind, sandbox, program)
     base_info = {**launch.info(sandbox), "backend": sandbox.backend, "sandbox_warning": sandbox.warning,
                  "program": {"seed": program.seed, "expected": expected.decode().strip()}}

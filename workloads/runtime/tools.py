@@ -42,7 +42,7 @@ def compiled_server(javac: runtimes.Runtime) -> str:
     seconds a quick run does not have), built aside and renamed into place."""
     with open(os.path.join(SERVERS, f"{JAVA_SERVER}.java"), "rb") as f:
         source = f.read()
-    key = hashlib.sha256(source + javac.version.encode() + repr(runtimes.JAVAC_OPTIONS).encode()).hexdigest()[:16]
+    key = hashlib.sha256(source + javac.version.encode() + repr(runtimes.javac_options()).encode()).hexdigest()[:16]
     target = os.path.join(CACHE, f"{JAVA_SERVER}-{key}")
     if os.path.isfile(os.path.join(target, f"{JAVA_SERVER}.class")):
         return target
@@ -51,7 +51,7 @@ def compiled_server(javac: runtimes.Runtime) -> str:
         building = tempfile.mkdtemp(prefix="building-", dir=CACHE)
     except OSError:  # a read-only checkout: a fresh build in the temp directory
         building = target = tempfile.mkdtemp(prefix="factorybench-toolserver-")
-    done = subprocess.run([javac.path, *runtimes.JAVAC_OPTIONS, "-d", building,
+    done = subprocess.run([javac.path, *runtimes.javac_options(), "-d", building,
                            os.path.join(SERVERS, f"{JAVA_SERVER}.java")], capture_output=True, timeout=300)
     if done.returncode:
         shutil.rmtree(building, ignore_errors=True)
@@ -82,7 +82,7 @@ def server(kind: str, sandbox, warmup_ms: int) -> tuple:
         files = _read_files(compiled_server(found["javac"]), "server/", ".class")
         java = found["java"].path
         info = {"runtime": found["java"].info(), "jvm_flags": runtimes.jvm_flags(java, sandbox)}
-        return [java, *runtimes.JVM_OPTIONS, "-cp", "server", JAVA_SERVER, "inputs", str(warmup_ms)], files, info
+        return [java, *runtimes.jvm_options(), "-cp", "server", JAVA_SERVER, "inputs", str(warmup_ms)], files, info
     node = runtimes.require("node")["node"]
     with open(NODE_SERVER, "rb") as f:
         files = {"tool_server.js": f.read()}
