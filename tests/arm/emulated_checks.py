@@ -219,13 +219,6 @@ ACCEPTED_SKIPS = (
      "the smoke profile checks the kernel build's prerequisites; the build is the full profile's"),
     ("compile.linux", "no Linux source tarball",
      "the root has no linux-source package (the build is the full profile's)"),
-    # Not emulation's: the root does not install these yet (see the report).
-    ("runtime.", "not found; install with",
-     "the root has no JDK or Node.js yet"),
-    ("corun.runtime.", "not found; install with",
-     "the root has no JDK or Node.js yet"),
-    ("compile.java", "not found; install with",
-     "the root has no JDK yet"),
     ("db.vector", "pgvector not installed",
      "the root's PostgreSQL has no pgvector"),
 )

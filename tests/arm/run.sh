@@ -150,8 +150,9 @@ in_root() {  # run a command inside the arm64 root with a clean environment
 }
 
 # -- system packages the benchmarks use, installed once per package list --------
-# (the sandbox's bwrap backend, the compile workloads' toolchain, PostgreSQL)
-ROOT_PACKAGES="bubblewrap gcc libc6-dev make postgresql util-linux procps"
+# (the sandbox's bwrap backend, the compile workloads' toolchain, PostgreSQL,
+# the runtime workloads' JDK and Node.js)
+ROOT_PACKAGES="bubblewrap gcc libc6-dev make postgresql util-linux procps default-jdk-headless nodejs"
 if [ "$(cat "$ARM_ROOT/.factorybench-packages" 2>/dev/null)" != "$ROOT_PACKAGES" ]; then
     t1=$SECONDS
     say "apt-get install in the arm64 root: $ROOT_PACKAGES"
