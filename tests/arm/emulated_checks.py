@@ -164,6 +164,7 @@ def check_retrieval_libraries(tmp: Path) -> str:
     x = rng.standard_normal((500, 384), dtype=np.float32)
     q = x[7] + 0.01
     want, _ = exact_knn(x, q[None, :])
+    (tmp / "vec.sqlite").unlink(missing_ok=True)  # a previous run's, in the kept output dir
     db = open_sqlite(tmp / "vec.sqlite", writable=True)
     db.execute("CREATE VIRTUAL TABLE embeddings USING vec0(embedding float[384])")
     with db:
