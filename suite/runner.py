@@ -97,9 +97,16 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+# A copy without .git (a fleet host's) names the commit it was made from here.
+COMMIT_FILE = ".git-commit"
+
+
 def git_commit() -> str | None:
     if not (PROJECT_ROOT / ".git").exists():
-        return None
+        try:
+            return (PROJECT_ROOT / COMMIT_FILE).read_text().strip() or None
+        except OSError:
+            return None
     try:
         out = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"],
                              capture_output=True, text=True, timeout=5)

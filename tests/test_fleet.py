@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from suite.results import load
+from suite.runner import git_commit
 from tests.conftest import ROOT, cli_argv
 from tests.fixtures import sshd
 
@@ -49,14 +50,13 @@ def run_dir(out: Path, stdout: str) -> Path:
     return Path(line.split(": ", 1)[1])
 
 
-def test_stopped_host_is_unreachable_and_the_others_deliver(hosts, tmp_path):
-    inv = hosts.root / "inventory.ini"
-    down = hosts.hosts[1]
-    down.stop()
-    try:
+def test_stopped_host_is_unreachable_and_the_others_deliver(tmp_path):
+    # Hosts of its own: a stopped sshd's port is free for any other process
+    # to take, so this fleet is never restarted.
+    with sshd.LoopbackFleet(tmp_path / "hosts") as own:
+        inv = own.inventory(tmp_path / "inventory.ini", factorybench_python=sys.executable)
+        own.hosts[1].stop()
         res = fleet("run", *SELECTION, "--inventory", str(inv), "--out", str(tmp_path))
-    finally:
-        down.start()
     assert res.returncode == 1, res.stdout + res.stderr
     run = run_dir(tmp_path, res.stdout)
     assert sorted(f.name for f in run.glob("*.json")) == ["alpha.json", "gamma.json"], \
@@ -102,6 +102,8 @@ def test_nightly_and_a_fleet_run_at_once_share_hosts_and_one_history(hosts, pg_u
         docs = [load(f) for f in files]
         assert [doc.system["machine"] for doc in docs] == ["alpha", "beta", "gamma"]
         assert all(doc.run["status"] == "complete" and doc.results for doc in docs)
+        # The hosts' copies carry no .git; their results name the commit shipped.
+        assert {doc.suite["git_commit"] for doc in docs} == {git_commit()}
     for host in ("alpha", "beta", "gamma"):
         first, second = sorted(_span(d / f"{host}.json") for d in run_dirs)
         assert first[1] <= second[0], f"{host}: runs overlap: {first} and {second}"

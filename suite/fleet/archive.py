@@ -2,11 +2,13 @@
 seconds where copying its files one by one over SSH takes minutes."""
 from __future__ import annotations
 
+import io
 import tarfile
+import time
 from pathlib import Path
 
 from suite.errors import UserError
-from suite.runner import PROJECT_ROOT
+from suite.runner import COMMIT_FILE, PROJECT_ROOT, git_commit
 
 # Never shipped: the controller's own environment, caches, results and VCS.
 EXCLUDED = {".git", ".venv", ".cache", "results", "tests", "build", "dist", "__pycache__",
@@ -27,7 +29,14 @@ def project_archive(dest: Path, root: Path = PROJECT_ROOT) -> Path:
     if not (root / "pyproject.toml").exists() or not (root / "run.sh").exists():
         raise UserError(f"fleet: {str(root)!r} is not a factorybench project checkout "
                         "(no pyproject.toml and run.sh); run fleet from a checkout")
+    commit = git_commit() if root == PROJECT_ROOT else None
     with tarfile.open(dest, "w:gz", compresslevel=6) as tar:
         for entry in sorted(root.iterdir()):
-            tar.add(entry, arcname=entry.name, filter=_shipped)
+            if entry.name != COMMIT_FILE:
+                tar.add(entry, arcname=entry.name, filter=_shipped)
+        if commit:  # the hosts' result files name the commit they ran
+            data = commit.encode() + b"\n"
+            info = tarfile.TarInfo(COMMIT_FILE)
+            info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
+            tar.addfile(info, io.BytesIO(data))
     return dest
