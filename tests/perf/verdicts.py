@@ -1,7 +1,8 @@
 """How often do `compare` and `history check` cry wolf, and how often do they
 catch a real change? Prints false-alarm rates and detection power.
 
-    .venv/bin/python tests/perf/verdicts.py [--trials N] [--real [--full-default]]
+    .venv/bin/python tests/perf/verdicts.py [--trials N] [--steady]
+                                            [--real [--full-default]]
                                             [--reuse A.json B.json] [--keep DIR]
 
 Simulated (always; every series is modelled on the records of a real quick
@@ -18,7 +19,8 @@ run, tests/fixtures/results/real-vm-quick.json):
    series with its own CV drawn from 1-5% and a slow 2% drift over the 30
    nights; `check` after every night from the fifth on. Target: at most one
    night of the 30 raises any alarm (regression or improvement). The same
-   without drift is printed too: the drift should add no alarm.
+   without drift is printed too: the drift should add no alarm. --steady
+   adds nights 31-60 of a 60-night history (no target: longer references).
 4. History step: one series of that quick run's check (it shares the
    check's false-alarm budget with the other primary series), 20 nights at
    a CV drawn from 1-3%, then a 10% drop. Target: flagged on the first or
@@ -151,7 +153,10 @@ def primary_series() -> list:
             and not r["info"].get("derived_from") and "plateau_bytes" not in r["info"]]
 
 
-def history_aa(trials: int, nights: int = 30, drift: float = 0.02) -> None:
+def history_aa(trials: int, nights: int = 30, drift: float = 0.02, first: int = 0) -> None:
+    """Alarm nights among the last 30 of `nights` A/A nights; checks from
+    night `first` (default: the first judged, MIN_POINTS)."""
+    first = first or history.MIN_POINTS
     series = primary_series()
     any_nights, regression_nights = [], []
     for t in range(trials):
@@ -161,7 +166,7 @@ def history_aa(trials: int, nights: int = 30, drift: float = 0.02) -> None:
                    for n in range(nights)] for (_, _, _, _, v), cv in zip(series, cvs)]
         within = [cv / math.sqrt(5) / 2 for cv in cvs]
         flagged = regressed = 0
-        for n in range(history.MIN_POINTS, nights + 1):
+        for n in range(first, nights + 1):
             changes = [step.change for (_, _, _, hib, _), vs, w in zip(series, values, within)
                        if (step := history.judge_series(vs[:n], hib, within=w,
                                                         series=len(series))) is not None
@@ -171,15 +176,16 @@ def history_aa(trials: int, nights: int = 30, drift: float = 0.02) -> None:
         any_nights.append(flagged)
         regression_nights.append(regressed)
     print(f"history A/A: {len(series)} primary series x {nights} nights (CV 1-5%, "
-          f"{drift:.0%} linear drift), check after every night from the {history.MIN_POINTS}th, "
+          f"{drift:.0%} linear drift), check after every night from the {first}th, "
           f"{trials} trials:")
     pairs = (("any flag (regression or improvement)", any_nights),
              ("a regression (exit 1)", regression_nights))
+    span = nights if first == history.MIN_POINTS else nights - first + 1
     for label, counts in pairs if drift else pairs[:1]:
         mean = sum(counts) / trials
         spread = math.sqrt(sum((b - mean) ** 2 for b in counts) / max(1, trials - 1))
         half = 1.96 * spread / math.sqrt(trials)
-        print(f"  nights with {label}: mean {mean:.2f} of {nights} (95% CI "
+        print(f"  nights with {label}: mean {mean:.2f} of {span} (95% CI "
               f"{max(0.0, mean - half):.2f}-{mean + half:.2f}), worst {max(counts)}, "
               f"trials with <= 1 such night {sum(1 for b in counts if b <= 1)} of {trials} "
               f"(target <= 1 night: {'met' if mean <= 1 else 'NOT met'} on average)")
@@ -310,6 +316,8 @@ def main() -> None:
     parser.add_argument("--real", action="store_true", help="two back-to-back runs, compared")
     parser.add_argument("--full-default", action="store_true",
                         help="with --real: the whole default profile, not a reduced selection")
+    parser.add_argument("--steady", action="store_true",
+                        help="also the A/A over nights 31-60 of a 60-night history")
     parser.add_argument("--reuse", nargs=2, type=Path, metavar=("A", "B"))
     parser.add_argument("--keep", type=Path, help="with --real: write the two runs here")
     args = parser.parse_args()
@@ -317,6 +325,8 @@ def main() -> None:
     print("== history check, simulated ==")
     history_aa(args.trials)
     history_aa(args.trials, drift=0.0)  # the drift's own share of the alarms
+    if args.steady:  # a long-kept series: its reference levels are longer
+        history_aa(args.trials, nights=60, first=31)
     # 25 x: enough trials that 95% and 91% have disjoint confidence intervals.
     history_power(max(200, args.trials * 25))
     # The target's scenario has 20 nights; a longer history knows the noise better.
