@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from suite.commands.fleet import fleet_options, print_report, start_fleet, store_results
-from suite.errors import UserError
 
 
 def check_history(store: str) -> bool:
@@ -23,14 +22,9 @@ def check_history(store: str) -> bool:
 
 def build_dashboard(store: str, site_dir: Path) -> None:
     """`history site` of the store into site_dir."""
-    from suite import history
+    from suite.dashboard import build_site
 
-    try:
-        from suite.dashboard import build_site
-    except ImportError:
-        raise UserError("nightly: this factorybench has no dashboard (history site)") from None
-    with history.open_store(store) as st:
-        build_site(st, site_dir)
+    build_site(store, site_dir)
     click.echo(f"dashboard: {site_dir / 'index.html'}")
 
 
