@@ -11,11 +11,7 @@ co-run workloads).
 """
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +23,7 @@ from workloads.tools import catalog  # noqa: E402
 from workloads.tools.pool import WarmPool  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quickrun import timed_quick_run  # noqa: E402
 from tools import warm_pool_p50_ms  # noqa: E402  (tests/perf/tools.py: the same measurement)
 
 ROUNDS = 5  # interleaved rounds, each pool measured once per round
@@ -55,16 +52,9 @@ def main() -> None:
               f"target <= 2.0 for the JVM)")
     if "--skip-suite" in sys.argv:
         return
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(ROOT / ".cache" / "numba"))
-    with tempfile.TemporaryDirectory() as out:
-        t = time.perf_counter()
-        p = subprocess.run([sys.executable, "-m", "suite", "run", "runtime", "compile.java", "corun.runtime",
-                            "--profile", "quick", "--out", out, "--no-report", "--quiet"], cwd=ROOT, env=env,
-                           capture_output=True, text=True)
-        wall = time.perf_counter() - t
-    tail = (p.stdout.strip().splitlines() or [""])
-    summary = next((line for line in tail if "records" in line), "")
-    print(f"quick runtime part wall time: {wall:.1f} s (exit {p.returncode}; {summary}; target <= 25 s)")
+    run = timed_quick_run("runtime", "compile.java", "corun.runtime")
+    print(f"quick runtime part wall time: {run.wall_s:.1f} s (exit {run.returncode}; {run.summary}; "
+          f"target <= 25 s)")
 
 
 if __name__ == "__main__":

@@ -10,11 +10,8 @@ profile's tools and agent part (target <= 25 s, including child start-up).
 from __future__ import annotations
 
 import multiprocessing
-import os
 import random
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +22,9 @@ from suite import stats  # noqa: E402
 from workloads.tools import catalog, loadgen  # noqa: E402
 from workloads.tools.calls import Call  # noqa: E402
 from workloads.tools.pool import WarmPool  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quickrun import timed_quick_run  # noqa: E402
 
 ROUNDS = 5  # interleaved rounds, each model measured once per round
 CALLS = 2000
@@ -93,16 +93,9 @@ def main() -> None:
           f"at the same arrivals: {stats.median(floor):.1f}%)")
     if "--skip-suite" in sys.argv:
         return
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(ROOT / ".cache" / "numba"))
-    with tempfile.TemporaryDirectory() as out:
-        t = time.perf_counter()
-        p = subprocess.run([sys.executable, "-m", "suite", "run", "tools", "agent", "--profile",
-                            "quick", "--out", out, "--no-report", "--quiet"], cwd=ROOT, env=env,
-                           capture_output=True, text=True)
-        wall = time.perf_counter() - t
-    tail = (p.stdout.strip().splitlines() or [""])
-    summary = next((l for l in tail if "records" in l), "")
-    print(f"quick tools + agent wall time: {wall:.1f} s (exit {p.returncode}; {summary}; target <= 25 s)")
+    run = timed_quick_run("tools", "agent")
+    print(f"quick tools + agent wall time: {run.wall_s:.1f} s (exit {run.returncode}; {run.summary}; "
+          f"target <= 25 s)")
 
 
 if __name__ == "__main__":
