@@ -16,6 +16,8 @@ from suite import atomicfile, resultschema
 from suite.model import ErrorRecord, Record
 
 SCHEMA_VERSION = 3
+# The top-level fields holding one entry per record or error.
+ENTRY_LISTS = ("results", "errors")
 
 
 class ResultFileError(ValueError):
@@ -33,16 +35,22 @@ class RunDocument:
     warnings: tuple = ()
     path: str | None = field(default=None, compare=False)
 
-    def to_dict(self) -> dict:
+    def file_fields(self) -> dict:
+        """The file's top-level fields in file order; `results` and `errors`
+        still as the Record and ErrorRecord objects."""
         return {
             "schema_version": self.schema_version,
             "suite": self.suite,
             "run": self.run,
             "system": self.system,
-            "results": [r.to_dict() for r in self.results],
-            "errors": [e.to_dict() for e in self.errors],
+            "results": self.results,
+            "errors": self.errors,
             "warnings": list(self.warnings),
         }
+
+    def to_dict(self) -> dict:
+        return {key: [e.to_dict() for e in value] if key in ENTRY_LISTS else value
+                for key, value in self.file_fields().items()}
 
     def with_run(self, **changes: Any) -> "RunDocument":
         return replace(self, run={**self.run, **changes})
@@ -57,10 +65,50 @@ class RunDocument:
         )
 
 
-def write_atomic(path: str | os.PathLike, doc: RunDocument, exclusive: bool = False) -> Path:
+class DocumentEncoder:
+    """The file text of the successive documents of one run.
+
+    A run rewrites its file after every configuration, and the file only
+    grows by records and errors, which are immutable: each is encoded once
+    and its text reused, so a run's writes cost time in proportion to what
+    it adds, not to the square of its length. The text is exactly
+    `json.dumps(doc.to_dict(), indent=1)`."""
+
+    def __init__(self):
+        # id(entry) -> (entry, text); holding the entry keeps its id unique.
+        self._texts: dict = {}
+
+    def encode(self, doc: RunDocument) -> str:
+        fields = [f'"{key}": ' + (self._entries(value) if key in ENTRY_LISTS else
+                                  _dumps(value).replace("\n", "\n "))
+                  for key, value in doc.file_fields().items()]
+        return "{\n " + ",\n ".join(fields) + "\n}\n"
+
+    def _entries(self, entries) -> str:
+        if not entries:
+            return "[]"
+        return "[\n  " + ",\n  ".join(self._text(e) for e in entries) + "\n ]"
+
+    def _text(self, entry) -> str:
+        known = self._texts.get(id(entry))
+        if known is None or known[0] is not entry:
+            # Nested two levels deep in the file: the list inside the document.
+            known = (entry, _dumps(entry.to_dict()).replace("\n", "\n  "))
+            self._texts[id(entry)] = known
+        return known[1]
+
+
+def _dumps(value) -> str:
+    # JSON strings hold no raw newline, so re-indenting by line is exact.
+    return json.dumps(value, indent=1, allow_nan=False)
+
+
+def write_atomic(path: str | os.PathLike, doc: RunDocument, exclusive: bool = False,
+                 encoder: DocumentEncoder | None = None) -> Path:
     """Write `doc` so that readers only ever see a whole file (suite.atomicfile;
-    exclusive: refuse to replace an existing file)."""
-    text = json.dumps(doc.to_dict(), indent=1, allow_nan=False) + "\n"
+    exclusive: refuse to replace an existing file). A run that rewrites its
+    file passes the same `encoder` each time."""
+    text = (encoder or DocumentEncoder()).encode(doc)
     return atomicfile.write_atomic(path, text, exclusive=exclusive)
 
 

@@ -29,7 +29,7 @@ from suite.errors import DiskFull, Skipped, UserError
 from suite.guardian import RunDirectory
 from suite.model import ErrorRecord, Outcome
 from suite.options import BenchmarkOptions
-from suite.results import SCHEMA_VERSION, RunDocument, write_atomic
+from suite.results import SCHEMA_VERSION, DocumentEncoder, RunDocument, write_atomic
 from suite.spec import BenchmarkSpec, Config, Job, PlanContext, Profile, timeout_for
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -367,10 +367,11 @@ class ResultWriter:
 
     def __init__(self, path: Path, on_write: Callable[[RunDocument], None] | None = None):
         self.path, self.on_write, self.saved = path, on_write, None
+        self.encoder = DocumentEncoder()
 
     def save(self, doc: RunDocument) -> RunDocument:
         try:
-            write_atomic(self.path, doc, exclusive=self.saved is None)
+            write_atomic(self.path, doc, exclusive=self.saved is None, encoder=self.encoder)
         except FileExistsError:
             raise UserError(f"--out: {self.path} already exists; a result file is never "
                             "overwritten") from None

@@ -147,3 +147,25 @@ def test_tokenize_records_of_schema_1_and_2_become_tokenize_python(tmp_path):
         doc = load(path)
         assert [(r.benchmark, r.params) for r in doc.results] == [
             ("tools.tokenize_python", {"model": "pool", "concurrency": 2})], version
+
+
+def test_a_runs_encoder_writes_exactly_what_json_dumps_writes_as_the_document_grows():
+    from suite.results import DocumentEncoder
+
+    encoder = DocumentEncoder()
+    doc = _doc()
+    empty = RunDocument(schema_version=SCHEMA_VERSION, suite={}, run={"status": "partial"},
+                        system={})
+    for d in (empty, doc, doc.adding([measurement("db.point", {"clients": 2}, "rate", "1/s",
+                                                  [1.0], higher_is_better=True,
+                                                  info={"text": "a\nb", "nested": {"x": [1]}})]),
+              doc.with_run(status="complete")):
+        assert encoder.encode(d) == json.dumps(d.to_dict(), indent=1) + "\n"
+
+
+def test_the_encoder_still_refuses_a_figure_that_is_not_finite():
+    from suite.results import DocumentEncoder
+
+    bad = _doc().adding(errors=[ErrorRecord("db.point", {"x": float("nan")}, "error", "m")])
+    with pytest.raises(ValueError):
+        DocumentEncoder().encode(bad)
