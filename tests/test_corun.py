@@ -86,7 +86,7 @@ def _data(alone_tp, corun_tp, hog_a, hog_c, failures=0, hog_ok=True):
 
 def test_metrics_beside_the_triad_hog():
     out = corun_run.outcome("corun", {}, _data([100, 100], [50, 50], [10.0, 10.0], [7.0, 7.0]),
-                            "calls/s", {}, corun_hogs.TriadHog)
+                            "calls/s", {}, corun_hogs.TriadHog, 0.05)
     m = {r.metric: r for r in out.records}
     assert m["slowdown"].value == pytest.approx(2.0)
     assert m["slowdown"].higher_is_better is False
@@ -99,7 +99,7 @@ def test_metrics_beside_the_triad_hog():
 
 def test_metrics_beside_the_chase_hog():
     out = corun_run.outcome("corun", {}, _data([100], [80], [100.0], [150.0]),
-                            "queries/s", {}, corun_hogs.ChaseHog)
+                            "queries/s", {}, corun_hogs.ChaseHog, 0.05)
     m = {r.metric: r for r in out.records}
     assert m["hog_latency_alone"].unit == "ns" and m["hog_latency_alone"].higher_is_better is False
     assert m["hog_latency_inflation"].value == pytest.approx(1.5)
@@ -108,7 +108,7 @@ def test_metrics_beside_the_chase_hog():
 
 def test_failures_invalidate_every_figure():
     out = corun_run.outcome("corun", {}, _data([100], [50], [10.0], [9.0], failures=2,
-                                               hog_ok=False), "calls/s", {}, corun_hogs.TriadHog)
+                                               hog_ok=False), "calls/s", {}, corun_hogs.TriadHog, 0.05)
     assert not any(r.validated for r in out.records)
     kinds = [e.kind for e in out.errors]
     assert kinds == ["invalid", "invalid"]
@@ -234,10 +234,11 @@ def test_hog_figures_cover_the_workloads_window_not_the_ramp_or_drain():
             return Window(1, seconds)
 
     hog, driver = _WindowHog(), Driver()
-    corun_run.together(hog, driver, 0.05)
+    ramp = corun.DEPTH["quick"].ramp_s
+    corun_run.together(hog, driver, 0.05, ramp)
     started, t_start, t_end, stopped = hog.windows[-1]
-    assert t_start - started >= corun_run.HOG_RAMP_S  # the ramp is outside
+    assert t_start - started >= ramp  # the ramp is outside
     assert t_start <= driver.span[0] and driver.span[1] <= t_end <= stopped
-    corun_run.hog_alone(hog, 0.05)
+    corun_run.hog_alone(hog, 0.05, ramp)
     started, t_start, t_end, _ = hog.windows[-1]
-    assert t_start - started >= corun_run.HOG_RAMP_S and t_end - t_start >= 0.05
+    assert t_start - started >= ramp and t_end - t_start >= 0.05

@@ -31,18 +31,15 @@ from workloads.corun import drivers
 from workloads.corun.drivers import Unavailable
 from workloads.corun.specs import DEPTH, WORKLOADS, workload_of
 
-HOG_RAMP_S = 0.05  # the hog reaches full speed before the workload's window opens
-
-
 # -- rounds -------------------------------------------------------------------------
-def together(hog, driver, seconds: float) -> tuple:
+def together(hog, driver, seconds: float, ramp_s: float) -> tuple:
     """(workload Window, hog figure, hog ok) over one shared window: the hog's
     figure counts only its work inside the workload's window, not its ramp
-    before it or its drain after."""
+    (`ramp_s`) before it or its drain after."""
     hog.start()
     window = (None, None)
     try:
-        time.sleep(HOG_RAMP_S)
+        time.sleep(ramp_s)
         t_start = time.monotonic()
         w = driver.window(seconds)
         window = (t_start, time.monotonic())
@@ -52,17 +49,17 @@ def together(hog, driver, seconds: float) -> tuple:
     return w, figure, ok
 
 
-def hog_alone(hog, seconds: float) -> tuple:
+def hog_alone(hog, seconds: float, ramp_s: float) -> tuple:
     """(hog figure, ok) of the hog running `seconds` on its own, past the
     same ramp as beside a workload."""
     hog.start()
-    time.sleep(HOG_RAMP_S)
+    time.sleep(ramp_s)
     t_start = time.monotonic()
     time.sleep(seconds)
     return hog.stop(t_start, time.monotonic())
 
 
-def measure_rounds(hog, driver, rounds: int, seconds: float) -> dict:
+def measure_rounds(hog, driver, rounds: int, seconds: float, ramp_s: float) -> dict:
     out = {"alone": [], "corun": [], "hog_alone": [], "hog_corun": [], "hog_ok": True}
     for i in range(rounds):
         steps = ["alone", "hog", "both"]
@@ -71,11 +68,11 @@ def measure_rounds(hog, driver, rounds: int, seconds: float) -> dict:
             if step == "alone":
                 out["alone"].append(driver.window(seconds))
             elif step == "hog":
-                figure, ok = hog_alone(hog, seconds)
+                figure, ok = hog_alone(hog, seconds, ramp_s)
                 out["hog_alone"].append(figure)
                 out["hog_ok"] &= ok
             else:
-                w, figure, ok = together(hog, driver, seconds)
+                w, figure, ok = together(hog, driver, seconds, ramp_s)
                 out["corun"].append(w)
                 out["hog_corun"].append(figure)
                 out["hog_ok"] &= ok
@@ -120,13 +117,13 @@ def run_benchmark(job) -> Outcome:
             try:
                 if depth.rewarm_s:
                     driver.window(depth.rewarm_s)  # not recorded
-                data = measure_rounds(hog, driver, depth.rounds, depth.window_s)
+                data = measure_rounds(hog, driver, depth.rounds, depth.window_s, depth.ramp_s)
             except Exception as exc:
                 errors.append(_failed(bench, params, exc))
                 continue
             out = outcome(bench, params, data, driver.unit,
                           {**_described(workload_of(bench)), **info, **placement, **hog.info()},
-                          hog)
+                          hog, depth.ramp_s)
             records.extend(out.records)
             errors.extend(out.errors)
     finally:
@@ -156,7 +153,8 @@ def _p99(windows: list) -> float | None:
     return stats.percentile(lat, 99) if lat else None
 
 
-def outcome(bench: str, params: dict, data: dict, unit: str, driver_info: dict, hog) -> Outcome:
+def outcome(bench: str, params: dict, data: dict, unit: str, driver_info: dict, hog,
+            ramp_s: float) -> Outcome:
     """Records of one workload's rounds. `hog` names the hog's figure
     (name, figure, unit, higher_is_better: a workloads.corun.hogs class will do)."""
     alone, corun = data["alone"], data["corun"]
@@ -171,7 +169,7 @@ def outcome(bench: str, params: dict, data: dict, unit: str, driver_info: dict, 
         problems.append(f"the {hog.name} hog failed its own check (wrong values or chain ends)")
     ok = not problems
     info = {**driver_info, "window_s": round(alone[0].seconds, 3) if alone else None,
-            "rounds": len(alone), "hog_ramp_s": HOG_RAMP_S,
+            "rounds": len(alone), "hog_ramp_s": ramp_s,
             "policy": "alone, hog alone and co-run windows of equal length, order rotating "
                       "per round; the hog runs from before to after the co-run window",
             "split": f"workload on workload_cpus, {hog.name} hog on hog_cpus"}

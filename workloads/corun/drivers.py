@@ -76,12 +76,15 @@ class RuntimeToolDriver(ToolDriver):
 
     family = "runtime"
     TOOL = "json_transform"  # the one tools.json_transform runs: the same digests
-    WARMUP_MS = 500
 
     def __init__(self, workload: str, cpus: list, seed: int, options: BenchmarkOptions, profile: str):
+        from suite.spec import profile_row
+        from workloads.corun.specs import DEPTH
+
         super().__init__(f"tools.{self.TOOL}", cpus, seed, options, profile)
         self.kind = workload.split(".")[1]  # runtime.<jvm|node>.tools
         self.options = options
+        self.warmup_ms = profile_row(DEPTH, profile).runtime_warmup_ms
 
     def open(self) -> dict:
         from suite.errors import Skipped
@@ -93,12 +96,12 @@ class RuntimeToolDriver(ToolDriver):
         self._pick = lambda n: (self.TOOL, n % catalog.INPUT_VARIANTS)
         self._check = (lambda c: None if c.digest == expected[c.call.index] else "wrong output digest")
         try:
-            self.model, info = runtime_tools.open_pool(self.kind, inputs, len(self.cpus), self.WARMUP_MS,
+            self.model, info = runtime_tools.open_pool(self.kind, inputs, len(self.cpus), self.warmup_ms,
                                                        options=self.options)
         except Skipped as exc:
             raise Unavailable(str(exc)) from None
         return {**info, "model": self.model.name, "tool": self.TOOL, "concurrency": len(self.cpus),
-                "seed": self.seed, "warmup_ms": self.WARMUP_MS}
+                "seed": self.seed, "warmup_ms": self.warmup_ms}
 
 
 def _load_window(r) -> Window:
@@ -140,9 +143,10 @@ class CompileDriver:
         deadline = time.perf_counter() + seconds
 
         # Job k compiles units k, k+jobs, ...: no two jobs touch one object file.
+        # Each compiles one unit at least, however late its thread starts.
         def job(k: int) -> list:
             done, i = [], k
-            while time.perf_counter() < deadline:
+            while not done or time.perf_counter() < deadline:
                 done.append(self.compile_unit(self.session, self.compiler.path,
                                               units[i % len(units)]))
                 i += jobs
@@ -268,9 +272,11 @@ class AgentStepDriver:
         from workloads.tools import loadgen
 
         n = self.agents
+        # Agents start at random points of their first inference wait: a
+        # window shorter than that waits (up to 5x) for one finished step.
         r = loadgen.closed_loop(self.pool, lambda k: ("agent_step", k % n), self._check,
                                 concurrency=n, window_s=seconds, think_s=self.think_s,
-                                seed=self.seed)
+                                seed=self.seed, min_calls=1)
         return _load_window(r)
 
     def close(self) -> None:

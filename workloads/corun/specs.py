@@ -41,12 +41,19 @@ class CorunDepth:
     # workload's rounds (its caches, after the previous workload ran).
     warmup_s: float = 0.3
     rewarm_s: float = 0.1
+    # The hog runs this long before a window opens, to reach full speed.
+    ramp_s: float = 0.05
+    # Each JVM or Node.js pool worker calls its tools this long before it
+    # serves a runtime.*.tools workload (its JIT warms up).
+    runtime_warmup_ms: int = 500
 
 
 DEPTH = {
     # smoke: every workload's code path once; its figures need not settle.
-    "smoke": CorunDepth(hogs=("triad",), rounds=1, window_s=0.1, every_workload=True,
-                        warmup_s=0.02, rewarm_s=0.0),
+    # A window still holds dozens of the hog's 2 ms chunks, and every
+    # workload completes an operation in it (drivers wait for one).
+    "smoke": CorunDepth(hogs=("triad",), rounds=1, window_s=0.05, every_workload=True,
+                        warmup_s=0.02, rewarm_s=0.0, ramp_s=0.02, runtime_warmup_ms=100),
     "quick": CorunDepth(hogs=("triad",), rounds=2, window_s=0.3, every_workload=False),
     "standard": CorunDepth(hogs=("triad", "chase"), rounds=4, window_s=2.0, every_workload=True),
     "full": CorunDepth(hogs=("triad", "chase"), rounds=8, window_s=5.0, every_workload=True),
