@@ -262,3 +262,58 @@ def test_report_puts_each_tools_python_java_and_node_figures_side_by_side():
     assert "200 calls/s (concurrency=2,model=pool)" in rows[0] and "600 calls/s" in rows[0]
     assert "900 calls/s" in rows[0] and "5 calls/s" not in rows[0]
     assert rows[1].startswith("<td>text_search throughput</td><td></td><td></td><td>90 calls/s")
+
+
+def test_a_runtimes_version_is_asked_once_per_binary_and_again_when_it_changes(tmp_path, monkeypatch):
+    calls = tmp_path / "calls"
+    java = tmp_path / "bin" / "java"
+    java.parent.mkdir()
+    java.write_text(f'#!/bin/sh\necho x >> {calls}\necho "openjdk version \\"21\\"" >&2\n')
+    java.chmod(0o755)
+    monkeypatch.setattr(runtimes, "VERSIONS_FILE", str(tmp_path / "cache" / "versions.json"))
+    monkeypatch.setattr(runtimes.shutil, "which", lambda name: str(java) if name == "java" else None)
+    runtimes.find.cache_clear()
+    try:
+        first = runtimes.find("java")
+        runtimes.find.cache_clear()  # a new benchmark child
+        assert runtimes.find("java") == first and first.version == 'openjdk version "21"'
+        assert calls.read_text().count("x") == 1
+        upgraded = tmp_path / "bin" / "java.new"  # a package upgrade renames its new file in
+        upgraded.write_text(java.read_text().replace("21", "25"))
+        upgraded.chmod(0o755)
+        upgraded.rename(java)
+        runtimes.find.cache_clear()
+        assert runtimes.find("java").version == 'openjdk version "25"'
+        assert calls.read_text().count("x") == 2
+        (tmp_path / "cache" / "versions.json").write_text("{not json")  # damaged: asked again
+        runtimes.find.cache_clear()
+        assert runtimes.find("java").version == 'openjdk version "25"'
+    finally:
+        runtimes.find.cache_clear()
+
+
+def test_compiled_classes_are_built_once_per_source_and_a_failed_build_leaves_nothing(tmp_path,
+                                                                                      monkeypatch):
+    from workloads.runtime import buildcache
+
+    monkeypatch.setattr(buildcache, "CACHE", str(tmp_path))
+    javac = runtimes.Runtime("javac", "/usr/bin/javac", "javac 21")
+    builds = []
+
+    def build(directory):
+        builds.append(directory)
+        (tmp_path / directory / "Main.class").write_bytes(b"\xca\xfe")
+
+    first = buildcache.compiled("Main", b"class Main {}", javac, "Main.class", build)
+    assert buildcache.compiled("Main", b"class Main {}", javac, "Main.class", build) == first
+    assert len(builds) == 1
+    other = buildcache.compiled("Main", b"class Main { }", javac, "Main.class", build)
+    assert other != first and len(builds) == 2
+
+    def broken(directory):
+        raise RuntimeError("javac exit 1")
+
+    with pytest.raises(RuntimeError):
+        buildcache.compiled("Main", b"class Broken {}", javac, "Main.class", broken)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([os.path.basename(first),
+                                                                os.path.basename(other)])

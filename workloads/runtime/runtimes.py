@@ -6,6 +6,7 @@ are imported where they are asked for).
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -36,6 +37,11 @@ JAVAC_OPTIONS = (f"-J-Xmx{JVM_HEAP}", "-encoding", "UTF-8", "-nowarn")
 EMULATED_JVM_OPTIONS = ("-XX:TieredStopAtLevel=1", "-XX:CICompilerCount=1", "-XX:+UseSerialGC")
 # A version query starts a JVM: seconds natively, a minute emulated on a busy machine.
 VERSION_TIMEOUT_S = 300
+# What this checkout keeps about its runtimes: compiled classes
+# (workloads.runtime.buildcache) and the binaries' version lines.
+CACHE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                         ".cache", "runtime")
+VERSIONS_FILE = os.path.join(CACHE_DIR, "versions.json")
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,42 @@ def _version_line(argv: list) -> str:
     r = subprocess.run(argv, capture_output=True, text=True, timeout=VERSION_TIMEOUT_S)
     lines = (r.stdout or r.stderr).strip().splitlines()
     return lines[0].strip() if r.returncode == 0 and lines else ""
+
+
+def _identity(path: str) -> list:
+    """What changes when the binary at `path` is replaced or upgraded."""
+    st = os.stat(path)
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _cached_version_line(path: str, flag: str) -> str:
+    """_version_line of `path flag`, asked once per binary: every benchmark
+    child would otherwise start a JVM (a minute under emulation) to read a
+    line that changes only with the binary. Kept in VERSIONS_FILE, keyed by
+    the binary's path and identity (inode, size, mtime)."""
+    key = f"{path} {flag}"
+    try:
+        identity = _identity(path)
+        with open(VERSIONS_FILE) as f:
+            known = json.load(f)
+        entry = known.get(key) if isinstance(known, dict) else None
+        if isinstance(entry, dict) and entry.get("identity") == identity and entry.get("version"):
+            return str(entry["version"])
+    except (OSError, ValueError):
+        known = {}
+    line = _version_line([path, flag])
+    if line:
+        try:
+            known = known if isinstance(known, dict) else {}
+            known[key] = {"identity": _identity(path), "version": line}
+            os.makedirs(os.path.dirname(VERSIONS_FILE), exist_ok=True)
+            tmp = f"{VERSIONS_FILE}.{os.getpid()}.tmp"
+            with open(tmp, "w") as f:
+                json.dump(known, f)
+            os.replace(tmp, VERSIONS_FILE)
+        except OSError:
+            pass  # a read-only checkout asks again next time
+    return line
 
 
 @lru_cache(maxsize=None)
@@ -91,11 +133,12 @@ def find(name: str) -> Runtime | None:
     if not path:
         return None
     flag = "--version" if name == "node" else "-version"
+    real = os.path.realpath(path)
     try:
-        line = _version_line([path, flag])
+        line = _cached_version_line(real, flag)
     except (OSError, subprocess.SubprocessError):
         return None
-    return Runtime(name, os.path.realpath(path), line) if line else None
+    return Runtime(name, real, line) if line else None
 
 
 def require(*names: str) -> dict:

@@ -4,12 +4,13 @@ rate at concurrency 1, cores and 2 x cores."""
 from __future__ import annotations
 
 import os
+import shutil
 
 from suite import stats
 from suite.model import ErrorRecord, Outcome, measurement
 from suite.sampling import repeat_until_stable
 from suite.spec import profile_row, seed_of
-from workloads.runtime import programs, runtimes
+from workloads.runtime import buildcache, programs, runtimes
 from workloads.runtime.specs import DEPTH
 from workloads.sandbox import SandboxError, concurrency_levels, for_agent_code, run_concurrently
 
@@ -25,7 +26,7 @@ class Launch:
         if kind == "jvm":
             found = runtimes.require("java", "javac")
             self.runtime = found["java"]
-            self.files = {f"{programs.CLASS}.class": _compile_class(sandbox, found["javac"].path, program)}
+            self.files = {f"{programs.CLASS}.class": _compile_class(sandbox, found["javac"], program)}
             self.argv = [self.runtime.path, *runtimes.jvm_options(), "-cp", ".", programs.CLASS]
         else:
             self.runtime = runtimes.require("node")["node"]
@@ -39,15 +40,23 @@ class Launch:
         return info
 
 
-def _compile_class(sandbox, javac: str, program: programs.Program) -> bytes:
-    """The program's class file, compiled in the sandbox before any timing."""
+def _compile_class(sandbox, javac: runtimes.Runtime, program: programs.Program) -> bytes:
+    """The program's class file, compiled in the sandbox before any timing,
+    once per program and javac (workloads.runtime.buildcache)."""
     source = f"{programs.CLASS}.java"
-    with sandbox.session() as session:
-        r = session.run([javac, *runtimes.javac_options(), source], files={source: program.java_source()})
-        if not r.ok:
-            raise SandboxError(f"javac exit {r.returncode}: {r.stderr.decode(errors='replace')[-300:]}")
-        with open(os.path.join(session.path, f"{programs.CLASS}.class"), "rb") as f:
-            return f.read()
+    class_file = f"{programs.CLASS}.class"
+
+    def build(directory: str) -> None:
+        with sandbox.session() as session:
+            r = session.run([javac.path, *runtimes.javac_options(), source],
+                            files={source: program.java_source()})
+            if not r.ok:
+                raise SandboxError(f"javac exit {r.returncode}: {r.stderr.decode(errors='replace')[-300:]}")
+            shutil.copyfile(os.path.join(session.path, class_file), os.path.join(directory, class_file))
+
+    directory = buildcache.compiled(f"start-{programs.CLASS}", program.java_source(), javac, class_file, build)
+    with open(os.path.join(directory, class_file), "rb") as f:
+        return f.read()
 
 
 def run(job) -> Outcome:

@@ -10,15 +10,12 @@ cgroups and limits), holding the server and the seeded inputs."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
-import shutil
 import subprocess
-import tempfile
 
 from suite.model import Outcome
 from suite.spec import profile_row, seed_of
-from workloads.runtime import runtimes
+from workloads.runtime import buildcache, runtimes
 from workloads.runtime.pool import RuntimePool, input_files
 from workloads.runtime.specs import DEPTH
 from workloads.tools import catalog, loadgen
@@ -32,36 +29,21 @@ JAVA_SERVER = "ToolServer"
 NODE_SERVER = os.path.join(SERVERS, "tool_server.js")
 # A worker's CPU-time limit (RLIMIT_CPU): it serves calls for the whole benchmark.
 WORKER_CPU_S = 3600
-CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                     ".cache", "runtime")
 
 
 def compiled_server(javac: runtimes.Runtime) -> str:
-    """The directory holding ToolServer.class, compiled once per source and
-    javac version into the checkout's .cache (a JVM compiling it costs
-    seconds a quick run does not have), built aside and renamed into place."""
-    with open(os.path.join(SERVERS, f"{JAVA_SERVER}.java"), "rb") as f:
+    """The directory holding ToolServer.class (workloads.runtime.buildcache)."""
+    source_path = os.path.join(SERVERS, f"{JAVA_SERVER}.java")
+    with open(source_path, "rb") as f:
         source = f.read()
-    key = hashlib.sha256(source + javac.version.encode() + repr(runtimes.javac_options()).encode()).hexdigest()[:16]
-    target = os.path.join(CACHE, f"{JAVA_SERVER}-{key}")
-    if os.path.isfile(os.path.join(target, f"{JAVA_SERVER}.class")):
-        return target
-    try:
-        os.makedirs(CACHE, exist_ok=True)
-        building = tempfile.mkdtemp(prefix="building-", dir=CACHE)
-    except OSError:  # a read-only checkout: a fresh build in the temp directory
-        building = target = tempfile.mkdtemp(prefix="factorybench-toolserver-")
-    done = subprocess.run([javac.path, *runtimes.javac_options(), "-d", building,
-                           os.path.join(SERVERS, f"{JAVA_SERVER}.java")], capture_output=True, timeout=300)
-    if done.returncode:
-        shutil.rmtree(building, ignore_errors=True)
-        raise RuntimeError(f"javac {JAVA_SERVER}.java: {done.stderr.decode(errors='replace')[-300:]}")
-    if building != target:
-        try:
-            os.rename(building, target)
-        except OSError:  # another run built it meanwhile
-            shutil.rmtree(building, ignore_errors=True)
-    return target
+
+    def build(directory: str) -> None:
+        done = subprocess.run([javac.path, *runtimes.javac_options(), "-d", directory, source_path],
+                              capture_output=True, timeout=300)
+        if done.returncode:
+            raise RuntimeError(f"javac {JAVA_SERVER}.java: {done.stderr.decode(errors='replace')[-300:]}")
+
+    return buildcache.compiled(JAVA_SERVER, source, javac, f"{JAVA_SERVER}.class", build)
 
 
 def _read_files(directory: str, prefix: str, suffix: str) -> dict:
