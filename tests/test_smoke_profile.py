@@ -160,8 +160,8 @@ def test_smoke_corun_windows_are_short_but_hold_many_hog_chunks_and_quick_keeps_
     from workloads.corun.specs import DEPTH as CORUN_DEPTH
 
     smoke, quick = CORUN_DEPTH["smoke"], CORUN_DEPTH["quick"]
-    assert (smoke.rounds, smoke.window_s, smoke.ramp_s) == (1, 0.05, 0.02)
+    assert (smoke.rounds, smoke.window_s, smoke.ramp_s) == (1, 0.08, 0.02)
     # The hog's figure needs two chunk ends inside a window (kernels.loaded.window_rate).
-    assert smoke.window_s >= 10 * CHUNK_SECONDS and smoke.ramp_s >= 5 * CHUNK_SECONDS
+    assert smoke.window_s >= 20 * CHUNK_SECONDS and smoke.ramp_s >= 5 * CHUNK_SECONDS
     assert smoke.runtime_warmup_ms < quick.runtime_warmup_ms
     assert (quick.window_s, quick.ramp_s, quick.runtime_warmup_ms) == (0.3, 0.05, 500)

@@ -50,9 +50,11 @@ class CorunDepth:
 
 DEPTH = {
     # smoke: every workload's code path once; its figures need not settle.
-    # A window still holds dozens of the hog's 2 ms chunks, and every
-    # workload completes an operation in it (drivers wait for one).
-    "smoke": CorunDepth(hogs=("triad",), rounds=1, window_s=0.05, every_workload=True,
+    # A window still holds dozens of the hog's 2 ms chunks, with room for the
+    # hog to lose the CPU for a while on a loaded machine (a window without
+    # two chunk ends has no hog figure), and every workload completes an
+    # operation in it (drivers wait for one).
+    "smoke": CorunDepth(hogs=("triad",), rounds=1, window_s=0.08, every_workload=True,
                         warmup_s=0.02, rewarm_s=0.0, ramp_s=0.02, runtime_warmup_ms=100),
     "quick": CorunDepth(hogs=("triad",), rounds=2, window_s=0.3, every_workload=False),
     "standard": CorunDepth(hogs=("triad", "chase"), rounds=4, window_s=2.0, every_workload=True),
