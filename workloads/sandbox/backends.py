@@ -144,7 +144,18 @@ def _copy_into(directory: str, name: str) -> None:
 
 
 def etc_from_host() -> tuple:
-    """The names of ETC_FROM_HOST and what ETC_FROM_HOST_GLOB finds in /etc."""
+    """The names of ETC_FROM_HOST and what ETC_FROM_HOST_GLOB finds in /etc
+    (looked for again only when /etc's entries change: a glob on every
+    run cost more than the rest of bwrap's arguments)."""
+    try:
+        listing = os.stat("/etc").st_mtime_ns
+    except OSError:
+        listing = None
+    return _etc_from_host(listing)
+
+
+@lru_cache(maxsize=4)
+def _etc_from_host(listing: int | None) -> tuple:
     found = sorted(os.path.basename(p) for g in ETC_FROM_HOST_GLOB for p in glob.glob(os.path.join("/etc", g)))
     return (*ETC_FROM_HOST, *found)
 

@@ -133,4 +133,9 @@ def remove(path: str) -> None:
     """Remove a work dir made by `make` (`path` is its `work`)."""
     if can_size_limit():
         _unmount(path)
-    shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+    outer = os.path.dirname(path)
+    try:  # an unmounted tmpfs leaves two empty directories
+        os.rmdir(path)
+        os.rmdir(outer)
+    except OSError:
+        shutil.rmtree(outer, ignore_errors=True)
