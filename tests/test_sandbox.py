@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -41,6 +42,7 @@ def _python_for(backend: str) -> str:
 # on the same machine are not mistaken for ours. World-traversable: the
 # fallback backends run as nobody.
 WORKDIRS = f"/tmp/fb-sandbox-tests-{os.getpid()}"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _leftovers() -> list:
@@ -146,6 +148,38 @@ def test_resolve_binary_follows_shims_and_symlinks():
 
 
 # -- containment ------------------------------------------------------------
+
+@backends(NAMESPACED)
+def test_code_cannot_reach_the_terminal_the_harness_runs_in(backend):
+    # CVE-2017-5226: code that reaches a terminal can push input into it
+    # (TIOCSTI). The harness here runs in a terminal of its own (a pty);
+    # the code runs in another session, with no controlling terminal.
+    import pty
+    master, slave = pty.openpty()
+    harness = ("import sys; sys.path.insert(0, sys.argv[1])\n"
+               "from workloads.sandbox import Sandbox\n"
+               "r = Sandbox(backend=sys.argv[2]).run(['sh', '-c', 'echo injected > /dev/tty && echo reached'])\n"
+               "print(r.stdout.decode() + r.stderr.decode())")
+
+    def own_terminal() -> None:  # after setsid: the pty becomes the controlling terminal
+        import fcntl
+        import termios
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    try:
+        out = subprocess.run([sys.executable, "-c", harness, ROOT, backend], stdin=slave, capture_output=True,
+                             text=True, timeout=60, start_new_session=True, preexec_fn=own_terminal)
+        os.set_blocking(master, False)
+        try:
+            echoed = os.read(master, 4096)
+        except (BlockingIOError, OSError):
+            echoed = b""
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert out.returncode == 0, out.stderr
+    assert "reached" not in out.stdout and "/dev/tty" in out.stdout, out.stdout
+    assert b"injected" not in echoed
+
 
 @backends(ISOLATING)
 def test_write_outside_the_work_dir_fails(backend, tmp_path):

@@ -219,17 +219,38 @@ def bwrap_visible(path: str, workdir: str, unprivileged: bool) -> bool:
     return any(under(real, r) for r in roots)
 
 
+# The sandbox's /dev: the device nodes compilers and interpreters open, and
+# the descriptor links. Not bwrap's --dev, whose devpts instance (no
+# pseudo-terminals here) makes bwrap map the uid to 0 first and add a
+# second, nested user namespace for --uid: a few hundred microseconds a run.
+DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
+DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
+             "stderr": "/proc/self/fd/2"}
+
+
+def bwrap_dev() -> list:
+    nodes = [a for n in DEV_NODES for a in ("--dev-bind", f"/dev/{n}", f"/dev/{n}")]
+    links = [a for n, target in DEV_LINKS.items() for a in ("--symlink", target, f"/dev/{n}")]
+    return ["--tmpfs", "/dev", *nodes, *links]
+
+
 def bwrap_prefix(workdir: str, unprivileged: bool = False, scratch_bytes: int = SCRATCH_BYTES) -> list:
     """bwrap's arguments. `unprivileged`: root starts it as a sandbox uid
     (a shell held at that uid, see warm.py), so the user namespace belongs
-    to nobody privileged and binds only what that uid can reach."""
+    to nobody privileged and binds only what that uid can reach.
+
+    bwrap runs from a held shell that started a session of its own when it
+    was made (warm.py), ahead of the run: the sandbox has no controlling
+    terminal and shares its session with nothing but its own bwrap. So no
+    --new-session, a second setsid at run time, which also made the kernel
+    a scheduler autogroup per run (slower to get a CPU on a busy machine)."""
     interpreters = [a for p in interpreter_roots(unprivileged) for a in ("--ro-bind", p, p)]
     size = str(scratch_bytes)
     return [
         "bwrap", "--unshare-all", "--unshare-user", "--uid", str(INNER_ID), "--gid", str(INNER_ID),
-        "--hostname", "sandbox", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+        "--hostname", "sandbox", "--die-with-parent", "--cap-drop", "ALL",
         "--ro-bind", "/usr", "/usr", *loader_paths(), "--ro-bind", sandbox_etc(), "/etc",
-        "--dev", "/dev", "--proc", "/proc",
+        *bwrap_dev(), "--proc", "/proc",
         "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm",
         *interpreters, "--bind", workdir, workdir, "--chdir", workdir, "--",
     ]
