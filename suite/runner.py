@@ -72,7 +72,7 @@ class PlannedConfig:
     @property
     def name(self) -> str:
         """The spec's id, or its group's name when the child measures several."""
-        return self.spec.id if len(self.specs) == 1 else self.spec.group
+        return self.spec.id if len(self.specs) == 1 else self.spec.group or self.config.share
 
     @property
     def label(self) -> str:
@@ -162,15 +162,17 @@ def plan(specs: Sequence[BenchmarkSpec], ctx: PlanContext) -> tuple:
 
 
 def _share_children(planned: list) -> list:
-    """Merge configurations of one group with equal params into one child,
-    at the position of the first."""
+    """Merge configurations of one group (BenchmarkSpec.group, else
+    Config.share) with equal params into one child, at the position of the
+    first."""
     out: list = []
     index: dict = {}
     for item in planned:
-        if item.spec.group is None:
+        group = item.spec.group or item.config.share
+        if group is None:
             out.append(item)
             continue
-        key = (item.spec.group, json.dumps(item.config.params, sort_keys=True))
+        key = (group, json.dumps(item.config.params, sort_keys=True))
         if key in index:
             i = index[key]
             out[i] = replace(out[i], specs=out[i].specs + item.specs)

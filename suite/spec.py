@@ -149,6 +149,11 @@ class Config:
     env: Mapping[str, str] = field(default_factory=dict)  # extra environment
     cpus: tuple | None = None  # affinity for the whole child
     settings: Mapping[str, Any] = field(default_factory=dict)  # see Job.settings
+    # Run in one child with the configurations of other specs that carry the
+    # same key and equal params, as BenchmarkSpec.group does in every
+    # profile: the plan's choice for its profile (where a child and its
+    # set-up cost more than what it measures).
+    share: str | None = None
 
 
 def _single_config(ctx: PlanContext) -> list:

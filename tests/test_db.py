@@ -280,3 +280,47 @@ def test_the_dataset_scale_is_the_profiles_without_db_scale():
     assert datasets.dataset_scale({}, "smoke") == "tiny"
     assert datasets.dataset_scale(None, "full") == "full"
     assert datasets.dataset_scale({"db_scale": "tiny"}, "full") == "tiny"
+
+
+def test_smoke_runs_every_class_of_an_engine_in_one_child_and_the_other_profiles_one_each(
+        monkeypatch):
+    from suite.runner import plan
+    from workloads.db import pg_server
+
+    monkeypatch.setattr(pg_server, "postgres_bin_dir", lambda: pg_server.Path("/usr/lib/x/bin"))
+    for profile, shared in (("smoke", True), ("quick", False), ("standard", False)):
+        planned, errors = plan(SPECS, PlanContext(PROFILES[profile], SYSTEM, {}))
+        assert not errors
+        children = {(p.config.params["engine"], p.name): p.ids for p in planned}
+        if shared:
+            classes = tuple(f"db.{name}" for name in QUERY_CLASSES)
+            assert children == {("sqlite", "db"): classes, ("postgresql", "db"): classes,
+                                ("duckdb", "db"): ("db.range", "db.analytic")}
+        else:
+            assert all(len(ids) == 1 for ids in children.values())
+
+
+def test_a_shared_child_measures_each_class_under_its_own_id(tiny_options):
+    shared = Job("db.point", {"engine": "sqlite", "clients": [1]}, ONE_ROUND, SYSTEM,
+                 tiny_options, 60.0, benchmarks=("db.point", "db.write", "db.analytic"))
+    out = run_benchmark(shared)
+    assert not out.errors
+    by_id = {}
+    for r in out.records:
+        by_id.setdefault(r.benchmark, set()).add(r.metric)
+    assert set(by_id) == {"db.point", "db.write", "db.analytic"}
+    assert all(m == {"throughput", "latency_p50", "latency_p95", "latency_p99"} for m in by_id.values())
+    assert all(r.validated for r in out.records)
+    described = {r.benchmark: r.info["query_class"] for r in out.records if r.metric == "throughput"}
+    assert described["db.write"] == QUERY_CLASSES["write"].description
+
+
+def test_a_shared_child_without_server_binaries_skips_every_class(monkeypatch, tmp_path):
+    from workloads.db import bench
+
+    monkeypatch.setattr(bench, "installed_version", lambda: None)
+    shared = Job("db.point", {"engine": "postgresql", "server": "local", "clients": [1]},
+                 ONE_ROUND, SYSTEM, tiny(tmp_path), 60.0, benchmarks=("db.point", "db.range"))
+    out = run_benchmark(shared)
+    assert [(e.benchmark, e.kind) for e in out.errors] == [("db.point", "skipped"),
+                                                           ("db.range", "skipped")]

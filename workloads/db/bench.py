@@ -26,13 +26,15 @@ LATENCY_PERCENTILES = (50, 95, 99)
 
 
 def run_benchmark(job: Job) -> Outcome:
-    query = QUERY_CLASSES[job.benchmark.split(".", 1)[1]]
+    """Every query class of job.ids (one, or several sharing this child:
+    specs.DbDepth.one_child) on the engine of job.params, opened once."""
     engine_name = job.params.get("engine", "sqlite")
     local_server = job.params.get("server") == "local"
     if local_server and installed_version() is None:
-        return Outcome(errors=(ErrorRecord(job.benchmark, dict(job.params), "skipped", (
+        return Outcome(errors=tuple(ErrorRecord(bench, dict(job.params), "skipped", (
             "db.* on PostgreSQL skipped: no local PostgreSQL server binaries (Debian package "
-            "postgresql); give --db-url postgresql://... to use a running server"),),))
+            "postgresql); give --db-url postgresql://... to use a running server"))
+            for bench in job.ids))
     # The local server, if any, is stopped when this block ends, whatever happens.
     with ExitStack() as cleanup:
         try:
@@ -40,17 +42,24 @@ def run_benchmark(job: Job) -> Outcome:
             engine, extra_info = _engine(engine_name, job, dataset, cleanup)
             info = engine.info()
         except (datasets.DatasetError, EngineUnavailable, ServerUnavailable) as exc:
-            return Outcome(errors=(ErrorRecord(job.benchmark, dict(job.params), "error",
-                                               str(exc)),))
+            return Outcome(errors=tuple(ErrorRecord(bench, dict(job.params), "error", str(exc))
+                                        for bench in job.ids))
         info.update(extra_info)
         info.update({"dataset_scale": dataset.scale, "dataset_seed": dataset.seed,
                      "dataset_hash": dataset.hash, "dataset_reused": dataset.reused,
-                     "dataset_bytes": dataset.manifest.get("size_bytes"),
-                     "query_class": query.description})
-        return _measure_counts(job, query, engine, dataset, info)
+                     "dataset_bytes": dataset.manifest.get("size_bytes")})
+        outcomes = [_measure_counts(job, bench, engine, dataset, info) for bench in job.ids]
+    return Outcome(records=tuple(r for o in outcomes for r in o.records),
+                   errors=tuple(e for o in outcomes for e in o.errors))
 
 
-def _measure_counts(job: Job, query, engine, dataset, info: dict) -> Outcome:
+def _query_of(benchmark: str):
+    return QUERY_CLASSES[benchmark.split(".", 1)[1]]
+
+
+def _measure_counts(job: Job, benchmark: str, engine, dataset, info: dict) -> Outcome:
+    query = _query_of(benchmark)
+    info = dict(info, query_class=query.description)
     answers = dataset.answers()
     records: list = []
     errors: list = []
@@ -61,12 +70,12 @@ def _measure_counts(job: Job, query, engine, dataset, info: dict) -> Outcome:
         try:
             rounds = _measure(engine, query, answers, clients, dataset.seed, job)
         except RuntimeError as exc:
-            errors.append(ErrorRecord(job.benchmark, params, "error", str(exc)))
+            errors.append(ErrorRecord(benchmark, params, "error", str(exc)))
             continue
-        made, problem = _records(job.benchmark, params, rounds, info)
+        made, problem = _records(benchmark, params, rounds, info)
         records.extend(made)
         if problem:
-            errors.append(ErrorRecord(job.benchmark, params, "invalid", problem))
+            errors.append(ErrorRecord(benchmark, params, "invalid", problem))
     return Outcome(records=tuple(records), errors=tuple(errors))
 
 
@@ -75,10 +84,11 @@ def _engine(name: str, job: Job, dataset, cleanup: ExitStack) -> tuple:
     if name not in ENGINES:
         raise EngineUnavailable(f"unknown db engine {name!r}; accepted: " + ", ".join(ENGINES))
     engine, extra = engine_module(name).open_engine(job, dataset, cleanup)
-    query = job.benchmark.split(".", 1)[1]
-    if query not in engine.capabilities:
-        raise EngineUnavailable(f"engine {name} does not run the {query} class; it runs "
-                                + ", ".join(sorted(engine.capabilities)))
+    for bench in job.ids:
+        query = bench.split(".", 1)[1]
+        if query not in engine.capabilities:
+            raise EngineUnavailable(f"engine {name} does not run the {query} class; it runs "
+                                    + ", ".join(sorted(engine.capabilities)))
     return engine, extra
 
 

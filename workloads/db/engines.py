@@ -33,6 +33,7 @@ POSTGRES_SETTINGS_RECORDED = ("shared_buffers", "synchronous_commit", "fsync", "
 
 # Every query class (workloads.db.queries.QUERY_CLASSES).
 ALL_CLASSES = frozenset({"point", "range", "write", "search", "analytic"})
+CAPABILITIES = ALL_CLASSES  # SQLite's (workloads.db.specs.ENGINES)
 
 
 class EngineUnavailable(RuntimeError):

@@ -55,12 +55,16 @@ class DbDepth:
     min_rounds: int | None = None
     max_rounds: int | None = None
     warmup_s: float | None = None
+    # Every query class of one engine in one child (Config.share): one
+    # dataset open and one server start, where they cost more than the
+    # rounds. Otherwise each class has a fresh process of its own.
+    one_child: bool = False
 
 
 DEPTH = {
     # smoke: every engine proven on the tiny dataset.
     "smoke": DbDepth(dataset_scale="tiny", round_s=0.05, extra_rounds_budget_s=0.0,
-                     local_server=True, engines=("duckdb",), timeout_s=600.0),
+                     local_server=True, engines=("duckdb",), timeout_s=600.0, one_child=True),
     # quick: two rounds of 0.5 s (shorter ones vary by more than the 5%
     # target here) after a short warm-up, where standard and full take the
     # profile's repetitions.
@@ -75,23 +79,27 @@ DEPTH = {
 }
 
 
+SHARED_CHILD = "db"  # Config.share of the classes of one engine, where the profile says
+
+
 def plan_db(ctx: PlanContext, query: str = "point") -> list:
+    depth = profile_row(DEPTH, ctx.profile)
     clients = client_counts(ctx)
-    configs = [Config(params={"engine": "sqlite", "clients": clients})]
+    params = [{"engine": "sqlite", "clients": clients}]
     if ctx.options.db_url:
-        configs.append(Config(params={"engine": "postgresql", "clients": clients}))
-    elif profile_row(DEPTH, ctx.profile).local_server:
+        params.append({"engine": "postgresql", "clients": clients})
+    elif depth.local_server:
         from workloads.db.pg_server import postgres_bin_dir  # stdlib only
 
         # Without server binaries one configuration (the first class's)
         # records the skip and its reason; the other classes stay silent.
         if postgres_bin_dir() is not None or query == QUERY_CLASSES[0][0]:
-            configs.append(Config(params={"engine": "postgresql", "server": "local",
-                                          "clients": clients}))
-    for name in profile_row(DEPTH, ctx.profile).engines:
+            params.append({"engine": "postgresql", "server": "local", "clients": clients})
+    for name in depth.engines:
         if query in engine_module(name).CAPABILITIES:
-            configs.append(Config(params={"engine": name, "clients": clients}))
-    return configs
+            params.append({"engine": name, "clients": clients})
+    share = SHARED_CHILD if depth.one_child else None
+    return [Config(params=p, share=share) for p in params]
 
 
 def estimate_db(ctx: PlanContext, config: Config) -> float:
@@ -103,7 +111,9 @@ def estimate_db(ctx: PlanContext, config: Config) -> float:
     total = est.CHILD_START_S + est.ENGINE_OPEN_S
     if config.params.get("server") == "local":
         total += est.POSTGRES_LOCAL_S
-    return total + len(config.params["clients"]) * (est.CLIENTS_START_S + est.rounds_seconds(
+    # A shared child runs every class its engine runs.
+    classes = len(engine_module(config.params["engine"]).CAPABILITIES) if config.share else 1
+    return total + classes * len(config.params["clients"]) * (est.CLIENTS_START_S + est.rounds_seconds(
         ctx.profile, depth.round_s, depth.extra_rounds_budget_s, warmup_s=depth.warmup_s,
         min_rounds=depth.min_rounds))
 
