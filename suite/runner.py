@@ -163,8 +163,8 @@ def plan(specs: Sequence[BenchmarkSpec], ctx: PlanContext) -> tuple:
 
 def _share_children(planned: list) -> list:
     """Merge configurations of one group (BenchmarkSpec.group, else
-    Config.share) with equal params into one child, at the position of the
-    first."""
+    Config.share) with equal params and one entry into one child, at the
+    position of the first."""
     out: list = []
     index: dict = {}
     for item in planned:
@@ -172,7 +172,7 @@ def _share_children(planned: list) -> list:
         if group is None:
             out.append(item)
             continue
-        key = (group, json.dumps(item.config.params, sort_keys=True))
+        key = (group, item.spec.entry, json.dumps(item.config.params, sort_keys=True))
         if key in index:
             i = index[key]
             out[i] = replace(out[i], specs=out[i].specs + item.specs)

@@ -83,3 +83,22 @@ def test_sigint_between_benchmarks_leaves_a_valid_partial_file(tmp_path, fake_sp
     done = [r for r in doc.results if r.benchmark == "fake.sleepy"]
     assert 2 <= len(done) < 8
     assert all(r.validated for r in done)
+
+
+def test_configurations_of_one_share_key_and_params_share_a_child_only_with_one_entry():
+    from suite.runner import plan
+    from suite.spec import BenchmarkSpec, Config, PlanContext
+
+    def planner(share, params=None):
+        return lambda ctx: [Config(params=params or {"n": 1}, share=share),
+                            Config(params={"n": 2}, share=share)]
+
+    specs = [BenchmarkSpec("x.a", "x", "a", "m:run", planner("x")),
+             BenchmarkSpec("x.b", "x", "b", "m:run", planner("x")),
+             BenchmarkSpec("x.c", "x", "c", "other:run", planner("x")),
+             BenchmarkSpec("x.d", "x", "d", "m:run", planner(None))]
+    planned, _ = plan(specs, PlanContext(PROFILES["smoke"], SYSTEM, {}))
+    assert [(p.name, p.ids, p.config.params["n"]) for p in planned] == [
+        ("x", ("x.a", "x.b"), 1), ("x", ("x.a", "x.b"), 2),
+        ("x.c", ("x.c",), 1), ("x.c", ("x.c",), 2),
+        ("x.d", ("x.d",), 1), ("x.d", ("x.d",), 2)]

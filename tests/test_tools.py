@@ -322,3 +322,30 @@ def test_a_saturated_generator_marks_its_records():
     r.generator_cpu_s = 0.2
     recs, _ = records.load_records("tools.noop", {"model": "pool"}, r, cpus=2, parts=2, info={})
     assert not any("generator_bound" in x.info for x in recs)
+
+
+def test_smoke_runs_the_tools_with_the_same_tests_in_one_child_and_quick_one_each():
+    from suite.runner import plan
+    from workloads.tools.specs import SPECS
+
+    smoke, _ = plan(SPECS, PlanContext(PROFILES["smoke"], SYSTEM, {}))
+    children = [p.ids for p in smoke]
+    assert ("tools.noop", "tools.json_transform", "tools.text_search",
+            "tools.tokenize_python") in children
+    assert ("tools.table_query",) in children and ("tools.tokenize",) in children
+    assert sorted(i for ids in children for i in ids) == sorted(s.id for s in SPECS)
+    quick, _ = plan(SPECS, PlanContext(PROFILES["quick"], SYSTEM, {}))
+    assert all(len(p.ids) == 1 for p in quick)
+
+
+def test_a_shared_child_runs_each_tool_under_its_own_id():
+    from workloads.tools.bench import run_benchmark
+
+    job = Job("tools.noop", {"matrix": {"pool": [1]}}, PROFILES["quick"], SYSTEM, {}, 60,
+              benchmarks=("tools.noop", "tools.json_transform"))
+    out = run_benchmark(job)
+    assert not out.errors and all(r.validated for r in out.records)
+    assert {r.benchmark for r in out.records} == {"tools.noop", "tools.json_transform"}
+    assert {r.info["tool"] for r in out.records if r.benchmark == "tools.json_transform"} == \
+        {"json_transform"}
+    assert [r.benchmark for r in out.records if r.metric == "dispatch_overhead"] == ["tools.noop"]

@@ -121,7 +121,19 @@ class _Load:
 
 
 def run_benchmark(job) -> Outcome:
-    tool = catalog.TOOLS[job.benchmark.split(".", 1)[1]]
+    """Every tool of job.ids (one, or several sharing this child:
+    specs.ToolsDepth.tools_share_child), one after the other."""
+    outcomes = [_run_tool(job, benchmark) for benchmark in job.ids]
+    warnings = []
+    for w in (w for o in outcomes for w in o.warnings):
+        if w not in warnings:
+            warnings.append(w)
+    return Outcome(records=tuple(r for o in outcomes for r in o.records),
+                   errors=tuple(e for o in outcomes for e in o.errors), warnings=tuple(warnings))
+
+
+def _run_tool(job, benchmark: str) -> Outcome:
+    tool = catalog.TOOLS[benchmark.split(".", 1)[1]]
     seed = seed_of(job.options)
     allow = job.options.allow_unisolated
     depth = profile_row(DEPTH, job.profile)
@@ -145,7 +157,7 @@ def run_benchmark(job) -> Outcome:
         info = dict(base_info, **extra)
         if info.get("sandbox_warning") and info["sandbox_warning"] not in warnings:
             warnings.append(info["sandbox_warning"])
-        r, e = load_records(job.benchmark, params, result, cpus=cpus, parts=depth.parts, info=info)
+        r, e = load_records(benchmark, params, result, cpus=cpus, parts=depth.parts, info=info)
         records.extend(r)
         errors.extend(e)
         if tool.name == "noop" and params.get("concurrency") == 1 and r:
@@ -162,7 +174,7 @@ def run_benchmark(job) -> Outcome:
                 emit({"model": model_name, "concurrency": c}, result,
                      dict(info, latency_from="call issue (closed loop)"))
         except ModelUnavailable as exc:
-            errors.extend(ErrorRecord(job.benchmark, {"model": model_name, "concurrency": c},
+            errors.extend(ErrorRecord(benchmark, {"model": model_name, "concurrency": c},
                                       "skipped", str(exc)) for c in levels)
     rate = job.params.get("rate")
     if rate:  # open loop through the configuration's first model
@@ -172,7 +184,7 @@ def run_benchmark(job) -> Outcome:
             result, info = load.run(model_name, LoadOrder(window_s=depth.window_s,
                                                           rate=float(rate), seed=seed))
         except ModelUnavailable as exc:
-            errors.append(ErrorRecord(job.benchmark, params, "skipped", str(exc)))
+            errors.append(ErrorRecord(benchmark, params, "skipped", str(exc)))
         else:
             emit(params, result, dict(info, latency_from="scheduled Poisson arrival (open loop)"))
     return Outcome(records=tuple(records), errors=tuple(errors), warnings=tuple(warnings))

@@ -25,12 +25,15 @@ class ToolsDepth:
     # The cold models (a fresh process or a sandbox per call) at the top
     # level only; the warm pool at every level.
     cold_top_level: bool = False
+    # With one_child: the tools whose tests are the same share that child
+    # too (Config.share), one after the other.
+    tools_share_child: bool = False
 
 
 # The tools' (and agent step's tool calls') one profile table.
 DEPTH = {
     "smoke": ToolsDepth(window_s=0.15, parts=2, min_calls=2, every_model=True, one_child=True,
-                        cold_top_level=True),
+                        cold_top_level=True, tools_share_child=True),
     "quick": ToolsDepth(window_s=0.5, parts=3, min_calls=3, every_model=False),
     "standard": ToolsDepth(window_s=3.0, parts=5, min_calls=20, every_model=True),
     "full": ToolsDepth(window_s=10.0, parts=10, min_calls=50, every_model=True),
@@ -83,8 +86,12 @@ def generator_layout(ctx: PlanContext, params: dict):
         closed_loop_rate(pool, workers) if pool else 0.0, rate))
 
 
+SHARED_CHILD = "tools"  # Config.share of the tools that share a child, where the profile says
+
+
 def _config(ctx: PlanContext, params: dict) -> Config:
-    return Config(params=params, settings=generator_layout(ctx, params).settings())
+    share = SHARED_CHILD if profile_row(DEPTH, ctx.profile).tools_share_child else None
+    return Config(params=params, settings=generator_layout(ctx, params).settings(), share=share)
 
 
 def _planner(tool: str):
@@ -125,6 +132,9 @@ def estimate_tools(ctx: PlanContext, config: Config) -> float:
             total += min(5 * depth.window_s, max(depth.window_s, depth.min_calls * calls_s))
     if config.params.get("rate"):
         total += est.POOL_START_S + depth.window_s
+    if config.share:  # every tool planned with these params runs in this child
+        sharing = sum(1 for t in TOOLS if any(c.params == config.params for c in _planner(t)(ctx)))
+        total = est.CHILD_START_S + max(1, sharing) * (total - est.CHILD_START_S)
     return total
 
 
