@@ -165,3 +165,20 @@ def test_smoke_corun_windows_are_short_but_hold_many_hog_chunks_and_quick_keeps_
     assert smoke.window_s >= 20 * CHUNK_SECONDS and smoke.ramp_s >= 5 * CHUNK_SECONDS
     assert smoke.runtime_warmup_ms < quick.runtime_warmup_ms
     assert (quick.window_s, quick.ramp_s, quick.runtime_warmup_ms) == (0.3, 0.05, 500)
+
+
+def test_smoke_windows_are_the_shortest_and_the_quick_rows_stay_as_they_were():
+    from workloads.db.specs import DEPTH as DB_DEPTH
+    from workloads.tools.specs import DEPTH as TOOLS_DEPTH
+    from workloads.vector.specs import VECTOR_DEPTH
+
+    tools, db, vector = TOOLS_DEPTH["smoke"], DB_DEPTH["smoke"], VECTOR_DEPTH["smoke"]
+    assert (tools.window_s, tools.min_calls, tools.one_child, tools.tools_share_child) == \
+        (0.1, 2, True, True)
+    assert (db.round_s, db.warmup_s, db.one_child) == (0.03, 0.01, True)
+    assert (vector.round_s, vector.warmup_s) == (0.03, 0.01)
+    quick_tools, quick_db = TOOLS_DEPTH["quick"], DB_DEPTH["quick"]
+    assert (quick_tools.window_s, quick_tools.one_child, quick_tools.tools_share_child) == \
+        (0.5, False, False)
+    assert (quick_db.round_s, quick_db.warmup_s, quick_db.one_child) == (0.5, 0.1, False)
+    assert (VECTOR_DEPTH["quick"].round_s, VECTOR_DEPTH["quick"].warmup_s) == (0.5, 0.1)

@@ -39,8 +39,8 @@ class VectorDepth:
 
 
 VECTOR_DEPTH = {
-    "smoke": VectorDepth(vectors=2_000, sample_queries=16, round_s=0.05,
-                         extra_rounds_budget_s=0.0, timeout_s=600.0),
+    "smoke": VectorDepth(vectors=2_000, sample_queries=16, round_s=0.03,
+                         extra_rounds_budget_s=0.0, timeout_s=600.0, warmup_s=0.01),
     "quick": VectorDepth(vectors=100_000, sample_queries=64, round_s=0.5,
                          extra_rounds_budget_s=0.0, timeout_s=600.0,
                          min_rounds=2, max_rounds=2, warmup_s=0.1),
