@@ -28,21 +28,42 @@ def load_entry(entry: str):
     return getattr(importlib.import_module(module_name), func_name)
 
 
+def _failed(ids, params, exc: Exception) -> Outcome:
+    """The error of every id in `ids` when their entry raised `exc`."""
+    if isinstance(exc, Skipped):  # cannot run here: said so, not a failure
+        return Outcome(errors=tuple(ErrorRecord(i, dict(params), "skipped", str(exc)) for i in ids))
+    last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    return Outcome(errors=tuple(ErrorRecord(i, dict(params), "error", last) for i in ids))
+
+
+def _as_outcome(outcome) -> Outcome:
+    return Outcome(records=tuple(outcome)) if isinstance(outcome, (list, tuple)) else outcome
+
+
 def run_job(job: Job, entry: str) -> Outcome:
     if job.cpus is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, job.cpus)
     try:
         outcome = load_entry(entry)(job)
     except Exception as exc:  # the benchmark's failure, not the worker's
-        if isinstance(exc, Skipped):  # cannot run here: said so, not a failure
-            return Outcome(errors=tuple(ErrorRecord(i, dict(job.params), "skipped", str(exc))
-                                        for i in job.ids))
-        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return Outcome(errors=tuple(ErrorRecord(i, dict(job.params), "error", last)
-                                    for i in job.ids))
-    if isinstance(outcome, (list, tuple)):
-        outcome = Outcome(records=tuple(outcome))
-    return outcome
+        return _failed(job.ids, job.params, exc)
+    return _as_outcome(outcome)
+
+
+def each_benchmark(job: Job, measure) -> Outcome:
+    """`measure(benchmark) -> Outcome` for every id of the job, one after
+    the other (one id, or the specs sharing this child), merged: an id that
+    cannot run here or fails is that id's error, and the others still run."""
+    records, errors, warnings = [], [], []
+    for benchmark in job.ids:
+        try:
+            outcome = _as_outcome(measure(benchmark))
+        except Exception as exc:  # noqa: BLE001 - that benchmark's failure
+            outcome = _failed((benchmark,), job.params, exc)
+        records.extend(outcome.records)
+        errors.extend(outcome.errors)
+        warnings.extend(w for w in outcome.warnings if w not in warnings)
+    return Outcome(records=tuple(records), errors=tuple(errors), warnings=tuple(warnings))
 
 
 def write_json_atomic(path: str, payload: dict) -> None:

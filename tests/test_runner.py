@@ -102,3 +102,26 @@ def test_configurations_of_one_share_key_and_params_share_a_child_only_with_one_
         ("x", ("x.a", "x.b"), 1), ("x", ("x.a", "x.b"), 2),
         ("x.c", ("x.c",), 1), ("x.c", ("x.c",), 2),
         ("x.d", ("x.d",), 1), ("x.d", ("x.d",), 2)]
+
+
+def test_each_benchmark_of_a_shared_child_fails_or_skips_alone():
+    from suite.errors import Skipped
+    from suite.model import Outcome, measurement
+    from suite.spec import Job
+    from suite.worker import each_benchmark
+
+    def measure(benchmark):
+        if benchmark == "x.skip":
+            raise Skipped("no x here")
+        if benchmark == "x.bad":
+            raise ValueError("broken")
+        return Outcome(records=(measurement(benchmark, {}, "rate", "1/s", [1.0],
+                                            higher_is_better=True),), warnings=("shared",))
+
+    job = Job("x.ok", {"n": 1}, PROFILES["smoke"], SYSTEM, {}, 10.0,
+              benchmarks=("x.ok", "x.skip", "x.bad", "x.ok2"))
+    out = each_benchmark(job, measure)
+    assert [r.benchmark for r in out.records] == ["x.ok", "x.ok2"]
+    assert [(e.benchmark, e.kind, e.params) for e in out.errors] == [
+        ("x.skip", "skipped", {"n": 1}), ("x.bad", "error", {"n": 1})]
+    assert "broken" in out.errors[1].message and out.warnings == ("shared",)

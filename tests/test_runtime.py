@@ -317,3 +317,37 @@ def test_compiled_classes_are_built_once_per_source_and_a_failed_build_leaves_no
         buildcache.compiled("Main", b"class Broken {}", javac, "Main.class", broken)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([os.path.basename(first),
                                                                 os.path.basename(other)])
+
+
+def test_smoke_runs_the_jvm_and_node_in_one_child_per_benchmark_and_quick_in_one_each():
+    from suite.runner import plan
+    from suite.spec import PlanContext
+    from workloads.runtime.specs import SPECS
+    from tests.test_kernels_plans import machine
+
+    system = machine(1, 2, 1, 1 << 20, 8 << 20)
+    smoke, _ = plan(SPECS, PlanContext(PROFILES["smoke"], system, {}))
+    assert [p.ids for p in smoke] == [("runtime.jvm.start", "runtime.node.start"), ("compile.java",),
+                                      ("runtime.jvm.tools", "runtime.node.tools")]
+    quick, _ = plan(SPECS, PlanContext(PROFILES["quick"], system, {}))
+    assert all(len(p.ids) == 1 for p in quick) and len(quick) == 5
+
+
+def test_a_shared_start_child_skips_only_the_runtime_that_is_missing(monkeypatch):
+    from suite.spec import Job
+    from workloads.runtime import start
+
+    real = runtimes.find
+
+    def without_java(name):
+        return None if name in ("java", "javac") else real(name)
+
+    monkeypatch.setattr(runtimes, "find", without_java)
+    job = Job("runtime.jvm.start", {}, PROFILES["smoke"], {"logical_cpus": 1}, {}, 300.0,
+              benchmarks=("runtime.jvm.start", "runtime.node.start"))
+    out = start.run(job)
+    assert [(e.benchmark, e.kind) for e in out.errors if e.benchmark == "runtime.jvm.start"] == \
+        [("runtime.jvm.start", "skipped")]
+    if HAVE_NODE:
+        assert {r.benchmark for r in out.records} == {"runtime.node.start"}
+        assert all(r.validated for r in out.records)

@@ -15,6 +15,7 @@ import numpy as np
 
 from suite.model import ErrorRecord, Outcome, measurement
 from suite.spec import Job, profile_row
+from suite.worker import each_benchmark
 from workloads.db import dataset as datasets
 from workloads.db.clients import ClientPool, timed_rounds
 from workloads.db.engines import EngineUnavailable
@@ -48,9 +49,7 @@ def run_benchmark(job: Job) -> Outcome:
         info.update({"dataset_scale": dataset.scale, "dataset_seed": dataset.seed,
                      "dataset_hash": dataset.hash, "dataset_reused": dataset.reused,
                      "dataset_bytes": dataset.manifest.get("size_bytes")})
-        outcomes = [_measure_counts(job, bench, engine, dataset, info) for bench in job.ids]
-    return Outcome(records=tuple(r for o in outcomes for r in o.records),
-                   errors=tuple(e for o in outcomes for e in o.errors))
+        return each_benchmark(job, lambda bench: _measure_counts(job, bench, engine, dataset, info))
 
 
 def _query_of(benchmark: str):

@@ -22,6 +22,9 @@ class RuntimeDepth:
     compile_sweep: bool  # jobs 1, cores and 2 x cores; else jobs = cores only
     warmup_ms: int  # each pool worker calls its tools this long before it is ready
     tools_every_level: bool  # every tool at every tools.* level; else the quick matrix
+    # The JVM's and Node.js's runtime.*.start (and runtime.*.tools) in one
+    # child, one after the other (Config.share); else a child each.
+    runtimes_share_child: bool = False
 
 
 DEPTH = {
@@ -29,7 +32,7 @@ DEPTH = {
     # JVM started costs seconds, and the code paths are the same.
     "smoke": RuntimeDepth(starts_per_worker=1, start_budget_s=0.0, java_corpus="tiny",
                           build_budget_s=0.0, min_builds=1, compile_sweep=False,
-                          warmup_ms=200, tools_every_level=False),
+                          warmup_ms=200, tools_every_level=False, runtimes_share_child=True),
     "quick": RuntimeDepth(starts_per_worker=1, start_budget_s=0.5, java_corpus="quick",
                           build_budget_s=1.0, min_builds=2, compile_sweep=False,
                           warmup_ms=1000, tools_every_level=False),
@@ -42,9 +45,17 @@ DEPTH = {
 }
 
 
+SHARED_CHILD = "runtime"  # Config.share of the JVM's and Node.js's, where the profile says
+RUNTIMES = ("jvm", "node")
+
+
+def _share(ctx: PlanContext) -> str | None:
+    return SHARED_CHILD if profile_row(DEPTH, ctx.profile).runtimes_share_child else None
+
+
 def plan_start(ctx: PlanContext) -> list:
     # One child sweeps every level: a child costs more than a quick level.
-    return [Config(params={})]
+    return [Config(params={}, share=_share(ctx))]
 
 
 def plan_compile(ctx: PlanContext) -> list:
@@ -74,7 +85,7 @@ def plan_tools(ctx: PlanContext) -> list:
     else:  # the dispatch cost alone, every tool with one client per core
         cores = min(max(1, ctx.topology.physical_cores), levels[-1])
         matrix = {t: [1] if t == "noop" else [cores] for t in TOOLS}
-    return [Config(params={"matrix": matrix})]
+    return [Config(params={"matrix": matrix}, share=_share(ctx))]
 
 
 # -- estimates (workloads.estimates: the profile's durations, stated assumptions) --
@@ -89,11 +100,17 @@ def estimate_start(runtime: str):
 
         depth = profile_row(DEPTH, ctx.profile)
         cpus = len(ctx.topology.logical_cpus)
-        call = est.RUNTIME_START_S[runtime] + est.SANDBOX_LIFECYCLE_S
         return est.CHILD_START_S + sum(est.rounds_seconds(
-            ctx.profile, est.batch_seconds(depth.starts_per_worker, call, c, cpus),
-            depth.start_budget_s) for c in ctx.profile.levels(concurrency_levels(cpus)))
+            ctx.profile, est.batch_seconds(depth.starts_per_worker,
+                                           est.RUNTIME_START_S[r] + est.SANDBOX_LIFECYCLE_S, c, cpus),
+            depth.start_budget_s) for r in _sharing(runtime, config)
+            for c in ctx.profile.levels(concurrency_levels(cpus)))
     return estimate
+
+
+def _sharing(runtime: str, config: Config) -> tuple:
+    """The runtimes a configuration's child measures."""
+    return RUNTIMES if config.share else (runtime,)
 
 
 def estimate_java_compile(ctx: PlanContext, config: Config) -> float:
@@ -116,8 +133,8 @@ def estimate_tools(runtime: str):
         depth = profile_row(DEPTH, ctx.profile)
         window = profile_row(tools_specs.DEPTH, ctx.profile).window_s
         tests = sum(len(levels) for levels in config.params["matrix"].values())
-        return (est.CHILD_START_S + est.RUNTIME_START_S[runtime] + depth.warmup_ms / 1e3
-                + tests * window)
+        return est.CHILD_START_S + sum(est.RUNTIME_START_S[r] + depth.warmup_ms / 1e3
+                                       + tests * window for r in _sharing(runtime, config))
     return estimate
 
 

@@ -10,6 +10,7 @@ from suite import stats
 from suite.model import ErrorRecord, Outcome, measurement
 from suite.sampling import repeat_until_stable
 from suite.spec import profile_row, seed_of
+from suite.worker import each_benchmark
 from workloads.runtime import buildcache, programs, runtimes
 from workloads.runtime.specs import DEPTH
 from workloads.sandbox import SandboxError, concurrency_levels, for_agent_code, run_concurrently
@@ -60,7 +61,13 @@ def _compile_class(sandbox, javac: runtimes.Runtime, program: programs.Program) 
 
 
 def run(job) -> Outcome:
-    kind = job.benchmark.split(".")[1]
+    """Every runtime of job.ids: one, or both where they share this child
+    (specs.RuntimeDepth.runtimes_share_child)."""
+    return each_benchmark(job, lambda benchmark: _run_runtime(job, benchmark))
+
+
+def _run_runtime(job, benchmark: str) -> Outcome:
+    kind = benchmark.split(".")[1]
     program = programs.generate(seed_of(job.options))
     expected = program.expected_output()
     sandbox = for_agent_code(job.options, timeout_s=RUN_TIMEOUT_S,
@@ -87,16 +94,16 @@ def run(job) -> Outcome:
         valid = not failed
         if failed:
             first = failed[0]
-            errors.append(ErrorRecord(job.benchmark, params, "invalid",
+            errors.append(ErrorRecord(benchmark, params, "invalid",
                                       f"{len(failed)} of {len(latencies)} cold starts failed (first: exit "
                                       f"{first.returncode}, stdout {first.stdout[:80]!r}, "
                                       f"stderr {first.stderr[-200:]!r})"))
         info = dict(base_info, concurrency=concurrency, starts=len(latencies))
-        records.append(measurement(job.benchmark, params, "rate", "starts/s", rates,
+        records.append(measurement(benchmark, params, "rate", "starts/s", rates,
                                    higher_is_better=True, validated=valid, info=info))
         lat_ms = [x * 1e3 for x in latencies]
         for q in (50, 95, 99):
-            records.append(measurement(job.benchmark, params, f"latency_p{q}", "ms", lat_ms,
+            records.append(measurement(benchmark, params, f"latency_p{q}", "ms", lat_ms,
                                        higher_is_better=False, value=stats.percentile(lat_ms, q),
                                        validated=valid, info=info))
     warnings = (sandbox.warning,) if sandbox.warning else ()

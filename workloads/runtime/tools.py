@@ -15,6 +15,7 @@ import subprocess
 
 from suite.model import Outcome
 from suite.spec import profile_row, seed_of
+from suite.worker import each_benchmark
 from workloads.runtime import buildcache, runtimes
 from workloads.runtime.pool import RuntimePool, input_files
 from workloads.runtime.specs import DEPTH
@@ -103,14 +104,22 @@ def open_pool(kind: str, inputs: dict, size: int, warmup_ms: int,
 
 
 def run(job) -> Outcome:
-    kind = job.benchmark.split(".")[1]
+    """Every runtime of job.ids: one, or both where they share this child
+    (specs.RuntimeDepth.runtimes_share_child), on the same inputs."""
+    seed = seed_of(job.options)
+    matrix = job.params["matrix"]
+    # The same seeded inputs and reference digests as the Python tools.
+    inputs = catalog_inputs(matrix, seed)
+    expected = {t: catalog.expected_digests(catalog.TOOLS[t], inputs[t]) for t in matrix}
+    return each_benchmark(job, lambda benchmark: _serve(job, benchmark, inputs, expected))
+
+
+def _serve(job, benchmark: str, inputs: dict, expected: dict) -> Outcome:
+    kind = benchmark.split(".")[1]
     seed = seed_of(job.options)
     depth, tools_depth = profile_row(DEPTH, job.profile), profile_row(TOOLS_DEPTH, job.profile)
     matrix = job.params["matrix"]
     cpus = usable_cpus()
-    # The same seeded inputs and reference digests as the Python tools.
-    inputs = catalog_inputs(matrix, seed)
-    expected = {t: catalog.expected_digests(catalog.TOOLS[t], inputs[t]) for t in matrix}
     records, errors = [], []
     pool, runtime_info = open_pool(kind, inputs, cpus, depth.warmup_ms, options=job.options)
     try:
@@ -131,7 +140,7 @@ def run(job) -> Outcome:
                         "digest_check": "SHA-256 of each output vs the Python tool's output",
                         "isolation": "each worker in a sandbox session of its own (sandbox_backend)",
                         "latency_from": "call issue (closed loop)"}
-                r, e = load_records(job.benchmark, params, result, cpus=cpus, parts=tools_depth.parts, info=info)
+                r, e = load_records(benchmark, params, result, cpus=cpus, parts=tools_depth.parts, info=info)
                 records.extend(r)
                 errors.extend(e)
                 if tool == "noop" and c == 1 and r:

@@ -9,6 +9,7 @@ import os
 from suite.errors import Skipped
 from suite.model import ErrorRecord, Outcome
 from suite.spec import profile_row, seed_of
+from suite.worker import each_benchmark
 from workloads.tools import catalog, loadgen
 from workloads.tools.generator_plan import GeneratorLayout
 from workloads.tools.generator_procs import GeneratorProcesses, LoadOrder
@@ -123,13 +124,7 @@ class _Load:
 def run_benchmark(job) -> Outcome:
     """Every tool of job.ids (one, or several sharing this child:
     specs.ToolsDepth.tools_share_child), one after the other."""
-    outcomes = [_run_tool(job, benchmark) for benchmark in job.ids]
-    warnings = []
-    for w in (w for o in outcomes for w in o.warnings):
-        if w not in warnings:
-            warnings.append(w)
-    return Outcome(records=tuple(r for o in outcomes for r in o.records),
-                   errors=tuple(e for o in outcomes for e in o.errors), warnings=tuple(warnings))
+    return each_benchmark(job, lambda benchmark: _run_tool(job, benchmark))
 
 
 def _run_tool(job, benchmark: str) -> Outcome:
