@@ -8,7 +8,8 @@ times on a shared machine mean little):
 * a whole `Sandbox.run` with bwrap vs bare `unshare` of the same
   namespaces (target <= 2x), beside earlier implementations of
   `Sandbox.run` (before held shells; with a setpriv exec per run to drop
-  to the session's uid) and bwrap alone,
+  to the session's uid) and bwrap alone, and how much of a run is the
+  harness's own Python (before bwrap starts, after it exits),
 * compile.c throughput at jobs = cores vs jobs = 1 (target >= 1.8x),
 * wall time of the quick profile's compile part (sandbox.lifecycle,
   compile.c, compile.test; target <= 30 s), child start-up included.
@@ -173,6 +174,44 @@ def sandbox_overhead() -> None:
           f"{(med['Sandbox(bwrap).run, previous'] - bwrap_args) * 1e3:.2f} ms before")
 
 
+def sandbox_own_work() -> None:
+    """How much of a `Sandbox(bwrap).run` is the harness's own Python:
+    from the call until the held shell is handed its script (work dir,
+    argv, the shell taken), and from reaping bwrap until the call returns
+    (output, CPU time, cleanup of work dir and uid)."""
+    if "bwrap" not in available_backends():
+        return
+    from workloads.sandbox import core, warm
+
+    marks: dict = {}
+    start, wait4 = warm.HeldShell.start, core.os.wait4
+
+    def timed_start(shell, script):
+        marks["started"] = time.perf_counter()
+        return start(shell, script)
+
+    def timed_wait4(pid, flags):
+        got = wait4(pid, flags)
+        if got[0]:
+            marks["reaped"] = time.perf_counter()
+        return got
+
+    sandbox, before, after = Sandbox(backend="bwrap"), [], []
+    warm.HeldShell.start, core.os.wait4 = timed_start, timed_wait4
+    try:
+        sandbox.run(["/bin/true"])
+        for _ in range(ROUNDS):
+            t0 = time.perf_counter()
+            sandbox.run(["/bin/true"])
+            t1 = time.perf_counter()
+            before.append(marks["started"] - t0)
+            after.append(t1 - marks["reaped"])
+    finally:
+        warm.HeldShell.start, core.os.wait4 = start, wait4
+    print(f"Sandbox(bwrap).run's own Python per run: {statistics.median(before) * 1e3:.2f} ms before bwrap "
+          f"starts, {statistics.median(after) * 1e3:.2f} ms after it exits (medians of {ROUNDS})")
+
+
 def compile_scaling() -> None:
     compiler = find_compiler()
     if compiler is None:
@@ -206,5 +245,6 @@ def quick_compile_part() -> None:
 if __name__ == "__main__":
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     sandbox_overhead()
+    sandbox_own_work()
     compile_scaling()
     quick_compile_part()
