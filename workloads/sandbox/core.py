@@ -334,6 +334,7 @@ class Sandbox:
         finally:
             unused = session.spare if session is not None else shell
             if unused is not None:
+                self._ask_for_owed(unused)
                 unused.discard()
             if self.shells_at_uid:  # nothing may run as the uid once it is released
                 warm_shells().retire(self._shell_kind(run_as))
@@ -388,7 +389,20 @@ class Sandbox:
         return at_a_fresh_uid
 
     def _take_shell(self, run_as: int | None) -> HeldShell:
-        return warm_shells().take(self._shell_kind(run_as), self._shell_maker(run_as))
+        kind, make = self._shell_kind(run_as), self._shell_maker(run_as)
+        shell = warm_shells().take(kind, make, refill=False)
+        shell.owed.append((kind, make))  # its replacement
+        return shell
+
+    @staticmethod
+    def _ask_for_owed(shell: HeldShell) -> None:
+        """Ask the pool for the shells `shell` owes (its replacement, the
+        session's next run's) once its run is under way: made before, in
+        the background thread, they competed with the run's own setup for
+        the interpreter lock."""
+        owed, shell.owed = shell.owed, []
+        for kind, make in owed:
+            warm_shells().want(kind, make)
 
     def _session_shell(self, session: SandboxSession) -> HeldShell:
         """The shell a run of `session` starts from."""
@@ -398,8 +412,9 @@ class Sandbox:
         if shell is None:
             shell = self._take_shell(session.run_as)
         elif not session.single_run:  # the next run of the session finds one ready
-            warm_shells().want(self._shell_kind(session.run_as), self._shell_maker(session.run_as))
+            shell.owed.append((self._shell_kind(session.run_as), self._shell_maker(session.run_as)))
         if shell.run_as != session.run_as:
+            self._ask_for_owed(shell)
             shell.discard(kill=True)
             raise OSError(f"held shell runs as uid {shell.run_as}, the session as {session.run_as}")
         return shell
@@ -436,6 +451,8 @@ class Sandbox:
         except OSError as exc:
             shell.discard(kill=True)
             raise SandboxError(f"cannot start {argv[0]}: {exc}") from exc
+        finally:
+            self._ask_for_owed(shell)
         shell.forget_script()  # the shell reads it through its own descriptor
         return SandboxProcess(shell, self.backend, on_close)
 
@@ -446,8 +463,10 @@ class Sandbox:
         shell = self._shell_for(argv, session)
         try:
             shell.start(script)
+            self._ask_for_owed(shell)
             return self._finish(shell, stdin, start, session.run_as)
         except BaseException as exc:  # nothing of the run may outlive a failure here
+            self._ask_for_owed(shell)
             shell.discard(kill=True)
             if isinstance(exc, OSError):
                 raise SandboxError(f"cannot run {argv[0]}: {exc}") from exc

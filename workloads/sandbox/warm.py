@@ -33,7 +33,7 @@ import resource
 import shlex
 import subprocess
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 from workloads.sandbox.backends import setpriv_prefix
@@ -79,6 +79,9 @@ class HeldShell:
     script_fd: int  # memfd the run writes the shell's script into
     run_as: int | None = None  # the uid the shell runs as; None: ours
     uid: SandboxUid | None = None  # the uid's lock, while no session holds it
+    # (kind, make) of the shells to ask the pool for once this one's run is
+    # under way (see Sandbox._ask_for_owed).
+    owed: list = field(default_factory=list)
 
     def start(self, script: str) -> None:
         """Hand the shell its script: it execs the run's command."""
@@ -220,9 +223,10 @@ class WarmShells:
         self._wanted = queue.Queue()
         self._thread = None
 
-    def take(self, kind, make: Callable[[], HeldShell]) -> HeldShell:
+    def take(self, kind, make: Callable[[], HeldShell], refill: bool = True) -> HeldShell:
         """A ready shell of `kind`, or a new one made now; either way one
-        more is made in the background for the next run."""
+        more is made in the background for the next run (unless not
+        `refill`: the caller asks for it with `want` when it suits)."""
         with self._lock:
             ready = self._idle.get(kind, [])
             shell = None
@@ -232,7 +236,8 @@ class WarmShells:
                     shell = candidate
                 else:
                     candidate.discard()  # died idle (killed from outside)
-            self._queue(kind, make)
+            if refill:
+                self._queue(kind, make)
         return shell if shell is not None else make()
 
     def want(self, kind, make: Callable[[], HeldShell]) -> None:
