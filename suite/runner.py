@@ -79,6 +79,15 @@ class PlannedConfig:
         params = " ".join(f"{k}={v}" for k, v in self.config.params.items())
         return f"{self.name} {params}".strip()
 
+    def timeout(self, profile: str) -> float:
+        """Seconds the child may take: its spec's timeout, or, for specs
+        sharing a child by Config.share, the sum of theirs (each would
+        have had a child and a timeout of its own; a group's specs are
+        made as one child with one timeout)."""
+        if self.spec.group is None and len(self.specs) > 1:
+            return sum(timeout_for(s, profile) for s in self.specs)
+        return timeout_for(self.spec, profile)
+
     def errors(self, kind: str, message: str) -> tuple:
         """The same error for every benchmark this child measures."""
         return tuple(ErrorRecord(i, dict(self.config.params), kind, message) for i in self.ids)
@@ -255,7 +264,7 @@ def run_config(item: PlannedConfig, opts: RunOptions, system: Mapping[str, Any],
     if run_dir is None:
         with RunDirectory() as own:
             return run_config(item, opts, system, own)
-    timeout = opts.timeout or timeout_for(item.spec, opts.profile.name)
+    timeout = opts.timeout or item.timeout(opts.profile.name)
     job = Job(benchmark=item.spec.id, params=dict(item.config.params), profile=opts.profile,
               system=system, options=opts.benchmark, timeout=timeout,
               cpus=item.config.cpus, settings=dict(item.config.settings), benchmarks=item.ids)

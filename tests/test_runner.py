@@ -93,8 +93,8 @@ def test_configurations_of_one_share_key_and_params_share_a_child_only_with_one_
         return lambda ctx: [Config(params=params or {"n": 1}, share=share),
                             Config(params={"n": 2}, share=share)]
 
-    specs = [BenchmarkSpec("x.a", "x", "a", "m:run", planner("x")),
-             BenchmarkSpec("x.b", "x", "b", "m:run", planner("x")),
+    specs = [BenchmarkSpec("x.a", "x", "a", "m:run", planner("x"), timeout=100.0),
+             BenchmarkSpec("x.b", "x", "b", "m:run", planner("x"), timeout={"smoke": 20.0}),
              BenchmarkSpec("x.c", "x", "c", "other:run", planner("x")),
              BenchmarkSpec("x.d", "x", "d", "m:run", planner(None))]
     planned, _ = plan(specs, PlanContext(PROFILES["smoke"], SYSTEM, {}))
@@ -102,6 +102,12 @@ def test_configurations_of_one_share_key_and_params_share_a_child_only_with_one_
         ("x", ("x.a", "x.b"), 1), ("x", ("x.a", "x.b"), 2),
         ("x.c", ("x.c",), 1), ("x.c", ("x.c",), 2),
         ("x.d", ("x.d",), 1), ("x.d", ("x.d",), 2)]
+    # Each spec sharing the child brings its own time; a group is one child by design.
+    assert planned[0].timeout("smoke") == 120.0
+    grouped = [BenchmarkSpec(f"g.{n}", "g", n, "m:run", planner(None), timeout=100.0, group="g")
+               for n in "ab"]
+    (first, _), _ = plan(grouped, PlanContext(PROFILES["smoke"], SYSTEM, {}))
+    assert first.ids == ("g.a", "g.b") and first.timeout("smoke") == 100.0
 
 
 def test_each_benchmark_of_a_shared_child_fails_or_skips_alone():

@@ -17,7 +17,7 @@ import click
 from suite.cliparams import POSITIVE, bind_option, stride_option
 from suite.errors import UserError
 from suite.options import BenchmarkOptions
-from suite.spec import DEFAULT_PROFILE, PROFILES, PlanContext, timeout_for
+from suite.spec import DEFAULT_PROFILE, PROFILES, PlanContext
 from suite.units import bytes_text
 
 
@@ -78,7 +78,7 @@ def describe(item, ctx: PlanContext) -> dict:
         "threads": int(item.config.env["NUMBA_NUM_THREADS"])
         if "NUMBA_NUM_THREADS" in item.config.env else None,
         "estimated_seconds": round(estimate, 1) if estimate is not None else None,
-        "timeout_seconds": timeout_for(item.spec, ctx.profile.name),
+        "timeout_seconds": item.timeout(ctx.profile.name),
     }
 
 
