@@ -160,9 +160,9 @@ def test_smoke_corun_windows_are_short_but_hold_many_hog_chunks_and_quick_keeps_
     from workloads.corun.specs import DEPTH as CORUN_DEPTH
 
     smoke, quick = CORUN_DEPTH["smoke"], CORUN_DEPTH["quick"]
-    assert (smoke.rounds, smoke.window_s, smoke.ramp_s) == (1, 0.08, 0.02)
+    assert (smoke.rounds, smoke.window_s, smoke.ramp_s) == (1, 0.06, 0.02)
     # The hog's figure needs two chunk ends inside a window (kernels.loaded.window_rate).
-    assert smoke.window_s >= 20 * CHUNK_SECONDS and smoke.ramp_s >= 5 * CHUNK_SECONDS
+    assert smoke.window_s >= 30 * CHUNK_SECONDS and smoke.ramp_s >= 5 * CHUNK_SECONDS
     assert smoke.runtime_warmup_ms < quick.runtime_warmup_ms
     assert (quick.window_s, quick.ramp_s, quick.runtime_warmup_ms) == (0.3, 0.05, 500)
 
@@ -174,7 +174,7 @@ def test_smoke_windows_are_the_shortest_and_the_quick_rows_stay_as_they_were():
 
     tools, db, vector = TOOLS_DEPTH["smoke"], DB_DEPTH["smoke"], VECTOR_DEPTH["smoke"]
     assert (tools.window_s, tools.min_calls, tools.one_child, tools.tools_share_child) == \
-        (0.1, 2, True, True)
+        (0.05, 2, True, True)
     assert (db.round_s, db.warmup_s, db.one_child) == (0.03, 0.01, True)
     assert (vector.round_s, vector.warmup_s) == (0.03, 0.01)
     quick_tools, quick_db = TOOLS_DEPTH["quick"], DB_DEPTH["quick"]

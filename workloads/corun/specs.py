@@ -54,7 +54,7 @@ DEPTH = {
     # hog to lose the CPU for a while on a loaded machine (a window without
     # two chunk ends has no hog figure), and every workload completes an
     # operation in it (drivers wait for one).
-    "smoke": CorunDepth(hogs=("triad",), rounds=1, window_s=0.08, every_workload=True,
+    "smoke": CorunDepth(hogs=("triad",), rounds=1, window_s=0.06, every_workload=True,
                         warmup_s=0.02, rewarm_s=0.0, ramp_s=0.02, runtime_warmup_ms=100),
     "quick": CorunDepth(hogs=("triad",), rounds=2, window_s=0.3, every_workload=False),
     "standard": CorunDepth(hogs=("triad", "chase"), rounds=4, window_s=2.0, every_workload=True),

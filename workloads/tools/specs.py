@@ -34,7 +34,7 @@ class ToolsDepth:
 DEPTH = {
     # smoke: a window holds a few calls of a per-call model (min_calls waits
     # for two), thousands of a warm pool's.
-    "smoke": ToolsDepth(window_s=0.1, parts=2, min_calls=2, every_model=True, one_child=True,
+    "smoke": ToolsDepth(window_s=0.05, parts=2, min_calls=2, every_model=True, one_child=True,
                         cold_top_level=True, tools_share_child=True),
     "quick": ToolsDepth(window_s=0.5, parts=3, min_calls=3, every_model=False),
     "standard": ToolsDepth(window_s=3.0, parts=5, min_calls=20, every_model=True),
