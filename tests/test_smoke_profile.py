@@ -175,8 +175,8 @@ def test_smoke_windows_are_the_shortest_and_the_quick_rows_stay_as_they_were():
     tools, db, vector = TOOLS_DEPTH["smoke"], DB_DEPTH["smoke"], VECTOR_DEPTH["smoke"]
     assert (tools.window_s, tools.min_calls, tools.one_child, tools.tools_share_child) == \
         (0.05, 2, True, True)
-    assert (db.round_s, db.warmup_s, db.one_child) == (0.03, 0.01, True)
-    assert (vector.round_s, vector.warmup_s) == (0.03, 0.01)
+    assert (db.round_s, db.warmup_s, db.one_child) == (0.02, 0.01, True)
+    assert (vector.round_s, vector.warmup_s) == (0.02, 0.01)
     quick_tools, quick_db = TOOLS_DEPTH["quick"], DB_DEPTH["quick"]
     assert (quick_tools.window_s, quick_tools.one_child, quick_tools.tools_share_child) == \
         (0.5, False, False)

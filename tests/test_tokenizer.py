@@ -84,3 +84,17 @@ def test_the_pure_python_encoder_on_the_same_merges_gives_the_same_tokens(cache)
     assert bpe.decode(ids, merges) == text
     assert len(ids) == len(tok.encode(text).ids)
     assert ids == bpe.encode(text, merges)
+
+
+def test_prompts_are_kept_beside_the_tokenizer_and_a_damaged_file_is_made_again(tmp_path,
+                                                                                 monkeypatch):
+    made = hf_tokenizer.cached_prompts(4, 3, tmp_path)
+    assert made == hf_tokenizer.prompts(4, 3)
+    real = hf_tokenizer.prompts
+    monkeypatch.setattr(hf_tokenizer, "prompts", lambda seed, count: pytest.fail("made again"))
+    assert hf_tokenizer.cached_prompts(4, 3, tmp_path) == made
+    (tmp_path / "seed-4" / "prompts-3.json").write_text('{"settings": {}, "prompts": ["x"]}')
+    monkeypatch.setattr(hf_tokenizer, "prompts", real)
+    assert hf_tokenizer.cached_prompts(4, 3, tmp_path) == made
+    (tmp_path / "seed-4" / "prompts-3.json").write_text("[1, 2")
+    assert hf_tokenizer.cached_prompts(4, 3, tmp_path) == made

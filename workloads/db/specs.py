@@ -64,7 +64,7 @@ class DbDepth:
 DEPTH = {
     # smoke: every engine proven on the tiny dataset; a round runs one query
     # per client at least (workloads.db.clients.timed_loop), the warm-up too.
-    "smoke": DbDepth(dataset_scale="tiny", round_s=0.03, extra_rounds_budget_s=0.0,
+    "smoke": DbDepth(dataset_scale="tiny", round_s=0.02, extra_rounds_budget_s=0.0,
                      local_server=True, engines=("duckdb",), timeout_s=600.0,
                      warmup_s=0.01, one_child=True),
     # quick: two rounds of 0.5 s (shorter ones vary by more than the 5%

@@ -32,7 +32,7 @@ DEPTH = {
     # JVM started costs seconds, and the code paths are the same.
     "smoke": RuntimeDepth(starts_per_worker=1, start_budget_s=0.0, java_corpus="tiny",
                           build_budget_s=0.0, min_builds=1, compile_sweep=False,
-                          warmup_ms=200, tools_every_level=False, runtimes_share_child=True),
+                          warmup_ms=50, tools_every_level=False, runtimes_share_child=True),
     "quick": RuntimeDepth(starts_per_worker=1, start_budget_s=0.5, java_corpus="quick",
                           build_budget_s=1.0, min_builds=2, compile_sweep=False,
                           warmup_ms=1000, tools_every_level=False),

@@ -85,6 +85,30 @@ def prompts(seed: int, count: int) -> list:
     return out
 
 
+def cached_prompts(seed: int, count: int, cache_dir: Path | None = None) -> list:
+    """prompts(seed, count), kept beside the seed's tokenizer: making them
+    (a 30k-word lexicon first) costs tenths of a second in every child. A
+    file that does not load, or was made for other settings, is made again."""
+    where = (cache_dir or DEFAULT_CACHE_DIR) / f"seed-{seed}"
+    path = where / f"prompts-{count}.json"
+    try:
+        kept = json.loads(path.read_text())
+        if kept.get("settings") == _settings() and len(kept.get("prompts", ())) == count \
+                and all(isinstance(p, str) for p in kept["prompts"]):
+            return kept["prompts"]
+    except (OSError, ValueError, AttributeError):
+        pass
+    made = prompts(seed, count)
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"settings": _settings(), "prompts": made}))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only checkout makes them again next time
+    return made
+
+
 def _settings() -> dict:
     return {"cache_version": CACHE_VERSION, "vocab_size": VOCAB_SIZE,
             "corpus_words": CORPUS_WORDS, "lexicon": LEXICON}

@@ -54,7 +54,8 @@ def run_benchmark(job: Job) -> Outcome:
     import tokenizers
 
     tok = cached.tokenizer
-    all_prompts = hf_tokenizer.prompts(seed, depth.batches * depth.batch_size)
+    all_prompts = hf_tokenizer.cached_prompts(seed, depth.batches * depth.batch_size,
+                                              cached.path.parent.parent)
     batches = [all_prompts[i:i + depth.batch_size]
                for i in range(0, len(all_prompts), depth.batch_size)]
     expected, problem = reference(tok, batches)

@@ -39,7 +39,7 @@ class VectorDepth:
 
 
 VECTOR_DEPTH = {
-    "smoke": VectorDepth(vectors=2_000, sample_queries=16, round_s=0.03,
+    "smoke": VectorDepth(vectors=2_000, sample_queries=16, round_s=0.02,
                          extra_rounds_budget_s=0.0, timeout_s=600.0, warmup_s=0.01),
     "quick": VectorDepth(vectors=100_000, sample_queries=64, round_s=0.5,
                          extra_rounds_budget_s=0.0, timeout_s=600.0,
