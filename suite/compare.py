@@ -39,8 +39,8 @@ from typing import Any, Mapping, Sequence
 from suite import stats
 from suite.emulation import NOT_COMPARED, emulation_of
 from suite.machine import machine_name
-from suite.significance import (FDR, MIN_EFFECT, benjamini_hochberg, geomean_ci,
-                                moderated_t_test, pooled_variance)
+from suite.significance import (FDR, MIN_EFFECT, Prior, benjamini_hochberg, fit_prior,
+                                geomean_ci, moderated_t_test, pooled_variance)
 from suite.units import bytes_text
 
 # Coefficient of variation above which a record's samples are called
@@ -305,7 +305,7 @@ def _log_values(record) -> list:
 
 
 def judge(record, base, floors: NoiseFloors | None = None,
-          prior_variance: float | None = None) -> Cell:
+          prior: Prior | None = None) -> Cell:
     """A cell for `record` against the baseline record `base`, before the
     false discovery rate is applied (tested cells carry a p-value and read
     SAME until then) and before a derived cell takes its source's verdict."""
@@ -331,7 +331,7 @@ def judge(record, base, floors: NoiseFloors | None = None,
         return cell
     logs_base, logs_record = _log_values(base), _log_values(record)
     if len(logs_base) >= 2 and len(logs_record) >= 2:
-        t = moderated_t_test(logs_base, logs_record, prior_variance)
+        t = moderated_t_test(logs_base, logs_record, prior)
         return replace(cell, p_value=t.p_value)
     floor, source = (floors or NoiseFloors()).of(base)
     beyond = abs(math.log(ratio)) > math.log1p(max(floor, MIN_EFFECT))
@@ -376,21 +376,27 @@ def follow_sources(rows: Sequence) -> list:
     return out
 
 
-def prior_variances(pairs: Sequence) -> dict:
-    """Per category, the median pooled variance of log process values over
-    the (category, record, base) pairs with two processes a side or more:
-    what a row of that category is shrunk toward. A category with fewer
-    than three such rows takes the median over all rows."""
+# A category of fewer tested rows borrows the prior fitted to every row:
+# a fit's spread of variances needs rows to be worth anything.
+MIN_PRIOR_ROWS = 20
+
+
+def priors_by_category(pairs: Sequence) -> dict:
+    """{category: Prior} over the (category, record, base) pairs with two
+    processes a side or more: what a row of that category is shrunk toward,
+    fitted as limma does (significance.fit_prior), so rows that agree lend
+    a row much of their weight and rows that scatter lend little. A
+    category of under MIN_PRIOR_ROWS rows takes the fit over all rows."""
     by_cat: dict = {}
     for category, rec, base in pairs:
         x, y = _log_values(base), _log_values(rec)
         if len(x) >= 2 and len(y) >= 2:
-            by_cat.setdefault(category, []).append(pooled_variance(x, y)[0])
+            by_cat.setdefault(category, []).append(pooled_variance(x, y))
     every = [v for vs in by_cat.values() for v in vs]
-    if not every:
-        return {}
-    overall = stats.median(every)
-    return {cat: stats.median(vs) if len(vs) >= 3 else overall for cat, vs in by_cat.items()}
+    overall = fit_prior([v for v, _ in every], [d for _, d in every])
+    return {cat: (fit_prior([v for v, _ in vs], [d for _, d in vs])
+                  if len(vs) >= MIN_PRIOR_ROWS else None) or overall
+            for cat, vs in by_cat.items()}
 
 
 def _fmt_bytes(n: Any) -> str | None:
@@ -510,7 +516,7 @@ def _native_baseline(emulated: list, baseline: int) -> int:
 
 
 def _row_cells(present: list, baseline: int, emulated: list, floors: NoiseFloors,
-               prior: float | None) -> list:
+               prior: Prior | None) -> list:
     base = present[baseline]
     cells = []
     for i, rec in enumerate(present):
@@ -556,7 +562,7 @@ def compare(docs: Sequence, baseline: int = 0, require_common: bool = True,
     indexed = [{record_key(r): r for r in d.results} for d in docs]
     keys = list(dict.fromkeys(k for idx in indexed for k in idx))
     present_by_key = {k: [idx.get(k) for idx in indexed] for k in keys}
-    priors = prior_variances([
+    priors = priors_by_category([
         (category_of(recs[baseline]), rec, recs[baseline])
         for recs in present_by_key.values() if recs[baseline] is not None
         for i, rec in enumerate(recs)

@@ -103,10 +103,10 @@ def mann_whitney_u(x: Sequence[float], y: Sequence[float]) -> UTest:
 # (Benjamini & Hochberg 1995): among the rows called different, at most this
 # fraction is expected to be noise.
 FDR = 0.05
-# Weight, in degrees of freedom, of the variance shared by the rows of a
-# category against a row's own (Smyth 2004, limma's moderated t): with three
-# processes a side a row has four of its own, so the two count about equally.
-PRIOR_DF = 4.0
+# A prior fitted to rows whose variances agree to within their own sampling
+# noise is worth infinitely many degrees of freedom (limma's df.prior = Inf);
+# capped here, where the t distribution is the normal to 4 digits.
+PRIOR_DF_MAX = 1000.0
 
 
 def _betacf(a: float, b: float, x: float) -> float:
@@ -182,18 +182,19 @@ def pooled_variance(x: Sequence[float], y: Sequence[float]) -> tuple:
     return (_sum_sq(x) + _sum_sq(y)) / df, df
 
 
-def moderated_t_test(x: Sequence[float], y: Sequence[float], prior_variance: float | None = None,
-                     prior_df: float = PRIOR_DF, floor_variance: float = 0.0) -> TTest:
+def moderated_t_test(x: Sequence[float], y: Sequence[float], prior: Prior | None = None,
+                     floor_variance: float = 0.0) -> TTest:
     """Two-sample t test of y against x whose variance is the groups' pooled
-    variance shrunk toward `prior_variance` (Smyth 2004): few replicates a
+    variance shrunk toward the prior's (Smyth 2004): few replicates a
     row, many rows alike. Without a prior it is Student's pooled t test.
     `floor_variance` keeps a row from looking more precise than the noise
     its values are known to carry."""
     if len(x) < 2 or len(y) < 2:
         raise ValueError("a t test of processes needs two values a side")
     s2, df = pooled_variance(x, y)
-    if prior_variance is not None and prior_df > 0:
-        s2, df = (prior_df * prior_variance + df * s2) / (prior_df + df), df + prior_df
+    if prior is not None and prior.df > 0:
+        s2 = (prior.df * prior.variance + df * s2) / (prior.df + df)
+        df += prior.df
     s2 = max(s2, floor_variance)
     diff = math.fsum(y) / len(y) - math.fsum(x) / len(x)
     se = math.sqrt(s2 * (1.0 / len(x) + 1.0 / len(y)))
@@ -202,6 +203,85 @@ def moderated_t_test(x: Sequence[float], y: Sequence[float], prior_variance: flo
     else:
         t = diff / se
     return TTest(diff, t, df, t_two_sided_p(t, df))
+
+
+def digamma(x: float) -> float:
+    """psi(x) for x > 0: the recurrence up to 6, then the asymptotic series."""
+    shift = 0.0
+    while x < 6.0:
+        shift -= 1.0 / x
+        x += 1.0
+    inv2 = 1.0 / (x * x)
+    return shift + math.log(x) - 0.5 / x - inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 * (
+        1 / 252 - inv2 * (1 / 240 - inv2 / 132))))
+
+
+def trigamma(x: float) -> float:
+    """psi'(x) for x > 0."""
+    shift = 0.0
+    while x < 6.0:
+        shift += 1.0 / (x * x)
+        x += 1.0
+    inv, inv2 = 1.0 / x, 1.0 / (x * x)
+    return shift + inv + inv2 / 2 + inv * inv2 * (1 / 6 - inv2 * (1 / 30 - inv2 * (
+        1 / 42 - inv2 * (1 / 30 - inv2 * 5 / 66))))
+
+
+def tetragamma(x: float) -> float:
+    """psi''(x) for x > 0."""
+    shift = 0.0
+    while x < 6.0:
+        shift -= 2.0 / (x * x * x)
+        x += 1.0
+    inv2 = 1.0 / (x * x)
+    return shift - inv2 - inv2 / x - inv2 * inv2 * (0.5 - inv2 * (1 / 6 - inv2 * (
+        1 / 6 - inv2 * (3 / 10 - inv2 * 5 / 6))))
+
+
+def trigamma_inverse(x: float) -> float:
+    """The y > 0 with trigamma(y) = x (Newton's method, as limma's
+    trigammaInverse)."""
+    if x > 1e7:
+        return 1.0 / math.sqrt(x)
+    if x < 1e-6:
+        return 1.0 / x
+    y = 0.5 + 1.0 / x
+    for _ in range(50):
+        tri = trigamma(y)
+        step = tri * (1.0 - tri / x) / tetragamma(y)
+        y += step
+        if -step / y < 1e-8:
+            break
+    return y
+
+
+@dataclass(frozen=True)
+class Prior:
+    """What the rows of a category say about one row's variance: a scaled
+    inverse chi-square with `df` degrees of freedom about `variance`."""
+
+    variance: float
+    df: float
+
+
+def fit_prior(variances: Sequence[float], dfs: Sequence[float]) -> Prior | None:
+    """The prior the rows' sample variances (each with its degrees of
+    freedom) were drawn from, by limma's method of moments on their logs
+    (Smyth 2004, fitFDist): the more the variances scatter beyond what
+    their own degrees of freedom explain, the less the prior weighs. None
+    under three usable rows."""
+    pairs = [(v, d) for v, d in zip(variances, dfs) if v > 0 and d > 0 and math.isfinite(v)]
+    if len(pairs) < 3:
+        return None
+    floor = 1e-5 * sorted(v for v, _ in pairs)[len(pairs) // 2]
+    e = [math.log(max(v, floor)) - digamma(d / 2.0) + math.log(d / 2.0) for v, d in pairs]
+    mean = math.fsum(e) / len(e)
+    excess = (math.fsum((x - mean) ** 2 for x in e) / (len(e) - 1)
+              - math.fsum(trigamma(d / 2.0) for _, d in pairs) / len(pairs))
+    if excess <= 0:
+        return Prior(math.exp(mean), PRIOR_DF_MAX)
+    df = min(2.0 * trigamma_inverse(excess), PRIOR_DF_MAX)
+    return Prior(math.exp(mean + digamma(df / 2.0) - math.log(df / 2.0)), df)
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> list:
