@@ -424,3 +424,31 @@ def test_truncated_store_is_reported_and_left_untouched(tmp_path, capsys):
     code, _, err = run_cli(["history", "add", str(FIXTURES / "arm.json"), "--store",
                             str(store)], capsys)
     assert code == 2 and store.read_bytes() == before
+
+
+def test_the_reference_level_is_its_latest_points_at_most():
+    logs = [0.0] * 50
+    ref = history.reference_level(logs[:45] + [0.01] * 5, 0.01)
+    assert ref is not None and len(ref.points) == history.MAX_REFERENCE_POINTS
+    ref = history.reference_level([0.001 * (i % 3) for i in range(50)], 0.01)
+    assert len(ref.points) == history.MAX_REFERENCE_POINTS
+    assert ref.level == pytest.approx(sum(ref.points) / len(ref.points))
+
+
+def test_a_slow_drift_over_a_long_history_is_not_a_step(monkeypatch):
+    # Latencies creeping up 4% over 60 nights, checked on nights 31-60: the
+    # mean of a whole 60-night reference lags where the series is now and
+    # reads as a step; the latest 30 points lag half as much.
+    def alarms():
+        rng = random.Random(11)
+        count = 0
+        for _ in range(60):
+            cv = rng.uniform(0.02, 0.04)
+            values = [100 * (1 + 0.04 * n / 59) * (1 + rng.gauss(0, cv)) for n in range(60)]
+            count += sum(history.judge_series(values[:n], False, series=20) is not None
+                         for n in range(31, 61))
+        return count
+
+    capped = alarms()
+    monkeypatch.setattr(history, "MAX_REFERENCE_POINTS", history.MAX_POINTS)
+    assert capped * 2 <= alarms()
