@@ -40,6 +40,18 @@ def test_csv_has_one_line_per_record(capsys):
     assert float(rows[0]["value"]) == first.value
     assert json.loads(rows[0]["params"]) == first.params
     assert [float(s) for s in rows[0]["samples"].split()] == list(first.samples)
+    assert rows[0]["machine"] == doc.system["hostname"]  # no --machine: the hostname
+
+
+def test_csv_names_the_machine_a_run_was_given(tmp_path, capsys):
+    data = json.loads(A.read_text())
+    data["system"]["machine"] = "rack7-node3"
+    named = tmp_path / "named.json"
+    named.write_text(json.dumps(data))
+    code, out, _ = run_cli(["export", str(named), "--format", "csv"], capsys)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and {r["machine"] for r in rows} == {"rack7-node3"}
+    assert list(rows[0])[:3] == ["run_id", "hostname", "emulation"]
 
 
 def test_json_export_loads_back_as_the_same_run(tmp_path, capsys):

@@ -7,6 +7,7 @@ import json
 
 from suite import compare as c
 from suite.emulation import emulation_of
+from suite.machine import machine_name
 
 
 def _write(header: list, rows: list) -> str:
@@ -37,15 +38,17 @@ _STATS = ("n", "min", "median", "mean", "max", "stdev", "cv")
 
 def render_run(doc) -> str:
     # `emulation` is empty for a native run; otherwise the figures are not timings.
+    # `machine` (run --machine, else the hostname) came later: last, so the
+    # earlier columns keep their places.
     header = (["run_id", "hostname", "emulation", "benchmark", "params", "metric", "unit",
                "higher_is_better", "value", "validated"] + [f"stats.{k}" for k in _STATS]
-              + ["samples"])
+              + ["samples", "machine"])
     rows = []
-    emulation = emulation_of(doc) or ""
+    emulation, machine = emulation_of(doc) or "", machine_name(doc.system)
     for r in doc.results:
         rows.append([doc.run.get("id"), doc.system.get("hostname"), emulation, r.benchmark,
                      json.dumps(r.params, sort_keys=True), r.metric, r.unit,
                      r.higher_is_better, r.value, r.validated]
                     + [r.stats.get(k) for k in _STATS]
-                    + [" ".join(repr(float(s)) for s in r.samples)])
+                    + [" ".join(repr(float(s)) for s in r.samples), machine])
     return _write(header, rows)
