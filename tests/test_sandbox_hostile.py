@@ -543,6 +543,17 @@ def fill_the_scratch_dir(backend, host):
 
 
 @snippet("exhaustion", by_design=())
+def fill_the_root_directory(backend, host):
+    # bwrap's / is a tmpfs of its own, bounded only by the run's memory.
+    name = f"/{MARK}-rootfill-{backend}"
+    res = run_sh(backend, f"for i in 1 2 3 4; do head -c 16777216 /dev/zero > {name}$i || {{ echo full at $i; exit; }}; done")
+    for i in range(1, 5):
+        if os.path.exists(f"{name}{i}"):
+            os.remove(f"{name}{i}")
+    return b"full at 1" in res.stdout, res.stdout[:40]
+
+
+@snippet("exhaustion", by_design=())
 def open_descriptors_without_end(backend, host):
     res = run_py(backend, "import os\nn = 0\ntry:\n    while n < 100000:\n        os.open('/dev/null', os.O_RDONLY); n += 1\n"
                           "except OSError:\n    pass\nprint(n)", limits=Limits(open_files=256))

@@ -252,7 +252,9 @@ def bwrap_prefix(workdir: str, unprivileged: bool = False, scratch_bytes: int = 
         "--ro-bind", "/usr", "/usr", *loader_paths(), "--ro-bind", sandbox_etc(), "/etc",
         *bwrap_dev(), "--proc", "/proc",
         "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm",
-        *interpreters, "--bind", workdir, workdir, "--chdir", workdir, "--",
+        *interpreters, "--bind", workdir, workdir, "--chdir", workdir,
+        "--remount-ro", "/",  # bwrap's own root tmpfs: unbounded but for the run's memory
+        "--",
     ]
 
 
