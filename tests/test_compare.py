@@ -517,3 +517,18 @@ def test_a_small_category_borrows_the_prior_of_every_row():
     assert priors["small"] == c.fit_prior(
         *zip(*[c.pooled_variance(c._log_values(b), c._log_values(r)) for _, r, b in pairs]))
     assert priors["big"] != priors["small"]
+
+
+def test_results_table_fits_its_width_and_keeps_every_row():
+    from suite.export import table
+
+    comp = c.compare([load(A), load(ARM)])
+    out = table.render_comparison(comp, width=100)
+    body = out[out.index("Results"):out.index("verdicts:")]
+    assert all(len(line) <= 100 for line in body.splitlines())
+    assert body.count("└") == 1 and "(baseline)" in body
+    # Wide enough not to fold: one line per row, in order.
+    wide = table.render_comparison(comp, width=400)
+    lines = [line for line in wide[wide.index("Results"):wide.index("verdicts:")].splitlines()
+             if line.startswith("│")]
+    assert [line.split("│")[1].strip() for line in lines] == [r.benchmark for r in comp.rows]

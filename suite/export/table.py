@@ -2,16 +2,13 @@
 from __future__ import annotations
 
 import io
+import textwrap
 
 from rich.console import Console
 from rich.table import Table
 
 from suite import compare as c
 from suite.export import cells
-
-_STYLE = {c.BETTER: "green", c.WORSE: "bold red", c.INDICATIVE_WORSE: "red",
-          c.INVALID: "red", c.DISTURBED: "yellow"}
-
 
 def _system_table(comp: c.Comparison) -> Table:
     t = Table(title="Systems", show_lines=False)
@@ -24,15 +21,45 @@ def _system_table(comp: c.Comparison) -> Table:
     return t
 
 
-def _rows_table(comp: c.Comparison) -> Table:
-    t = Table(title="Results (ratio > 1 means better than the baseline)")
-    for col in cells.header(comp):
-        t.add_column(col, overflow="fold")
-    for row in comp.rows:
-        text = cells.row_cells(comp, row)
-        worst = next((cell.verdict for cell in row.cells if cell.verdict in _STYLE), None)
-        t.add_row(*text, style=_STYLE.get(worst))
-    return t
+def _column_widths(natural: list, width: int) -> list:
+    """Each column's width: its widest cell, the widest columns narrowed
+    (their cells folded) until the table fits `width`."""
+    widths = list(natural)
+    while sum(widths) + 3 * len(widths) + 1 > width and max(widths) > 8:
+        widths[widths.index(max(widths))] -= 1
+    return widths
+
+
+def _fold(text: str, width: int) -> list:
+    return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
+
+
+def _rows_text(comp: c.Comparison, width: int) -> str:
+    """The results table drawn like rich's (heavy head, folded cells), for
+    it alone: a default run has hundreds of rows, which rich's generic
+    layout takes about a second to draw."""
+    title = "Results (ratio > 1 means better than the baseline)"
+    header = cells.header(comp)
+    rows = [[str(v) for v in cells.row_cells(comp, row)] for row in comp.rows]
+    widths = _column_widths([max([len(h)] + [len(r[i]) for r in rows])
+                             for i, h in enumerate(header)], width)
+
+    def rule(left: str, fill: str, mid: str, right: str) -> str:
+        return left + mid.join(fill * (w + 2) for w in widths) + right
+
+    def lines(values: list, edge: str) -> list:
+        folded = [_fold(v, w) for v, w in zip(values, widths)]
+        return [edge + edge.join(f" {(f[i] if i < len(f) else ''):<{w}} "
+                                 for f, w in zip(folded, widths)) + edge
+                for i in range(max(len(f) for f in folded))]
+
+    out = [title.center(sum(widths) + 3 * len(widths) + 1).rstrip(), rule("┏", "━", "┳", "┓")]
+    out += lines(header, "┃")
+    out.append(rule("┡", "━", "╇", "┩"))
+    for r in rows:
+        out += lines(r, "│")
+    out.append(rule("└", "─", "┴", "┘"))
+    return "\n".join(out) + "\n"
 
 
 def _geomean_table(comp: c.Comparison) -> Table:
@@ -54,7 +81,7 @@ def render_comparison(comp: c.Comparison, width: int = 160) -> str:
             console.print(f"warning ({s.label}): {w}", markup=False)
     for w in comp.warnings:
         console.print(f"warning: {w}", markup=False)
-    console.print(_rows_table(comp))
+    console.file.write(_rows_text(comp, width))
     console.print(f"verdicts: {cells.verdict_note(comp)}", markup=False)
     if len(comp.systems) > 1:
         console.print(_geomean_table(comp))
