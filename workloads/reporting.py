@@ -8,6 +8,22 @@ processes.
 from __future__ import annotations
 
 
+def start(ctx, target, args: tuple, daemon: bool = False):
+    """A started child running target(its pipe end, *args), and the
+    parent's end of that pipe: (pipe, process)."""
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=target, args=(child, *args), daemon=daemon)
+    proc.start()
+    child.close()
+    return parent, proc
+
+
+def all_ready(pipes, who: str) -> None:
+    """Wait for every child's "ready" message (receive's errors)."""
+    for pipe in pipes:
+        receive(pipe, "ready", who)
+
+
 def receive(pipe, wanted: str, who: str):
     """The body of the next message, which must be of kind `wanted`; a
     child's error or death raises RuntimeError naming `who`."""

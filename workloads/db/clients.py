@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from suite.sampling import repeat_until_stable
 from workloads.db.queries import QueryClass, client_rng
-from workloads.reporting import receive, stop
+from workloads.reporting import all_ready, receive, start, stop
 
 START_DELAY_S = 0.005  # time for the round message to reach every client
 
@@ -97,16 +97,11 @@ class ClientPool:
         self._procs = []
         for c in range(clients):
             params = query.params(answers, client_rng(seed, query.name, c), engine.dialect)
-            parent_end, child_end = ctx.Pipe()
-            proc = ctx.Process(target=_client_main, daemon=True,
-                               args=(child_end, engine, query, params, answers))
-            proc.start()
-            child_end.close()
-            self._pipes.append(parent_end)
+            pipe, proc = start(ctx, _client_main, (engine, query, params, answers), daemon=True)
+            self._pipes.append(pipe)
             self._procs.append(proc)
         try:
-            for pipe in self._pipes:
-                self._receive(pipe, "ready")
+            all_ready(self._pipes, "database client")
         except BaseException:
             self.close()
             raise

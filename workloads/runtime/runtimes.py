@@ -1,7 +1,7 @@
 """The JVM and Node.js on this machine: where, which version, which flags.
 
 A machine without them skips the runtime benchmarks with the command that
-installs them as the reason. Standard library only (the sandbox's limits
+installs them as the reason. Standard library and suite helpers only (the sandbox's limits
 are imported where they are asked for).
 """
 from __future__ import annotations
@@ -14,7 +14,8 @@ import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 
-from suite.errors import Skipped
+from suite import atomicfile
+from suite.errors import DiskFull, Skipped
 
 INSTALL = "scripts/install-system-deps.sh run (apt-get install default-jdk-headless nodejs)"
 # Every JVM the benchmarks start gets this heap cap, so runs compare.
@@ -87,12 +88,9 @@ def _cached_version_line(path: str, flag: str) -> str:
             known = known if isinstance(known, dict) else {}
             known[key] = {"identity": _identity(path), "version": line}
             os.makedirs(os.path.dirname(VERSIONS_FILE), exist_ok=True)
-            tmp = f"{VERSIONS_FILE}.{os.getpid()}.tmp"
-            with open(tmp, "w") as f:
-                json.dump(known, f)
-            os.replace(tmp, VERSIONS_FILE)
-        except OSError:
-            pass  # a read-only checkout asks again next time
+            atomicfile.write_atomic(VERSIONS_FILE, json.dumps(known))
+        except (OSError, DiskFull):
+            pass  # a read-only checkout or a full disk: asked again next time
     return line
 
 

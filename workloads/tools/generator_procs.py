@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from workloads.tools import loadgen
-from workloads.reporting import receive, stop
+from workloads.reporting import all_ready, receive, start, stop
 from workloads.tools.calls import ErrorTally
 
 _FORK = multiprocessing.get_context("fork")
@@ -127,18 +127,14 @@ class GeneratorProcesses:
         self._conns, self._procs = [], []
         try:
             for g, workers in enumerate(shares):
-                parent, child = _FORK.Pipe()
                 # Not a daemon: it forks the pool's workers. It stays in the
                 # benchmark child's process group, which dies with the run.
-                proc = _FORK.Process(target=_generator_main, args=(
-                    child, tuple(layout.measured_cpus), own[g % len(own)] if own else None,
+                conn, proc = start(_FORK, _generator_main, (
+                    tuple(layout.measured_cpus), own[g % len(own)] if own else None,
                     open_model, workers, pick_for, check))
-                proc.start()
-                child.close()
-                self._conns.append(parent)
+                self._conns.append(conn)
                 self._procs.append(proc)
-            for conn in self._conns:
-                self._receive(conn, "ready")
+            all_ready(self._conns, "load generator")
         except BaseException:
             self.close()
             raise
