@@ -1,5 +1,6 @@
 """Tools workload: catalog digests, execution models, load generator, faults."""
 import os
+import signal
 import time
 
 import pytest
@@ -169,8 +170,17 @@ def test_killed_workers_are_replaced_and_their_calls_counted():
 def test_a_full_request_queue_holds_calls_without_blocking_the_generator():
     inputs = {"noop": [0]}
     with WarmPool({"noop": catalog.TOOLS["noop"].run}, inputs, 1, timeout_s=10) as pool:
-        for i in range(3000):
-            pool.submit(Call(i, "noop", 0, time.perf_counter()))
+        # The worker stopped while the calls go in: one that drains the
+        # queue as fast as it fills would leave nothing held.
+        pids = [w.proc.pid for w in pool._workers]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            for i in range(3000):
+                pool.submit(Call(i, "noop", 0, time.perf_counter()))
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
         assert pool._held  # more calls than the kernel queue takes: the rest wait here
         done = []
         deadline = time.perf_counter() + 30
