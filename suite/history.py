@@ -41,6 +41,10 @@ DEFAULT_THRESHOLD_PCT = 5.0
 MIN_POINTS = 5
 # The step fit looks at the series' latest this many points.
 MAX_POINTS = 60
+# The within-run noise of a series is the median of its latest this many
+# points' own: plenty for a median, and each point costs a parse of its
+# samples (all 60 took a third of a check over 100 nights of 479 series).
+WITHIN_NOISE_POINTS = 20
 # The reference level is at most this many of its latest points: a slow
 # drift shifts the mean of a longer one away from where the series is now
 # (measured over nights 31-60 of a 60-night A/A with 2% drift: 1.4
@@ -504,9 +508,11 @@ def point_noise(samples: Sequence[float]) -> float:
 
 
 def within_noise(samples: Sequence[str]) -> float:
-    """The within-run noise of a series: the median of its points' own
-    noise, from their samples (JSON lists as stored)."""
-    return stats.median([point_noise(json.loads(t)) for t in samples]) if samples else 0.0
+    """The within-run noise of a series: the median of its latest
+    WITHIN_NOISE_POINTS points' own noise, from their samples (JSON lists
+    as stored, oldest first)."""
+    recent = samples[-WITHIN_NOISE_POINTS:]
+    return stats.median([point_noise(json.loads(t)) for t in recent]) if recent else 0.0
 
 
 def series_noise(logs: Sequence[float], within: float, values: Sequence[float]) -> float:
@@ -688,15 +694,20 @@ def point_notes(text: str | None) -> dict:
 def series_points(store: Store) -> dict:
     """{series key: [(run_key, benchmark, params, metric, unit,
     higher_is_better, value, samples, notes, validated, started_at)]}, each
-    series oldest first. One scan sorted here: reading the points in index
+    series oldest first. What names a series is read once a series (of
+    hundreds of runs, re-reading it with every point was a third of a
+    check), its points in one scan sorted here: reading them in index
     order costs several times more on a store of hundreds of runs."""
+    names = {row[0]: row[1:] for row in store.query(
+        "SELECT DISTINCT series_key, benchmark, params, metric, unit, higher_is_better"
+        " FROM fb_points")}
     rows = store.query(
-        "SELECT series_key, run_key, benchmark, params, metric, unit, higher_is_better,"
-        " value, samples, notes, validated, started_at FROM fb_points")
-    rows.sort(key=lambda r: (r[0], r[11], r[1]))
+        "SELECT series_key, started_at, run_key, value, samples, notes, validated FROM fb_points")
+    rows.sort()
     series: dict = {}
-    for row in rows:
-        series.setdefault(row[0], []).append(row[1:])
+    for key, started, run, value, samples, notes, validated in rows:
+        series.setdefault(key, []).append(
+            (run, *names[key], value, samples, notes, validated, started))
     return series
 
 
