@@ -570,6 +570,56 @@ def test_bwrap_tmp_and_shm_are_private(tmp_path):
     assert not os.path.exists(f"/tmp/{marker}") and not os.path.exists(f"/dev/shm/{marker}")
 
 
+DEV_CHECK = ("for n in null zero full random urandom tty; do [ -c /dev/$n ] || echo missing $n; done; "
+             "for n in fd stdin stdout stderr; do [ -L /dev/$n ] || echo missing $n; done; "
+             "echo x > /dev/null && head -c 3 /dev/zero | wc -c && head -c 5 /dev/urandom | wc -c; "
+             "ls /dev/fd/ | grep -qx 2 || echo no /dev/fd; touch /dev/added 2>/dev/null && echo added; echo done")
+
+
+@needs_bwrap
+@pytest.mark.parametrize("one_bind", [True, False])
+def test_bwrap_dev_holds_the_nodes_code_opens_and_nothing_else(monkeypatch, one_bind):
+    """/dev is one bind of a directory of root's when device nodes can be
+    made (the code cannot add to it), else a tmpfs with a bind per node."""
+    from workloads.sandbox import backends
+
+    if not one_bind:
+        monkeypatch.setattr(backends, "sandbox_dev", lambda: None)
+    elif backends.sandbox_dev() is None:
+        pytest.skip("device nodes cannot be made here (not root, or the temp dir is nodev)")
+    res = Sandbox(backend="bwrap").run(["sh", "-c", DEV_CHECK])
+    lines = res.stdout.decode().split()
+    assert res.ok and lines[:2] == ["3", "5"] and lines[-1] == "done", res.stdout + res.stderr
+    assert "missing" not in lines and "no" not in lines, res.stdout
+    if one_bind:
+        assert "added" not in lines and backends.bwrap_dev() == ["--dev-bind", backends.sandbox_dev(), "/dev"]
+        assert sorted(os.listdir(backends.sandbox_dev())) == sorted(
+            (*backends.DEV_NODES, *backends.DEV_LINKS, *backends.DEV_DIRS))
+
+
+def test_no_dev_directory_where_device_nodes_would_not_work(monkeypatch):
+    """On a nodev file system (a /tmp tmpfs mounted nodev) /dev is built node by node."""
+    from workloads.sandbox import backends
+
+    real = os.statvfs
+
+    class NoDev:
+        def __init__(self, st):
+            self.st = st
+
+        def __getattr__(self, name):
+            return os.ST_NODEV | self.st.f_flag if name == "f_flag" else getattr(self.st, name)
+
+    monkeypatch.setattr(backends, "is_root", lambda: True)
+    monkeypatch.setattr(backends.os, "statvfs", lambda p: NoDev(real(p)))
+    backends._sandbox_dev.cache_clear()
+    try:
+        assert backends.sandbox_dev() is None
+        assert backends.bwrap_dev()[:2] == ["--tmpfs", "/dev"]
+    finally:
+        backends._sandbox_dev.cache_clear()
+
+
 @needs_bwrap
 def test_bwrap_still_runs_compilers_and_interpreters(tmp_path):
     res = Sandbox(backend="bwrap").run(

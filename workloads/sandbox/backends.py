@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -62,14 +63,19 @@ def resolve_binary(name: str) -> str:
 
 
 def world_executable(path: str) -> bool:
-    """Whether an unprivileged user can reach and execute `path`."""
-    p = Path(path).resolve()
+    """Whether an unprivileged user can reach and execute `path` (checked
+    before every run: plain strings, a third of what Path objects cost)."""
+    real = os.path.realpath(path)
     try:
-        if not p.stat().st_mode & 0o001:
+        if not os.stat(real).st_mode & 0o001:
             return False
-        return all(d.stat().st_mode & 0o001 for d in p.parents)
+        while real != "/":
+            real = os.path.dirname(real)
+            if not os.stat(real).st_mode & 0o001:
+                return False
     except OSError:
         return False
+    return True
 
 
 # -- backends ---------------------------------------------------------------
@@ -167,9 +173,11 @@ def sandbox_etc() -> str:
     file it copies changes, e.g. ldconfig or update-alternatives ran."""
     stamps = []
     for name in etc_from_host():
-        with contextlib.suppress(OSError):
-            st = os.lstat(os.path.join("/etc", name))
-            stamps.append((name, st.st_mtime_ns, st.st_size))
+        try:
+            st = os.lstat("/etc/" + name)
+        except OSError:
+            continue
+        stamps.append((name, st.st_mtime_ns, st.st_size))
     return _sandbox_etc(tuple(stamps))
 
 
@@ -226,12 +234,71 @@ def bwrap_visible(path: str, workdir: str, unprivileged: bool) -> bool:
 DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
 DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
              "stderr": "/proc/self/fd/2"}
+# Mount points inside /dev (the private /dev/shm tmpfs).
+DEV_DIRS = ("shm",)
 
 
 def bwrap_dev() -> list:
+    """/dev as one read-only-to-the-code bind of `sandbox_dev()` where it can
+    be made, else a tmpfs with a bind per node: each bind is a mount and a
+    read of bwrap's mountinfo, together 0.2-0.4 ms a run."""
+    made = sandbox_dev()
+    if made is not None:
+        return ["--dev-bind", made, "/dev"]
     nodes = [a for n in DEV_NODES for a in ("--dev-bind", f"/dev/{n}", f"/dev/{n}")]
     links = [a for n, target in DEV_LINKS.items() for a in ("--symlink", target, f"/dev/{n}")]
     return ["--tmpfs", "/dev", *nodes, *links]
+
+
+def sandbox_dev() -> str | None:
+    """A directory of root's holding the DEV_NODES (made like the host's),
+    the DEV_LINKS and the DEV_DIRS, bound as the sandbox's whole /dev; the
+    code cannot add to it. None where it cannot be made: not root, or
+    device nodes do not work on the file system it would be on (nodev)."""
+    if not is_root():
+        return None
+    nodes = []
+    for name in DEV_NODES:
+        try:
+            st = os.stat(os.path.join("/dev", name))
+        except OSError:
+            return None
+        if not stat.S_ISCHR(st.st_mode):
+            return None
+        nodes.append((name, st.st_rdev, stat.S_IMODE(st.st_mode)))
+    return _sandbox_dev(tuple(nodes))
+
+
+@lru_cache(maxsize=None)
+def _sandbox_dev(nodes: tuple) -> str | None:
+    base = written_etc()
+    with contextlib.suppress(OSError):
+        if os.statvfs(base).f_flag & os.ST_NODEV:
+            return None
+    key = hashlib.sha256(repr((nodes, DEV_LINKS, DEV_DIRS)).encode()).hexdigest()[:16]
+    path = os.path.join(base, f"dev-{key}")
+    if os.path.isdir(path):
+        return path
+    building = tempfile.mkdtemp(prefix="building-", dir=base)
+    try:
+        for name, rdev, mode in nodes:
+            node = os.path.join(building, name)
+            os.mknod(node, stat.S_IFCHR | mode, rdev)
+            os.chmod(node, mode)  # mknod applies the umask
+        for name, target in DEV_LINKS.items():
+            os.symlink(target, os.path.join(building, name))
+        for name in DEV_DIRS:
+            os.mkdir(os.path.join(building, name), 0o755)
+        os.chmod(building, 0o755)
+        os.close(os.open(os.path.join(building, "null"), os.O_WRONLY))  # fails on a nodev mount
+    except OSError:
+        shutil.rmtree(building, ignore_errors=True)
+        return None
+    try:
+        os.rename(building, path)
+    except OSError:  # another process made the same one meanwhile
+        shutil.rmtree(building, ignore_errors=True)
+    return path
 
 
 def bwrap_prefix(workdir: str, unprivileged: bool = False, scratch_bytes: int = SCRATCH_BYTES) -> list:

@@ -34,6 +34,7 @@ import shlex
 import subprocess
 import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable, Mapping, Sequence
 
 from workloads.sandbox.backends import setpriv_prefix
@@ -177,15 +178,24 @@ def _ready(proc: subprocess.Popen) -> None:
         raise OSError(f"the held shell exited early (status {proc.wait()})")
 
 
+# A run's words are mostly the same backend arguments every time: short
+# ones are quoted once (a long one, a script given inline, is not kept).
+_quote_short = lru_cache(maxsize=4096)(shlex.quote)
+
+
+def _quote(word: str) -> str:
+    return _quote_short(word) if len(word) <= 256 else shlex.quote(word)
+
+
 def command_script(workdir: str, env: Mapping[str, str], argv: Sequence[str]) -> str:
     """Shell text that enters `workdir`, exports `env` and execs `argv`."""
     # cd exports PWD and OLDPWD in dash: unset, the environment is exactly `env`.
-    lines = [f"cd -- {shlex.quote(workdir)} || exit 125", "unset OLDPWD PWD"]
+    lines = [f"cd -- {_quote(workdir)} || exit 125", "unset OLDPWD PWD"]
     for name, value in env.items():
         if not _ENV_NAME.match(name):
             raise ValueError(f"environment variable name {name!r} is not a shell identifier")
-        lines.append(f"export {name}={shlex.quote(value)}")
-    lines.append("exec " + " ".join(shlex.quote(a) for a in argv) + f" {SCRIPT_FD}<&-")
+        lines.append(f"export {name}={_quote(value)}")
+    lines.append("exec " + " ".join(map(_quote, argv)) + f" {SCRIPT_FD}<&-")
     return "\n".join(lines) + "\n"
 
 
