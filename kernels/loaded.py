@@ -11,20 +11,14 @@ process notes the CLOCK_MONOTONIC time after every chunk, the chase side
 sends the window it timed, and only the chunks finished inside it count
 (both processes read the same system-wide clock).
 
-Protocol on the load process's stdin/stdout, one line each:
-  parent "run <delay>" -> load "running"; parent "stop <t_start> <t_end>"
-  -> load "<elements> <seconds> <ok>" (elements done between the first and
-  last chunk ends inside the window, and the seconds between them; a bare
-  "stop" counts the whole run); parent "quit" ends it. "ready" is printed once the arrays are
-  first-touched and the kernels compiled.
+The load process speaks kernels.lineprotocol ("run <delay>", "stop <t_start>
+<t_end>" -> "<elements> <seconds> <ok>"); it says "ready" once the arrays are
+first-touched and the kernels compiled.
 """
 from __future__ import annotations
 
 import json
-import math
 import os
-import select
-import subprocess
 import sys
 import time
 
@@ -32,6 +26,8 @@ import numpy as np
 from numba import njit, prange
 
 from kernels import latency, plans
+from kernels.lineprotocol import (TRIAD_BYTES_PER_ELEMENT, LoadProcess, read_stop, serve,
+                                  stop_requested, window_rate)
 from kernels.stream import allocate  # STREAM's chunks and first touch: NUMA placement
 from suite.model import ErrorRecord, Outcome, measurement
 from kernels.profiles import DEPTH
@@ -40,7 +36,6 @@ from suite.spec import Job, profile_row, seed_of
 SCALAR = 3.0
 INIT_B, INIT_C = 2.0, 1.0
 EXPECTED_A = INIT_B + SCALAR * INIT_C
-TRIAD_BYTES_PER_ELEMENT = 24  # STREAM counting: reads of b and c, the write of a
 # Memory traffic as Intel MLC reports it: STREAM's bytes plus the
 # write-allocate read of a (x86 and most Arm cores read a line before a
 # partial write; full-line streaming stores that skip it would make this
@@ -102,17 +97,6 @@ def slice_work(bounds, offset: int, length: int) -> int:
 
 
 # -- the load process ----------------------------------------------------------
-def window_rate(marks: list, t_start: float, t_end: float) -> tuple:
-    """(elements, seconds) between the first and last chunk ends inside
-    [t_start, t_end]; `marks` are (monotonic time, elements done so far)
-    after each chunk. (0, 0.0) when fewer than two chunks ended inside."""
-    inside = [m for m in marks if t_start <= m[0] <= t_end]
-    if len(inside) < 2:
-        return 0, 0.0
-    (t0, d0), (t1, d1) = inside[0], inside[-1]
-    return d1 - d0, t1 - t0
-
-
 def next_chunk(chunk: int, seconds: float, n: int) -> int:
     """Grow or shrink the per-thread chunk toward CHUNK_SECONDS per call."""
     if seconds < CHUNK_SECONDS / 2:
@@ -161,84 +145,6 @@ def load_main(args: dict) -> None:
         return elements, seconds, count_wrong(a, bounds, covered, EXPECTED_A) == 0
 
     serve(run)
-
-
-# -- the protocol, process side (shared with workloads.corun.hogs) -------------
-def serve(run) -> None:
-    """Say "ready", then answer each "run <arg>" with "running" and, once
-    `run(arg)` returns (done, seconds, ok), with "<done> <seconds> <0|1>".
-    `run` works until stop_requested() and reads the stop line itself."""
-    _say("ready")
-    for line in sys.stdin:
-        cmd = line.split()
-        if not cmd or cmd[0] == "quit":
-            return
-        if cmd[0] != "run":
-            continue
-        _say("running")
-        done, seconds, ok = run(int(cmd[1]))
-        _say(f"{done} {seconds} {int(ok)}")
-
-
-def stop_requested() -> bool:
-    """A line (the "stop") is waiting on stdin."""
-    return bool(select.select([sys.stdin], [], [], 0)[0])
-
-
-def read_stop() -> tuple:
-    """Read the "stop" line: its window (t_start, t_end), the whole run for a bare stop."""
-    stop = sys.stdin.readline().split()
-    return (float(stop[1]), float(stop[2])) if len(stop) == 3 else (-math.inf, math.inf)
-
-
-def _say(text: str) -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-
-
-class ProtocolProcess:
-    """A process that serves the protocol (`python -m <module> <json args>`),
-    its OpenMP threads spread over `cpus`, driven line by line."""
-
-    def __init__(self, module: str, cpus, args: dict):
-        env = dict(os.environ)
-        env.update(plans.omp_env(cpus, "spread"))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", module, json.dumps(args)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-
-    def expect(self, word: str) -> None:
-        line = self.proc.stdout.readline().strip()
-        if line != word:
-            raise RuntimeError(f"load process said {line!r}, expected {word!r} "
-                               f"(exit status {self.proc.poll()})")
-
-    def send(self, line: str) -> None:
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def stop(self, t_start: float | None = None, t_end: float | None = None) -> tuple:
-        """(elements, seconds, values ok) of the load inside the window
-        [t_start, t_end] of time.monotonic(), or over its whole run."""
-        self.send("stop" if t_start is None else f"stop {t_start!r} {t_end!r}")
-        done, seconds, ok = self.proc.stdout.readline().split()
-        return int(done), float(seconds), ok == "1"
-
-    def close(self) -> None:
-        try:
-            self.send("quit")
-            self.proc.wait(timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
-
-
-class LoadProcess(ProtocolProcess):
-    """The load side: this module run as a process."""
-
-    def __init__(self, cpus, elements: int, nodes=None):
-        super().__init__("kernels.loaded", cpus, {"cpus": list(cpus), "elements": elements,
-                                                  "nodes": nodes})
 
 
 # -- the chase side (worker entry) ---------------------------------------------

@@ -187,6 +187,17 @@ def test_chase_hog_checks_its_chains():
         hog.close()
 
 
+def test_the_corun_child_imports_no_numba():
+    """Only the hog processes need Numba; its import (0.3-0.7 s here) would
+    sit in the co-run child's set-up, on the workload's CPU."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import workloads.corun.bench, workloads.corun.hogs, "
+            "workloads.corun.drivers; sys.exit(1 if 'numba' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
 @pytest.fixture(scope="module")
 def tiny_db(tmp_path_factory):
     from workloads.db import dataset

@@ -9,35 +9,24 @@
   interference of latency-bound work (memory-controller queues, page walks,
   cache pollution) rather than of bandwidth. Figure: ns per load.
 
-Both speak the line protocol of `kernels.loaded`: "ready" once set up,
-"run <arg>" -> "running", "stop" -> "<work done> <seconds> <ok>", "quit".
-Both processes check their own work: the triad its stored values, the chase
-that every chain ended on the slot the visiting order predicts.
+Both speak kernels.lineprotocol: "ready" once set up, "run <arg>" ->
+"running", "stop" -> "<work done> <seconds> <ok>", "quit". Both processes
+check their own work: the triad its stored values, the chase
+(workloads.corun.chase) that every chain ended on the slot the visiting
+order predicts. This module is their parent's side and imports no Numba.
 """
 from __future__ import annotations
 
-import json
-import os
-import sys
-import time
-
-import numpy as np
-from numba import njit, prange
-
-from kernels import latency, plans
-from kernels.loaded import (TRIAD_BYTES_PER_ELEMENT, LoadProcess, ProtocolProcess, read_stop,
-                            serve, stop_requested, window_rate)
+from kernels import plans
+from kernels.lineprotocol import TRIAD_BYTES_PER_ELEMENT, LoadProcess, ProtocolProcess
 
 HOGS = ("triad", "chase")
 TRIAD_FULL_SPEED = 0  # kernels.loaded's injected delay per element: none
 CHASE_THP = "on"  # huge pages: faster set-up, and the chase hog is the same on every run
-# Loads per chain between two looks at stdin: ~2-15 ms at 100-900 ns a load, so a
-# stop is prompt. A multiple of the chase kernel's unroll (8).
-CHASE_STEPS_PER_CHUNK = 1 << 14
 
 
 class _Hog:
-    """A hog process driven over kernels.loaded's line protocol. Subclasses
+    """A hog process driven over kernels.lineprotocol. Subclasses
     name their figure (name, figure, unit, higher_is_better) and convert
     the process's "<work done> <seconds> <ok>" into it."""
 
@@ -122,54 +111,9 @@ def make_hog(kind: str, cpus, *, elements: int, working_set: int):
     raise ValueError(f"unknown hog {kind!r}; accepted: {', '.join(HOGS)}")
 
 
-# -- the chase process ------------------------------------------------------------
 class _ChaseProcess(ProtocolProcess):
-    """This module's chase as the process."""
+    """workloads.corun.chase run as the process."""
 
     def __init__(self, cpus: list, working_set: int, stride: int):
-        super().__init__("workloads.corun.hogs", cpus,
+        super().__init__("workloads.corun.chase", cpus,
                          {"cpus": cpus, "bytes": working_set, "stride": stride})
-
-
-@njit(parallel=True, cache=True)
-def chase_all(chain, starts, steps, ends):
-    """Every chain follows `steps` loads from its start; ends[t] is where chain t stopped."""
-    for t in prange(starts.size):
-        ends[t] = latency.chase(chain, starts[t], steps)
-
-
-def chase_main(args: dict) -> None:
-    cpus = args["cpus"]
-    os.sched_setaffinity(0, cpus)
-    nbytes, stride = int(args["bytes"]), int(args["stride"])
-    _mm, buffer = latency.chase_buffer(nbytes, CHASE_THP)
-    chain = latency.Chain(buffer, latency.master_order(nbytes, stride, "global"), nbytes, stride)
-    # Chains start evenly spaced on the one cycle; `at` is each chain's
-    # position in the visiting order, so its next slot is known in advance.
-    at = np.array([t * chain.slots // len(cpus) for t in range(len(cpus))], dtype=np.int64)
-    pos = (chain.order[at] * chain.step).astype(np.uint64)
-    ends = np.empty_like(pos)
-    chase_all(chain.chain, pos, latency.UNROLL, ends)  # compile (or load from cache)
-
-    def run(_argument: int) -> tuple:
-        nonlocal at, pos, ends
-        loads, ok = 0, True
-        marks = [(time.monotonic(), 0)]
-        while True:  # at least one chunk, so every stop reports a latency
-            chase_all(chain.chain, pos, CHASE_STEPS_PER_CHUNK, ends)
-            at = (at + CHASE_STEPS_PER_CHUNK) % chain.slots
-            ok = ok and bool(np.array_equal(ends, chain.order[at] * chain.step))
-            pos, ends = ends, pos
-            loads += CHASE_STEPS_PER_CHUNK * len(cpus)
-            marks.append((time.monotonic(), loads))
-            if stop_requested():
-                break
-        # Only the chunks that ended inside the caller's window count.
-        loads, seconds = window_rate(marks, *read_stop())
-        return loads, seconds, ok
-
-    serve(run)
-
-
-if __name__ == "__main__":
-    chase_main(json.loads(sys.argv[1]))
