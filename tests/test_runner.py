@@ -56,6 +56,14 @@ def test_timeout_kills_the_whole_process_group(tmp_path):
     assert not left
 
 
+def test_a_worker_ends_without_teardown_but_runs_what_was_registered_at_exit(tmp_path):
+    from suite.options import BenchmarkOptions
+
+    doc = _run(tmp_path, ["fake.atexit"], benchmark=BenchmarkOptions(out_dir=str(tmp_path)))
+    assert [r.benchmark for r in doc.results] == ["fake.atexit"] and not doc.errors
+    assert (tmp_path / "cleaned").exists()
+
+
 def test_sigint_between_benchmarks_leaves_a_valid_partial_file(tmp_path, fake_specs_env):
     out = tmp_path / "out"
     proc = subprocess.Popen(cli_argv("run", "fake.sleepy", "--out", str(out), "--quiet"),
