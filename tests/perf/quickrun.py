@@ -1,13 +1,15 @@
-"""One part of the quick profile run through the CLI and timed, child
-start-up included: the wall-time line several perf scripts print."""
+"""One part of a profile run through the CLI and timed, child start-up
+included: the wall-time line several perf scripts print."""
 from __future__ import annotations
 
+import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,16 +21,30 @@ class QuickRun:
     returncode: int
     summary: str  # the run's "N records (...)" line, or ""
     stderr: str
+    doc: dict = field(default_factory=dict, repr=False)  # the result file, {} without one
+    cpu_s: float = 0.0  # user + system seconds of the run and the descendants it waited for
+
+
+def timed_run(*selection: str, profile: str = "quick", root: Path = ROOT) -> QuickRun:
+    """`python -m suite run SELECTION --profile PROFILE` of the checkout at
+    `root` (its own suite package: `-m` puts the working directory first),
+    timed from outside."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(root / ".cache" / "numba"))
+    with tempfile.TemporaryDirectory() as out:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t = time.perf_counter()
+        p = subprocess.run([sys.executable, "-m", "suite", "run", *selection, "--profile", profile,
+                            "--out", out, "--no-report", "--quiet"], cwd=root, env=env,
+                           capture_output=True, text=True)
+        wall = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        files = sorted(Path(out).glob("*.json"))
+        doc = json.loads(files[0].read_text()) if files else {}
+    lines = p.stdout.strip().splitlines()
+    return QuickRun(wall, p.returncode, next((line for line in lines if "records" in line), ""),
+                    p.stderr, doc, (after.ru_utime - before.ru_utime)
+                    + (after.ru_stime - before.ru_stime))
 
 
 def timed_quick_run(*selection: str) -> QuickRun:
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(ROOT / ".cache" / "numba"))
-    with tempfile.TemporaryDirectory() as out:
-        t = time.perf_counter()
-        p = subprocess.run([sys.executable, "-m", "suite", "run", *selection, "--profile", "quick",
-                            "--out", out, "--no-report", "--quiet"], cwd=ROOT, env=env,
-                           capture_output=True, text=True)
-        wall = time.perf_counter() - t
-    lines = p.stdout.strip().splitlines()
-    return QuickRun(wall, p.returncode, next((line for line in lines if "records" in line), ""),
-                    p.stderr)
+    return timed_run(*selection, profile="quick")
