@@ -486,12 +486,36 @@ def test_bwrap_runs_code_as_an_unprivileged_user():
             assert os.stat(os.path.join(s.path, "made")).st_uid != 0
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root drops to a sandbox uid")
+@pytest.mark.parametrize("with_unshare", [True, False])
+def test_the_drop_to_a_sandbox_uid_leaves_no_group_and_no_capability(monkeypatch, with_unshare):
+    """unshare --setuid where it has it, else setpriv: either way uid and gid
+    are the sandbox's (real, effective, saved), no supplementary group and
+    no capability is left."""
+    from workloads.sandbox import backends, uids
+
+    if with_unshare and not backends.unshare_drops():
+        pytest.skip("this unshare has no --setuid (util-linux < 2.38)")
+    monkeypatch.setattr(backends, "unshare_drops", lambda: with_unshare)
+    uid = uids.take()
+    try:
+        prefix = backends.drop_prefix(uid.uid)
+        assert prefix[0] == ("unshare" if with_unshare else "setpriv")
+        out = subprocess.run(prefix + ["sh", "-c", "grep -E '^(Uid|Gid|Groups|CapPrm|CapEff|CapAmb):' /proc/self/status"],
+                             capture_output=True, text=True, timeout=10, cwd="/").stdout
+    finally:
+        uid.release()
+    fields = {line.split(":")[0]: line.split()[1:] for line in out.splitlines()}
+    assert fields["Uid"] == fields["Gid"] == [str(uid.uid)] * 4, out
+    assert fields["Groups"] == [] and fields["CapPrm"] == fields["CapEff"] == fields["CapAmb"] == ["0000000000000000"], out
+
+
 @needs_bwrap
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs sandboxes as uids of their own")
 def test_bwrap_starts_from_a_shell_already_at_the_sessions_uid():
     sb = Sandbox(backend="bwrap")
     with sb.session() as s:
-        assert "setpriv" not in sb._argv(["/bin/true"], s)  # no exec to drop privileges per run
+        assert not {"setpriv", "unshare"} & set(sb._argv(["/bin/true"], s))  # no exec to drop privileges per run
         shell = s.spare
         with open(f"/proc/{shell.proc.pid}/status") as f:
             uids_line = next(line for line in f if line.startswith("Uid:"))

@@ -15,7 +15,7 @@ period only when no shell is ready (the first run, or a burst).
 
 A shell can also be held at a sandbox uid (`run_as`): bwrap, started by
 root, then runs straight from it with no exec in between to drop
-privileges (setpriv ran while the shell was made). An idle shell made
+privileges (the drop ran while the shell was made). An idle shell made
 for any session holds its uid (`uid`) until a session takes it.
 
 A held shell starts no Python between fork and exec (subprocess can use
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Mapping, Sequence
 
-from workloads.sandbox.backends import setpriv_prefix
+from workloads.sandbox.backends import drop_prefix
 from workloads.sandbox.cgroups import RunCgroup, remove_own
 from workloads.sandbox.uids import SandboxUid
 
@@ -133,7 +133,7 @@ def hold_argv(script_path: str, run_as: int | None) -> list:
     # Limits are set while it still runs as us (without CAP_SYS_RESOURCE,
     # prlimit cannot reach another uid's process): it drops at a newline.
     return [HOLD_SHELL, "-c", OPEN_SCRIPT + DROP_SCRIPT, "fb-sandbox", script_path,
-            *setpriv_prefix(run_as), HOLD_SHELL, "-c", HOLD_SCRIPT, "fb-sandbox", script_path]
+            *drop_prefix(run_as), HOLD_SHELL, "-c", HOLD_SCRIPT, "fb-sandbox", script_path]
 
 
 def hold(env: Mapping[str, str], limits, use_cgroup: bool, run_as: int | None = None) -> HeldShell:
