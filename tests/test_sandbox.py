@@ -512,6 +512,33 @@ def test_the_drop_to_a_sandbox_uid_leaves_no_group_and_no_capability(monkeypatch
 
 @needs_bwrap
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs sandboxes as uids of their own")
+@pytest.mark.parametrize("limits_itself", [True, False])
+def test_a_shell_held_at_a_sandbox_uid_is_limited_and_confined_before_any_run(monkeypatch, limits_itself):
+    """Started at the uid (it limits itself with ulimit) or as root that
+    drops at a newline (limited with prlimit, for limits ulimit cannot
+    express): either way limited, in the run's cgroups, and its script in
+    no directory, before a run is handed to it."""
+    if not limits_itself:
+        monkeypatch.setattr(warm, "ulimit_script", lambda limits: None)
+    sb = Sandbox(backend="bwrap", limits=Limits(cpu_s=7, nproc=99, open_files=200))
+    with sb.session() as s:
+        shell = s.spare
+        with open(f"/proc/{shell.proc.pid}/limits") as f:
+            limits = {line[:26].strip(): line[26:].split()[:2] for line in f}
+        assert limits["Max cpu time"] == ["7", "8"] and limits["Max processes"] == ["99", "99"], limits
+        assert limits["Max open files"] == ["200", "200"] and limits["Max core file size"] == ["0", "0"], limits
+        assert limits["Max address space"] == [str(4 << 30)] * 2 and limits["Max file size"] == [str(64 << 20)] * 2
+        for d in shell.cgroup.dirs:
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                assert str(shell.proc.pid) in f.read().split(), d
+        script = os.readlink(f"/proc/{shell.proc.pid}/fd/3")
+        assert script.startswith("/memfd:") or script.endswith("(deleted)"), script
+        res = s.run(["sh", "-c", "ulimit -t; ulimit -p; ulimit -n"])
+        assert res.stdout.split() == [b"7", b"99", b"200"], res.stdout + res.stderr
+
+
+@needs_bwrap
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs sandboxes as uids of their own")
 def test_bwrap_starts_from_a_shell_already_at_the_sessions_uid():
     sb = Sandbox(backend="bwrap")
     with sb.session() as s:

@@ -26,26 +26,31 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import os
 import queue
 import re
 import resource
 import shlex
+import stat
 import subprocess
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Mapping, Sequence
 
-from workloads.sandbox.backends import drop_prefix
+from workloads.sandbox.backends import drop_prefix, written_etc
 from workloads.sandbox.cgroups import RunCgroup, remove_own
 from workloads.sandbox.uids import SandboxUid
 
 HOLD_SHELL = "/bin/sh"
 # The script lives in a memfd of this process, opened read-only as fd 3
-# (from /proc/<our pid>/fd/<n>, while still root): in no directory, so code
-# in a sandbox cannot plant or change the text a shell outside it runs
-# next. The command itself gets no fd 3 (see command_script).
+# (from /proc/<our pid>/fd/<n>, while still root), or, for a shell started
+# at a sandbox uid, in a file of root's that the shell opens read-only and
+# we unlink once it is ready: either way in no directory by the time a run
+# is handed over, so code in a sandbox cannot plant or change the text a
+# shell outside it runs next. The command itself gets no fd 3 (see
+# command_script).
 SCRIPT_FD = 3
 OPEN_SCRIPT = f'exec {SCRIPT_FD}<"$1" || exit 125; shift; '
 # The shell says it is ready (one byte on stdout), waits for a newline on
@@ -59,6 +64,12 @@ MAX_IDLE_PER_KIND = 64  # ready shells kept per (limits, cgroup) kind
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def _open_files(limits) -> int:
+    # Never above our own hard limit: raising it needs CAP_SYS_RESOURCE.
+    own_hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return limits.open_files if own_hard == resource.RLIM_INFINITY else min(limits.open_files, own_hard)
+
+
 def set_limits(pid: int, limits) -> None:
     """Apply a `Limits` to a process that has not executed anything yet."""
     cpu_hard = limits.cpu_s + 1  # SIGXCPU at the soft limit, SIGKILL at the hard
@@ -66,11 +77,19 @@ def set_limits(pid: int, limits) -> None:
     resource.prlimit(pid, resource.RLIMIT_AS, (limits.address_space_bytes,) * 2)
     resource.prlimit(pid, resource.RLIMIT_FSIZE, (limits.file_size_bytes,) * 2)
     resource.prlimit(pid, resource.RLIMIT_NPROC, (limits.nproc,) * 2)
-    # Never above our own hard limit: raising it needs CAP_SYS_RESOURCE.
-    own_hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    open_files = limits.open_files if own_hard == resource.RLIM_INFINITY else min(limits.open_files, own_hard)
-    resource.prlimit(pid, resource.RLIMIT_NOFILE, (open_files,) * 2)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (_open_files(limits),) * 2)
     resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
+
+
+def ulimit_script(limits) -> str | None:
+    """dash's ulimit commands by which a shell sets `limits` on itself, the
+    same as set_limits; None when a limit is not a whole number of the
+    unit ulimit takes (KiB of address space, 512-byte blocks of file)."""
+    if limits.address_space_bytes % 1024 or limits.file_size_bytes % 512:
+        return None
+    return (f"ulimit -t {limits.cpu_s + 1} && ulimit -S -t {limits.cpu_s} && "
+            f"ulimit -v {limits.address_space_bytes // 1024} && ulimit -f {limits.file_size_bytes // 512} && "
+            f"ulimit -p {limits.nproc} && ulimit -n {_open_files(limits)} && ulimit -c 0 || exit 125; ")
 
 
 @dataclass
@@ -136,10 +155,59 @@ def hold_argv(script_path: str, run_as: int | None) -> list:
             *drop_prefix(run_as), HOLD_SHELL, "-c", HOLD_SCRIPT, "fb-sandbox", script_path]
 
 
+def dropped_hold_argv(script_path: str, run_as: int, ulimits: str) -> list:
+    """A held shell started at `run_as` straight away: it opens its script
+    (a file of root's that only `run_as`'s group may read), limits itself
+    and holds. One exec fewer than hold_argv's root shell that drops at a
+    newline: each exec costs 0.6-1 ms of CPU on a VM, and a shell is made
+    for every run while it runs."""
+    return [*drop_prefix(run_as), HOLD_SHELL, "-c", OPEN_SCRIPT + ulimits + HOLD_SCRIPT, "fb-sandbox", script_path]
+
+
+_script_dir: str | None = None
+_script_numbers = itertools.count()
+
+
+def script_file(run_as: int) -> tuple:
+    """(fd, path) of a new empty file of root's (the fd writable), readable
+    by `run_as`'s group only, in a directory only root writes to; the
+    caller unlinks it once the held shell has opened it. Files a killed
+    process left behind are removed on first use."""
+    global _script_dir
+    if _script_dir is None:
+        path = os.path.join(written_etc(), "scripts")
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, 0o711)
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            raise OSError(f"{path} is not a directory only we may write to")
+        os.chmod(path, 0o711)
+        for name in os.listdir(path):
+            pid = name.split("-", 1)[0]
+            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(path, name))
+        _script_dir = path
+    path = os.path.join(_script_dir, f"{os.getpid()}-{next(_script_numbers)}")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o440)
+    try:
+        os.fchown(fd, os.geteuid(), run_as)
+        os.fchmod(fd, 0o040)
+    except OSError:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    return fd, path
+
+
 def hold(env: Mapping[str, str], limits, use_cgroup: bool, run_as: int | None = None) -> HeldShell:
     """Start a shell (as `run_as`, when given), place it in fresh cgroups,
     limit it (`limits` None: no limits and no process cap) and wait until
     it is ready. Raises OSError when it cannot be confined."""
+    ulimits = ulimit_script(limits) if limits is not None else ""
+    if run_as is not None and ulimits is not None and os.geteuid() == 0:
+        return _hold_dropped(env, limits, use_cgroup, run_as, ulimits)
     caps = {"pids": limits.nproc, "memory": limits.memory_bytes} if limits else None
     cgroup = RunCgroup(caps, enabled=use_cgroup)
     script_fd = -1
@@ -169,6 +237,42 @@ def hold(env: Mapping[str, str], limits, use_cgroup: bool, run_as: int | None = 
         shell.discard()
         raise
     # Its start-up is not the run's CPU time.
+    cgroup.restart_accounting()
+    return shell
+
+
+def _hold_dropped(env: Mapping[str, str], limits, use_cgroup: bool, run_as: int, ulimits: str) -> HeldShell:
+    """hold() of a shell at `run_as` from its first exec: it limits itself
+    (prlimit could not reach another uid's process without CAP_SYS_RESOURCE)
+    and is placed in its cgroups once ready, before any run is handed to it."""
+    caps = {"pids": limits.nproc, "memory": limits.memory_bytes} if limits else None
+    cgroup = RunCgroup(caps, enabled=use_cgroup)
+    script_fd, path = -1, None
+    try:
+        script_fd, path = script_file(run_as)
+        proc = subprocess.Popen(
+            dropped_hold_argv(path, run_as, ulimits),
+            cwd="/", env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True,
+        )
+    except OSError as exc:
+        if script_fd >= 0:
+            os.close(script_fd)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        cgroup.close()
+        raise OSError(f"cannot start a held shell: {exc}") from exc
+    shell = HeldShell(proc, cgroup, script_fd, run_as)
+    try:
+        try:
+            _ready(proc)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(path)  # opened (or never to be): in no directory from now on
+        cgroup.join(proc.pid)
+    except OSError:
+        shell.discard()
+        raise
     cgroup.restart_accounting()
     return shell
 
