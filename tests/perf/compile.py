@@ -9,7 +9,9 @@ times on a shared machine mean little):
   namespaces (target <= 2x), beside earlier implementations of
   `Sandbox.run` (before held shells; with a setpriv exec per run to drop
   to the session's uid) and bwrap alone, and how much of a run is the
-  harness's own Python (before bwrap starts, after it exits),
+  harness's own Python (before bwrap starts, after it exits), and the
+  CPU time a run takes of every process, the ready shell it has made for
+  the next run included,
 * compile.c throughput at jobs = cores vs jobs = 1 (target >= 1.8x),
 * wall time of the quick profile's compile part (sandbox.lifecycle,
   compile.c, compile.test; target <= 30 s), child start-up included.
@@ -216,6 +218,34 @@ def sandbox_own_work() -> None:
           f"starts, {statistics.median(after) * 1e3:.2f} ms after it exits (medians of {ROUNDS})")
 
 
+def cpu_per_run() -> None:
+    """CPU time per run of every process it takes, whether on the clock or
+    not: for Sandbox.run its own Python, bwrap's processes and the ready
+    shell made during the run for the next one (children are counted once
+    reaped, so over many runs each run pays for one shell)."""
+    if "bwrap" not in available_backends():
+        return
+    import resource
+
+    def cpu() -> float:
+        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+    sandbox, per_run = Sandbox(backend="bwrap"), {}
+    variants = {"bare unshare": lambda: subprocess.run(BARE_UNSHARE + ["/bin/true"], check=True),
+                "Sandbox(bwrap).run": lambda: sandbox.run(["/bin/true"])}
+    for _ in range(3):  # blocks, alternating: CPU time depends little on what else runs
+        for name, call in variants.items():
+            call()
+            before = cpu()
+            for _ in range(ROUNDS):
+                call()
+            per_run.setdefault(name, []).append((cpu() - before) / ROUNDS)
+    bare, run = (statistics.median(per_run[k]) for k in variants)
+    print(f"CPU per run, every process counted (the ready shell made for the next run included): "
+          f"Sandbox(bwrap).run {run * 1e3:.2f} ms, bare unshare {bare * 1e3:.2f} ms ({run / bare:.2f}x)")
+
+
 def compile_scaling() -> None:
     compiler = find_compiler()
     if compiler is None:
@@ -264,5 +294,6 @@ if __name__ == "__main__":
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     sandbox_overhead()
     sandbox_own_work()
+    cpu_per_run()
     compile_scaling()
     quick_compile_part()
