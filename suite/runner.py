@@ -197,6 +197,11 @@ def _child_env(config: Config) -> dict:
     env = dict(os.environ)
     env["FACTORYBENCH_PARENT_PID"] = str(os.getpid())  # see suite.worker.die_with_parent
     env.setdefault("NUMBA_CACHE_DIR", str(PROJECT_ROOT / ".cache" / "numba"))
+    if "PYTHONPYCACHEPREFIX" not in env:
+        # Bytecode compiled once into the project's cache (none beside the
+        # sources), not again in every child: 50-80 ms of each one's start.
+        env["PYTHONPYCACHEPREFIX"] = str(PROJECT_ROOT / ".cache" / "pycache")
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
     # The child must import this checkout even when not installed.
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)

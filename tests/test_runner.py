@@ -139,3 +139,17 @@ def test_each_benchmark_of_a_shared_child_fails_or_skips_alone():
     assert [(e.benchmark, e.kind, e.params) for e in out.errors] == [
         ("x.skip", "skipped", {"n": 1}), ("x.bad", "error", {"n": 1})]
     assert "broken" in out.errors[1].message and out.warnings == ("shared",)
+
+
+def test_children_keep_bytecode_in_the_project_cache_unless_told_where(monkeypatch):
+    from suite.runner import PROJECT_ROOT, _child_env
+    from suite.spec import Config
+
+    monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    env = _child_env(Config(params={}))
+    assert env["PYTHONPYCACHEPREFIX"] == str(PROJECT_ROOT / ".cache" / "pycache")
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    monkeypatch.setenv("PYTHONPYCACHEPREFIX", "/elsewhere")
+    env = _child_env(Config(params={}))
+    assert env["PYTHONPYCACHEPREFIX"] == "/elsewhere" and env["PYTHONDONTWRITEBYTECODE"] == "1"
