@@ -359,3 +359,28 @@ def test_a_shared_child_runs_each_tool_under_its_own_id():
     assert {r.info["tool"] for r in out.records if r.benchmark == "tools.json_transform"} == \
         {"json_transform"}
     assert [r.benchmark for r in out.records if r.metric == "dispatch_overhead"] == ["tools.noop"]
+
+
+def test_tool_inputs_are_made_once_and_again_when_the_source_or_file_changes(tmp_path):
+    from workloads.tools.inputcache import cached_inputs
+
+    made = []
+
+    def make():
+        made.append(1)
+        return [{"text": "x" * len(made)}]
+
+    first = cached_inputs("t", b"source", 3, make, cache_dir=tmp_path)
+    assert cached_inputs("t", b"source", 3, make, cache_dir=tmp_path) == first and len(made) == 1
+    assert cached_inputs("t", b"source v2", 3, make, cache_dir=tmp_path) != first
+    for path in tmp_path.glob("t-3-*.pickle"):
+        path.write_bytes(b"cut sh")  # a file cut short is made again
+    assert cached_inputs("t", b"source", 3, make, cache_dir=tmp_path) == [{"text": "xxx"}]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_cached_tool_inputs_are_the_generated_ones():
+    tool = catalog.TOOLS["tokenize_python"]
+    mod = tool._mod()
+    assert tool.make_inputs(7) == tool.make_inputs(7) == [
+        mod.make_input(7000 + k) for k in range(catalog.INPUT_VARIANTS)]

@@ -29,8 +29,13 @@ class Tool:
         return importlib.import_module(self.module)
 
     def make_inputs(self, seed: int) -> list:
-        make = self._mod().make_input
-        return [make(seed * 1000 + k) for k in range(INPUT_VARIANTS)]
+        from pathlib import Path
+
+        from workloads.tools.inputcache import cached_inputs
+
+        mod = self._mod()
+        return cached_inputs(self.name, Path(mod.__file__).read_bytes(), seed,
+                             lambda: [mod.make_input(seed * 1000 + k) for k in range(INPUT_VARIANTS)])
 
     @property
     def run(self) -> Callable[[Any], bytes]:
