@@ -164,7 +164,9 @@ def test_smoke_corun_windows_are_short_but_hold_many_hog_chunks_and_quick_keeps_
     # The hog's figure needs two chunk ends inside a window (kernels.loaded.window_rate).
     assert smoke.window_s >= 30 * CHUNK_SECONDS and smoke.ramp_s >= 5 * CHUNK_SECONDS
     assert smoke.runtime_warmup_ms < quick.runtime_warmup_ms
-    assert (quick.window_s, quick.ramp_s, quick.runtime_warmup_ms) == (0.3, 0.05, 500)
+    assert smoke.agent_probe_s < quick.agent_probe_s
+    assert (quick.window_s, quick.ramp_s, quick.runtime_warmup_ms, quick.agent_probe_s) == \
+        (0.3, 0.05, 500, 0.2)
 
 
 def test_smoke_windows_are_the_shortest_and_the_quick_rows_stay_as_they_were():

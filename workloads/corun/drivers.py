@@ -214,11 +214,14 @@ class AgentStepDriver:
 
     family = "agent"
     unit = "steps/s"
-    PROBE_S = 0.2
     MAX_AGENTS_PER_CPU = 64  # as agent.step's search
 
     def __init__(self, workload: str, cpus: list, seed: int, options: BenchmarkOptions, profile: str):
+        from suite.spec import profile_row
+        from workloads.corun.specs import DEPTH
+
         self.cpus, self.seed, self.options, self.profile = cpus, seed, options, profile
+        self.probe_s = profile_row(DEPTH, profile).agent_probe_s
         self.pool = self._reference = None
 
     def open(self) -> dict:
@@ -256,7 +259,7 @@ class AgentStepDriver:
                              {"agent_step": payloads}, n_cpus, timeout_s=CALL_TIMEOUT_S)
         self.pool.start()
         probe = loadgen.closed_loop(self.pool, lambda k: ("agent_step", k % n_cpus), check,
-                                    concurrency=n_cpus, window_s=self.PROBE_S, min_calls=n_cpus)
+                                    concurrency=n_cpus, window_s=self.probe_s, min_calls=n_cpus)
         cpu = [c for _, _, c in probe.latencies if c]
         step_s = stats.mean(cpu) if cpu else self.think_s
         wanted = int(agent_step.TARGET_LOAD * n_cpus * (self.think_s + step_s) / step_s)

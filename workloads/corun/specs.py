@@ -46,6 +46,9 @@ class CorunDepth:
     # Each JVM or Node.js pool worker calls its tools this long before it
     # serves a runtime.*.tools workload (its JIT warms up).
     runtime_warmup_ms: int = 500
+    # corun.agent.step probes the CPU time of a step this long to size its
+    # agent count (workloads.corun.drivers.AgentStepDriver).
+    agent_probe_s: float = 0.2
 
 
 DEPTH = {
@@ -55,7 +58,8 @@ DEPTH = {
     # two chunk ends has no hog figure), and every workload completes an
     # operation in it (drivers wait for one).
     "smoke": CorunDepth(hogs=("triad",), rounds=1, window_s=0.06, every_workload=True,
-                        warmup_s=0.02, rewarm_s=0.0, ramp_s=0.02, runtime_warmup_ms=100),
+                        warmup_s=0.02, rewarm_s=0.0, ramp_s=0.02, runtime_warmup_ms=100,
+                        agent_probe_s=0.05),
     "quick": CorunDepth(hogs=("triad",), rounds=2, window_s=0.3, every_workload=False),
     "standard": CorunDepth(hogs=("triad", "chase"), rounds=4, window_s=2.0, every_workload=True),
     "full": CorunDepth(hogs=("triad", "chase"), rounds=8, window_s=5.0, every_workload=True),
