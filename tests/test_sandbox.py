@@ -537,6 +537,97 @@ def test_a_shell_held_at_a_sandbox_uid_is_limited_and_confined_before_any_run(mo
         assert res.stdout.split() == [b"7", b"99", b"200"], res.stdout + res.stderr
 
 
+@pytest.fixture
+def world_readable_dir():
+    """A directory in /tmp a sandbox uid can reach (pytest's tmp_path is root's only)."""
+    import tempfile
+
+    d = tempfile.mkdtemp(prefix="fb-test-", dir="/tmp")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@needs_bwrap
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs sandboxes as uids of their own")
+@pytest.mark.skipif(not shutil.which("bash"), reason="no bash")
+def test_a_shell_whose_ulimit_is_not_dashs_is_held_at_a_sandbox_uid_all_the_same(monkeypatch, world_readable_dir):
+    """bash as /bin/sh (Fedora, RHEL, Arch): its ulimit -p is the pipe
+    size, which it cannot set. Its shells are limited with prlimit instead
+    of failing every bwrap run."""
+    bash_as_sh = os.path.join(world_readable_dir, "sh")  # started as sh: bash's POSIX mode
+    os.symlink(shutil.which("bash"), bash_as_sh)
+    monkeypatch.setattr(warm, "HOLD_SHELL", bash_as_sh)
+    try:
+        with Sandbox(backend="bwrap", limits=Limits(cpu_s=7, nproc=99, open_files=200)).session() as s:
+            assert os.path.realpath(f"/proc/{s.spare.proc.pid}/exe") == os.path.realpath(bash_as_sh)
+            res = s.run(["/bin/sh", "-c", "ulimit -t; ulimit -p; ulimit -n; ulimit -f"])
+    finally:
+        warm.drain()  # no bash shell left ready for other tests
+    assert res.stdout.split() == [b"7", b"99", b"200", str((64 << 20) // 512).encode()], res.stdout + res.stderr
+
+
+def test_limits_above_our_own_hard_ones_are_not_left_to_a_shell_to_set(monkeypatch):
+    """A shell at a sandbox uid cannot raise a hard limit above the one it
+    inherits; root's prlimit can, so such limits keep that way."""
+    real = warm.resource.getrlimit
+    monkeypatch.setattr(warm.resource, "getrlimit",
+                        lambda which: (60, 60) if which == warm.resource.RLIMIT_CPU else real(which))
+    assert warm.ulimit_script(Limits(cpu_s=100)) is None
+    assert "ulimit -t 60 && ulimit -S -t 59" in warm.ulimit_script(Limits(cpu_s=59))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root holds shells at sandbox uids")
+@pytest.mark.parametrize("limits_itself", [True, False])
+def test_no_process_at_the_sessions_uid_can_rewrite_a_held_shells_script(monkeypatch, limits_itself):
+    """The text a held shell runs next (outside any sandbox) is written by
+    us only: another process at its uid may not open it for writing
+    through /proc/<shell>/fd, before or after the run's script is in."""
+    from workloads.sandbox import backends, uids
+
+    if not limits_itself:
+        monkeypatch.setattr(warm, "ulimit_script", lambda limits: None)
+    uid = uids.take()
+    shell = warm.hold({"PATH": "/usr/bin:/bin"}, Limits(), False, uid.uid)
+    shell.uid = uid
+    try:
+        fd = f"/proc/{shell.proc.pid}/fd/{warm.SCRIPT_FD}"
+        attempt = backends.drop_prefix(uid.uid) + ["/bin/sh", "-c", f"(: >>{fd}) && echo writable; (: <{fd}) && echo readable"]
+        out = subprocess.run(attempt, capture_output=True, text=True, timeout=10, cwd="/")
+        assert "readable" in out.stdout and "writable" not in out.stdout, out
+    finally:
+        shell.discard()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root holds shells at sandbox uids")
+def test_files_a_killed_process_of_the_same_pid_left_do_not_stop_held_shells(monkeypatch):
+    """A process killed while making a held shell leaves its script file
+    (named after its pid) behind; a later process given the same pid must
+    not trip over it."""
+    import itertools
+
+    from workloads.sandbox import uids
+
+    uid = uids.take()
+    try:
+        fd, path = warm.script_file(uid.uid)  # the directory as a run finds it
+        os.close(fd)
+        os.unlink(path)
+        monkeypatch.setattr(warm, "_script_numbers", itertools.count())
+        stale = [os.path.join(os.path.dirname(path), f"{os.getpid()}-{n}") for n in range(3)]
+        for name in stale:
+            with open(name, "w"):
+                pass
+        try:
+            shell = warm.hold({"PATH": "/usr/bin:/bin"}, Limits(), False, uid.uid)
+            shell.discard()
+        finally:
+            for name in stale:
+                os.unlink(name)
+    finally:
+        uid.release()
+
+
 @needs_bwrap
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs sandboxes as uids of their own")
 def test_bwrap_starts_from_a_shell_already_at_the_sessions_uid():
@@ -648,6 +739,47 @@ def test_bwrap_dev_holds_the_nodes_code_opens_and_nothing_else(monkeypatch, one_
             (*backends.DEV_NODES, *backends.DEV_LINKS, *backends.DEV_DIRS))
 
 
+@needs_bwrap
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root makes device nodes")
+@pytest.mark.parametrize("change", ["cleaned", "added", "node_replaced", "linked_to_the_hosts_dev"])
+def test_a_dev_directory_changed_between_runs_is_made_whole_again(monkeypatch, world_readable_dir, change):
+    """What a /tmp cleaner leaves of it (systemd-tmpfiles' age removes the
+    links and the empty shm, not the nodes: bwrap then cannot start), or
+    anything else done to it between runs, is not bound as the sandbox's
+    /dev: it is checked and made again."""
+    from workloads.sandbox import backends
+
+    backends.sandbox_etc()  # the real /etc copy, cached before written_etc moves
+    monkeypatch.setattr(backends, "written_etc", lambda: world_readable_dir)
+    backends._sandbox_dev_path.cache_clear()
+    try:
+        made = backends.sandbox_dev()
+        if made is None:
+            pytest.skip("device nodes cannot be made here (the temp dir is nodev)")
+        assert Sandbox(backend="bwrap").run(["sh", "-c", DEV_CHECK]).ok
+        if change == "cleaned":
+            for name in (*backends.DEV_LINKS, *backends.DEV_DIRS):
+                path = os.path.join(made, name)
+                os.rmdir(path) if name in backends.DEV_DIRS else os.unlink(path)
+        elif change == "added":
+            os.mknod(os.path.join(made, "mem"), 0o020666, os.makedev(1, 1))
+        elif change == "node_replaced":
+            os.unlink(os.path.join(made, "null"))
+            with open(os.path.join(made, "null"), "w"):
+                pass
+        else:
+            shutil.rmtree(made)
+            os.symlink("/dev", made)
+        res = Sandbox(backend="bwrap").run(["sh", "-c", DEV_CHECK + "; ls /dev"])
+        lines = res.stdout.decode().split()
+        assert res.ok and lines[:2] == ["3", "5"] and "missing" not in lines, res.stdout + res.stderr
+        assert "mem" not in lines and "added" not in lines, lines
+        assert not os.path.islink(made) and sorted(os.listdir(made)) == sorted(
+            (*backends.DEV_NODES, *backends.DEV_LINKS, *backends.DEV_DIRS))
+    finally:
+        backends._sandbox_dev_path.cache_clear()
+
+
 def test_no_dev_directory_where_device_nodes_would_not_work(monkeypatch):
     """On a nodev file system (a /tmp tmpfs mounted nodev) /dev is built node by node."""
     from workloads.sandbox import backends
@@ -663,12 +795,12 @@ def test_no_dev_directory_where_device_nodes_would_not_work(monkeypatch):
 
     monkeypatch.setattr(backends, "is_root", lambda: True)
     monkeypatch.setattr(backends.os, "statvfs", lambda p: NoDev(real(p)))
-    backends._sandbox_dev.cache_clear()
+    backends._sandbox_dev_path.cache_clear()
     try:
         assert backends.sandbox_dev() is None
         assert backends.bwrap_dev()[:2] == ["--tmpfs", "/dev"]
     finally:
-        backends._sandbox_dev.cache_clear()
+        backends._sandbox_dev_path.cache_clear()
 
 
 @needs_bwrap

@@ -254,7 +254,11 @@ def sandbox_dev() -> str | None:
     """A directory of root's holding the DEV_NODES (made like the host's),
     the DEV_LINKS and the DEV_DIRS, bound as the sandbox's whole /dev; the
     code cannot add to it. None where it cannot be made: not root, or
-    device nodes do not work on the file system it would be on (nodev)."""
+    device nodes do not work on the file system it would be on (nodev).
+    Checked whole before its first use and whenever it changed since (one
+    lstat a run): a /tmp cleaner (systemd-tmpfiles' age, 10 days on RHEL)
+    removes its links and its empty shm but not its nodes, and without shm
+    bwrap cannot start at all."""
     if not is_root():
         return None
     nodes = []
@@ -266,19 +270,91 @@ def sandbox_dev() -> str | None:
         if not stat.S_ISCHR(st.st_mode):
             return None
         nodes.append((name, st.st_rdev, stat.S_IMODE(st.st_mode)))
-    return _sandbox_dev(tuple(nodes))
+    nodes = tuple(nodes)
+    path = _sandbox_dev_path(nodes)
+    if path is None:
+        return None
+    try:
+        st = os.lstat(path)
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+    except OSError:
+        stamp = None
+    if stamp is not None and _dev_found_whole.get(path) == stamp:
+        return path
+    return _make_sandbox_dev(path, nodes)
+
+
+# Each dev directory's (inode, mtime, ctime) when last found whole: any
+# entry added, removed or renamed, or the directory replaced, changes it.
+_dev_found_whole: dict = {}
 
 
 @lru_cache(maxsize=None)
-def _sandbox_dev(nodes: tuple) -> str | None:
+def _sandbox_dev_path(nodes: tuple) -> str | None:
     base = written_etc()
     with contextlib.suppress(OSError):
         if os.statvfs(base).f_flag & os.ST_NODEV:
             return None
     key = hashlib.sha256(repr((nodes, DEV_LINKS, DEV_DIRS)).encode()).hexdigest()[:16]
-    path = os.path.join(base, f"dev-{key}")
-    if os.path.isdir(path):
-        return path
+    return os.path.join(base, f"dev-{key}")
+
+
+def _make_sandbox_dev(path: str, nodes: tuple) -> str | None:
+    """`path` checked whole, else (re)built: None when it cannot be."""
+    if path in _dev_cannot_be_made:
+        return None
+    if not _dev_is_whole(path, nodes):
+        building = _build_dev(os.path.dirname(path), nodes)
+        if building is None:
+            _dev_cannot_be_made.add(path)
+            return None
+        try:
+            os.rename(building, path)  # none there (or an empty directory)
+        except OSError:
+            if _dev_is_whole(path, nodes):  # another process made it meanwhile
+                shutil.rmtree(building, ignore_errors=True)
+            else:
+                _replace_stale(path, building)
+        if not _dev_is_whole(path, nodes):
+            _dev_cannot_be_made.add(path)
+            return None
+    st = os.lstat(path)
+    _dev_found_whole[path] = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+    return path
+
+
+_dev_cannot_be_made: set = set()  # e.g. device nodes there do not open
+
+
+def _dev_is_whole(path: str, nodes: tuple) -> bool:
+    """Whether `path` is a dev directory of ours with exactly what
+    _build_dev puts in one, its nodes usable."""
+    def ours(st, kind, mode: int | None = 0o755) -> bool:
+        return kind(st.st_mode) and st.st_uid == os.geteuid() and (mode is None or stat.S_IMODE(st.st_mode) == mode)
+    try:
+        if not ours(os.lstat(path), stat.S_ISDIR):
+            return False
+        if sorted(os.listdir(path)) != sorted((*(n for n, *_ in nodes), *DEV_LINKS, *DEV_DIRS)):
+            return False
+        for name, rdev, mode in nodes:
+            st = os.lstat(os.path.join(path, name))
+            if not ours(st, stat.S_ISCHR, mode) or st.st_rdev != rdev:
+                return False
+        for name, target in DEV_LINKS.items():
+            link = os.path.join(path, name)
+            if not ours(os.lstat(link), stat.S_ISLNK, None) or os.readlink(link) != target:
+                return False
+        for name in DEV_DIRS:
+            if not ours(os.lstat(os.path.join(path, name)), stat.S_ISDIR) or os.listdir(os.path.join(path, name)):
+                return False
+        os.close(os.open(os.path.join(path, "null"), os.O_WRONLY))  # fails on a nodev mount
+    except OSError:
+        return False
+    return True
+
+
+def _build_dev(base: str, nodes: tuple) -> str | None:
+    """A new dev directory in `base` under a temporary name, or None."""
     building = tempfile.mkdtemp(prefix="building-", dir=base)
     try:
         for name, rdev, mode in nodes:
@@ -288,17 +364,30 @@ def _sandbox_dev(nodes: tuple) -> str | None:
         for name, target in DEV_LINKS.items():
             os.symlink(target, os.path.join(building, name))
         for name in DEV_DIRS:
-            os.mkdir(os.path.join(building, name), 0o755)
+            os.mkdir(os.path.join(building, name))
+            os.chmod(os.path.join(building, name), 0o755)
         os.chmod(building, 0o755)
-        os.close(os.open(os.path.join(building, "null"), os.O_WRONLY))  # fails on a nodev mount
     except OSError:
         shutil.rmtree(building, ignore_errors=True)
         return None
+    return building
+
+
+def _replace_stale(path: str, building: str) -> None:
+    """Put the directory `building` at `path` in place of what is there."""
+    with contextlib.suppress(OSError):
+        if os.path.islink(path) or not os.path.isdir(path):
+            os.unlink(path)
+        else:
+            aside = tempfile.mkdtemp(prefix="stale-", dir=os.path.dirname(path))
+            try:
+                os.rename(path, aside)  # onto an empty directory: replaces it
+            finally:
+                shutil.rmtree(aside, ignore_errors=True)
     try:
         os.rename(building, path)
-    except OSError:  # another process made the same one meanwhile
+    except OSError:  # another process put one there meanwhile
         shutil.rmtree(building, ignore_errors=True)
-    return path
 
 
 def bwrap_prefix(workdir: str, unprivileged: bool = False, scratch_bytes: int = SCRATCH_BYTES) -> list:

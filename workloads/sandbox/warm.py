@@ -70,26 +70,71 @@ def _open_files(limits) -> int:
     return limits.open_files if own_hard == resource.RLIM_INFINITY else min(limits.open_files, own_hard)
 
 
+def rlimits(limits) -> tuple:
+    """(resource, soft, hard) of each limit a `Limits` sets on a run."""
+    cpu_hard = limits.cpu_s + 1  # SIGXCPU at the soft limit, SIGKILL at the hard
+    return ((resource.RLIMIT_CPU, limits.cpu_s, cpu_hard),
+            (resource.RLIMIT_AS, limits.address_space_bytes, limits.address_space_bytes),
+            (resource.RLIMIT_FSIZE, limits.file_size_bytes, limits.file_size_bytes),
+            (resource.RLIMIT_NPROC, limits.nproc, limits.nproc),
+            (resource.RLIMIT_NOFILE, _open_files(limits), _open_files(limits)),
+            (resource.RLIMIT_CORE, 0, 0))
+
+
 def set_limits(pid: int, limits) -> None:
     """Apply a `Limits` to a process that has not executed anything yet."""
-    cpu_hard = limits.cpu_s + 1  # SIGXCPU at the soft limit, SIGKILL at the hard
-    resource.prlimit(pid, resource.RLIMIT_CPU, (limits.cpu_s, cpu_hard))
-    resource.prlimit(pid, resource.RLIMIT_AS, (limits.address_space_bytes,) * 2)
-    resource.prlimit(pid, resource.RLIMIT_FSIZE, (limits.file_size_bytes,) * 2)
-    resource.prlimit(pid, resource.RLIMIT_NPROC, (limits.nproc,) * 2)
-    resource.prlimit(pid, resource.RLIMIT_NOFILE, (_open_files(limits),) * 2)
-    resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
+    for which, soft, hard in rlimits(limits):
+        resource.prlimit(pid, which, (soft, hard))
+
+
+# dash's ulimit: the option and unit of each limit. Other shells differ
+# (bash's -p is the pipe size, its -f counts KiB outside POSIX mode).
+ULIMIT_OPTIONS = {resource.RLIMIT_CPU: ("t", 1), resource.RLIMIT_AS: ("v", 1024),
+                  resource.RLIMIT_FSIZE: ("f", 512), resource.RLIMIT_NPROC: ("p", 1),
+                  resource.RLIMIT_NOFILE: ("n", 1), resource.RLIMIT_CORE: ("c", 1)}
+# How /proc/<pid>/limits names them.
+PROC_LIMIT_NAMES = {resource.RLIMIT_CPU: "Max cpu time", resource.RLIMIT_AS: "Max address space",
+                    resource.RLIMIT_FSIZE: "Max file size", resource.RLIMIT_NPROC: "Max processes",
+                    resource.RLIMIT_NOFILE: "Max open files", resource.RLIMIT_CORE: "Max core file size"}
 
 
 def ulimit_script(limits) -> str | None:
-    """dash's ulimit commands by which a shell sets `limits` on itself, the
-    same as set_limits; None when a limit is not a whole number of the
-    unit ulimit takes (KiB of address space, 512-byte blocks of file)."""
-    if limits.address_space_bytes % 1024 or limits.file_size_bytes % 512:
+    """Shell commands by which a shell at a sandbox uid sets `limits` on
+    itself, the same as set_limits; None where it could not: a hard limit
+    above our own (only prlimit, as root, may raise it), a limit that is
+    not a whole number of ulimit's unit, or a HOLD_SHELL whose ulimit does
+    not set what dash's would (checked once per limits)."""
+    wanted = rlimits(limits)
+    for which, _, hard in wanted:
+        own_hard = resource.getrlimit(which)[1]
+        if own_hard != resource.RLIM_INFINITY and hard > own_hard:
+            return None
+    return _checked_ulimit_script(HOLD_SHELL, wanted)
+
+
+@lru_cache(maxsize=64)
+def _checked_ulimit_script(shell: str, wanted: tuple) -> str | None:
+    steps = []
+    for which, soft, hard in wanted:
+        option, unit = ULIMIT_OPTIONS[which]
+        if soft % unit or hard % unit:
+            return None
+        steps.append(f"ulimit -{option} {hard // unit}")
+        if soft != hard:
+            steps.append(f"ulimit -S -{option} {soft // unit}")
+    script = " && ".join(steps) + " || exit 125; "
+    # The shell reads its own limits back after setting them: no exec.
+    readback = 'while IFS= read -r line; do printf "%s\\n" "$line"; done < /proc/$$/limits'
+    try:
+        out = subprocess.run([shell, "-c", script + readback], capture_output=True, text=True,
+                             timeout=10, cwd="/", env={"PATH": "/usr/bin:/bin"}).stdout
+    except (OSError, subprocess.SubprocessError):
         return None
-    return (f"ulimit -t {limits.cpu_s + 1} && ulimit -S -t {limits.cpu_s} && "
-            f"ulimit -v {limits.address_space_bytes // 1024} && ulimit -f {limits.file_size_bytes // 512} && "
-            f"ulimit -p {limits.nproc} && ulimit -n {_open_files(limits)} && ulimit -c 0 || exit 125; ")
+    found = {line[:26].strip(): line[26:].split()[:2] for line in out.splitlines()}
+    for which, soft, hard in wanted:
+        if found.get(PROC_LIMIT_NAMES[which]) != [str(soft), str(hard)]:
+            return None
+    return script
 
 
 @dataclass
@@ -188,7 +233,9 @@ def script_file(run_as: int) -> tuple:
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(path, name))
         _script_dir = path
-    path = os.path.join(_script_dir, f"{os.getpid()}-{next(_script_numbers)}")
+    # Random as well: a process killed before unlinking left its files,
+    # named after a pid that comes round again.
+    path = os.path.join(_script_dir, f"{os.getpid()}-{next(_script_numbers)}-{os.urandom(6).hex()}")
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o440)
     try:
         os.fchown(fd, os.geteuid(), run_as)
@@ -213,6 +260,9 @@ def hold(env: Mapping[str, str], limits, use_cgroup: bool, run_as: int | None = 
     script_fd = -1
     try:
         script_fd = os.memfd_create("fb-sandbox-script", os.MFD_CLOEXEC)
+        # Read-only to all but us: the shell, once at run_as, opens it
+        # again for reading, and no other process at that uid may write it.
+        os.fchmod(script_fd, 0o444)
         proc = subprocess.Popen(
             hold_argv(f"/proc/{os.getpid()}/fd/{script_fd}", run_as),
             cwd="/", env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
