@@ -265,6 +265,20 @@ def leave_files_in_the_hosts_scratch_dirs(backend, host):
     return not left, f"left {left}"
 
 
+@snippet("files", by_design=())
+def add_to_dev_or_make_a_device_node(backend, host):
+    # bwrap's /dev is a directory of root's on the host, bound whole.
+    res = run_sh(backend, f"touch /dev/{MARK} && echo made file; mkdir /dev/{MARK}d && echo made dir; "
+                          f"ln -s / /dev/{MARK}l && echo made link; mknod $HOME/{MARK}m c 1 1 && echo made node; "
+                          f"mknod /dev/shm/{MARK}m c 1 1 && head -c 1 /dev/shm/{MARK}m >/dev/null && echo read node")
+    from workloads.sandbox.backends import sandbox_dev
+    dirs = ["/dev", *([sandbox_dev()] if sandbox_dev() else [])]
+    left = [os.path.join(d, n) for d in dirs for n in os.listdir(d) if n.startswith(MARK)]
+    for path in left:
+        shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
+    return b"made" not in res.stdout and b"read" not in res.stdout and not left, res.stdout[:80] + str(left).encode()
+
+
 @snippet("files")
 def list_home_directories(backend, host):
     res = run_sh(backend, "ls -A /home 2>/dev/null | head -5")
@@ -558,6 +572,15 @@ def open_descriptors_without_end(backend, host):
     res = run_py(backend, "import os\nn = 0\ntry:\n    while n < 100000:\n        os.open('/dev/null', os.O_RDONLY); n += 1\n"
                           "except OSError:\n    pass\nprint(n)", limits=Limits(open_files=256))
     return res.ok and int(res.stdout) < 256, res.stdout.strip()
+
+
+@snippet("exhaustion", by_design=())
+def raise_the_limits_back(backend, host):
+    # Each limit is set hard: the code may lower it, never raise it again.
+    res = run_sh(backend, "for o in t v f p n c; do (ulimit -H -$o unlimited) 2>/dev/null && echo raised $o; "
+                          "(ulimit -H -$o 1000000000) 2>/dev/null && echo raised $o; done; echo done",
+                 limits=Limits(open_files=256, nproc=64))
+    return res.stdout == b"done\n", res.stdout[:80]
 
 
 @snippet("exhaustion", by_design=())
