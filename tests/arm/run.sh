@@ -139,12 +139,14 @@ done
 # chroot: the kernel refuses user namespaces to a chrooted process, and the
 # sandbox's bwrap needs them.
 mkdir -p "$ARM_ROOT/.oldroot"
+# Bytecode goes to the root's /tmp (the checkout is read-only there): an
+# emulated interpreter compiling every module again in every child is slow.
 in_root() {  # run a command inside the arm64 root with a clean environment
     unshare --mount --propagation private --fork -- /bin/sh -ec '
         mount --rbind "$1" "$1"; cd "$1"; pivot_root . .oldroot; shift
         umount -l /.oldroot; cd /; exec "$@"' in_root "$ARM_ROOT" \
         /usr/bin/env -i HOME=/root PATH="$VENV/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
-        LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$SRC" \
+        LANG=C.UTF-8 PYTHONPYCACHEPREFIX=/tmp/pycache PYTHONPATH="$SRC" \
         NUMBA_CACHE_DIR=/tmp/numba-cache FACTORYBENCH_EMULATED=qemu-user \
         PIP_DISABLE_PIP_VERSION_CHECK=1 "${PASS_ENV[@]}" "$@"
 }
