@@ -780,6 +780,39 @@ def test_a_dev_directory_changed_between_runs_is_made_whole_again(monkeypatch, w
         backends._sandbox_dev_path.cache_clear()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives a directory to another user")
+def test_root_keeps_nothing_where_another_user_could_replace_it(monkeypatch, tmp_path):
+    """A TMPDIR in a directory another user owns (or may write to, unsticky)
+    let that user move root's /etc and /dev copies, held shells' scripts
+    and uid locks aside for their own, and have a held shell run their
+    script outside the sandbox: /tmp is used instead."""
+    import tempfile
+
+    from workloads.sandbox import backends, tempdir, uids
+
+    theirs, shared, sticky, ours = (tmp_path / n for n in ("theirs", "shared", "sticky", "ours"))
+    for d, mode in ((theirs, 0o755), (shared, 0o777), (sticky, 0o1777), (ours, 0o755)):
+        d.mkdir()
+        d.chmod(mode)
+    os.chown(theirs, 4242, 4242)
+    assert tempdir.others_can_replace(str(theirs)) and tempdir.others_can_replace(str(theirs / "below"))
+    assert tempdir.others_can_replace(str(shared))
+    assert not tempdir.others_can_replace(str(sticky)) and not tempdir.others_can_replace(str(ours))
+    monkeypatch.setattr(uids, "_lock_dir", None)
+    for given, used in ((theirs, "/tmp"), (shared, "/tmp"), (ours, str(ours))):
+        monkeypatch.setattr(tempfile, "tempdir", str(given))
+        tempdir.temp_dir.cache_clear()
+        backends.written_etc.cache_clear()
+        uids._lock_dir = None
+        try:
+            assert tempdir.temp_dir() == used
+            assert os.path.dirname(backends.written_etc()) == used
+            assert os.path.dirname(uids._lock_directory()) == used
+        finally:
+            tempdir.temp_dir.cache_clear()
+            backends.written_etc.cache_clear()
+
+
 def test_no_dev_directory_where_device_nodes_would_not_work(monkeypatch):
     """On a nodev file system (a /tmp tmpfs mounted nodev) /dev is built node by node."""
     from workloads.sandbox import backends

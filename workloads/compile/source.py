@@ -15,6 +15,7 @@ from suite.model import ErrorRecord, Outcome, measurement
 from suite.options import DEFAULTS
 from suite.sampling import repeat_until_stable
 from workloads.sandbox import Limits, for_agent_code
+from workloads.sandbox.tempdir import temp_dir
 
 # A real build runs long, links big binaries and starts many processes; a
 # kernel build at -j176 needs tens of GiB and its tree lives on disk.
@@ -41,7 +42,7 @@ def build_tree(job, source: str, command: str, *, min_runs: int, max_runs: int,
     it exits 0 and, if `product` is named, leaves that file in the tree."""
     params = dict(job.params)
     # On disk: a kernel tree and its objects are gigabytes.
-    sandbox = for_agent_code(job.options, limits=SOURCE_LIMITS, timeout_s=job.timeout, workdir_parent=tempfile.gettempdir())
+    sandbox = for_agent_code(job.options, limits=SOURCE_LIMITS, timeout_s=job.timeout, workdir_parent=temp_dir())
     failures: list = []
     with sandbox.session() as s:
         tree = os.path.join(s.path, "tree")

@@ -35,7 +35,7 @@ pipes (`Sandbox.start`, process.py): the warm JVM and Node.js tool pools.
 The package: core.py (Sandbox, its sessions and results), process.py,
 backends.py
 (each backend's command prefix and whether it works here), files.py (the
-harness's symlink-safe writes into a work dir), uids.py, cgroups.py,
+harness's symlink-safe writes into a work dir), uids.py, tempdir.py, cgroups.py,
 warm.py, concurrency.py; specs.py and lifecycle.py are the
 sandbox.lifecycle benchmark. Importing any of them starts nothing: the
 ready shells, cgroups and uid locks are made on first use.

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from workloads.sandbox import uids
 from workloads.sandbox.files import write_files
+from workloads.sandbox.tempdir import temp_dir
 
 BACKENDS = ("bwrap", "unshare", "rlimit", "none")  # strongest first
 NAMESPACED_BACKENDS = ("bwrap", "unshare")  # a PID namespace per run; the only isolating ones
@@ -122,12 +123,12 @@ ETC_WRITTEN = {
 def written_etc() -> str:
     """A directory holding ETC_WRITTEN, readable by every sandbox uid and
     writable by us only (checked: another user may have made it first)."""
-    base = os.path.join(tempfile.gettempdir(), f"factorybench-sandbox-etc-{os.geteuid()}")
+    base = os.path.join(temp_dir(), f"factorybench-sandbox-etc-{os.geteuid()}")
     with contextlib.suppress(FileExistsError):
         os.mkdir(base, 0o755)
     st = os.lstat(base)
     if not os.path.isdir(base) or os.path.islink(base) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
-        base = tempfile.mkdtemp(prefix="factorybench-sandbox-etc-")
+        base = tempfile.mkdtemp(prefix="factorybench-sandbox-etc-", dir=temp_dir())
     os.chmod(base, 0o755)
     for name, text in ETC_WRITTEN.items():
         path = os.path.join(base, name)
@@ -505,7 +506,7 @@ def backend_problem(backend: str) -> str | None:
         return f"{backend} not installed (package {package})"
     uid = uids.take() if is_root() else None
     try:
-        with tempfile.TemporaryDirectory(prefix="fb-probe-") as d:
+        with tempfile.TemporaryDirectory(prefix="fb-probe-", dir=temp_dir()) as d:
             run_as = uid.uid if uid else None
             if run_as is not None:
                 os.chown(d, run_as, run_as)

@@ -22,6 +22,8 @@ import tempfile
 import threading
 from dataclasses import dataclass
 
+from workloads.sandbox.tempdir import temp_dir
+
 # Far above login uids (1000-59999), systemd's dynamic users (61184-65519),
 # nobody (65534) and the usual subordinate ranges (100000 + 65536 per user).
 FIRST_UID = 1_600_000_000
@@ -56,13 +58,13 @@ def _lock_directory() -> str:
     global _lock_dir
     with _dir_guard:
         if _lock_dir is None:
-            path = os.path.join(tempfile.gettempdir(), "factorybench-sandbox-uids")
+            path = os.path.join(temp_dir(), "factorybench-sandbox-uids")
             with contextlib.suppress(FileExistsError):
                 os.mkdir(path, 0o700)
             st = os.lstat(path)
             if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
                 # Someone else's, or loosened: use a private one instead.
-                path = tempfile.mkdtemp(prefix="factorybench-sandbox-uids-")
+                path = tempfile.mkdtemp(prefix="factorybench-sandbox-uids-", dir=temp_dir())
             _lock_dir = path
         return _lock_dir
 

@@ -26,6 +26,7 @@ import threading
 from functools import lru_cache
 
 from workloads.sandbox.cgroups import mounts
+from workloads.sandbox.tempdir import temp_dir
 
 TMPFS_WORKDIR_PARENT = "/dev/shm"
 TMPFS_MIN_FREE_BYTES = 1 << 30
@@ -47,7 +48,7 @@ def default_workdir_parent() -> str:
         roomy = False
     if is_tmpfs and roomy and os.access(parent, os.W_OK | os.X_OK):
         return parent
-    return tempfile.gettempdir()
+    return temp_dir()
 
 
 @lru_cache(maxsize=None)
@@ -65,7 +66,7 @@ def size_limit_problem() -> str | None:
     CAP_SYS_ADMIN: not in most containers), else why not; tried once."""
     if os.geteuid() != 0:
         return "only root can mount a tmpfs on a work dir"
-    probe = tempfile.mkdtemp(prefix="fb-sandbox-probe-")
+    probe = tempfile.mkdtemp(prefix="fb-sandbox-probe-", dir=temp_dir())
     try:
         _mount_tmpfs(probe, 1 << 20, 0)
     except OSError as exc:
