@@ -25,7 +25,7 @@ from pathlib import Path
 
 from workloads.sandbox import uids
 from workloads.sandbox.files import write_files
-from workloads.sandbox.tempdir import temp_dir
+from workloads.sandbox.tempdir import own_directory, temp_dir
 
 BACKENDS = ("bwrap", "unshare", "rlimit", "none")  # strongest first
 NAMESPACED_BACKENDS = ("bwrap", "unshare")  # a PID namespace per run; the only isolating ones
@@ -124,10 +124,7 @@ def written_etc() -> str:
     """A directory holding ETC_WRITTEN, readable by every sandbox uid and
     writable by us only (checked: another user may have made it first)."""
     base = os.path.join(temp_dir(), f"factorybench-sandbox-etc-{os.geteuid()}")
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(base, 0o755)
-    st = os.lstat(base)
-    if not os.path.isdir(base) or os.path.islink(base) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+    if not own_directory(base, 0o755, 0o022):
         base = tempfile.mkdtemp(prefix="factorybench-sandbox-etc-", dir=temp_dir())
     os.chmod(base, 0o755)
     for name, text in ETC_WRITTEN.items():

@@ -11,6 +11,7 @@ Standard library only.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
@@ -44,3 +45,13 @@ def temp_dir() -> str:
     no other user can replace it; else /tmp."""
     found = os.path.realpath(tempfile.gettempdir())
     return FALLBACK if others_can_replace(found) else found
+
+
+def own_directory(path: str, mode: int, forbidden: int) -> bool:
+    """Make `path` a directory of `mode` unless something is there; whether
+    it is now a directory of ours (no link) with none of the `forbidden`
+    mode bits: another user may have made it first, or loosened it."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, mode)
+    st = os.lstat(path)
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & forbidden

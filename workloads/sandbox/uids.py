@@ -12,17 +12,15 @@ namespaces. Standard library only.
 """
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import itertools
 import os
-import stat
 import tempfile
 import threading
 from dataclasses import dataclass
 
-from workloads.sandbox.tempdir import temp_dir
+from workloads.sandbox.tempdir import own_directory, temp_dir
 
 # Far above login uids (1000-59999), systemd's dynamic users (61184-65519),
 # nobody (65534) and the usual subordinate ranges (100000 + 65536 per user).
@@ -59,10 +57,7 @@ def _lock_directory() -> str:
     with _dir_guard:
         if _lock_dir is None:
             path = os.path.join(temp_dir(), "factorybench-sandbox-uids")
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(path, 0o700)
-            st = os.lstat(path)
-            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            if not own_directory(path, 0o700, 0o077):
                 # Someone else's, or loosened: use a private one instead.
                 path = tempfile.mkdtemp(prefix="factorybench-sandbox-uids-", dir=temp_dir())
             _lock_dir = path

@@ -32,7 +32,6 @@ import queue
 import re
 import resource
 import shlex
-import stat
 import subprocess
 import threading
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from typing import Callable, Mapping, Sequence
 
 from workloads.sandbox.backends import drop_prefix, written_etc
 from workloads.sandbox.cgroups import RunCgroup, remove_own
+from workloads.sandbox.tempdir import own_directory
 from workloads.sandbox.uids import SandboxUid
 
 HOLD_SHELL = "/bin/sh"
@@ -221,10 +221,7 @@ def script_file(run_as: int) -> tuple:
     global _script_dir
     if _script_dir is None:
         path = os.path.join(written_etc(), "scripts")
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(path, 0o711)
-        st = os.lstat(path)
-        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        if not own_directory(path, 0o711, 0o022):
             raise OSError(f"{path} is not a directory only we may write to")
         os.chmod(path, 0o711)
         for name in os.listdir(path):
