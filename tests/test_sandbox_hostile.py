@@ -17,6 +17,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -71,6 +72,15 @@ class Host:
             with open(self.ssh_key, "w") as f:
                 f.write(f"-----BEGIN OPENSSH PRIVATE KEY----- {MARK}\n")
             os.chmod(self.ssh_key, 0o600)
+        # A setuid-root program of the host's (as su, mount or pkexec are),
+        # outside the scratch dirs a sandbox hides: it prints its euid.
+        self.setuid_dir = self.setuid_id = None
+        if IS_ROOT:
+            self.setuid_dir = tempfile.mkdtemp(prefix=f"{MARK}-setuid-", dir="/var/lib")
+            os.chmod(self.setuid_dir, 0o755)
+            self.setuid_id = os.path.join(self.setuid_dir, "id")
+            shutil.copy(shutil.which("id"), self.setuid_id)
+            os.chmod(self.setuid_id, 0o4755)
         # Another service on the machine, with a secret in its environment.
         self.service = subprocess.Popen(["sleep", f"600.{MARK[-6:].translate(str.maketrans('abcdef', '123456'))}"],
                                         env={"PATH": "/usr/bin:/bin", "FB_SERVICE_SECRET": f"svc-{MARK}"})
@@ -145,6 +155,8 @@ class Host:
             if path and os.path.exists(path):
                 os.remove(path)
         shutil.rmtree(self.base, ignore_errors=True)
+        if self.setuid_dir:
+            shutil.rmtree(self.setuid_dir, ignore_errors=True)
 
 
 class Victim:
@@ -316,6 +328,15 @@ try:
 except OSError as e:
     print('denied', e.errno)""")
     return b"read" not in res.stdout, res.stdout[:80]
+
+
+# -- privileges -------------------------------------------------------------------
+
+@snippet("privileges", by_design=(),
+         needs=lambda host: None if host.setuid_id else "plants a setuid-root program only as root")
+def gain_root_through_a_setuid_program(backend, host):
+    res = run_sh(backend, f"{host.setuid_id} -u")
+    return res.stdout.strip() != b"0", res.stdout[:40] + res.stderr[-80:]
 
 
 # -- network and sockets ------------------------------------------------------------
@@ -631,7 +652,7 @@ def summary_table() -> list:
 def test_the_battery_is_big_enough():
     assert len(SNIPPETS) >= 30
     assert {s.category for s in SNIPPETS} == {"files", "secrets", "network", "proc", "siblings", "symlinks",
-                                              "daemons", "exhaustion", "output"}
+                                              "daemons", "exhaustion", "output", "privileges"}
 
 
 @pytest.mark.parametrize("backend", BACKENDS or [pytest.param("none", marks=pytest.mark.skip(reason="no backend"))])

@@ -443,14 +443,15 @@ def unshare_prefix(workdir: str, run_as: int | None = None, scratch_bytes: int =
     IPC and UTS namespaces; as root the code then drops to `run_as`, else
     it runs as the caller mapped to root in a user namespace."""
     user = [] if run_as is not None else ["--user", "--map-root-user"]
-    drop = drop_prefix(run_as) if run_as is not None else []
+    drop = confined_drop_prefix(run_as) if run_as is not None else []
     return ["unshare", "--net", "--pid", "--ipc", "--uts", "--mount", "--fork", "--kill-child",
             "--mount-proc", *user, "--", "/bin/sh", "-c", UNSHARE_SETUP,
             unshare_fstab(scratch_bytes), workdir, *drop]
 
 
-def setpriv_prefix(run_as: int) -> list:
-    return ["setpriv", f"--reuid={run_as}", f"--regid={run_as}", "--clear-groups", "--"]
+def setpriv_prefix(run_as: int, no_new_privs: bool = False) -> list:
+    return ["setpriv", f"--reuid={run_as}", f"--regid={run_as}", "--clear-groups",
+            *(["--no-new-privs"] if no_new_privs else []), "--"]
 
 
 def drop_prefix(run_as: int) -> list:
@@ -463,6 +464,15 @@ def drop_prefix(run_as: int) -> list:
     if unshare_drops():
         return ["unshare", f"--setgid={run_as}", f"--setuid={run_as}", "--"]
     return setpriv_prefix(run_as)
+
+
+def confined_drop_prefix(run_as: int) -> list:
+    """drop_prefix for the code itself: also no_new_privs, so a setuid or
+    file-capability program of the host's (su, mount, pkexec, ...) runs
+    with the code's uid and no capabilities instead of root's (bwrap sets
+    it for what it runs). One exec: setpriv, whose user-database lookup
+    costs less than a second exec."""
+    return setpriv_prefix(run_as, no_new_privs=True)
 
 
 @lru_cache(maxsize=None)

@@ -16,7 +16,7 @@ from suite.errors import Skipped
 from workloads.sandbox import uids, workdirs
 from workloads.sandbox.backends import (
     BACKENDS, NAMESPACED_BACKENDS, SCRATCH_BYTES, backend_problem, bwrap_prefix, bwrap_visible,
-    is_root, drop_prefix, unshare_prefix, weakness, world_executable, available_backends,
+    is_root, confined_drop_prefix, drop_prefix, unshare_prefix, weakness, world_executable, available_backends,
     resolve_binary,
 )
 from workloads.sandbox.files import UnsafePathError, write_files
@@ -425,7 +425,7 @@ class Sandbox:
         if self.backend == "unshare":
             return unshare_prefix(session.path, session.run_as, self.limits.scratch_bytes) + argv
         if session.run_as is not None:  # rlimit as root: after the parent set the limits
-            return drop_prefix(session.run_as) + argv
+            return confined_drop_prefix(session.run_as) + argv
         return argv
 
     def _script(self, argv: list, session: SandboxSession, env: Mapping[str, str] | None) -> str:
