@@ -252,19 +252,14 @@ def hold(env: Mapping[str, str], limits, use_cgroup: bool, run_as: int | None = 
     ulimits = ulimit_script(limits) if limits is not None else ""
     if run_as is not None and ulimits is not None and os.geteuid() == 0:
         return _hold_dropped(env, limits, use_cgroup, run_as, ulimits)
-    caps = {"pids": limits.nproc, "memory": limits.memory_bytes} if limits else None
-    cgroup = RunCgroup(caps, enabled=use_cgroup)
+    cgroup = _run_cgroup(limits, use_cgroup)
     script_fd = -1
     try:
         script_fd = os.memfd_create("fb-sandbox-script", os.MFD_CLOEXEC)
         # Read-only to all but us: the shell, once at run_as, opens it
         # again for reading, and no other process at that uid may write it.
         os.fchmod(script_fd, 0o444)
-        proc = subprocess.Popen(
-            hold_argv(f"/proc/{os.getpid()}/fd/{script_fd}", run_as),
-            cwd="/", env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=True,
-        )
+        proc = _start_shell(hold_argv(f"/proc/{os.getpid()}/fd/{script_fd}", run_as), env)
     except (OSError, AttributeError) as exc:  # AttributeError: no memfd_create (glibc < 2.27)
         if script_fd >= 0:
             os.close(script_fd)
@@ -292,16 +287,11 @@ def _hold_dropped(env: Mapping[str, str], limits, use_cgroup: bool, run_as: int,
     """hold() of a shell at `run_as` from its first exec: it limits itself
     (prlimit could not reach another uid's process without CAP_SYS_RESOURCE)
     and is placed in its cgroups once ready, before any run is handed to it."""
-    caps = {"pids": limits.nproc, "memory": limits.memory_bytes} if limits else None
-    cgroup = RunCgroup(caps, enabled=use_cgroup)
+    cgroup = _run_cgroup(limits, use_cgroup)
     script_fd, path = -1, None
     try:
         script_fd, path = script_file(run_as)
-        proc = subprocess.Popen(
-            dropped_hold_argv(path, run_as, ulimits),
-            cwd="/", env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=True,
-        )
+        proc = _start_shell(dropped_hold_argv(path, run_as, ulimits), env)
     except OSError as exc:
         if script_fd >= 0:
             os.close(script_fd)
@@ -322,6 +312,18 @@ def _hold_dropped(env: Mapping[str, str], limits, use_cgroup: bool, run_as: int,
         raise
     cgroup.restart_accounting()
     return shell
+
+
+def _run_cgroup(limits, use_cgroup: bool) -> RunCgroup:
+    """Fresh cgroups for a held shell: its run's process and memory caps."""
+    caps = {"pids": limits.nproc, "memory": limits.memory_bytes} if limits else None
+    return RunCgroup(caps, enabled=use_cgroup)
+
+
+def _start_shell(argv: list, env: Mapping[str, str]) -> subprocess.Popen:
+    """A held shell's process: behind pipes, in a session of its own."""
+    return subprocess.Popen(argv, cwd="/", env=dict(env), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 
 def _ready(proc: subprocess.Popen) -> None:

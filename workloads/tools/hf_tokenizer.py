@@ -16,6 +16,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from suite.atomicfile import write_atomic
+from suite.errors import DiskFull
 from workloads.tools.bpe import prose
 
 VOCAB_SIZE = 32_000
@@ -101,11 +103,9 @@ def cached_prompts(seed: int, count: int, cache_dir: Path | None = None) -> list
     made = prompts(seed, count)
     try:
         where.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"settings": _settings(), "prompts": made}))
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only checkout makes them again next time
+        write_atomic(path, json.dumps({"settings": _settings(), "prompts": made}))
+    except (OSError, DiskFull):
+        pass  # a read-only checkout or a full disk: made again next time
     return made
 
 

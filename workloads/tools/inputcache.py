@@ -11,12 +11,13 @@ a checkout that cannot be written to makes them every time.
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable
+
+from suite.atomicfile import write_atomic
+from suite.errors import DiskFull
 
 CACHE_DIR = Path(__file__).resolve().parents[2] / ".cache" / "tool-inputs"
 
@@ -33,14 +34,9 @@ def cached_inputs(name: str, source: bytes, seed: int, make: Callable[[], list],
     except Exception:  # noqa: BLE001 - absent, cut short or unreadable: made again
         pass
     inputs = make()
-    tmp = None
     try:
         where.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=where, prefix=f".{name}-", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(inputs, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-    except OSError:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+        write_atomic(path, pickle.dumps(inputs, protocol=pickle.HIGHEST_PROTOCOL))
+    except (OSError, DiskFull):
+        pass  # a read-only checkout or a full disk: made again next time
     return inputs
