@@ -510,6 +510,21 @@ def test_the_drop_to_a_sandbox_uid_leaves_no_group_and_no_capability(monkeypatch
     assert fields["Groups"] == [] and fields["CapPrm"] == fields["CapEff"] == fields["CapAmb"] == ["0000000000000000"], out
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root drops to a sandbox uid")
+def test_without_setpriv_only_bwrap_can_drop_to_a_sandbox_uid(monkeypatch):
+    """The unshare and rlimit backends run the code through setpriv (for
+    no_new_privs); bwrap's ready shells can drop with unshare --setuid."""
+    from workloads.sandbox import backends
+
+    which = shutil.which
+    monkeypatch.setattr(backends.shutil, "which", lambda name: None if name == "setpriv" else which(name))
+    monkeypatch.setattr(backends, "unshare_drops", lambda: True)
+    problems = {b: backends.backend_problem.__wrapped__(b) for b in ("unshare", "rlimit")}
+    assert all("setpriv not installed" in str(p) for p in problems.values()), problems
+    monkeypatch.setattr(backends, "unshare_drops", lambda: False)
+    assert "setpriv not installed" in str(backends.backend_problem.__wrapped__("bwrap"))
+
+
 @needs_bwrap
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs sandboxes as uids of their own")
 @pytest.mark.parametrize("limits_itself", [True, False])

@@ -504,8 +504,10 @@ def backend_problem(backend: str) -> str | None:
         return None
     if backend not in BACKENDS:
         return "unknown backend"
-    if is_root() and not (unshare_drops() or shutil.which("setpriv")):  # root drops to a sandbox uid with one
-        return "setpriv not installed, nor an unshare with --setuid (package util-linux)"
+    # Root drops to a sandbox uid: bwrap's ready shells with unshare --setuid
+    # or setpriv, the code of the others with setpriv (for no_new_privs).
+    if is_root() and not shutil.which("setpriv") and (backend != "bwrap" or not unshare_drops()):
+        return "setpriv not installed (package util-linux)"
     if backend == "rlimit":
         return None
     if not shutil.which(backend):
