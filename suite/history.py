@@ -45,11 +45,15 @@ MAX_POINTS = 60
 # points' own: plenty for a median, and each point costs a parse of its
 # samples (all 60 took a third of a check over 100 nights of 479 series).
 WITHIN_NOISE_POINTS = 20
-# The reference level is at most this many of its latest points: a slow
-# drift shifts the mean of a longer one away from where the series is now
-# (measured over nights 31-60 of a 60-night A/A with 2% drift: 1.4
-# false-alarm nights in 30 uncapped, 0.9 at 30 points, 0.8 at 20; a 10%
-# step after 40 nights is caught in 95.7%, 94.1% and 88.2%).
+# The reference level is the mean of at most this many of its latest
+# points: a slow drift shifts the mean of a longer one away from where the
+# series is now. Its noise comes from all its points, each block of this
+# many about its own mean, so a long-kept series knows its noise from up to
+# MAX_POINTS points while a drift moves no block far (measured over nights
+# 31-60 of a 60-night A/A with 2% drift, 60 trials: 1.13 false-alarm
+# nights in 30 at 30 points, 1.03 at 25, 0.97 at 20; a 10% step after 60
+# nights is caught within 2 nights in 96.1%, 95.8% and 94.8% of 2000
+# trials; the noise of the latest 30 points alone caught 93.6%).
 MAX_REFERENCE_POINTS = 30
 # A level before a step must rest on this many points; shorter segments
 # between it and the latest level are outliers, not levels.
@@ -69,12 +73,14 @@ PROPOSE_Z = 4.0
 # REGRESSION_ALPHA, a rise an improvement only at IMPROVEMENT_ALPHA (it fails
 # no gate, so it need not be caught early), and a single new point must
 # pass at alpha x SINGLE_POINT_FACTOR (a gross drop is still named the
-# night it shows). Together about 0.03 a night by the tests' own level;
-# the step fit's choice of the reference adds some once a series is long.
-# tests/perf/verdicts.py prints the false alarms and the detection power
-# these give: a larger alpha catches a 10% step at CV 3% sooner and raises
-# more false alarms on series at CV 5%.
-REGRESSION_ALPHA = 0.028
+# night it shows). Together about 0.02 a night by the tests' own level;
+# the step fit's choice of the reference and a drift's lag add some once a
+# series is long. tests/perf/verdicts.py prints the false alarms and the
+# detection power these give: over nights 31-60 of a 60-night A/A with 2%
+# drift, 0.028 raised 1.13 false-alarm nights in 30 and 0.021 0.87 (60
+# trials each), while a 10% step after 60 nights at CV 1-3% was caught
+# within 2 nights in 96.1% and 95.9% of 2000 trials (0.018: 95.4%).
+REGRESSION_ALPHA = 0.021
 IMPROVEMENT_ALPHA = 0.001
 SINGLE_POINT_FACTOR = 0.02
 # Options that say where output goes, not what was measured.
@@ -535,10 +541,13 @@ def _t_threshold(df: int, alpha: float) -> float:
 
 @dataclass(frozen=True)
 class Reference:
-    """The level the points before a candidate step end on."""
+    """The level the points before a candidate step end on, and the noise
+    about it."""
 
-    level: float  # its mean (log scale)
-    points: tuple  # its points (log scale)
+    level: float  # mean (log scale) of its latest points
+    points: tuple  # those points (log scale): at most MAX_REFERENCE_POINTS
+    spread: float  # sum of squares of the whole level's points about their blocks' means
+    df: int  # degrees of freedom of `spread`
 
 
 def _fit(logs: Sequence[float], floor: float) -> list:
@@ -560,6 +569,19 @@ def levels(values: Sequence[float], within: float = 0.0) -> list:
     return [(s, e, math.exp(m)) for s, e, m in _fit(logs, series_noise([], within, values))]
 
 
+def block_spread(logs: Sequence[float], block: int) -> tuple:
+    """(sum of squares, degrees of freedom) of `logs` about the means of
+    blocks of `block` points, counted back from the latest: the noise of a
+    long level that may drift, each block's own mean following the drift."""
+    spread, df = 0.0, 0
+    for end in range(len(logs), 0, -block):
+        part = logs[max(0, end - block):end]
+        mean = math.fsum(part) / len(part)
+        spread += math.fsum((y - mean) ** 2 for y in part)
+        df += len(part) - 1
+    return spread, df
+
+
 def reference_level(logs: Sequence[float], floor: float) -> Reference | None:
     """The latest level of a penalized step fit (asv's step detection,
     solved exactly) over `logs`, priced at PROPOSE_Z**2 noise variances a
@@ -567,15 +589,18 @@ def reference_level(logs: Sequence[float], floor: float) -> Reference | None:
     before the candidate are a level of their own, so a step began before
     it (or they are outliers). Only this level's spread measures the noise:
     where noise alone cut the series into levels, the spread about all of
-    them is too small (measured: more false alarms). At most its latest
-    MAX_REFERENCE_POINTS points count."""
-    start, end, level = _fit(logs, floor)[-1]
+    them is too small (measured: more false alarms). Its mean is that of
+    its latest MAX_REFERENCE_POINTS points (a drift moves the mean of more
+    away from where the series is now); its noise is the spread of all its
+    points about blocks that long, so a long-kept series knows its noise
+    from twice the points (a 10% step at CV 1-3% after 60 nights: caught
+    within 2 nights in 96% instead of 94%)."""
+    start, end, _ = _fit(logs, floor)[-1]
     if end - start < MIN_LEVEL_POINTS:
         return None
-    if end - start > MAX_REFERENCE_POINTS:
-        start = end - MAX_REFERENCE_POINTS
-        level = math.fsum(logs[start:end]) / MAX_REFERENCE_POINTS
-    return Reference(level, tuple(logs[start:end]))
+    latest = tuple(logs[max(start, end - MAX_REFERENCE_POINTS):end])
+    spread, df = block_spread(logs[start:end], MAX_REFERENCE_POINTS)
+    return Reference(math.fsum(latest) / len(latest), latest, spread, df)
 
 
 def judge_series(values: Sequence[float], higher_is_better: bool, window: int = DEFAULT_WINDOW,
@@ -611,9 +636,8 @@ def _step_test(logs: Sequence[float], start: int, floor: float, higher_is_better
         return None
     new = logs[start:]
     after = math.fsum(new) / len(new)
-    df = len(ref.points) + len(new) - 2
-    spread = (math.fsum((y - ref.level) ** 2 for y in ref.points)
-              + math.fsum((y - after) ** 2 for y in new))
+    df = ref.df + len(new) - 1
+    spread = ref.spread + math.fsum((y - after) ** 2 for y in new)
     sigma = max(math.sqrt(spread / df), floor, 1e-6)
     t = abs(after - ref.level) / (sigma * math.sqrt(1 / len(new) + 1 / len(ref.points)))
     change = (math.expm1(after - ref.level) if higher_is_better

@@ -438,17 +438,46 @@ def test_the_reference_level_is_its_latest_points_at_most():
 def test_a_slow_drift_over_a_long_history_is_not_a_step(monkeypatch):
     # Latencies creeping up 4% over 60 nights, checked on nights 31-60: the
     # mean of a whole 60-night reference lags where the series is now and
-    # reads as a step; the latest 30 points lag half as much.
-    def alarms():
+    # reads as a step; the latest 30 points lag half as much, so the drift
+    # adds at most half the alarms it adds to a 60-point level.
+    def alarms(drift):
         rng = random.Random(11)
         count = 0
         for _ in range(60):
             cv = rng.uniform(0.02, 0.04)
-            values = [100 * (1 + 0.04 * n / 59) * (1 + rng.gauss(0, cv)) for n in range(60)]
+            values = [100 * (1 + drift * n / 59) * (1 + rng.gauss(0, cv)) for n in range(60)]
             count += sum(history.judge_series(values[:n], False, series=20) is not None
                          for n in range(31, 61))
         return count
 
-    capped = alarms()
+    steady, capped = alarms(0.0), alarms(0.04)
     monkeypatch.setattr(history, "MAX_REFERENCE_POINTS", history.MAX_POINTS)
-    assert capped * 2 <= alarms()
+    assert (capped - steady) * 2 <= alarms(0.04) - steady
+
+
+def test_a_long_level_measures_its_noise_about_blocks_of_its_latest_points():
+    ramp = [0.001 * i for i in range(60)]
+    spread, df = history.block_spread(ramp, 30)
+    whole, _ = history.block_spread(ramp, 60)
+    assert df == 58 and spread == pytest.approx(whole / 4, rel=0.01)  # a drift moves no block far
+    ref = history.reference_level([0.01 * (i % 2) for i in range(59)], 0.001)
+    assert len(ref.points) == history.MAX_REFERENCE_POINTS and ref.df == 57
+
+
+def test_a_long_kept_series_catches_a_step_its_latest_30_points_would_miss(monkeypatch):
+    # A 10% drop at CV 3% after 58 nights, in a check of 479 series: the
+    # noise of all 58 points (56 degrees of freedom) against the latest 30's.
+    def caught():
+        hits = 0
+        for seed in range(200):
+            rng = random.Random(seed)
+            values = [100 * (1 + rng.gauss(0, 0.03)) for _ in range(58)]
+            values += [90 * (1 + rng.gauss(0, 0.03)) for _ in range(2)]
+            hits += any(history.judge_series(values[:n], True, series=479) is not None
+                        for n in (59, 60))
+        return hits
+
+    whole = caught()
+    spread = history.block_spread
+    monkeypatch.setattr(history, "block_spread", lambda logs, block: spread(logs[-block:], block))
+    assert whole >= caught() + 10  # measured: 138 and 117 of 200
