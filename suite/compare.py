@@ -10,7 +10,8 @@ How a verdict is reached (README "How a verdict is reached"):
 
 - Only primary figures are tested. A record that names its source in
   `info.derived_from` (write-allocate or per-core bandwidth, efficiency,
-  work per joule, cost) follows its source's verdict; a summary
+  work per joule, cost), or whose spec declares it `derived` (co-run
+  slowdown and p99 inflation), follows its source's verdict; a summary
   (`info.derived`) is shown but not tested. Neither counts in a geomean.
 - Figures measured in two or more worker processes a side are tested on the
   processes' own values (log scale), with a t test whose variance is shrunk
@@ -19,7 +20,9 @@ How a verdict is reached (README "How a verdict is reached"):
   (Benjamini-Hochberg). A flagged change must also reach MIN_EFFECT.
 - A figure from a single process on either side is "indicative": flagged
   only when its change exceeds a noise floor, from the history store when it
-  holds the series, else the category's default (DEFAULT_NOISE_FLOORS).
+  holds the series, else the category's default (DEFAULT_NOISE_FLOORS),
+  which an unstable figure (samples scattering beyond UNSTABLE_CV on either
+  side) never passes.
 - A record marked disturbed (info.disturbed, info.interference) is shown as
   "disturbed" and never flagged, and leaves the geomeans.
 
@@ -244,9 +247,14 @@ def disturbance(record) -> str | None:
 
 
 def derived_source(record) -> str | None:
-    """The metric a derived record rescales (info.derived_from), else None."""
+    """The metric a derived record is computed from (info.derived_from, else
+    its spec's `derived` declaration), else None."""
+    from suite.meaning import declared_derived
+
     source = record.info.get("derived_from")
-    return source if isinstance(source, str) and source else None
+    if isinstance(source, str) and source:
+        return source
+    return declared_derived().get((record.benchmark, record.metric))
 
 
 def is_primary(record) -> bool:
@@ -335,6 +343,12 @@ def judge(record, base, floors: NoiseFloors | None = None,
         return replace(cell, p_value=t.p_value)
     floor, source = (floors or NoiseFloors()).of(base)
     beyond = abs(math.log(ratio)) > math.log1p(max(floor, MIN_EFFECT))
+    if cell.unstable and source != "history":
+        # A category's default floor assumes a figure as steady as its
+        # category's; samples scattering beyond UNSTABLE_CV within one
+        # process say this one is not (in A/A default runs on a shared VM,
+        # 70% of the rows beyond their default floor were such figures).
+        beyond = False
     verdict = (INDICATIVE_BETTER if ratio > 1 else INDICATIVE_WORSE) if beyond else INDICATIVE
     return replace(cell, verdict=verdict, floor=floor, floor_from=source)
 

@@ -739,7 +739,9 @@ def check(store: Store, window: int = DEFAULT_WINDOW,
           threshold_pct: float = DEFAULT_THRESHOLD_PCT, series: dict | None = None) -> CheckReport:
     """Judge the latest run of every machine and profile against its history
     (`series`: what series_points(store) gives, when the caller has it)."""
-    latest = _latest_runs(store)
+    from suite.meaning import declared_derived
+
+    latest, derived = _latest_runs(store), declared_derived()
     runs = {key: (machine_label(json.loads(m)), profile, started, rid, commit)
             for key, m, profile, started, rid, commit in store.query(
                 "SELECT run_key, machine, profile, started_at, run_id, git_commit FROM fb_runs")}
@@ -751,7 +753,7 @@ def check(store: Store, window: int = DEFAULT_WINDOW,
         last = points[-1]
         if last[0] not in latest:
             continue  # this series was not in its machine's latest run
-        if not point_notes(last[8]).get("primary", True):
+        if not point_notes(last[8]).get("primary", True) or derived.get((last[1], last[3])):
             continue  # a derived figure repeats its source's step
         if point_notes(last[8]).get("disturbed"):
             disturbed += 1

@@ -9,6 +9,7 @@ benchmark says what its figures are where it is declared.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -122,6 +123,15 @@ def plots(specs: Sequence | None = None) -> list:
         for p in s.plots:
             out[p] = out.get(p, ()) + (s.id,)
     return list(out.items())
+
+
+@functools.lru_cache(maxsize=1)
+def declared_derived() -> dict:
+    """{(benchmark id, metric): the metric it is computed from} over every
+    registered spec's `derived`: a result file written before its records
+    named their source in `info.derived_from` still says what derives."""
+    return {(s.id, metric): source for s in specs_by_id().values()
+            for metric, source in s.derived}
 
 
 def derived_from(benchmark: str, metric: str, specs: Sequence | None = None) -> str | None:

@@ -83,9 +83,13 @@ def test_scaled_triad_row_is_the_only_one_flagged(tmp_path):
     worse = scaled_copy(a, tmp_path / "worse.json", "stream.triad", "bandwidth", 0.8,
                         {"threads": 1})
     comp = c.compare([load(a), load(worse)])
-    flagged = [r for r in comp.rows if r.cells[1].verdict not in (c.SAME, c.BASELINE)]
+    flagged = [r for r in comp.rows if r.cells[1].flagged]
     assert [(r.benchmark, r.params, r.metric) for r in flagged] == [
         ("stream.triad", {"threads": 1}, "bandwidth")]
+    # what the spec declares derived from it shows its verdict, unflagged
+    followers = [r for r in comp.rows if r.cells[1].follows == "bandwidth"
+                 and r.benchmark == "stream.triad" and r.params == {"threads": 1}]
+    assert followers and all(r.cells[1].verdict == c.WORSE for r in followers)
     cell = flagged[0].cells[1]
     assert cell.verdict == c.WORSE and cell.ratio == pytest.approx(0.8)
     assert cell.processes == 3 and cell.q_value <= FDR
@@ -368,8 +372,27 @@ def test_plateau_and_derived_records_are_not_u_tested():
     assert cell.ratio == pytest.approx(c.oriented_ratio(other.value, base.value, False))
     derived = plateau([2.0, 2.1, 2.2, 2.3, 2.4, 2.5], derived=True)
     assert c.judge(derived, plateau([1.0, 1.1, 1.2, 1.3, 1.4, 1.5])).verdict == c.UNTESTED
-    trials = plateau([2.0, 2.1, 2.2, 2.3, 2.4, 2.5])
-    assert c.judge(trials, plateau([1.0, 1.1, 1.2, 1.3, 1.4, 1.5])).verdict == c.INDICATIVE_WORSE
+    trials = plateau([2.0, 2.01, 2.02, 2.03, 2.04, 2.05])
+    assert c.judge(trials, plateau([1.0, 1.01, 1.02, 1.03, 1.04, 1.05])).verdict \
+        == c.INDICATIVE_WORSE
+
+
+def test_an_unstable_single_process_figure_is_not_flagged_beyond_a_default_floor():
+    """A category's default floor assumes a steady figure: one whose own
+    samples scatter beyond UNSTABLE_CV (pyperf's level) is not flagged
+    against it, however far it moved; against its history's floor it is."""
+    from suite.model import measurement
+
+    def tool(samples):
+        return measurement("tools.noop", {}, "latency_p99", "ms", samples,
+                           higher_is_better=False)
+
+    steady, jumpy = tool([1.0, 1.01, 0.99]), tool([2.0, 3.0, 2.5])
+    cell = c.judge(jumpy, steady)
+    assert cell.unstable and cell.verdict == c.INDICATIVE and cell.ratio < 0.5
+    assert c.judge(tool([2.5, 2.51, 2.49]), steady).verdict == c.INDICATIVE_WORSE
+    history_floor = c.NoiseFloors({c.record_key(steady): 0.3})
+    assert c.judge(jumpy, steady, history_floor).verdict == c.INDICATIVE_WORSE
 
 
 def test_history_gives_single_process_figures_their_noise_floor(tmp_path, capsys):
@@ -390,7 +413,7 @@ def test_history_gives_single_process_figures_their_noise_floor(tmp_path, capsys
     code, out, _ = run_cli(["compare", str(A), str(worse), "--format", "json", "--store",
                             str(store)], capsys)
     cells = [r["cells"][1] for r in json.loads(out)["rows"]
-             if r["cells"][1]["verdict"] == c.INDICATIVE_WORSE]
+             if r["cells"][1]["verdict"] == c.INDICATIVE_WORSE and not r["cells"][1]["follows"]]
     assert len(cells) == 1 and cells[0]["floor_from"] == "history"
 
 

@@ -157,10 +157,9 @@ def compare_study(trials: int) -> None:
 def primary_series() -> list:
     """(benchmark, params, metric, higher_is_better, value) of the template's
     primary figures: the series a nightly check judges."""
-    return [(r["benchmark"], r["params"], r["metric"], r["higher_is_better"], r["value"])
-            for r in template()["results"]
-            if r["value"] and r["value"] > 0 and not r["info"].get("derived")
-            and not r["info"].get("derived_from") and "plateau_bytes" not in r["info"]]
+    return [(r.benchmark, r.params, r.metric, r.higher_is_better, r.value)
+            for r in parse(template(), TEMPLATE.name).results
+            if r.value and r.value > 0 and c.is_primary(r)]
 
 
 def history_aa(trials: int, nights: int = 30, drift: float = 0.02, first: int = 0) -> None:

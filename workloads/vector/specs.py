@@ -118,4 +118,6 @@ SPECS = [BenchmarkSpec(
     entry="workloads.vector.bench:run_benchmark", plan=plan_vector, estimate=estimate_vector,
     timeout={name: row.timeout_s for name, row in VECTOR_DEPTH.items()},
     profile_table=VECTOR_DEPTH, headline=(ROW, SCAN_ROW), work=(WORK,), plots=(PLOT, SCAN_PLOT),
+    # queries/s x the bytes a query scans (per busy core): throughput's verdict
+    derived=(("scan_bandwidth", "throughput"), ("scan_bandwidth_per_core", "throughput")),
 )]
