@@ -377,10 +377,11 @@ def test_plateau_and_derived_records_are_not_u_tested():
         == c.INDICATIVE_WORSE
 
 
-def test_an_unstable_single_process_figure_is_not_flagged_beyond_a_default_floor():
+def test_an_unsteady_single_process_figure_is_not_flagged_beyond_a_default_floor():
     """A category's default floor assumes a steady figure: one whose own
-    samples scatter beyond UNSTABLE_CV (pyperf's level) is not flagged
-    against it, however far it moved; against its history's floor it is."""
+    samples scatter beyond UNSTABLE_CV (pyperf's level), or are too few to
+    tell, is not flagged against it, however far it moved; against its
+    history's floor it is."""
     from suite.model import measurement
 
     def tool(samples):
@@ -391,6 +392,7 @@ def test_an_unstable_single_process_figure_is_not_flagged_beyond_a_default_floor
     cell = c.judge(jumpy, steady)
     assert cell.unstable and cell.verdict == c.INDICATIVE and cell.ratio < 0.5
     assert c.judge(tool([2.5, 2.51, 2.49]), steady).verdict == c.INDICATIVE_WORSE
+    assert c.judge(tool([2.5, 2.51]), steady).verdict == c.INDICATIVE  # too few to tell
     history_floor = c.NoiseFloors({c.record_key(steady): 0.3})
     assert c.judge(jumpy, steady, history_floor).verdict == c.INDICATIVE_WORSE
 
