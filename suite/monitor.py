@@ -22,6 +22,8 @@ from typing import Iterable
 
 import psutil
 
+from suite.cgroupclock import CgroupClock
+
 PROC_STAT = "/proc/stat"
 
 
@@ -252,23 +254,26 @@ class UtilizationMonitor:
         self._monitor_cpu_s = 0.0
         self._tree: _ProcessTree | None = None
         self._tree_error: str | None = None
+        self._clock = None  # CgroupClock of the child's processes, when there is a child
 
     # The thread samples once right away, then every interval until stopped;
     # stop() takes the closing sample itself so the window ends exactly then.
     def start(self) -> "UtilizationMonitor":
         if self._thread is not None:
             raise RuntimeError("monitor already started")
-        if self.pid is not None:
-            try:
-                self._tree = _ProcessTree(self.pid)
-            except psutil.Error as exc:
-                self._tree_error = f"process {self.pid} not observable: {exc}"
-                self._tree = None
         self._t0 = time.monotonic()
         self._cpu0 = _cpu_times()
         self._ticks0 = _cpu_ticks()
         self._children0, self._self0 = _children_cpu_seconds(), _self_cpu_seconds()
         self._ctx0 = _system_ctx_switches()
+        if self.pid is not None:
+            # Before it starts anything: all it starts is counted from here.
+            self._clock = CgroupClock(self.pid, _descendant_pids(self.pid) or ())
+            try:
+                self._tree = _ProcessTree(self.pid)
+            except psutil.Error as exc:
+                self._tree_error = f"process {self.pid} not observable: {exc}"
+                self._tree = None
         self._sample_tree()
         self._thread = threading.Thread(target=self._run, name="utilization-monitor",
                                         daemon=True)
@@ -298,7 +303,11 @@ class UtilizationMonitor:
         per_cpu = _busy_pct(self._cpu0, _cpu_times())
         ctx1 = _system_ctx_switches()
         out = self._summary(seconds, per_cpu, ctx1)
-        out["interference"] = self._interference(seconds, out["monitor_off_measured_cpus"])
+        try:
+            out["interference"] = self._interference(seconds, out["monitor_off_measured_cpus"])
+        finally:
+            if self._clock is not None:
+                self._clock.close()
         return out
 
     def _interference(self, seconds: float, monitor_off: bool) -> dict:
@@ -312,11 +321,32 @@ class UtilizationMonitor:
                     "unavailable": "no per-CPU times (/proc/stat) on this system"}
         busy = sum(ticks1[c][0] - self._ticks0.get(c, ticks1[c])[0] for c in cpus) / _USER_HZ
         steal = sum(ticks1[c][1] - self._ticks0.get(c, ticks1[c])[1] for c in cpus) / _USER_HZ
-        benchmark = max(_children_cpu_seconds() - self._children0,
-                        self._tree.cpu_seconds() if self._tree is not None else 0.0)
+        benchmark, source = self._benchmark_cpu_seconds()
         # Our own sampling counts against the window only where it ran on those CPUs.
         harness = 0.0 if monitor_off else _self_cpu_seconds() - self._self0
-        return interference(seconds, cpus, busy, steal, benchmark, harness)
+        return {**interference(seconds, cpus, busy, steal, benchmark, harness),
+                "benchmark_cpu_source": source}
+
+    def _benchmark_cpu_seconds(self) -> tuple:
+        """(CPU seconds of the benchmark's processes, how they were counted).
+
+        Its cgroup counts every process it started and nothing else.
+        Without one: the harness's rusage counts the processes reaped up an
+        unbroken chain of parents (not those in a sandbox's PID namespace,
+        whose init the host's init reaps), sampling those alive at a
+        sample; the larger of the two, and the reason there is no cgroup.
+        """
+        clock = self._clock
+        in_cgroup = clock.seconds() if clock is not None else None
+        if in_cgroup is not None:
+            return in_cgroup, "cgroup"
+        counted = {"reaped children": _children_cpu_seconds() - self._children0}
+        if self._tree is not None:
+            counted["sampled process tree"] = self._tree.cpu_seconds()
+        best = max(counted, key=counted.get)
+        if clock is None:
+            return counted[best], best
+        return counted[best], f"{best} (no cgroup: {clock.unavailable or 'its CPU time is unreadable'})"
 
     def _summary(self, seconds: float, per_cpu: dict, ctx1: int | None) -> dict:
         cpus = sorted(per_cpu)
