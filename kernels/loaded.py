@@ -172,7 +172,7 @@ def run_benchmark(job: Job) -> Outcome:
                 load.expect("running")
                 time.sleep(RAMP_SECONDS)
             t_start = time.monotonic()
-            samples, ok, footprint = latency.measure_point(chain, reps, rep_s)
+            samples, ok, footprint, _ = latency.measure_point(chain, reps, rep_s)
             t_end = time.monotonic()
             gbs, load_ok, info, problems = 0.0, True, {}, []
             if delay is not None:

@@ -135,10 +135,32 @@ def test_repetitions_continue_the_walk_and_cover_every_slot(monkeypatch):
     visited = set()
     monkeypatch.setattr(latency, "calibrate", lambda chain, rep_s, kernel=None: 64)
     monkeypatch.setattr(latency, "chase", recording_chase(visited))
-    samples, ok, footprint = latency.measure_point(chain, 4, 1e-4)
+    samples, ok, footprint, _ = latency.measure_point(chain, 4, 1e-4)
     assert ok and len(samples) == 4
     assert len(visited) == chain.slots  # the timed loads saw the whole working set
     assert footprint == size
+
+
+def test_a_cache_sized_set_is_walked_in_several_placements(monkeypatch):
+    # A 64 KiB set in an 8 MiB buffer: four 2 MiB-aligned regions, one per
+    # repetition, each a whole valid cycle; a set the repetitions only walk
+    # part of stays in one placement (the walk continues, as before).
+    size, stride = 64 << 10, 128
+    buf = np.zeros((8 << 20) // 8, dtype=np.uint64)
+    chain = latency.Chain(buf, latency.master_order(size, stride, "global"), size, stride)
+    starts = []
+    real = latency.chase
+
+    def spy(c, start, steps):
+        starts.append((c.ctypes.data - buf.ctypes.data) // (2 << 20))
+        return real(c, start, steps)
+    monkeypatch.setattr(latency, "chase", spy)
+    monkeypatch.setattr(latency, "calibrate", lambda chain, rep_s, kernel=None: 4096)
+    samples, ok, footprint, placements = latency.measure_point(chain, 4, 1e-4, buf)
+    assert ok and len(samples) == 4 and placements == 4 and footprint == size
+    assert set(starts) == {0, 1, 2, 3}
+    big = latency.Chain(buf, latency.master_order(8 << 20, stride, "global"), 8 << 20, stride)
+    assert latency.measure_point(big, 4, 1e-4, buf)[3] == 1
 
 
 def test_each_run_starts_where_the_last_ended():
