@@ -150,13 +150,19 @@ class CgroupClock:
         self.path = path
         fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY)
         try:
-            for member in (pid, *members):
+            self._before = _cpu_seconds_of(pid)
+            try:
+                os.write(fd, str(pid).encode())
+            except ProcessLookupError:
+                # Reaped already: its whole life is in its parent's rusage.
+                self.unavailable = f"process {pid} ended before it could be placed in a cgroup"
+                self.close()
+                return
+            for member in members:
                 before = _cpu_seconds_of(member)
-                try:
+                with contextlib.suppress(ProcessLookupError):  # gone: its parent waited for it
                     os.write(fd, str(member).encode())
-                except ProcessLookupError:
-                    continue  # gone already: its time reached its parent's
-                self._before += before
+                    self._before += before
         finally:
             os.close(fd)
 

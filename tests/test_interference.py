@@ -180,3 +180,18 @@ def test_the_benchmarks_cgroup_goes_when_it_ends():
     mon.stop()
     mine = f"{cgroupclock.PREFIX}-{os.getpid()}-"
     assert not [e for e in os.listdir(home) if e.startswith(mine)]
+
+
+def test_a_child_that_ended_before_the_monitor_started_is_counted():
+    """It exits before it can be moved (a worker failing at once): its
+    CPU time still counts, until the harness reaps it in the window."""
+    child = subprocess.Popen([sys.executable, "-c",
+                              "import os, time\nend = time.process_time() + 0.3\n"
+                              "while time.process_time() < end: pass\nprint(sum(os.times()[:2]))"],
+                             stdout=subprocess.PIPE, text=True)
+    work_s = float(child.stdout.read())
+    time.sleep(0.2)  # exited, not yet reaped
+    mon = monitor.UtilizationMonitor(pid=child.pid, interval_s=0.1).start()
+    child.wait()
+    figure = mon.stop()["interference"]
+    assert figure["benchmark_cpu_seconds"] >= work_s - 0.02  # clock ticks, rounding
