@@ -6,7 +6,7 @@ Pure functions over `suite.topology.Topology`, importable without Numba, so a
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from kernels.profiles import DEPTH
 from suite.spec import profile_row
@@ -123,8 +123,56 @@ def chunk_bounds(elements: int, threads: int, thread_nodes: Sequence[int] | None
     return bounds + [elements]
 
 
-def placement(topology: Topology, cpus: Sequence[int], elements: int) -> dict:
-    """Where each thread's chunk lives, for a record's info."""
+class TouchShare(NamedTuple):
+    """Elements [start, end) of every array, first-touched by a thread pinned
+    to `cpu`, or to `fallback_cpu` (a CPU of the run on the same node) where
+    `cpu` is not allowed to this process."""
+
+    cpu: int
+    fallback_cpu: int
+    start: int
+    end: int
+
+
+def node_touch_shares(topology: Topology, cpus: Sequence[int], elements: int) -> tuple:
+    """Who first-touches what when a run has fewer threads than its nodes
+    have CPUs: the chunks of each node's threads (chunk_bounds), laid end to
+    end, cut into one equal share per CPU of that node. A page only has to
+    land on the node of the thread that streams it, and any CPU of that node
+    puts it there; where the supply of fresh memory is CPU-bound (a VM's
+    host mapping it on first use) the node's idle CPUs shorten the touch.
+    Empty when every node's CPUs are the run's own threads (each then
+    touches its own chunk)."""
+    nodes = [topology.node_of(c) for c in cpus]
+    bounds = chunk_bounds(elements, len(cpus), nodes)
+    chunks: dict = {}  # node -> its threads' chunks, in thread order
+    for node, lo, hi in zip(nodes, bounds, bounds[1:]):
+        chunks.setdefault(node, []).append((lo, hi))
+    if all(len(topology.numa_nodes[n]) <= nodes.count(n) for n in chunks):
+        return ()
+    shares = []
+    for node, spans in chunks.items():
+        touchers = topology.numa_nodes[node]
+        fallback = cpus[nodes.index(node)]
+        total = sum(hi - lo for lo, hi in spans)
+        cuts = [min(total, round(k * total / len(touchers) / LINE_ELEMENTS) * LINE_ELEMENTS)
+                for k in range(len(touchers))] + [total]
+        offset = 0  # where the current span starts in the node's laid-out chunks
+        for lo, hi in spans:
+            for cpu, first, last in zip(touchers, cuts, cuts[1:]):
+                start, end = max(first, offset), min(last, offset + hi - lo)
+                if start < end:
+                    shares.append(TouchShare(cpu, fallback, lo + start - offset,
+                                             lo + end - offset))
+            offset += hi - lo
+    return tuple(shares)
+
+
+def placement(topology: Topology, cpus: Sequence[int], elements: int,
+              shares: Sequence[TouchShare] = ()) -> dict:
+    """Where each thread's chunk lives and who first-touched it (`shares`:
+    node_touch_shares, empty when each thread touched its own), for a
+    record's info."""
     nodes = [topology.node_of(c) for c in cpus]
     bounds = chunk_bounds(elements, len(cpus), nodes)
     per_node: dict = {}
@@ -132,11 +180,21 @@ def placement(topology: Topology, cpus: Sequence[int], elements: int) -> dict:
         entry = per_node.setdefault(str(node), {"threads": 0, "elements": 0})
         entry["threads"] += 1
         entry["elements"] += hi - lo
-    return {"thread_nodes": nodes, "node_boundary_align_bytes": CHUNK_ALIGN_BYTES,
-            "chunk_align_bytes": LINE_ELEMENTS * FLOAT64_BYTES,
-            "chunk_elements": [hi - lo for lo, hi in zip(bounds, bounds[1:])],
-            "per_node": per_node,
-            "first_touch": "each thread its own chunk, the same chunk it streams"}
+    where = {"thread_nodes": nodes, "node_boundary_align_bytes": CHUNK_ALIGN_BYTES,
+             "chunk_align_bytes": LINE_ELEMENTS * FLOAT64_BYTES,
+             "chunk_elements": [hi - lo for lo, hi in zip(bounds, bounds[1:])],
+             "per_node": per_node,
+             "first_touch": "each thread its own chunk, the same chunk it streams"}
+    if shares:
+        for share in shares:
+            entry = per_node[str(topology.node_of(share.cpu))]
+            entry.setdefault("touch_cpus", [])
+            if share.cpu not in entry["touch_cpus"]:
+                entry["touch_cpus"].append(share.cpu)
+        where["first_touch"] = ("every CPU of a node an equal share of the chunks of that "
+                                "node's threads (per_node.touch_cpus): fewer threads than "
+                                "CPUs, and a page lands on the node of the CPU that touches it")
+    return where
 
 
 def active_cores(topology: Topology, cpus: Sequence[int]) -> int:

@@ -7,6 +7,7 @@ the arrays against STREAM's scalar recurrence and builds the records.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -41,6 +42,15 @@ def first_touch(a, b, c, va, vb, vc, bounds):
             a[i] = va
             b[i] = vb
             c[i] = vc
+
+
+@njit(nogil=True, cache=True)
+def touch_span(a, b, c, va, vb, vc, start, end):
+    """First touch of elements [start, end) by the calling thread, without the GIL."""
+    for i in range(start, end):
+        a[i] = va
+        b[i] = vb
+        c[i] = vc
 
 
 @njit(parallel=True, cache=True)
@@ -119,6 +129,44 @@ def allocate(elements: int, va: float, vb: float, vc: float, nodes=None) -> tupl
     a, b, c = (aligned_empty(elements) for _ in range(3))
     first_touch(a, b, c, va, vb, vc, bounds)
     return a, b, c, bounds
+
+
+def touch_on_nodes(a, b, c, va, vb, vc, shares) -> tuple:
+    """First-touch every share from a thread pinned to its CPU (its fallback
+    CPU, of the same node, where the CPU is not allowed here); returns the
+    shares with the CPU each was touched from. Linux applies
+    sched_setaffinity(0, ...) to the calling thread only, and the threads
+    end before any kernel runs."""
+    done = list(shares)
+    failed = []
+
+    def touch(indices):
+        first = shares[indices[0]]
+        try:
+            try:
+                os.sched_setaffinity(0, {first.cpu})
+                cpu = first.cpu
+            except OSError:
+                os.sched_setaffinity(0, {first.fallback_cpu})
+                cpu = first.fallback_cpu
+            for i in indices:
+                touch_span(a, b, c, va, vb, vc, shares[i].start, shares[i].end)
+                done[i] = shares[i]._replace(cpu=cpu)
+        except BaseException as exc:  # re-raised below: no page is left to chance
+            failed.append(exc)
+
+    by_cpu: dict = {}
+    for i, share in enumerate(shares):
+        by_cpu.setdefault((share.cpu, share.fallback_cpu), []).append(i)
+    workers = [threading.Thread(target=touch, args=(indices,), name=f"first-touch-{cpu}")
+               for (cpu, _), indices in by_cpu.items()]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    if failed:
+        raise failed[0]
+    return tuple(done)
 
 
 @njit(parallel=True, cache=True)
@@ -209,13 +257,22 @@ def place_cpus() -> list | None:
         return None  # a place of several CPUs: no one-to-one thread placement
 
 
-def thread_placement(topo, elements: int, threads: int) -> dict | None:
-    """Node of each thread's chunk (kernels.plans.placement), when threads
-    are pinned one per place."""
+def thread_placement(topo, elements: int, threads: int, shares=()) -> dict | None:
+    """Node of each thread's chunk and who touched it (kernels.plans.placement),
+    when threads are pinned one per place."""
     cpus = place_cpus()
     if not cpus or len(cpus) != threads:
         return None
-    return plans.placement(topo, cpus, elements)
+    return plans.placement(topo, cpus, elements, shares)
+
+
+def touch_shares(topo, elements: int, threads: int) -> tuple:
+    """kernels.plans.node_touch_shares of this run's pinned threads; empty
+    when they are not pinned one per place."""
+    cpus = place_cpus()
+    if not cpus or len(cpus) != threads:
+        return ()
+    return plans.node_touch_shares(topo, cpus, elements)
 
 
 def kernel_library_calls() -> dict:
@@ -230,13 +287,21 @@ def kernel_library_calls() -> dict:
         return {"unavailable": f"{type(exc).__name__}: {exc}"}
 
 
-def run_stream(elements: int, ntimes: int, kernels=KERNELS, nodes=None) -> tuple:
+def run_stream(elements: int, ntimes: int, kernels=KERNELS, nodes=None, shares=()) -> tuple:
     """Allocate, first-touch, run every kernel `ntimes` times in STREAM order.
+    `shares` (kernels.plans.node_touch_shares): the touch by every CPU of
+    each thread's node; without them each thread touches its own chunk.
 
-    Returns (times {name: [seconds per trial]}, arrays, dot results, first-touch s).
+    Returns (times {name: [seconds per trial]}, arrays, dot results,
+    first-touch s, the shares as touched).
     """
     t0 = time.perf_counter()
-    a, b, c, bounds = allocate(elements, INIT_A, INIT_B, INIT_C, nodes)
+    if shares:
+        bounds = thread_bounds(elements, nodes)
+        a, b, c = (aligned_empty(elements) for _ in range(3))
+        shares = touch_on_nodes(a, b, c, INIT_A, INIT_B, INIT_C, shares)
+    else:
+        a, b, c, bounds = allocate(elements, INIT_A, INIT_B, INIT_C, nodes)
     touch_s = time.perf_counter() - t0
     times = {k.name: [] for k in kernels}
     dots = []
@@ -247,7 +312,7 @@ def run_stream(elements: int, ntimes: int, kernels=KERNELS, nodes=None) -> tuple
             times[k.name].append(time.perf_counter() - t0)
             if k.name == "dot":
                 dots.append(r)
-    return times, (a, b, c), dots, touch_s
+    return times, (a, b, c), dots, touch_s, shares
 
 
 def compile_kernels(kernels=KERNELS) -> float:
@@ -256,6 +321,7 @@ def compile_kernels(kernels=KERNELS) -> float:
     tiny = [np.ones(8) for _ in range(3)]
     bounds = thread_bounds(8)
     first_touch(*tiny, 1.0, 1.0, 1.0, bounds)
+    touch_span(*tiny, 1.0, 1.0, 1.0, 0, 8)
     for k in kernels:
         k.fn(*tiny, SCALAR, bounds)
     abs_error_sum(tiny[0], 1.0)
@@ -279,7 +345,8 @@ def run_benchmark(job: Job) -> Outcome:
     cpus = sorted(os.sched_getaffinity(0))
     compile_s = compile_kernels()
     calls = kernel_library_calls()
-    times, arrays, dots, touch_s = run_stream(elements, ntimes, KERNELS, thread_nodes(topo))
+    times, arrays, dots, touch_s, shares = run_stream(
+        elements, ntimes, KERNELS, thread_nodes(topo), touch_shares(topo, elements, threads))
     problems = check_results(arrays, dots, ntimes)
     del arrays
 
@@ -300,7 +367,7 @@ def run_benchmark(job: Job) -> Outcome:
         "first_trial_dropped": True,
         "compile_seconds": round(compile_s, 4),
         "first_touch_seconds": round(touch_s, 4),
-        "placement": thread_placement(topo, elements, threads),
+        "placement": thread_placement(topo, elements, threads, shares),
         "gb": "1e9 bytes",
     }
     peak = job.options.peak_gbs

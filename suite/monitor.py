@@ -23,6 +23,7 @@ from typing import Iterable
 import psutil
 
 from suite.cgroupclock import CgroupClock
+from suite.sysinfo import parse_cpulist
 
 PROC_STAT = "/proc/stat"
 
@@ -69,11 +70,15 @@ def _busy_pct(first: dict, last: dict) -> dict:
 
 
 # -- the child's process tree -------------------------------------------------
-def _thread_ctx_switches(pid: int) -> tuple | None:
-    """(voluntary, involuntary) summed over every thread of `pid`.
+def _thread_status(pid: int) -> tuple | None:
+    """(voluntary, involuntary, CPUs) over every thread of `pid`: context
+    switches summed, and the CPUs its threads other than the main one may
+    run on.
 
     /proc/<pid>/status counts the main thread only; worker threads (Numba,
-    thread pools) switch too, so sum /proc/<pid>/task/*/status.
+    thread pools) switch too, so sum /proc/<pid>/task/*/status. A thread
+    may be pinned apart from its process (a first touch by every CPU of a
+    NUMA node), and the process's affinity is the main thread's.
     """
     task_dir = f"/proc/{pid}/task"
     try:
@@ -81,6 +86,7 @@ def _thread_ctx_switches(pid: int) -> tuple | None:
     except OSError:
         return None
     vol = invol = 0
+    cpus: set = set()
     for tid in tids:
         try:
             with open(f"{task_dir}/{tid}/status") as f:
@@ -89,9 +95,11 @@ def _thread_ctx_switches(pid: int) -> tuple | None:
                         vol += int(line.split()[1])
                     elif line.startswith("nonvoluntary_ctxt_switches:"):
                         invol += int(line.split()[1])
+                    elif line.startswith("Cpus_allowed_list:") and tid != str(pid):
+                        cpus.update(parse_cpulist(line.split(":", 1)[1]))
         except (OSError, ValueError, IndexError):
             continue  # thread exited between listdir and open
-    return vol, invol
+    return vol, invol, cpus
 
 
 class _ProcessTree:
@@ -110,6 +118,9 @@ class _ProcessTree:
         self.root_hwm = 0
         self.root_cpus: tuple | None = None  # affinity as last seen (the worker pins itself)
         self.affinity: dict = {}  # key -> CPUs the process may run on, as last seen
+        # key -> every CPU one of its other threads was seen allowed on: those
+        # may be pinned apart and end between samples.
+        self.thread_cpus: dict = {}
         self.procs: dict = {}  # pid -> psutil.Process, so each is created once
         self.first = True
 
@@ -141,16 +152,17 @@ class _ProcessTree:
                     allowed = tuple(sorted(proc.cpu_affinity()))
                     if proc is self.root:
                         self.root_cpus = allowed
-                    ctx = _thread_ctx_switches(proc.pid)
+                    ctx = _thread_status(proc.pid)
                     if ctx is None:
                         c = proc.num_ctx_switches()
-                        ctx = (c.voluntary, c.involuntary)
+                        ctx = (c.voluntary, c.involuntary, set())
             except psutil.Error:
                 continue
             rss_sum += rss
             self.affinity[key] = allowed
+            self.thread_cpus.setdefault(key, set()).update(ctx[2])
             if self.first:
-                self.baseline[key] = ctx
+                self.baseline[key] = ctx[:2]
             self.latest[key] = {"vol": ctx[0], "invol": ctx[1],
                                 "cpu_s": times.user + times.system}
         self.first = False
@@ -158,8 +170,9 @@ class _ProcessTree:
         self.root_hwm = max(self.root_hwm, _vm_hwm(self.root.pid))
 
     def cpus_used(self) -> set:
-        """Every CPU some process of the tree was last allowed to run on."""
-        return set().union(*self.affinity.values()) if self.affinity else set()
+        """Every CPU some process of the tree was last allowed to run on, and
+        every CPU one of their threads was seen allowed on."""
+        return set().union(*self.affinity.values(), *self.thread_cpus.values())
 
     def cpu_seconds(self) -> float:
         return sum(c["cpu_s"] for c in self.latest.values())
@@ -322,7 +335,9 @@ class UtilizationMonitor:
         busy = sum(ticks1[c][0] - self._ticks0.get(c, ticks1[c])[0] for c in cpus) / _USER_HZ
         steal = sum(ticks1[c][1] - self._ticks0.get(c, ticks1[c])[1] for c in cpus) / _USER_HZ
         benchmark, source = self._benchmark_cpu_seconds()
-        # Our own sampling counts against the window only where it ran on those CPUs.
+        # Our own sampling counts against the window only where it ran on those
+        # CPUs (a thread of the tree may have used the CPUs it was pinned off to).
+        monitor_off = monitor_off and not set(self._monitor_cpus or ()) & set(cpus)
         harness = 0.0 if monitor_off else _self_cpu_seconds() - self._self0
         return {**interference(seconds, cpus, busy, steal, benchmark, harness),
                 "benchmark_cpu_source": source}

@@ -127,6 +127,62 @@ def test_spread_lists_cpus_node_by_node_with_aligned_chunks(systems, name):
     assert max(sizes) <= 1.02 * elements / len(cpus)  # no thread carries much more
 
 
+def check_touch_shares(topo, cpus, elements, every_cpu=True):
+    """Every element of every chunk first-touched exactly once, from a CPU of
+    the node of the thread that streams that chunk, with every CPU of that
+    node taking a share (`every_cpu`: the array has lines enough for them
+    all); returns the shares."""
+    nodes = [topo.node_of(c) for c in cpus]
+    bounds = plans.chunk_bounds(elements, len(cpus), nodes)
+    shares = plans.node_touch_shares(topo, cpus, elements)
+    assert shares, "fewer threads than CPUs: the node's CPUs touch"
+    spans = sorted((s.start, s.end) for s in shares)
+    assert spans[0][0] == 0 and spans[-1][1] == elements
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))  # no gap, no overlap
+    for share in shares:
+        t = max(k for k in range(len(cpus)) if bounds[k] <= share.start)  # the chunk's thread
+        assert share.end <= bounds[t + 1], "a share crosses into another thread's chunk"
+        assert topo.node_of(share.cpu) == nodes[t], f"chunk {t} touched from another node"
+        assert topo.node_of(share.fallback_cpu) == nodes[t] and share.fallback_cpu in cpus
+    for node in set(nodes) if every_cpu else ():
+        assert {s.cpu for s in shares if topo.node_of(s.cpu) == node} == \
+            set(topo.numa_nodes[node])
+    assert not {topo.node_of(s.cpu) for s in shares} - set(nodes)  # no node without threads
+    return shares
+
+
+@pytest.mark.parametrize("name", ["this_like_x86", "grace", "vera_like", "two_vera", "epyc_2s",
+                                  "epyc_2s_nps4"])
+@pytest.mark.parametrize("bind", plans.BIND_CHOICES)
+def test_first_touch_shares_stay_on_the_node_of_each_chunks_thread(systems, name, bind):
+    system = systems.get(name) or machine(2, 64, 2, 1 << 20, 256 << 20, nodes_per_socket=4)
+    topo = Topology.from_system(system)
+    elements = plans.stream_array_elements(topo, topo.logical_cpus)
+    for n in plans.sweep_thread_counts(topo):
+        cpus = plans.thread_cpus(topo, n, bind)
+        if n == len(topo.logical_cpus):  # every CPU is a thread: each touches its own chunk
+            assert plans.node_touch_shares(topo, cpus, elements) == ()
+            continue
+        shares = check_touch_shares(topo, cpus, elements)
+        where = plans.placement(topo, cpus, elements, shares)
+        assert "every CPU of a node" in where["first_touch"]
+        for node, entry in where["per_node"].items():
+            assert sorted(entry["touch_cpus"]) == sorted(topo.numa_nodes[int(node)])
+    # A tiny array still places every element, on lines, without empty shares.
+    shares = check_touch_shares(topo, plans.thread_cpus(topo, 1, bind), 100, every_cpu=False)
+    assert all(s.start < s.end for s in shares)
+
+
+def test_first_touch_shares_follow_the_nodes_of_a_single_thread(systems):
+    topo = Topology.from_system(systems["two_vera"])
+    (cpu,) = plans.thread_cpus(topo, 1)
+    shares = plans.node_touch_shares(topo, (cpu,), 1 << 20)
+    # One thread on node 0: all 176 CPUs of node 0 touch, none of node 1.
+    assert {topo.node_of(s.cpu) for s in shares} == {topo.node_of(cpu)}
+    assert len(shares) == len(topo.numa_nodes[topo.node_of(cpu)]) == 176
+    assert plans.placement(topo, (cpu,), 1 << 20)["first_touch"].startswith("each thread")
+
+
 def test_close_bind_option_reaches_the_environment(systems):
     configs = specs.plan_stream(ctx(systems["grace"], bind="close"))
     assert all(c.env["OMP_PROC_BIND"] == "close" for c in configs)

@@ -276,6 +276,37 @@ def test_thread_k_gets_chunk_k_for_first_touch_and_kernels():
     assert chunk_owners(bounds).tolist() == list(range(bounds.size - 1))
 
 
+def test_node_touch_runs_every_share_on_its_cpu_or_its_fallback():
+    from kernels import plans
+    n = 4096
+    a, b, c = (stream.aligned_empty(n) for _ in range(3))
+    shares = (plans.TouchShare(CPUS[-1], CPUS[0], 0, 1000),
+              plans.TouchShare(CPUS[0], CPUS[0], 1000, 3000),
+              # A CPU this process may not use: its share goes to the fallback.
+              plans.TouchShare(100_000, CPUS[0], 3000, n))
+    before = sorted(os.sched_getaffinity(0))
+    done = stream.touch_on_nodes(a, b, c, 1.0, 2.0, 3.0, shares)
+    assert [s.cpu for s in done] == [CPUS[-1], CPUS[0], CPUS[0]]
+    assert [(s.start, s.end) for s in done] == [(s.start, s.end) for s in shares]
+    assert (a == 1.0).all() and (b == 2.0).all() and (c == 3.0).all()
+    assert sorted(os.sched_getaffinity(0)) == before  # only the touching threads moved
+
+
+def test_stream_with_fewer_threads_than_cpus_touches_on_every_cpu_of_the_node(monkeypatch):
+    if len(CPUS) < 2:
+        pytest.skip("needs two CPUs")
+    monkeypatch.setenv("OMP_PLACES", "{%d}" % CPUS[0])
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 1)
+    out = stream.run_benchmark(job("stream.triad", {"threads": 1, "bind": "spread",
+                                                   "elements": 100_000},
+                                   benchmarks=("stream.triad",)))
+    assert out.errors == ()
+    where = out.records[0].info["placement"]
+    assert where["per_node"]["0"]["touch_cpus"] == CPUS
+    assert where["first_touch"].startswith("every CPU of a node")
+    assert all(r.validated for r in out.records)
+
+
 def test_chunks_meet_on_2mib_between_nodes_on_2mib_aligned_arrays():
     from kernels import plans
     n = 10 * plans.CHUNK_ALIGN_ELEMENTS + 5

@@ -61,6 +61,32 @@ def test_sampler_pins_itself_off_the_measured_cpus():
     assert sorted(os.sched_getaffinity(0)) == allowed
 
 
+def test_a_thread_pinned_apart_from_its_process_counts_its_cpu():
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        pytest.skip("needs two CPUs")
+    main, other = allowed[0], allowed[-1]
+    # The process is pinned to one CPU; a thread of it works on another for
+    # a while and ends (as the first touch by every CPU of a node does).
+    child = _spawn(f"""
+        import os, threading, time
+        os.sched_setaffinity(0, {{{main}}})
+        def spin():
+            os.sched_setaffinity(0, {{{other}}})
+            end = time.monotonic() + 0.5
+            while time.monotonic() < end:
+                pass
+        t = threading.Thread(target=spin)
+        t.start(); t.join()
+        time.sleep(0.2)
+    """)
+    mon = UtilizationMonitor(pid=child.pid, interval_s=0.05, exclude_cpus=[main]).start()
+    child.wait()
+    s = mon.stop()
+    assert s["interference"]["cpus"] == sorted({main, other})
+    assert s["cpu_busy_pct"]["child_cpus"] == [main]  # the process itself stayed put
+
+
 def test_without_pid_reports_machine_only():
     s = UtilizationMonitor(interval_s=0.02).start().stop()
     assert s["ctx_switches"] is None and s["peak_rss_bytes"] is None

@@ -104,7 +104,7 @@ def check_numba_kernels() -> dict:
         stream = None
     if stream is not None:
         compile_s = stream.compile_kernels()
-        times, arrays, dots, _ = stream.run_stream(TINY_ELEMENTS, TINY_NTIMES)
+        times, arrays, dots, _, _ = stream.run_stream(TINY_ELEMENTS, TINY_NTIMES)
         problems = stream.check_results(arrays, dots, TINY_NTIMES)
         assert not problems, problems
         source = "kernels.stream"
