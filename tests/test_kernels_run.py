@@ -98,6 +98,21 @@ def test_permutation_is_one_cycle_over_every_slot(shuffle):
     assert back == small.start and sorted(seen) == [i * 16 for i in range(small.slots)]
 
 
+def test_an_order_dealt_into_buckets_is_one_cycle_mixing_the_whole_range():
+    stride = 128
+    slots = 5 * latency.SHUFFLE_BUCKET_SLOTS // 2 + 3  # three buckets, the last partial
+    buf = np.zeros(slots * stride // 8, dtype=np.uint64)
+    order = latency.master_order(slots * stride, stride, "global")
+    chain = latency.Chain(buf, order, slots * stride, stride)
+    seen, back = follow(buf, chain.start, chain.slots)
+    assert back == chain.start and sorted(seen) == [i * 16 for i in range(slots)]
+    # Each stretch of the order draws on every part of the buffer: no bucket
+    # is a block of neighbouring slots.
+    for part in np.array_split(order, 5):
+        assert np.histogram(part, bins=5, range=(0, slots))[0].min() > 0.15 * part.size
+    assert (latency.master_order(slots * stride, stride, "global", seed=2) != order).any()
+
+
 @pytest.mark.parametrize("page_bytes", [4096, 64 << 10])
 def test_tlb_variant_stays_inside_a_group_before_moving_on(page_bytes):
     stride = 128
