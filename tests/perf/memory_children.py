@@ -19,16 +19,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quickrun import QuickRun, timed_run  # noqa: E402
+from quickrun import QuickRun, timed_run, trees_to_compare  # noqa: E402
 
 
 def figures(run: QuickRun) -> dict:
@@ -65,24 +62,13 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=25.0,
                         help="seconds before each run, so its memory comes fresh")
     args = parser.parse_args()
-    trees = {"this": ROOT}
-    with tempfile.TemporaryDirectory(prefix="memory-base-") as tmp:
-        if args.base:
-            base = Path(tmp) / "tree"
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(base),
-                            args.base], check=True)
-            trees = {"base": base, "this": ROOT}
-        try:
-            for tree in trees.values():  # Numba caches of a fresh tree, not counted
-                timed_run("memory", profile="smoke", root=tree)
-            runs: dict = {label: [] for label in trees}
-            for _ in range(args.rounds):
-                for label, tree in trees.items():
-                    runs[label].append(timed(tree, label, args.idle))
-        finally:
-            if args.base:
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)],
-                               check=False)
+    with trees_to_compare(args.base, "memory-base-") as trees:
+        for tree in trees.values():  # Numba caches of a fresh tree, not counted
+            timed_run("memory", profile="smoke", root=tree)
+        runs: dict = {label: [] for label in trees}
+        for _ in range(args.rounds):
+            for label, tree in trees.items():
+                runs[label].append(timed(tree, label, args.idle))
     medians = {label: {k: statistics.median(r[k] for r in rs if k in r)
                        for k in rs[0]} for label, rs in runs.items()}
     for name in medians["this"]:

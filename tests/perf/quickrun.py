@@ -2,6 +2,7 @@
 included: the wall-time line several perf scripts print."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -48,3 +49,21 @@ def timed_run(*selection: str, profile: str = "quick", root: Path = ROOT) -> Qui
 
 def timed_quick_run(*selection: str) -> QuickRun:
     return timed_run(*selection, profile="quick")
+
+
+@contextlib.contextmanager
+def trees_to_compare(base: str | None, prefix: str):
+    """{"this": this checkout}, with {"base": a temporary worktree of
+    commit `base`} first when one is given; the worktree goes at the end."""
+    if not base:
+        yield {"this": ROOT}
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree),
+                        base], check=True)
+        try:
+            yield {"base": tree, "this": ROOT}
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                           check=False)

@@ -21,16 +21,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quickrun import QuickRun, timed_run  # noqa: E402
+from quickrun import QuickRun, timed_run, trees_to_compare  # noqa: E402
 from suite.spec import registry  # noqa: E402
 
 TARGET_S = 30.0
@@ -76,24 +74,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     ids = [s.id for s in registry()]
-    trees = {"this": ROOT}
-    with tempfile.TemporaryDirectory(prefix="smoke-base-") as tmp:
-        if args.base:
-            base = Path(tmp) / "tree"
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(base),
-                            args.base], check=True)
-            trees = {"base": base, "this": ROOT}
-        try:
+    with trees_to_compare(args.base, "smoke-base-") as trees:
+        for label, tree in trees.items():
+            timed(tree, f"{label} warm-up", ids)
+        runs: dict = {label: [] for label in trees}
+        for _ in range(args.rounds):
             for label, tree in trees.items():
-                timed(tree, f"{label} warm-up", ids)
-            runs: dict = {label: [] for label in trees}
-            for _ in range(args.rounds):
-                for label, tree in trees.items():
-                    runs[label].append(timed(tree, label, ids))
-        finally:
-            if args.base:
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)],
-                               check=False)
+                runs[label].append(timed(tree, label, ids))
     medians = {label: statistics.median(r.wall_s for r in rs if not problems(r, ids))
                if any(not problems(r, ids) for r in rs) else float("nan")
                for label, rs in runs.items()}
