@@ -252,8 +252,8 @@ def covering_steps(chain: Chain, repetitions: int, rep_steps: int) -> int:
 def measure_point(chain: Chain, repetitions: int, rep_seconds: float,
                   buffer=None) -> tuple:
     """(ns per load of each repetition, all checks passed, footprint bytes,
-    placements): the footprint is the distinct bytes the timed loads
-    touched. When a repetition walks the whole working set (a cache-sized
+    placements): the footprint is the distinct bytes of one placement's
+    working set the timed loads touched. When a repetition walks the whole working set (a cache-sized
     one) and `buffer` (the one the chain is laid out at the start of) has
     room, the repetitions walk the chain laid out in several regions of it
     (placement_chains), each warmed by one pass first."""
@@ -264,8 +264,8 @@ def measure_point(chain: Chain, repetitions: int, rep_seconds: float,
     samples, ok = [], True
     for k in range(repetitions):
         walk = walks[k % len(walks)]
-        if walk is not chain:
-            walk.run(walk.slots)  # into the caches, as calibrate left the first
+        if k:  # into the caches, as calibrate left the first walk for k = 0
+            walk.run(walk.slots)
         seconds, ok2 = walk.run(steps)
         ok = ok and ok2
         samples.append(seconds / steps * 1e9)
@@ -341,8 +341,9 @@ def run_benchmark(job: Job) -> Outcome:
         "repetitions": reps,
         "seconds_per_repetition": rep_s,
         "value": "median of the repetitions",
-        "footprint": "distinct slots the timed loads visited x stride; the walk "
-                     "continues from one repetition to the next",
+        "footprint": "distinct slots the timed loads visited x stride, in one "
+                     "placement; with one placement the walk continues from one "
+                     "repetition to the next",
         "placement": "a working set each repetition walks whole is laid out in "
                      "`placements` regions of the buffer (other physical pages), "
                      "repetition k walking region k: its value is the median over "

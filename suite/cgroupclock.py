@@ -39,14 +39,20 @@ _exit_hook = False
 
 
 @lru_cache(maxsize=1)
-def _v2_home() -> tuple:
-    """(this process's cgroup v2 directory, None) or (None, why not)."""
+def _v2_path(pid: int | str = "self") -> str | None:
+    """The cgroup v2 path (as /proc/<pid>/cgroup names it) of a process."""
     own = None
-    with contextlib.suppress(OSError), open("/proc/self/cgroup") as f:
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/cgroup") as f:
         for line in f:
             _, controllers, path = line.rstrip("\n").split(":", 2)
             if controllers == "":
                 own = path
+    return own
+
+
+def _v2_home() -> tuple:
+    """(this process's cgroup v2 directory, None) or (None, why not)."""
+    own = _v2_path()
     if own is None:
         return None, "this process is in no cgroup v2 hierarchy"
     with contextlib.suppress(OSError), open("/proc/self/mountinfo") as f:
@@ -158,7 +164,12 @@ class CgroupClock:
                 self.unavailable = f"process {pid} ended before it could be placed in a cgroup"
                 self.close()
                 return
+            here = _v2_path()
             for member in members:
+                if _v2_path(member) != here:
+                    # Placed by someone else (a sandbox run's limits, say),
+                    # or its pid now names another process: left where it is.
+                    continue
                 before = _cpu_seconds_of(member)
                 with contextlib.suppress(ProcessLookupError):  # gone: its parent waited for it
                     os.write(fd, str(member).encode())

@@ -11,7 +11,8 @@ How a verdict is reached (README "How a verdict is reached"):
 - Only primary figures are tested. A record that names its source in
   `info.derived_from` (write-allocate or per-core bandwidth, efficiency,
   work per joule, cost), or whose spec declares it `derived` (co-run
-  slowdown and p99 inflation), follows its source's verdict; a summary
+  slowdown, p99 inflation and hog loss, vector scan bandwidth, agents per
+  core), follows its source's verdict; a summary
   (`info.derived`) is shown but not tested. Neither counts in a geomean.
 - Figures measured in two or more worker processes a side are tested on the
   processes' own values (log scale), with a t test whose variance is shrunk

@@ -125,16 +125,21 @@ def plots(specs: Sequence | None = None) -> list:
     return list(out.items())
 
 
-@functools.lru_cache(maxsize=1)
 def declared_derived() -> dict:
     """{(benchmark id, metric): the metric it is computed from} over every
     registered spec's `derived`: a result file written before its records
-    named their source in `info.derived_from` still says what derives."""
+    named their source in `info.derived_from` still says what derives.
+    Empty while a plug-in cannot be loaded: a comparison or a check goes on."""
     try:
-        specs = specs_by_id().values()
+        return _declared_derived()
     except Exception:  # an unloadable plug-in must not stop a comparison or a check
         return {}
-    return {(s.id, metric): source for s in specs for metric, source in s.derived}
+
+
+@functools.lru_cache(maxsize=1)  # a failure raises, so only a full read is kept
+def _declared_derived() -> dict:
+    return {(s.id, metric): source for s in specs_by_id().values()
+            for metric, source in s.derived}
 
 
 def derived_from(benchmark: str, metric: str, specs: Sequence | None = None) -> str | None:

@@ -229,10 +229,10 @@ def _kill_group(proc: subprocess.Popen) -> None:
 def _wait(proc: subprocess.Popen, timeout: float, cpus: tuple | None) -> tuple:
     """(timed out?, observer readings) once the worker ends or its time is up."""
     observers = _observers(proc.pid, cpus)
-    for _, o in observers:
-        o.start()
     timed_out = False
     try:
+        for _, o in observers:  # inside: whatever started is stopped (_stop)
+            o.start()
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
