@@ -264,7 +264,11 @@ def measure_point(chain: Chain, repetitions: int, rep_seconds: float,
     samples, ok = [], True
     for k in range(repetitions):
         walk = walks[k % len(walks)]
-        if k:  # into the caches, as calibrate left the first walk for k = 0
+        if k and len(walks) > 1:
+            # Into the caches: the walk before was another placement's
+            # (calibrate left the first's there for k = 0). One placement
+            # continues its walk unwarmed: a pass of a DRAM-sized set costs
+            # seconds.
             walk.run(walk.slots)
         seconds, ok2 = walk.run(steps)
         ok = ok and ok2

@@ -178,6 +178,21 @@ def test_a_cache_sized_set_is_walked_in_several_placements(monkeypatch):
     assert latency.measure_point(big, 4, 1e-4, buf)[3] == 1
 
 
+def test_one_placement_is_timed_without_warm_up_passes(monkeypatch):
+    # A DRAM-sized set's whole pass costs seconds: only a change of
+    # placement earns one.
+    size, stride = 1 << 20, 128
+    buf = np.zeros(size // 8, dtype=np.uint64)
+    chain = latency.Chain(buf, latency.master_order(size, stride, "global"), size, stride)
+    calls = []
+    real = latency.chase
+    monkeypatch.setattr(latency, "calibrate", lambda chain, rep_s, kernel=None: 64)
+    monkeypatch.setattr(latency, "chase", lambda c, start, steps: calls.append(steps)
+                        or real(c, start, steps))
+    assert latency.measure_point(chain, 4, 1e-4)[3] == 1
+    assert len(calls) == 4
+
+
 def test_each_run_starts_where_the_last_ended():
     size, stride = 64 << 10, 128
     buf = np.zeros(size // 8, dtype=np.uint64)
