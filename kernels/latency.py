@@ -253,10 +253,11 @@ def measure_point(chain: Chain, repetitions: int, rep_seconds: float,
                   buffer=None) -> tuple:
     """(ns per load of each repetition, all checks passed, footprint bytes,
     placements): the footprint is the distinct bytes of one placement's
-    working set the timed loads touched. When a repetition walks the whole working set (a cache-sized
-    one) and `buffer` (the one the chain is laid out at the start of) has
-    room, the repetitions walk the chain laid out in several regions of it
-    (placement_chains), each warmed by one pass first."""
+    working set the timed loads touched. When a repetition walks the whole
+    working set (a cache-sized one) and `buffer` (the one the chain is laid
+    out at the start of) has room, the repetitions walk the chain laid out
+    in several regions of it (placement_chains), each warmed by one pass
+    first."""
     steps = covering_steps(chain, repetitions, calibrate(chain, rep_seconds))
     walks = [chain]
     if buffer is not None and steps >= chain.slots:
@@ -273,7 +274,7 @@ def measure_point(chain: Chain, repetitions: int, rep_seconds: float,
         seconds, ok2 = walk.run(steps)
         ok = ok and ok2
         samples.append(seconds / steps * 1e9)
-    return samples, ok, chain.footprint_bytes(steps * repetitions), min(len(walks), repetitions)
+    return samples, ok, chain.footprint_bytes(steps * repetitions), len(walks)
 
 
 def placement_chains(buffer, chain: Chain, repetitions: int) -> list:

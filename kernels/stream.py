@@ -122,11 +122,15 @@ def aligned_empty(elements: int, align: int = plans.CHUNK_ALIGN_BYTES) -> np.nda
     return raw[offset:offset + elements]
 
 
+def untouched(elements: int, nodes=None) -> tuple:
+    """Three aligned arrays, not yet touched, and the threads' chunk bounds:
+    (a, b, c, bounds); `nodes`: NUMA node of each thread (see thread_bounds)."""
+    return (*(aligned_empty(elements) for _ in range(3)), thread_bounds(elements, nodes))
+
+
 def allocate(elements: int, va: float, vb: float, vc: float, nodes=None) -> tuple:
-    """Three aligned arrays first-touched chunk by chunk: (a, b, c, bounds);
-    `nodes`: NUMA node of each thread (see thread_bounds)."""
-    bounds = thread_bounds(elements, nodes)
-    a, b, c = (aligned_empty(elements) for _ in range(3))
+    """Three aligned arrays first-touched chunk by chunk: (a, b, c, bounds)."""
+    a, b, c, bounds = untouched(elements, nodes)
     first_touch(a, b, c, va, vb, vc, bounds)
     return a, b, c, bounds
 
@@ -297,8 +301,7 @@ def run_stream(elements: int, ntimes: int, kernels=KERNELS, nodes=None, shares=(
     """
     t0 = time.perf_counter()
     if shares:
-        bounds = thread_bounds(elements, nodes)
-        a, b, c = (aligned_empty(elements) for _ in range(3))
+        a, b, c, bounds = untouched(elements, nodes)
         shares = touch_on_nodes(a, b, c, INIT_A, INIT_B, INIT_C, shares)
     else:
         a, b, c, bounds = allocate(elements, INIT_A, INIT_B, INIT_C, nodes)

@@ -38,7 +38,6 @@ _swept = False
 _exit_hook = False
 
 
-@lru_cache(maxsize=1)
 def _v2_path(pid: int | str = "self") -> str | None:
     """The cgroup v2 path (as /proc/<pid>/cgroup names it) of a process."""
     own = None
@@ -50,6 +49,7 @@ def _v2_path(pid: int | str = "self") -> str | None:
     return own
 
 
+@lru_cache(maxsize=1)
 def _v2_home() -> tuple:
     """(this process's cgroup v2 directory, None) or (None, why not)."""
     own = _v2_path()
